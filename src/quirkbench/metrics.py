@@ -1,0 +1,96 @@
+"""One metric type: a value with a unit, a direction, and the paper it is held against."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+HIGHER = "higher"  # higher is better (accuracy, throughput)
+LOWER = "lower"  # lower is better (time, forgetting)
+NONE = "none"  # a phenomenon value that should stay where it is
+DIRECTIONS = (HIGHER, LOWER, NONE)
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """A published figure: ``value`` in ``unit`` from ``paper`` (``where``: table/figure/setting)."""
+
+    paper: str
+    value: float | None = None
+    unit: str = ""
+    where: str = ""
+
+    def describe(self) -> str:
+        v = "" if self.value is None else f"{self.value:g}{_sep(self.unit)}{self.unit} "
+        w = f", {self.where}" if self.where else ""
+        return f"{v}({self.paper}{w})".strip()
+
+
+def _sep(unit: str) -> str:
+    return "" if unit in ("%", "×", "") else " "
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A measured number.
+
+    ``name`` is the field's word (``steps_to_fit``, ``success_rate``); ``tags`` say which
+    condition/attack/budget it belongs to (``{"condition": "random-labels"}``), so the pair
+    (name, tags) identifies a metric within a task. ``holds`` is the verdict of the
+    phenomenon check (does the effect appear at all?), ``None`` where there is no check.
+    """
+
+    name: str
+    value: float
+    unit: str
+    direction: str = NONE
+    tags: dict[str, str] = field(default_factory=dict)
+    anchor: Anchor | None = None
+    holds: bool | None = None
+    headline: bool = False  # shown first in summaries, tracked by asv
+
+    def __post_init__(self):
+        if self.direction not in DIRECTIONS:
+            raise ValueError(f"direction {self.direction!r} is not one of {DIRECTIONS}")
+        object.__setattr__(self, "value", float(self.value))
+        object.__setattr__(self, "tags", {str(k): str(v) for k, v in self.tags.items()})
+
+    @property
+    def key(self) -> str:
+        """``name[k=v,...]``: a stable identifier within a task."""
+        if not self.tags:
+            return self.name
+        inner = ",".join(f"{k}={v}" for k, v in sorted(self.tags.items()))
+        return f"{self.name}[{inner}]"
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        if not math.isfinite(self.value):
+            d["value"] = None if math.isnan(self.value) else str(self.value)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Metric:
+        d = dict(d)
+        a = d.pop("anchor", None)
+        v = d.pop("value")
+        v = math.nan if v is None else float(v)
+        return cls(value=v, anchor=Anchor(**a) if a else None, **d)
+
+
+def fmt_value(value: float, unit: str) -> str:
+    """Human formatting: ``97.3 %``, ``12.0×``, ``1.23 s``."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    if unit == "×":
+        return f"{value:.1f}×"
+    if abs(value) >= 1000:
+        s = f"{value:,.0f}"
+    elif abs(value) >= 100:
+        s = f"{value:.1f}"
+    elif abs(value) >= 1:
+        s = f"{value:.2f}"
+    else:
+        s = f"{value:.3g}"
+    return f"{s}{_sep(unit)}{unit}".strip()

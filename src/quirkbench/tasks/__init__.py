@@ -1,0 +1,100 @@
+"""The task registry.
+
+A task is one file in this package that calls ``register(Task(...))`` at import. Tasks from
+other packages register through the entry-point group ``quirkbench.tasks`` (the entry
+point names a module; importing it registers). A task receives its resolved config and a
+``Context`` (data set, seed, device) and returns a ``TaskOutput``; it never writes files.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from ..errors import UserError, choices
+from ..metrics import Metric
+
+
+@dataclass
+class Context:
+    """Where a task runs: one data set, one seed, one device."""
+
+    dataset: str
+    seed: int
+    device: torch.device
+    data_root: str | None = None
+    download: bool = False
+    log: Callable[[str], None] = lambda msg: None  # progress lines for the user
+
+    def load_data(self, name: str | None = None, **kw):
+        """The context's data set (or ``name``) on the context's device, split by the seed."""
+        from .. import data
+
+        return data.load(name or self.dataset, seed=self.seed, device=self.device,
+                         data_root=self.data_root, download=self.download, **kw)
+
+
+@dataclass
+class TaskOutput:
+    """Metrics plus plot series (name → list of records) and free-form info."""
+
+    metrics: list[Metric]
+    series: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    description: str
+    config: type  # a frozen dataclass whose defaults are the task's standard settings
+    run: Callable[[Any, Context], TaskOutput]
+    suites: dict[str, dict[str, Any]]  # suite name → config overrides; absent = not in that suite
+    datasets: tuple[str, ...] | None = None  # data sets it accepts (None: any registered)
+    default_dataset: str = "mnist5k"
+
+    def make_config(self, suite: str | None, overrides: dict[str, Any] | None = None):
+        from ..config import apply_overrides
+
+        cfg = self.config()
+        if suite is not None:
+            cfg = apply_overrides(cfg, self.suites.get(suite, {}), f"{self.name}.")
+        return apply_overrides(cfg, overrides or {}, f"{self.name}.")
+
+
+REGISTRY: dict[str, Task] = {}
+_loaded = False
+
+
+def register(task: Task) -> Task:
+    if task.name in REGISTRY and REGISTRY[task.name].run is not task.run:
+        raise ValueError(f"task {task.name!r} registered twice")
+    REGISTRY[task.name] = task
+    return task
+
+
+def load_all() -> dict[str, Task]:
+    """Import every task module in this package and every ``quirkbench.tasks`` entry point."""
+    global _loaded
+    if not _loaded:
+        for mod in pkgutil.iter_modules(__path__):
+            if not mod.name.startswith("_"):
+                importlib.import_module(f"{__name__}.{mod.name}")
+        from importlib.metadata import entry_points
+
+        for ep in entry_points(group="quirkbench.tasks"):
+            ep.load()
+        _loaded = True
+    return REGISTRY
+
+
+def get(name: str) -> Task:
+    tasks = load_all()
+    if name not in tasks:
+        raise UserError(f"unknown task {name!r}; valid: {choices(sorted(tasks))}")
+    return tasks[name]

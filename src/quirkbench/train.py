@@ -1,0 +1,320 @@
+"""The one training engine.
+
+The whole data set lives on the device; a minibatch is an index gather (no DataLoader).
+``train`` fits one model; ``train_many`` fits K models of one architecture at once with
+``torch.func.stack_module_state`` + ``vmap`` (seeds, ensembles, variants on different
+data). Both stop when the training accuracy reaches ``target_train_acc`` and record
+steps, epochs, wall seconds and a per-epoch curve.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.func import functional_call, stack_module_state, vmap
+
+from .errors import UserError
+
+OPTIMIZERS = ("sgd", "adam")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    optimizer: str = "sgd"  # sgd (with momentum) or adam
+    lr: float = 0.05  # learning rate per step
+    momentum: float = 0.9  # SGD momentum (ignored by adam)
+    weight_decay: float = 0.0  # L2 coefficient, coupled (torch.optim semantics)
+    batch_size: int = 128  # examples per step
+    max_epochs: int = 100  # budget in passes over the training set
+    max_steps: int | None = None  # budget in steps (whichever comes first)
+    target_train_acc: float | None = 1.0  # stop at this training accuracy (fraction); None = use the budget
+    eval_test: bool = True  # test accuracy in the per-epoch curve (small sets: cheap)
+
+    def __post_init__(self):
+        check_train_config(self)
+
+
+def check_train_config(cfg: TrainConfig) -> None:
+    if cfg.optimizer not in OPTIMIZERS:
+        raise UserError(f"unknown optimizer {cfg.optimizer!r}; valid: {', '.join(OPTIMIZERS)}")
+    if not cfg.lr > 0:
+        raise UserError(f"lr must be > 0, got {cfg.lr}")
+    if cfg.batch_size < 1 or cfg.max_epochs < 1:
+        raise UserError("batch_size and max_epochs must be ≥ 1")
+    t = cfg.target_train_acc
+    if t is not None and not 0 < t <= 1:
+        raise UserError(f"target_train_acc is a fraction in (0, 1], got {t}")
+
+
+@dataclass
+class TrainResult:
+    """What one training run did. Accuracies are fractions, seconds wall-clock."""
+
+    steps: int  # optimizer steps taken until the target was reached (or the budget ran out)
+    epochs: float  # passes over the training set, fractional when stopped mid-epoch
+    seconds: float  # wall time until the fit was confirmed (for train_many: shared by all K)
+    fitted: bool  # reached target_train_acc within the budget
+    train_acc: float
+    test_acc: float | None
+    train_loss: float
+    curve: list[dict] = field(default_factory=list)  # per epoch: epoch, step, seconds, train_acc, train_loss, test_acc
+
+
+# --------------------------------------------------------------------------- helpers
+
+def make_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum,
+                           weight_decay=cfg.weight_decay)
+
+
+def hard_labels(y: torch.Tensor) -> torch.Tensor:
+    """Class indices from labels (N,) or soft targets (N, C)."""
+    return y.argmax(-1) if y.is_floating_point() else y
+
+
+def default_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy against class indices (N,) or a probability target (N, C)."""
+    return F.cross_entropy(logits, y)
+
+
+@torch.no_grad()
+def predict(model: nn.Module, x: torch.Tensor, batch: int = 4096) -> torch.Tensor:
+    """Logits (N, C), in eval mode, in chunks; the model's mode is restored."""
+    was = model.training
+    model.eval()
+    out = torch.cat([model(x[i:i + batch]) for i in range(0, len(x), batch)])
+    model.train(was)
+    return out
+
+
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 4096):
+    """(accuracy as a fraction, mean cross-entropy) of ``model`` on (x, y)."""
+    logits = predict(model, x, batch)
+    yl = hard_labels(y)
+    return (logits.argmax(1) == yl).float().mean().item(), F.cross_entropy(logits, yl).item()
+
+
+def _sync(device: torch.device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _steps_per_epoch(n: int, b: int) -> int:
+    return max(1, n // b)  # drop the ragged last batch: every step sees b examples
+
+
+# --------------------------------------------------------------------------- one model
+
+def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig, *,
+          seed: int = 0, x_test: torch.Tensor | None = None, y_test: torch.Tensor | None = None,
+          loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = default_loss,
+          penalty: Callable[[nn.Module], torch.Tensor] | None = None,
+          masks: dict[str, torch.Tensor] | None = None,
+          log: Callable[[str], None] | None = None) -> TrainResult:
+    """Train ``model`` in place on (x, y) resident on its device.
+
+    x: (N, *input_shape); y: (N,) class indices or (N, C) soft targets.
+    ``penalty(model)`` is added to the loss (EWC); ``masks`` (parameter name → 0/1 tensor)
+    are re-applied after every step so pruned weights stay zero.
+    Training accuracy is tracked on the minibatches as they go (free); when an epoch's
+    running accuracy reaches the target, a full pass over the training set confirms it.
+    """
+    n = len(x)
+    if n == 0:
+        raise UserError("cannot train on an empty training set")
+    device = x.device
+    yl = hard_labels(y)
+    opt = make_optimizer([p for p in model.parameters() if p.requires_grad], cfg)
+    g = torch.Generator(device=device).manual_seed(seed)
+    b = min(cfg.batch_size, n)
+    spe = _steps_per_epoch(n, b)
+    max_steps = cfg.max_steps or spe * cfg.max_epochs
+    mask_list = _mask_pairs(model, masks)
+    _apply_masks(mask_list)
+    model.train()
+    curve: list[dict] = []
+    step, fitted = 0, False
+    train_acc = train_loss = 0.0
+    _sync(device)
+    t0 = time.perf_counter()
+    epoch = 0
+    while step < max_steps and not fitted:
+        perm = torch.randperm(n, generator=g, device=device)
+        correct = torch.zeros((), device=device)
+        loss_sum = torch.zeros((), device=device)
+        seen = 0
+        for i in range(spe):
+            if step >= max_steps:
+                break
+            idx = perm[i * b:(i + 1) * b]
+            xb, yb = x[idx], y[idx]
+            logits = model(xb)
+            loss = loss_fn(logits, yb)
+            if penalty is not None:
+                loss = loss + penalty(model)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if mask_list:
+                _apply_masks(mask_list)
+            step += 1
+            seen += len(idx)
+            with torch.no_grad():
+                correct += (logits.argmax(1) == yl[idx]).sum()
+                loss_sum += loss.detach() * len(idx)
+        epoch += 1
+        run_acc = correct.item() / seen  # one host sync per epoch
+        train_loss = loss_sum.item() / seen
+        train_acc = run_acc
+        if cfg.target_train_acc is not None and run_acc >= cfg.target_train_acc - 0.02:
+            train_acc, train_loss = evaluate(model, x, y)
+            fitted = train_acc >= cfg.target_train_acc
+            model.train()
+        point = {"epoch": epoch, "step": step, "seconds": time.perf_counter() - t0,
+                 "train_acc": train_acc, "train_loss": train_loss}
+        if cfg.eval_test and x_test is not None:
+            point["test_acc"] = evaluate(model, x_test, y_test)[0]
+            model.train()
+        curve.append(point)
+        if log is not None:
+            log(f"epoch {epoch} step {step} train_acc {train_acc:.3f}")
+    _sync(device)
+    seconds = curve[-1]["seconds"] if curve else time.perf_counter() - t0
+    if cfg.target_train_acc is None or not fitted:
+        train_acc, train_loss = evaluate(model, x, y)
+    test_acc = evaluate(model, x_test, y_test)[0] if x_test is not None else None
+    return TrainResult(step, step / spe, seconds, fitted, train_acc, test_acc, train_loss, curve)
+
+
+def _mask_pairs(model: nn.Module, masks):
+    if not masks:
+        return []
+    params = dict(model.named_parameters())
+    unknown = set(masks) - set(params)
+    if unknown:
+        raise ValueError(f"masks name parameters the model lacks: {sorted(unknown)}")
+    return [(params[k], m.to(params[k].device, params[k].dtype)) for k, m in masks.items()]
+
+
+@torch.no_grad()
+def _apply_masks(pairs):
+    for p, m in pairs:
+        p.mul_(m)
+
+
+# --------------------------------------------------------------------------- K models at once
+
+def train_many(models: list[nn.Module], x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig, *,
+               seeds: list[int], x_test: torch.Tensor | None = None,
+               y_test: torch.Tensor | None = None) -> list[TrainResult]:
+    """Train K models of one architecture at once with ``torch.func`` + ``vmap``.
+
+    x: (N, ...) shared by all models, or (K, N, ...) one training set per model (variants
+    on different data, e.g. label conditions); y likewise (N,) or (K, N). Each model draws
+    its own batch order from its seed. Because torch.optim updates are elementwise, one
+    optimizer over the stacked parameters is exactly K independent optimizers. A model that
+    reaches the target is frozen at that point (its parameters are restored after the run);
+    ``seconds`` is the shared wall time. The trained weights are written back into
+    ``models``. BatchNorm is run without running statistics (``replace_all_batch_norm_modules_``).
+    """
+    k = len(models)
+    if k == 0 or len(seeds) != k:
+        raise ValueError("train_many needs K ≥ 1 models and K seeds")
+    # labels (K, N) or soft targets (K, N, C): one training set per model
+    per_model = y.dim() == (3 if y.is_floating_point() else 2)
+    n = x.shape[1] if per_model else x.shape[0]
+    device = x.device
+    base = copy.deepcopy(models[0]).to("meta")
+    torch.func.replace_all_batch_norm_modules_(base)
+    params, buffers = stack_module_state(models)
+
+    def logits_one(p, bufs, xb):
+        return functional_call(base, (p, bufs), (xb,))
+
+    batched = vmap(logits_one, in_dims=(0, 0, 0))
+    opt = make_optimizer(list(params.values()), cfg)
+    gens = [torch.Generator(device=device).manual_seed(s) for s in seeds]
+    b = min(cfg.batch_size, n)
+    spe = _steps_per_epoch(n, b)
+    max_steps = cfg.max_steps or spe * cfg.max_epochs
+    ar = torch.arange(k, device=device)[:, None]
+    yl = hard_labels(y)
+
+    def gather(t, idx):  # idx (K, B) → (K, B, ...)
+        return t[ar, idx] if per_model else t[idx]
+
+    def eval_all(xe, ye, per):  # accuracy (K,) on a set shared by all (per=False) or per model
+        with torch.no_grad():
+            accs = []
+            for i in range(0, xe.shape[1] if per else len(xe), 4096):
+                xb = xe[:, i:i + 4096] if per else xe[i:i + 4096].expand(k, *xe[i:i + 4096].shape)
+                yb = ye[:, i:i + 4096] if per else ye[i:i + 4096].expand(k, -1)
+                accs.append((batched(params, buffers, xb).argmax(-1) == yb).float().sum(1))
+            return torch.stack(accs).sum(0) / (xe.shape[1] if per else len(xe))
+
+    done_at: list[dict | None] = [None] * k
+    snapshot: dict[int, dict[str, torch.Tensor]] = {}
+    curves: list[list[dict]] = [[] for _ in range(k)]
+    step, epoch = 0, 0
+    _sync(device)
+    t0 = time.perf_counter()
+    while step < max_steps and not all(d is not None for d in done_at):
+        perm = torch.stack([torch.randperm(n, generator=g, device=device) for g in gens])
+        correct = torch.zeros(k, device=device)
+        for i in range(spe):
+            if step >= max_steps:
+                break
+            idx = perm[:, i * b:(i + 1) * b]
+            xb, yb = gather(x, idx), gather(y, idx)
+            logits = batched(params, buffers, xb)
+            loss = vmap(default_loss)(logits, yb).sum()  # sum of per-model means: independent grads
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            step += 1
+            with torch.no_grad():
+                correct += (logits.argmax(-1) == gather(yl, idx)).sum(1)
+        epoch += 1
+        run_acc = (correct / (spe * b)).tolist()
+        full = None
+        if cfg.target_train_acc is not None and max(run_acc) >= cfg.target_train_acc - 0.02:
+            full = eval_all(x, yl, per_model).tolist()
+        test = eval_all(x_test, y_test, False).tolist() if (cfg.eval_test and x_test is not None) else None
+        now = time.perf_counter() - t0
+        for j in range(k):
+            if done_at[j] is not None:
+                continue
+            acc = full[j] if full is not None else run_acc[j]
+            point = {"epoch": epoch, "step": step, "seconds": now, "train_acc": acc}
+            if test is not None:
+                point["test_acc"] = test[j]
+            curves[j].append(point)
+            if full is not None and full[j] >= cfg.target_train_acc:
+                done_at[j] = point
+                snapshot[j] = {name: p[j].detach().clone() for name, p in params.items()}
+    _sync(device)
+    total = time.perf_counter() - t0
+    with torch.no_grad():
+        for j, snap in snapshot.items():
+            for name, p in params.items():
+                p[j].copy_(snap[name])
+        train_accs = eval_all(x, yl, per_model).tolist()
+        test_accs = eval_all(x_test, y_test, False).tolist() if x_test is not None else [None] * k
+        for j, m in enumerate(models):
+            m.load_state_dict({name: p[j].detach().clone() for name, p in params.items()}
+                              | {name: bb[j].clone() for name, bb in buffers.items()})
+    out = []
+    for j in range(k):
+        d = done_at[j]
+        s = d["step"] if d else step
+        out.append(TrainResult(s, s / spe, d["seconds"] if d else total, d is not None,
+                               train_accs[j], test_accs[j], float("nan"), curves[j]))
+    return out
