@@ -313,11 +313,21 @@ def stratified_split(y: np.ndarray, test_fraction: float, seed: int) -> tuple[np
 
 
 def _subsample(y: np.ndarray, n: int, seed: int) -> np.ndarray:
-    """A class-balanced subset of ``n`` indices."""
+    """Exactly ``n`` indices, each class in proportion to its share (deterministic from seed).
+
+    Within each class the examples are shuffled and given evenly spaced keys (j + ½)/n_c;
+    the ``n`` smallest keys over all classes interleave the classes proportionally.
+    """
     if n >= len(y):
         return np.arange(len(y))
-    idx, _ = stratified_split(y, 1 - n / len(y), seed)
-    return np.sort(idx)
+    g = np.random.default_rng(seed)
+    idx, key = [], []
+    for c in np.unique(y):
+        members = g.permutation(np.flatnonzero(y == c))
+        idx.append(members)
+        key.append((np.arange(len(members)) + 0.5) / len(members))
+    idx, key = np.concatenate(idx), np.concatenate(key)
+    return np.sort(idx[np.argsort(key, kind="stable")[:n]])
 
 
 def load(name: str, *, seed: int = 0, device: str | torch.device = "cpu",

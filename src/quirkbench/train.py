@@ -228,9 +228,11 @@ def train_many(models: list[nn.Module], x: torch.Tensor, y: torch.Tensor, cfg: T
     k = len(models)
     if k == 0 or len(seeds) != k:
         raise ValueError("train_many needs K ≥ 1 models and K seeds")
-    # labels (K, N) or soft targets (K, N, C): one training set per model
+    # labels (K, N) or soft targets (K, N, C): one label set per model; inputs likewise when
+    # x is (K, N, ...) (else one input set shared by all, e.g. label-noise variants)
     per_model = y.dim() == (3 if y.is_floating_point() else 2)
-    n = x.shape[1] if per_model else x.shape[0]
+    x_per = per_model and tuple(x.shape[:2]) == tuple(y.shape[:2])
+    n = y.shape[1] if per_model else y.shape[0]
     device = x.device
     base = copy.deepcopy(models[0]).to("meta")
     torch.func.replace_all_batch_norm_modules_(base)
@@ -248,17 +250,18 @@ def train_many(models: list[nn.Module], x: torch.Tensor, y: torch.Tensor, cfg: T
     ar = torch.arange(k, device=device)[:, None]
     yl = hard_labels(y)
 
-    def gather(t, idx):  # idx (K, B) → (K, B, ...)
-        return t[ar, idx] if per_model else t[idx]
+    def gather(t, idx, per):  # idx (K, B) → (K, B, ...)
+        return t[ar, idx] if per else t[idx]
 
-    def eval_all(xe, ye, per):  # accuracy (K,) on a set shared by all (per=False) or per model
+    def eval_all(xe, ye, xper, yper):  # accuracy (K,); xper/yper: one set per model
         with torch.no_grad():
+            n_e = ye.shape[1] if yper else len(ye)
             accs = []
-            for i in range(0, xe.shape[1] if per else len(xe), 4096):
-                xb = xe[:, i:i + 4096] if per else xe[i:i + 4096].expand(k, *xe[i:i + 4096].shape)
-                yb = ye[:, i:i + 4096] if per else ye[i:i + 4096].expand(k, -1)
+            for i in range(0, n_e, 4096):
+                xb = xe[:, i:i + 4096] if xper else xe[i:i + 4096].expand(k, *xe[i:i + 4096].shape)
+                yb = ye[:, i:i + 4096] if yper else ye[i:i + 4096].expand(k, -1)
                 accs.append((batched(params, buffers, xb).argmax(-1) == yb).float().sum(1))
-            return torch.stack(accs).sum(0) / (xe.shape[1] if per else len(xe))
+            return torch.stack(accs).sum(0) / n_e
 
     done_at: list[dict | None] = [None] * k
     snapshot: dict[int, dict[str, torch.Tensor]] = {}
@@ -273,7 +276,7 @@ def train_many(models: list[nn.Module], x: torch.Tensor, y: torch.Tensor, cfg: T
             if step >= max_steps:
                 break
             idx = perm[:, i * b:(i + 1) * b]
-            xb, yb = gather(x, idx), gather(y, idx)
+            xb, yb = gather(x, idx, x_per), gather(y, idx, per_model)
             logits = batched(params, buffers, xb)
             loss = vmap(default_loss)(logits, yb).sum()  # sum of per-model means: independent grads
             opt.zero_grad(set_to_none=True)
@@ -281,13 +284,13 @@ def train_many(models: list[nn.Module], x: torch.Tensor, y: torch.Tensor, cfg: T
             opt.step()
             step += 1
             with torch.no_grad():
-                correct += (logits.argmax(-1) == gather(yl, idx)).sum(1)
+                correct += (logits.argmax(-1) == gather(yl, idx, per_model)).sum(1)
         epoch += 1
         run_acc = (correct / (spe * b)).tolist()
         full = None
         if cfg.target_train_acc is not None and max(run_acc) >= cfg.target_train_acc - 0.02:
-            full = eval_all(x, yl, per_model).tolist()
-        test = eval_all(x_test, y_test, False).tolist() if (cfg.eval_test and x_test is not None) else None
+            full = eval_all(x, yl, x_per, per_model).tolist()
+        test = eval_all(x_test, y_test, False, False).tolist() if (cfg.eval_test and x_test is not None) else None
         now = time.perf_counter() - t0
         for j in range(k):
             if done_at[j] is not None:
@@ -306,8 +309,8 @@ def train_many(models: list[nn.Module], x: torch.Tensor, y: torch.Tensor, cfg: T
         for j, snap in snapshot.items():
             for name, p in params.items():
                 p[j].copy_(snap[name])
-        train_accs = eval_all(x, yl, per_model).tolist()
-        test_accs = eval_all(x_test, y_test, False).tolist() if x_test is not None else [None] * k
+        train_accs = eval_all(x, yl, x_per, per_model).tolist()
+        test_accs = eval_all(x_test, y_test, False, False).tolist() if x_test is not None else [None] * k
         for j, m in enumerate(models):
             m.load_state_dict({name: p[j].detach().clone() for name, p in params.items()}
                               | {name: bb[j].clone() for name, bb in buffers.items()})

@@ -1,0 +1,93 @@
+"""The engine: it fits, stops at the target, keeps masks, and K-at-once equals K one by one."""
+
+import pytest
+import torch
+
+from quirkbench import data
+from quirkbench.errors import UserError
+from quirkbench.models import count_params, make_model
+from quirkbench.train import TrainConfig, evaluate, train, train_many
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return data.load("digits", seed=0, n_train=400, n_test=200)
+
+
+def test_fits_to_target_and_records_curve(digits):
+    m = make_model("mlp-128", digits.input_shape, seed=0)
+    cfg = TrainConfig(lr=0.1, batch_size=64, max_epochs=100)
+    r = train(m, digits.x_train, digits.y_train, cfg, x_test=digits.x_test, y_test=digits.y_test)
+    assert r.fitted and r.train_acc == 1.0 and evaluate(m, digits.x_train, digits.y_train)[0] == 1.0
+    assert r.steps == r.curve[-1]["step"] and r.epochs == pytest.approx(r.steps / (400 // 64))
+    assert r.test_acc > 0.8 and {"epoch", "train_acc", "test_acc", "seconds"} <= set(r.curve[0])
+
+
+def test_budget_stops_unfitted(digits):
+    y = torch.randint(0, 10, (400,), generator=torch.Generator().manual_seed(0))
+    m = make_model("mlp-16", digits.input_shape, seed=0)
+    r = train(m, digits.x_train, y, TrainConfig(max_steps=5), seed=0)
+    assert not r.fitted and r.steps == 5
+
+
+def test_same_seed_same_weights(digits):
+    cfg = TrainConfig(max_epochs=2, target_train_acc=None, optimizer="adam", lr=1e-3)
+    ws = []
+    for _ in range(2):
+        m = make_model("mlp-32", digits.input_shape, seed=3)
+        train(m, digits.x_train, digits.y_train, cfg, seed=3)
+        ws.append(torch.cat([p.flatten() for p in m.parameters()]))
+    assert torch.equal(ws[0], ws[1])
+
+
+def test_masks_keep_pruned_weights_zero(digits):
+    m = make_model("mlp-64", digits.input_shape, seed=0)
+    mask = (torch.rand(64, 64) > 0.7).float()
+    mask = {"net.1.weight": (torch.rand_like(m.net[1].weight) > 0.7).float()}
+    train(m, digits.x_train, digits.y_train, TrainConfig(max_epochs=3, target_train_acc=None), masks=mask)
+    assert torch.all(m.net[1].weight[mask["net.1.weight"] == 0] == 0)
+    assert count_params(m, nonzero=True) < count_params(m)
+
+
+def test_soft_targets_and_penalty(digits):
+    m = make_model("mlp-32", digits.input_shape, seed=0)
+    soft = torch.nn.functional.one_hot(digits.y_train, 10).float()
+    calls = []
+    pen = lambda model: calls.append(1) or 0.0 * sum(p.sum() for p in model.parameters())  # noqa: E731
+    r = train(m, digits.x_train, soft, TrainConfig(max_epochs=30, lr=0.1), penalty=pen)
+    assert r.train_acc > 0.9 and len(calls) == r.steps
+
+
+def test_k_at_once_equals_k_one_by_one(digits):
+    cfg = TrainConfig(max_epochs=3, target_train_acc=None, lr=0.05)
+    seeds = [0, 1, 2]
+    solo = []
+    for s in seeds:
+        m = make_model("mlp-32", digits.input_shape, seed=s)
+        solo.append(train(m, digits.x_train, digits.y_train, cfg, seed=s, x_test=digits.x_test,
+                          y_test=digits.y_test))
+    many_models = [make_model("mlp-32", digits.input_shape, seed=s) for s in seeds]
+    many = train_many(many_models, digits.x_train, digits.y_train, cfg, seeds=seeds,
+                      x_test=digits.x_test, y_test=digits.y_test)
+    for a, b, m in zip(solo, many, many_models):
+        assert a.steps == b.steps
+        assert a.train_acc == pytest.approx(b.train_acc, abs=1e-6)
+        assert a.test_acc == pytest.approx(b.test_acc, abs=1e-6)
+        assert b.test_acc == pytest.approx(evaluate(m, digits.x_test, digits.y_test)[0], abs=1e-6)
+
+
+def test_k_at_once_on_per_model_labels_stops_each_at_its_fit(digits):
+    y_rand = torch.randint(0, 10, (400,), generator=torch.Generator().manual_seed(0))
+    ys = torch.stack([digits.y_train, y_rand])
+    ms = [make_model("mlp-128", digits.input_shape, seed=0) for _ in range(2)]
+    rs = train_many(ms, digits.x_train, ys, TrainConfig(lr=0.1, max_epochs=300), seeds=[0, 0])
+    assert all(r.fitted for r in rs)
+    assert rs[1].steps > rs[0].steps  # random labels take longer: the phenomenon, in the engine
+    assert evaluate(ms[0], digits.x_train, digits.y_train)[0] == 1.0
+
+
+def test_bad_train_settings_are_user_errors():
+    with pytest.raises(UserError, match="sgd, adam"):
+        TrainConfig(optimizer="lbfgs")
+    with pytest.raises(UserError, match="fraction"):
+        TrainConfig(target_train_acc=100)
