@@ -152,6 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.set_defaults(func=cmd_run)
 
     sub.add_parser("list", help="list tasks, data sets and suites").set_defaults(func=cmd_list)
+    from . import compare
+
+    compare.add_parser(sub)
     return p
 
 

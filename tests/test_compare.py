@@ -1,0 +1,156 @@
+"""quirkbench compare: verdict logic on hand-built frames, the table, and the command."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pandas as pd
+import pytest
+
+from quirkbench.cli import main
+from quirkbench.compare import compare, format_table, min_mwu_p
+from quirkbench.metrics import HIGHER, LOWER, NONE, Metric
+from quirkbench.results import SCHEMA
+
+
+def frame(values: dict[str, list[float]], *, unit="%", direction=HIGHER, suite="pr",
+          task="memorization") -> pd.DataFrame:
+    """A tidy frame like load_results: key → one value per seed."""
+    rows = [{"task": task, "dataset": "mnist5k", "seed": s, "suite": suite, "metric": k,
+             "key": k, "value": v, "unit": unit, "direction": direction}
+            for k, vs in values.items() for s, v in enumerate(vs)]
+    return pd.DataFrame(rows)
+
+
+def verdict(base, head, unit="%", direction=HIGHER, **kw) -> str:
+    b = frame({"m": base}, unit=unit, direction=direction)
+    h = frame({"m": head}, unit=unit, direction=direction)
+    return compare(b, h, **kw).iloc[0]["verdict"]
+
+
+def test_real_regression_is_flagged_and_improvement_too():
+    assert verdict([90.0, 91.0, 90.5], [80.0, 81.0, 80.5]) == "regressed"
+    assert verdict([80.0, 81.0, 80.5], [90.0, 91.0, 90.5]) == "improved"
+    # lower is better: seconds going up is a regression
+    assert verdict([1.0, 1.1, 1.05], [2.0, 2.1, 2.2], unit="s", direction=LOWER) == "regressed"
+
+
+def test_noise_is_not_flagged():
+    # overlapping seeds: the mean moved by > 5% but the spread says it is noise
+    assert verdict([80.0, 95.0, 88.0], [85.0, 99.0, 78.0]) == "unchanged"
+    # beyond noise (no overlap) but under the threshold (1 pp floor for %): unchanged
+    assert verdict([90.0, 90.1, 90.2], [90.3, 90.4, 90.5]) == "unchanged"
+    # timings: 15% slower, separated, but under the 25% time threshold
+    assert verdict([1.0, 1.01, 1.02], [1.15, 1.16, 1.17], unit="s", direction=LOWER) == "unchanged"
+
+
+def test_identical_deterministic_values_are_unchanged_with_p_1():
+    df = compare(frame({"m": [132, 140, 128]}, unit="steps", direction=NONE),
+                 frame({"m": [132, 140, 128]}, unit="steps", direction=NONE))
+    row = df.iloc[0]
+    assert row["verdict"] == "unchanged" and row["p_value"] == 1.0 and row["change"] == 0
+
+
+def test_direction_none_moves_either_way():
+    kw = dict(unit="steps", direction=NONE)
+    assert verdict([100, 104, 98], [150, 160, 155], **kw) == "moved"
+    assert verdict([100, 104, 98], [50, 55, 52], **kw) == "moved"
+    assert verdict([100, 104, 98], [101, 99, 103], **kw) == "unchanged"
+
+
+def test_mann_whitney_decides_when_n_is_large_enough():
+    assert min_mwu_p(3, 3) == pytest.approx(0.1)
+    assert min_mwu_p(5, 5) < 0.05
+    base, head = [80, 81, 82, 83, 84], [88, 89, 90, 91, 83.5]  # one pair swapped: p = 4/252
+    df = compare(frame({"m": base}), frame({"m": head}))
+    assert df.iloc[0]["p_value"] < 0.05 and df.iloc[0]["verdict"] == "improved"
+
+
+def test_n1_uses_the_wider_threshold_only():
+    # n = 1: threshold 5% doubled to 10%; 8% worse is not enough, 12% is
+    assert verdict([100.0], [92.0], unit="1") == "unchanged"
+    assert verdict([100.0], [88.0], unit="1") == "regressed"
+    row = compare(frame({"m": [100.0]}, unit="1"), frame({"m": [88.0]}, unit="1")).iloc[0]
+    assert math.isnan(row["p_value"]) and row["base_n"] == 1
+
+
+def test_change_columns_formula():
+    b, h = frame({"m": [10.0, 10.0]}, unit="×"), frame({"m": [12.0, 12.0]}, unit="×")
+    row = compare(b, h).iloc[0]
+    assert row["change"] == pytest.approx(2.0) and row["change_pct"] == pytest.approx(20.0)
+    assert row["base_std"] == 0 and row["head_n"] == 2
+
+
+def test_new_and_gone_metrics():
+    df = compare(frame({"a": [1, 1], "b": [2, 2]}), frame({"a": [1, 1], "c": [3, 3]}))
+    verdicts = dict(zip(df["key"], df["verdict"], strict=True))
+    assert verdicts == {"a": "unchanged", "b": "gone", "c": "new"}
+
+
+def test_tables_text_and_markdown():
+    df = compare(frame({"acc": [90, 91, 90.5], "ok": [50, 50, 50]}),
+                 frame({"acc": [80, 81, 80.5], "ok": [50, 50, 50]}))
+    text = format_table(df)
+    assert text.splitlines()[2].startswith("✗ regressed") and "acc" in text.splitlines()[2]
+    assert "1 regressed" in text and "1 unchanged" in text
+    md = format_table(df, "markdown")
+    assert "| verdict |" in md and "|---|" in md and "-10.00%" in md
+
+
+def test_different_suites_refused():
+    from quirkbench.errors import UserError
+
+    with pytest.raises(UserError, match="same suite"):
+        compare(frame({"m": [1]}, suite="pr"), frame({"m": [1]}, suite="smoke"))
+
+
+# --------------------------------------------------------------------------- the command
+
+def write_doc(path, values: list[float], *, suite="pr", unit="%", direction=HIGHER):
+    units = {}
+    for seed, v in enumerate(values):
+        m = Metric("test_acc", v, unit, direction, {"condition": "true-labels"}, headline=True)
+        units[f"memorization/mnist5k/{seed}"] = {
+            "task": "memorization", "dataset": "mnist5k", "seed": seed, "config": {},
+            "status": "done", "metrics": [m.to_dict()], "series": {}, "info": {}}
+    doc = {"schema": SCHEMA, "meta": {"suite": suite, "commit": "abc"}, "units": units}
+    path.write_text(json.dumps(doc))
+    return str(path)
+
+
+def test_cli_exit_codes_and_markdown(tmp_path, capsys):
+    base = write_doc(tmp_path / "base.json", [90, 91, 90.5])
+    same = write_doc(tmp_path / "same.json", [90, 91, 90.5])
+    worse = write_doc(tmp_path / "worse.json", [80, 81, 80.5])
+    assert main(["compare", base, same]) == 0
+    md = tmp_path / "c.md"
+    assert main(["compare", base, worse, "--markdown", str(md)]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL" in out and "test_acc[condition=true-labels]" in out
+    assert md.read_text().startswith("**quirkbench compare**: 1 regressed")
+
+
+def test_cli_fail_on_moved(tmp_path):
+    base = write_doc(tmp_path / "b.json", [100, 104, 98], unit="steps", direction=NONE)
+    head = write_doc(tmp_path / "h.json", [150, 160, 155], unit="steps", direction=NONE)
+    assert main(["compare", base, head]) == 0
+    assert main(["compare", base, head, "--fail-on", "moved"]) == 1
+
+
+@pytest.mark.parametrize("case", ["missing", "schema", "suite", "threshold"])
+def test_cli_bad_input_exit_2(tmp_path, capsys, case):
+    base = write_doc(tmp_path / "b.json", [90, 91])
+    head = write_doc(tmp_path / "h.json", [90, 91])
+    args = ["compare", base, head]
+    if case == "missing":
+        args[2] = str(tmp_path / "nope.json")
+    elif case == "schema":
+        (tmp_path / "h.json").write_text(json.dumps({"schema": "other/9", "meta": {}, "units": {}}))
+    elif case == "suite":
+        write_doc(tmp_path / "h.json", [90, 91], suite="smoke")
+    else:
+        args += ["--threshold", "lots"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("quirkbench: error:") and len(err.strip().splitlines()) == 1
