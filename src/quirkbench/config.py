@@ -83,4 +83,7 @@ def apply_overrides(cfg, overrides: dict[str, Any], where: str = ""):
 
 
 def to_dict(cfg) -> dict[str, Any]:
-    return dataclasses.asdict(cfg)
+    """The config as it reads back from a results document (tuples become lists)."""
+    import json
+
+    return json.loads(json.dumps(dataclasses.asdict(cfg)))

@@ -1,0 +1,77 @@
+"""Memorization (Zhang et al. 2017): the conditions are what they say, and the phenomenon holds."""
+
+import pytest
+import torch
+
+from quirkbench import data
+from quirkbench.tasks import Context, get
+from quirkbench.tasks.memorization import CONDITIONS, make_condition
+
+
+@pytest.fixture(scope="module")
+def ds():
+    return data.load("mnist5k", seed=0, n_train=500, n_test=200)
+
+
+def cond(ds, name, seed=0):
+    return make_condition(name, ds.x_train, ds.y_train, ds.x_test, ds.y_test, 10, seed)
+
+
+@pytest.mark.parametrize("p", [0.2, 0.5, 0.8, 1.0])
+def test_corruption_replaces_exactly_p_with_another_class(ds, p):
+    x, y, xt, yt = cond(ds, f"corrupt-{p}")
+    assert (y != ds.y_train).float().mean().item() == pytest.approx(p, abs=1 / 500)
+    assert torch.equal(yt, ds.y_test) and torch.equal(x, ds.x_train)  # test set stays clean
+
+
+def test_random_labels_ignore_the_image_and_are_seeded(ds):
+    _, y0, _, _ = cond(ds, "random-labels", seed=0)
+    _, y0b, _, _ = cond(ds, "random-labels", seed=0)
+    _, y1, _, _ = cond(ds, "random-labels", seed=1)
+    assert torch.equal(y0, y0b) and not torch.equal(y0, y1)
+    assert (y0 == ds.y_train).float().mean().item() == pytest.approx(0.1, abs=0.05)
+
+
+def test_shuffled_pixels_use_one_permutation_for_train_and_test(ds):
+    x, _, xt, _ = cond(ds, "shuffled-pixels")
+    flat, flat_t = ds.x_train.reshape(500, -1), ds.x_test.reshape(200, -1)
+    # recover the permutation from distinct-valued probe: each output column equals one input column
+    perm = [int(torch.argmax((flat == x.reshape(500, -1)[:, [j]]).all(0).float())) for j in range(0, 784, 97)]
+    for j, src in zip(range(0, 784, 97), perm):
+        assert torch.equal(xt.reshape(200, -1)[:, j], flat_t[:, src])
+
+
+def test_random_pixels_permute_each_image_separately(ds):
+    x, y, _, _ = cond(ds, "random-pixels")
+    a, b = ds.x_train.reshape(500, -1), x.reshape(500, -1)
+    assert torch.equal(a.sort(1).values, b.sort(1).values)  # same pixels per image
+    assert torch.equal(y, ds.y_train) and not torch.equal(a, b)
+
+
+def test_gaussian_inputs_match_data_moments(ds):
+    x, _, _, _ = cond(ds, "gaussian")
+    assert x.mean().item() == pytest.approx(ds.x_train.mean().item(), abs=0.01)
+    assert x.std().item() == pytest.approx(ds.x_train.std().item(), rel=0.05)
+
+
+def test_phenomenon_random_labels_fit_slower_and_test_at_chance():
+    task = get("memorization")
+    cfg = task.make_config("smoke", {"conditions": ["true-labels", "random-labels", "gaussian"],
+                                     "n_train": 300})
+    out = task.run(cfg, Context("mnist5k", 0, torch.device("cpu")))
+    m = {x.key: x for x in out.metrics}
+    assert all(x.holds for x in out.metrics if x.holds is not None)
+    rand, true = m["steps_to_fit[condition=random-labels]"], m["steps_to_fit[condition=true-labels]"]
+    assert rand.value > true.value and rand.unit == "steps"
+    assert m["slowdown[condition=random-labels]"].value > 1 and m["slowdown[condition=random-labels]"].unit == "×"
+    assert abs(m["test_acc[condition=random-labels]"].value - 10) < 8
+    assert m["test_acc[condition=true-labels]"].value > 70
+    assert m["generalization_gap[condition=random-labels]"].unit == "pp"
+    conds = {r["condition"] for r in out.series["train_curve"]}
+    assert conds == {"true-labels", "random-labels", "gaussian"}
+
+
+def test_all_conditions_known():
+    assert set(CONDITIONS) == {"true-labels", "corrupt-0.2", "corrupt-0.5", "corrupt-0.8",
+                               "corrupt-1.0", "random-labels", "shuffled-pixels", "random-pixels",
+                               "gaussian"}
