@@ -1,0 +1,63 @@
+"""asv ``time_*`` / ``peakmem_*`` for the performance-critical core: one training epoch,
+one PGD iteration batch, and the peak memory of a task. Lower is better for all of them
+(asv's own convention, so its table reads right as it is)."""
+
+from . import common
+
+
+class TrainEpoch:
+    """One epoch (``quirkbench.train.train``, max_epochs=1, no target) over 1,000 mnist5k
+    images, batch 128; per model and device."""
+
+    params = (["mlp-512", "lenet5"], ["cpu", "cuda"])
+    param_names = ["model", "device"]
+    timeout = 300
+
+    def setup(self, model, device):
+        from quirkbench.train import TrainConfig
+
+        device = common.device_or_skip(device)
+        self.ds = common.data(device=device)
+        self.net = common.model(model, device=device)
+        self.cfg = TrainConfig(max_epochs=1, target_train_acc=None, eval_test=False)
+        self.device = device
+
+    def time_epoch(self, model, device):
+        from quirkbench.train import train
+
+        train(self.net, self.ds.x_train, self.ds.y_train, self.cfg)
+        common.sync(self.device)
+
+
+class PGDBatch:
+    """One PGD-L∞ iteration (ε = 0.1) on a batch of 256 test images, per device; skipped
+    until ``quirkbench.attacks`` exists."""
+
+    params = (["cpu", "cuda"],)
+    param_names = ["device"]
+    timeout = 300
+
+    def setup(self, device):
+        try:
+            from quirkbench.attacks import PGD
+        except ImportError:
+            raise NotImplementedError("quirkbench.attacks is not in this commit") from None
+        device = common.device_or_skip(device)
+        ds = common.data(n_test=256, device=device)
+        self.net = common.model(device=device).eval()
+        self.x, self.y = ds.x_test, ds.y_test
+        self.attack = PGD(0.1, norm="linf", steps=1)
+        self.device = device
+
+    def time_pgd_iteration(self, device):
+        self.attack(self.net, self.x, self.y)
+        common.sync(self.device)
+
+
+class TaskMemory:
+    """Peak resident memory of the memorization task's smoke settings, in one process."""
+
+    timeout = 600
+
+    def peakmem_memorization(self):
+        common.run_task("memorization", suite="smoke")

@@ -1,0 +1,89 @@
+"""Seeded, cached getters shared by the asv benchmarks (numpy's ``benchmarks/common.py`` style).
+
+Everything here calls the library the way the CLI does; no metric is computed only here.
+
+Direction (asv counts an *increase* as a regression, asv#1617): each tracked value is
+reported so that up = worse, and its name says so:
+
+* lower-is-better metrics (seconds, forgetting %) are tracked as they are;
+* higher-is-better percentages are tracked as their shortfall from 100
+  (``test_acc`` 86% → ``track_test_error`` 14%), other higher-is-better values negated;
+* direction-none phenomenon values (steps to fit, slowdown ×, success rate %) are tracked as
+  they are: asv then shows an increase as "regressed" and a decrease as "improved", but both
+  mean the phenomenon *moved*; ``quirkbench compare`` says "moved" for them.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+import tempfile
+
+import torch
+
+#: suite whose settings the track_* benchmarks use (smoke on a CPU, nightly on the GPU runner)
+SUITE = os.environ.get("QB_ASV_SUITE", "smoke")
+SEED = 0
+
+
+def run_task(task: str, datasets: tuple[str, ...] = ("mnist5k",), suite: str = SUITE,
+             seed: int = SEED) -> dict[tuple[str, str], dict]:
+    """Run one task of a suite once (what ``quirkbench run --suite S --tasks T`` does) and
+    return {(dataset, metric key): {value, unit, direction}} — picklable, for setup_cache."""
+    from quirkbench import load_results, run_suite
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = run_suite(suite, tasks=[task], datasets=list(datasets), seeds=[seed],
+                         device=os.environ.get("QB_ASV_DEVICE", "cpu"),
+                         out=os.path.join(tmp, "run.json"), log=lambda m: None)
+        df = load_results(path)
+    return {(r.dataset, r.key): {"value": r.value, "unit": r.unit, "direction": r.direction}
+            for r in df.itertuples()}
+
+
+def key(name: str, **tags: str) -> str:
+    """The metric key ``name[k=v,...]`` (tags sorted), as ``quirkbench.Metric.key`` makes it."""
+    from quirkbench import Metric
+
+    return Metric(name, 0.0, "1", tags=tags).key
+
+
+def worse_up(metrics: dict, dataset: str, name: str, **tags: str) -> float:
+    """A metric's value oriented so that an increase is worse (see the module docstring);
+    NaN when the run did not produce it (asv shows n/a)."""
+    m = metrics.get((dataset, key(name, **tags)))
+    if m is None or m["value"] is None or not math.isfinite(m["value"]):
+        return math.nan
+    if m["direction"] == "higher":
+        return 100.0 - m["value"] if m["unit"] == "%" else -m["value"]
+    return m["value"]
+
+
+@functools.lru_cache(maxsize=None)
+def data(name: str = "mnist5k", n_train: int = 1000, n_test: int = 200, seed: int = SEED,
+         device: str = "cpu"):
+    """A seeded, class-balanced subset on ``device`` (cached per process)."""
+    from quirkbench.data import load
+
+    return load(name, seed=seed, device=device, n_train=n_train, n_test=n_test)
+
+
+def model(name: str = "mlp-512", dataset: str = "mnist5k", seed: int = SEED,
+          device: str = "cpu") -> torch.nn.Module:
+    from quirkbench.models import make_model
+
+    ds = data(dataset, device=device)
+    return make_model(name, ds.input_shape, ds.num_classes, seed=seed).to(device)
+
+
+def device_or_skip(device: str) -> str:
+    """asv skips a benchmark whose setup raises NotImplementedError (e.g. no GPU)."""
+    if device == "cuda" and not torch.cuda.is_available():
+        raise NotImplementedError("needs a CUDA GPU")
+    return device
+
+
+def sync(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.synchronize()

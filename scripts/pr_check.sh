@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# PR gate: run a suite on BASE and HEAD (each in its own git worktree, both in the current
+# Python environment) and compare them with `quirkbench compare`; exit 1 on a regression.
+#
+#   scripts/pr_check.sh [BASE_REF [HEAD_REF]]      (defaults: origin/main or main, and HEAD)
+#
+# Settings (environment):
+#   QB_SUITE     suite to run (default pr; the tests use smoke)
+#   QB_TASKS     space-separated task names (default: the suite's tasks)
+#   QB_SEEDS     seeds, e.g. 0,1,2 (default: the suite's; ≥ 2 gives a noise estimate).
+#                Sides run interleaved seed by seed (base 0, head 0, head 1, base 1, ...)
+#   QB_SETS      space-separated TASK.KEY=VALUE overrides for both runs
+#   QB_OUT       folder for base.json, head.json, compare.md (default results/pr/, git-ignored)
+#   QB_COMPARE   extra arguments for `quirkbench compare` (e.g. "--fail-on moved")
+#   QB_REPO      repository to check (default: the current directory's)
+# The worktrees run their own source (PYTHONPATH=<worktree>/src); the comparison runs with
+# the quirkbench of the current environment, so a base that predates `compare` still works.
+set -euo pipefail
+set -f  # no globbing: QB_SETS values such as conditions=['a'] hold brackets
+
+repo=$(git -C "${QB_REPO:-.}" rev-parse --show-toplevel)
+if [[ $# -ge 1 ]]; then base_ref=$1
+elif git -C "$repo" rev-parse -q --verify origin/main >/dev/null; then base_ref=origin/main
+else base_ref=main; fi
+head_ref=${2:-HEAD}
+suite=${QB_SUITE:-pr}
+out=$(mkdir -p "${QB_OUT:-$repo/results/pr}" && cd "${QB_OUT:-$repo/results/pr}" && pwd)
+py=${PYTHON:-python}
+
+base_sha=$(git -C "$repo" rev-parse --verify "$base_ref^{commit}")
+head_sha=$(git -C "$repo" rev-parse --verify "$head_ref^{commit}")
+work=$(mktemp -d "${TMPDIR:-/tmp}/qb-pr.XXXXXX")
+cleanup() {
+  git -C "$repo" worktree remove --force "$work/base" >/dev/null 2>&1 || true
+  git -C "$repo" worktree remove --force "$work/head" >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+add_worktree() {  # name sha
+  git -C "$repo" worktree add --detach --quiet "$work/$1" "$2"
+  rm -f "$out/$1.json" "$out/$1.log"
+}
+
+run_side() {  # name seed: one seed of one side, appended to (resuming) $out/name.json
+  local name=$1 seed=$2 args=()
+  args=(run --suite "$suite" --out "$out/$name.json" --no-report --quiet --seeds "$seed")
+  [[ -n "${QB_TASKS:-}" ]] && args+=(--tasks ${QB_TASKS})
+  for s in ${QB_SETS:-}; do args+=(--set "$s"); done
+  echo "== $name seed $seed: quirkbench ${args[*]}"
+  (cd "$work/$name" && PYTHONPATH="$work/$name/src" "$py" -m quirkbench.cli "${args[@]}") \
+    >> "$out/$name.log" 2>&1 || { echo "the $name run failed:"; tail -20 "$out/$name.log"; exit 2; }
+}
+
+start=$SECONDS
+add_worktree base "$base_sha"
+add_worktree head "$head_sha"
+seeds=${QB_SEEDS:-$(cd "$work/head" && PYTHONPATH="$work/head/src" "$py" -c \
+  "from quirkbench.suite import SUITES; print(','.join(map(str, SUITES['$suite'].seeds)))")}
+# Interleave the sides seed by seed, alternating which goes first (ABBA...): a machine whose
+# load drifts during the check then slows both sides alike, not one (timings stay comparable).
+i=0
+for seed in ${seeds//,/ }; do
+  if (( i % 2 == 0 )); then run_side base "$seed"; run_side head "$seed"
+  else run_side head "$seed"; run_side base "$seed"; fi
+  i=$((i + 1))
+done
+echo "== ran both sides (seeds $seeds) in $((SECONDS - start)) s; comparing base ${base_sha:0:10} → head ${head_sha:0:10}"
+set +e
+"$py" -m quirkbench.cli compare "$out/base.json" "$out/head.json" \
+  --markdown "$out/compare.md" ${QB_COMPARE:-}
+status=$?
+set -e
+echo "== quirkbench compare exit status $status (0 ok, 1 regression, 2 bad input)"
+exit $status

@@ -1,0 +1,73 @@
+"""The PR gate end to end: scripts/pr_check.sh on a throw-away clone of this repository.
+
+A planted regression (memorization trains on a quarter of its data: true-label test accuracy
+drops) must fail the gate naming the metric; an A/A run of one commit must pass. The runs
+use a tiny smoke setting (200 images, one condition, 2 seeds) so each side takes seconds of
+CPU; on a loaded machine the wall time is dominated by waiting for a core.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "scripts" / "pr_check.sh"
+TINY = {"QB_SUITE": "smoke", "QB_TASKS": "memorization", "QB_SEEDS": "0,1",
+        "QB_SETS": "memorization.n_train=200 memorization.n_test=200 "
+                   "memorization.conditions=['true-labels'] memorization.train.batch_size=50",
+        "OMP_NUM_THREADS": "1"}
+PLANT = ("r = train(model, x, y, cfg.train,",
+         "r = train(model, x[: len(x) // 4], y[: len(y) // 4], cfg.train,")
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(shutil.which("git") is None or shutil.which("bash") is None,
+                                 reason="needs git and bash")]
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def clone(tmp_path_factory) -> Path:
+    """A clone of this repository's HEAD plus one commit that plants the regression."""
+    repo = tmp_path_factory.mktemp("gate") / "repo"
+    subprocess.run(["git", "clone", "--quiet", "--no-hardlinks", str(ROOT), str(repo)], check=True)
+    git(repo, "config", "user.email", "gate@example.invalid")
+    git(repo, "config", "user.name", "gate test")
+    git(repo, "branch", "-f", "base")
+    task = repo / "src" / "quirkbench" / "tasks" / "memorization.py"
+    text = task.read_text()
+    assert PLANT[0] in text, "the line the test plants a regression into has changed"
+    task.write_text(text.replace(PLANT[0], PLANT[1]))
+    git(repo, "commit", "--quiet", "-am", "planted regression: train on a quarter of the data")
+    return repo
+
+
+def gate(repo: Path, base: str, head: str, out: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, **TINY, "QB_OUT": str(out), "PYTHON": sys.executable}
+    env.pop("PYTHONPATH", None)
+    return subprocess.run(["bash", str(SCRIPT), base, head], cwd=repo, env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_planted_regression_fails_naming_the_metric(clone, tmp_path):
+    r = gate(clone, "base", "HEAD", tmp_path)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "FAIL: 1 metric(s) regressed" in r.stdout
+    assert "test_acc[condition=true-labels]" in r.stdout.split("FAIL:")[1]
+    md = (tmp_path / "compare.md").read_text()
+    assert "✗ regressed | memorization/mnist5k | test_acc[condition=true-labels]" in md
+    assert not git(clone, "worktree", "list").count("\n"), "worktrees were not removed"
+
+
+def test_aa_run_of_one_commit_passes(clone, tmp_path):
+    r = gate(clone, "base", "base", tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "0 regressed, 0 moved" in r.stdout
