@@ -58,7 +58,7 @@ class TrainResult:
 
     steps: int  # optimizer steps taken until the target was reached (or the budget ran out)
     epochs: float  # passes over the training set, fractional when stopped mid-epoch
-    seconds: float  # wall time until the fit was confirmed (for train_many: shared by all K)
+    seconds: float  # wall time of training until the fit was confirmed, test probes excluded (train_many: shared by all K)
     fitted: bool  # reached target_train_acc within the budget
     train_acc: float
     test_acc: float | None
@@ -145,6 +145,7 @@ def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig, 
     train_acc = train_loss = 0.0
     _sync(device)
     t0 = time.perf_counter()
+    t_probe = 0.0
     epoch = 0
     while step < max_steps and not fitted:
         perm = torch.randperm(n, generator=g, device=device)
@@ -178,16 +179,18 @@ def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig, 
             train_acc, train_loss = evaluate(model, x, y)
             fitted = train_acc >= cfg.target_train_acc
             model.train()
-        point = {"epoch": epoch, "step": step, "seconds": time.perf_counter() - t0,
+        point = {"epoch": epoch, "step": step, "seconds": time.perf_counter() - t0 - t_probe,
                  "train_acc": train_acc, "train_loss": train_loss}
         if cfg.eval_test and x_test is not None:
+            t1 = time.perf_counter()
             point["test_acc"] = evaluate(model, x_test, y_test)[0]
             model.train()
+            t_probe += time.perf_counter() - t1  # the curve's test probe is not training time
         curve.append(point)
         if log is not None:
             log(f"epoch {epoch} step {step} train_acc {train_acc:.3f}")
     _sync(device)
-    seconds = curve[-1]["seconds"] if curve else time.perf_counter() - t0
+    seconds = curve[-1]["seconds"] if curve else time.perf_counter() - t0 - t_probe
     if cfg.target_train_acc is None or not fitted:
         train_acc, train_loss = evaluate(model, x, y)
     test_acc = evaluate(model, x_test, y_test)[0] if x_test is not None else None
