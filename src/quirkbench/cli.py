@@ -155,6 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
     from . import compare
 
     compare.add_parser(sub)
+    from . import report
+
+    report.add_parser(sub)
     return p
 
 

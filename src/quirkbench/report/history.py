@@ -1,0 +1,90 @@
+"""The history page: headline metrics over commits, from every results document in a folder.
+
+Runs are ordered by start time and grouped by suite (a smoke value and a nightly value of
+the same metric are not comparable). Each consecutive pair of runs of one suite goes
+through ``quirkbench.compare``; the points it calls ``regressed`` are marked.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from pathlib import Path
+
+from ..results import find_documents, load_results, read
+from . import plots
+from .view import VERDICTS, number
+
+MAX_TABLE_RUNS = 8  # newest runs shown in the table (the plots show all): fits a laptop screen
+
+
+def _compare_pairs(paths: list[Path]) -> tuple[dict, str | None]:
+    """{(run index, task, dataset, key): verdict} for consecutive runs, via quirkbench.compare."""
+    try:
+        from ..compare import compare
+    except ImportError:
+        return {}, "regression marks need quirkbench.compare, which this version lacks"
+    out = {}
+    for i in range(1, len(paths)):
+        for r in compare(paths[i - 1], paths[i]).to_dict("records"):
+            out[(i, r["task"], r["dataset"], r["key"])] = r.get("verdict")
+    return out, None
+
+
+def history_context(results_dir: Path) -> dict:
+    runs = []
+    for p in find_documents(results_dir):
+        meta = read(p)["meta"]
+        runs.append({"path": p, "meta": meta, "started": meta.get("started") or ""})
+    runs.sort(key=lambda r: r["started"])
+    by_suite: dict[str, list[dict]] = defaultdict(list)
+    for r in runs:
+        by_suite[str(r["meta"].get("suite"))].append(r)
+    suites, notes = [], set()
+    for suite, rs in by_suite.items():
+        paths = [r["path"] for r in rs]
+        verdicts, note = _compare_pairs(paths)
+        if note:
+            notes.add(note)
+        labels = [f"{i}: {(r['meta'].get('commit') or 'unknown')[:7]}" for i, r in enumerate(rs)]
+        series: dict[tuple, dict] = {}
+        for i, p in enumerate(paths):
+            df = load_results(p)
+            if df.empty:
+                continue
+            # a task's headline metrics, all of them where it marks none (as the summary)
+            head = df[df["headline"] | ~df.groupby("task")["headline"].transform("any")]
+            for (task, dataset, key), m in head.groupby(["task", "dataset", "key"], sort=False):
+                v = m["value"].astype(float)
+                s = series.setdefault((task, dataset, key),
+                                      {"unit": m["unit"].iloc[0], "points": []})
+                spread = float(v.std(ddof=1)) if v.notna().sum() > 1 else None
+                s["points"].append({"x": i, "value": float(v.mean()), "spread": spread,
+                                    "verdict": verdicts.get((i, task, dataset, key))})
+        metrics, regressions = [], []
+        shown = list(range(max(0, len(rs) - MAX_TABLE_RUNS), len(rs)))
+        for (task, dataset, key), s in series.items():
+            at = {p["x"]: p for p in s["points"]}
+            cells = []
+            for i in shown:
+                p = at.get(i)
+                if p is None:
+                    cells.append({"text": "–", "verdict": None})
+                    continue
+                sym, css = VERDICTS.get(p["verdict"], ("", ""))
+                cells.append({"text": number(p["value"]) if math.isfinite(p["value"]) else "n/a",
+                              "verdict": p["verdict"], "symbol": sym, "css": css})
+                if p["verdict"] == "regressed":
+                    regressions.append({"run": labels[i], "task": task, "dataset": dataset,
+                                        "key": key, "value": number(p["value"]), "unit": s["unit"]})
+            metrics.append({"task": task, "dataset": dataset, "key": key, "unit": s["unit"],
+                            "cells": cells,
+                            "svg": plots.history(s["points"], labels, f"{task}/{dataset}: {key}",
+                                                 s["unit"])})
+        runs_list = [{"label": labels[i], "started": r["started"][:19].replace("T", " "),
+                      "path": str(r["path"])} for i, r in enumerate(rs)]
+        suites.append({"suite": suite, "runs": runs_list,
+                       "shown": [labels[i] for i in shown], "metrics": metrics,
+                       "regressions": regressions})
+    return {"folder": str(results_dir), "n_runs": len(runs), "suites": suites,
+            "notes": sorted(notes)}

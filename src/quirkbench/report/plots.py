@@ -1,0 +1,280 @@
+"""One plot function per agreed series name, rendered by matplotlib (Agg) to inline SVG.
+
+A plot function takes the series records of one task (every seed's records, each with a
+``seed`` field added) and, where it has one, the baseline run's records of the same series,
+and returns an SVG string, or ``None`` when the records hold nothing to draw. Plots only
+*draw* what tasks recorded; they never recompute a metric.
+
+Colours come from the Okabe-Ito palette (readable with colour-vision deficiencies) and every
+line also differs by marker or dash, so no plot relies on colour alone.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+from collections import defaultdict
+from collections.abc import Callable
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display; must precede pyplot
+import matplotlib.pyplot as plt  # noqa: E402
+
+COLORS = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442"]
+MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
+DASHES = ["-", "--", "-.", ":"]
+
+Records = list[dict]
+PlotFn = Callable[[Records, Records | None], str | None]
+PLOTS: dict[str, tuple[str, PlotFn]] = {}  # series name → (title, function)
+
+
+def plot(series: str, title: str):
+    """Register a plot function for a series name."""
+    def deco(fn: PlotFn) -> PlotFn:
+        PLOTS[series] = (title, fn)
+        return fn
+    return deco
+
+
+def style(i: int) -> dict:
+    return {"color": COLORS[i % len(COLORS)], "marker": MARKERS[i % len(MARKERS)],
+            "linestyle": DASHES[i % len(DASHES)], "markersize": 4, "linewidth": 1.6}
+
+
+def to_svg(fig) -> str:
+    """The figure as an ``<svg>`` element (XML prolog and DOCTYPE removed, size from CSS)."""
+    buf = io.StringIO()
+    # text as paths: the page needs no fonts; hashsalt and no Date: same data, same bytes
+    with matplotlib.rc_context({"svg.fonttype": "path", "svg.hashsalt": "quirkbench"}):
+        fig.tight_layout()  # one draw; bbox_inches="tight" would draw twice
+        fig.savefig(buf, format="svg", metadata={"Date": None})
+    plt.close(fig)
+    svg = buf.getvalue()
+    svg = svg[svg.index("<svg"):]
+    # drop fixed width/height so CSS can scale it to the column (the viewBox keeps the aspect)
+    return re.sub(r'<svg([^>]*?) width="[^"]*" height="[^"]*"', r"<svg\1", svg, count=1)
+
+
+def figure(ncols: int = 1, width: float = 5.6, height: float = 3.3):
+    fig, axes = plt.subplots(1, ncols, figsize=(width * ncols if ncols > 1 else width, height),
+                             squeeze=False)
+    for ax in axes[0]:
+        ax.grid(True, alpha=0.3)
+        ax.spines[["top", "right"]].set_visible(False)
+    return fig, list(axes[0])
+
+
+def as_pct(values: list[float]) -> list[float]:
+    """Accuracies recorded as fractions (all ≤ 1) are drawn in %; percentages stay."""
+    finite = [v for v in values if v is not None and math.isfinite(v)]
+    return [v * 100 for v in values] if finite and max(finite) <= 1.0 else list(values)
+
+
+def num(r: dict, k: str) -> float:
+    v = r.get(k)
+    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else math.nan
+
+
+def groups(records: Records, *keys: str) -> dict[tuple, Records]:
+    out: dict[tuple, Records] = defaultdict(list)
+    for r in records:
+        out[tuple(str(r.get(k, "")) for k in keys)].append(r)
+    return dict(out)
+
+
+def mean_by(records: Records, x: str, y: str) -> tuple[list[float], list[float]]:
+    """Mean of ``y`` over seeds at each ``x`` (sorted by ``x``)."""
+    acc: dict[float, list[float]] = defaultdict(list)
+    for r in records:
+        if math.isfinite(num(r, x)) and math.isfinite(num(r, y)):
+            acc[num(r, x)].append(num(r, y))
+    xs = sorted(acc)
+    return xs, [sum(acc[v]) / len(acc[v]) for v in xs]
+
+
+def legend(ax, **kw) -> None:
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8, frameon=False, **kw)
+
+
+# --------------------------------------------------------------------------- per series
+
+@plot("train_curve", "Training accuracy vs steps, per condition")
+def train_curve(records: Records, baseline: Records | None = None) -> str | None:
+    """{condition, epoch, step, seconds, train_acc, test_acc}: one line per condition and seed."""
+    if not records:
+        return None
+    fig, (ax, ax2) = figure(2, 4.4)
+    for i, ((cond,), rs) in enumerate(groups(records, "condition").items()):
+        for j, (_seed, seed_rs) in enumerate(groups(rs, "seed").items()):
+            seed_rs = sorted(seed_rs, key=lambda r: num(r, "step"))
+            steps = [num(r, "step") for r in seed_rs]
+            label = cond if j == 0 else None
+            ax.plot(steps, as_pct([num(r, "train_acc") for r in seed_rs]), label=label, **style(i))
+            ax2.plot(steps, as_pct([num(r, "test_acc") for r in seed_rs]), **style(i))
+    ax.set(xlabel="optimizer steps", ylabel="training accuracy (%)", title="train", ylim=(0, 102))
+    ax2.set(xlabel="optimizer steps", ylabel="test accuracy (%)", title="test", ylim=(0, 102))
+    legend(ax, loc="lower right")
+    return to_svg(fig)
+
+
+@plot("success_curve", "Attack success rate vs ε, with the random-noise control")
+def success_curve(records: Records, baseline: Records | None = None) -> str | None:
+    """{attack, norm, eps, success_rate, noise_success_rate}: mean over seeds per attack."""
+    if not records:
+        return None
+    by_norm = groups(records, "norm")
+    fig, axes = figure(len(by_norm), 4.6 if len(by_norm) > 1 else 5.6)
+    for ax, ((norm,), rs) in zip(axes, by_norm.items(), strict=False):
+        for i, ((attack,), ars) in enumerate(groups(rs, "attack").items()):
+            xs, ys = mean_by(ars, "eps", "success_rate")
+            ax.plot(xs, as_pct(ys), label=attack, **style(i))
+            xs, ys = mean_by(ars, "eps", "noise_success_rate")
+            if xs:
+                ax.plot(xs, as_pct(ys), color=style(i)["color"], linestyle=":", marker="x",
+                        markersize=4, linewidth=1, label=f"{attack}: noise of same norm")
+        ax.set(xlabel=f"ε ({norm})" if norm else "ε", ylabel="success rate (%)", ylim=(-2, 102))
+        legend(ax, loc="best")
+    return to_svg(fig)
+
+
+@plot("accuracy_vs_ratio", "Test accuracy vs compression ratio, with the iso-accuracy line")
+def accuracy_vs_ratio(records: Records, baseline: Records | None = None,
+                      delta_pp: float = 1.0) -> str | None:
+    """{method, ratio, test_acc}: ratio = dense / remaining parameters (log axis).
+
+    The iso-accuracy line is the dense accuracy (records at ratio 1) minus ``delta_pp``.
+    """
+    if not records:
+        return None
+    fig, (ax,) = figure()
+    dense = as_pct([num(r, "test_acc") for r in records])
+    dense = [a for r, a in zip(records, dense, strict=True)
+             if num(r, "ratio") == 1.0 and math.isfinite(a)]
+    for i, ((method,), rs) in enumerate(groups(records, "method").items()):
+        xs, ys = mean_by(rs, "ratio", "test_acc")
+        ax.plot(xs, as_pct(ys), label=method, **style(i))
+    if dense:
+        level = sum(dense) / len(dense) - delta_pp
+        ax.axhline(level, color="#555555", linestyle="--", linewidth=1)
+        ax.annotate(f"iso-accuracy: dense − {delta_pp:g} pp", (0.01, level),
+                    xycoords=("axes fraction", "data"), xytext=(0, 3),
+                    textcoords="offset points", fontsize=8, color="#333333")
+    ax.set_xscale("log")
+    ax.set(xlabel="compression ratio (dense / remaining weights, ×)", ylabel="test accuracy (%)")
+    legend(ax, loc="lower left")
+    return to_svg(fig)
+
+
+@plot("accuracy_matrix", "Accuracy matrix R[i, j] (test accuracy on task j after training task i)")
+def accuracy_matrix(records: Records, baseline: Records | None = None) -> str | None:
+    """{protocol, strategy, i, j, acc}: one heat map per protocol × strategy, mean over seeds."""
+    if not records:
+        return None
+    panels = groups(records, "protocol", "strategy")
+    cols = min(len(panels), 3)
+    rows = math.ceil(len(panels) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(2.9 * cols, 2.7 * rows), squeeze=False)
+    for ax in axes.flat[len(panels):]:
+        ax.axis("off")
+    for ax, ((protocol, strategy), rs) in zip(axes.flat, panels.items(), strict=False):
+        cells: dict[tuple[int, int], list[float]] = defaultdict(list)
+        for r, a in zip(rs, as_pct([num(r, "acc") for r in rs]), strict=True):
+            if math.isfinite(a):
+                cells[int(num(r, "i")), int(num(r, "j"))].append(a)
+        n = max(max(i, j) for i, j in cells) + 1 if cells else 1
+        grid = [[math.nan] * n for _ in range(n)]
+        for (i, j), v in cells.items():
+            grid[i][j] = sum(v) / len(v)
+        ax.imshow(grid, vmin=0, vmax=100, cmap="viridis")
+        for (i, j), v in cells.items():
+            m = sum(v) / len(v)  # the number is printed, so the colour is never the only cue
+            ax.text(j, i, f"{m:.0f}", ha="center", va="center", fontsize=7,
+                    color="white" if m < 60 else "black")
+        ax.set_title(f"{protocol} · {strategy}", fontsize=9)
+        ax.set(xlabel="evaluated on task j", ylabel="after training task i",
+               xticks=range(n), yticks=range(n))
+        ax.tick_params(labelsize=7)
+    return to_svg(fig)
+
+
+@plot("throughput", "Training throughput (samples/s), with the baseline run")
+def throughput(records: Records, baseline: Records | None = None) -> str | None:
+    """{model, batch, variant, samples_per_s}: bars per model@batch and variant, mean over
+    seeds; the baseline run's value is drawn as a black tick on each bar."""
+    if not records:
+        return None
+    bars = groups(records, "model", "batch")
+    variants = list(groups(records, "variant"))
+    base = {k: _mean(rs, "samples_per_s")
+            for k, rs in groups(baseline or [], "model", "batch", "variant").items()}
+    fig, (ax,) = figure(width=max(5.6, 0.9 * len(bars) * max(len(variants), 1)))
+    width = 0.8 / max(len(variants), 1)
+    hatches = ["", "//", "..", "xx", "\\\\", "++"]
+    for v, (variant,) in enumerate(variants):
+        for b, ((model, batch), rs) in enumerate(bars.items()):
+            value = _mean([r for r in rs if str(r.get("variant", "")) == variant], "samples_per_s")
+            if not math.isfinite(value):
+                continue
+            x = b + (v - (len(variants) - 1) / 2) * width
+            ax.bar(x, value, width * 0.9, color=COLORS[v % len(COLORS)],
+                   hatch=hatches[v % len(hatches)], edgecolor="white",
+                   label=variant if b == 0 else None)
+            old = base.get((model, batch, variant))
+            if old is not None and math.isfinite(old):
+                ax.plot([x - width * 0.45, x + width * 0.45], [old, old], color="black",
+                        linewidth=2, label="baseline run" if (b == 0 and v == 0) else None)
+    ax.set_xticks(range(len(bars)), [f"{m}\nbatch {b}" for m, b in bars], fontsize=8)
+    ax.set(ylabel="samples/s")
+    legend(ax)
+    return to_svg(fig)
+
+
+@plot("interpolation", "Loss and accuracy along linear interpolation paths")
+def interpolation(records: Records, baseline: Records | None = None) -> str | None:
+    """{path, alpha, loss, acc}: alpha = 0 at the path's start, 1 at its end."""
+    if not records:
+        return None
+    fig, (ax, ax2) = figure(2, 4.4)
+    for i, ((path,), rs) in enumerate(groups(records, "path").items()):
+        xs, ys = mean_by(rs, "alpha", "loss")
+        ax.plot(xs, ys, label=path, **style(i))
+        xs, ys = mean_by(rs, "alpha", "acc")
+        ax2.plot(xs, as_pct(ys), **style(i))
+    ax.set(xlabel="α (0 = start, 1 = end)", ylabel="loss")
+    ax2.set(xlabel="α (0 = start, 1 = end)", ylabel="accuracy (%)", ylim=(-2, 102))
+    legend(ax)
+    return to_svg(fig)
+
+
+def _mean(records: Records, key: str) -> float:
+    vals = [num(r, key) for r in records if math.isfinite(num(r, key))]
+    return sum(vals) / len(vals) if vals else math.nan
+
+
+# --------------------------------------------------------------------------- history
+
+def history(points: list[dict], labels: list[str], title: str, unit: str) -> str:
+    """One headline metric over runs: ``points`` [{x, value, spread, verdict}], x = run index.
+
+    Regressions (verdict ``regressed``) are drawn as a red ✗ with a label, not colour alone.
+    """
+    fig, (ax,) = figure(width=4.6, height=2.6)
+    xs = [p["x"] for p in points]
+    ys = [p["value"] for p in points]
+    err = [p.get("spread") or 0.0 for p in points]
+    ax.errorbar(xs, ys, yerr=err if any(err) else None, color=COLORS[0], marker="o", markersize=4,
+                linewidth=1.4, capsize=2)
+    bad = [p for p in points if p.get("verdict") == "regressed"]
+    if bad:
+        ax.plot([p["x"] for p in bad], [p["value"] for p in bad], linestyle="none", marker="X",
+                markersize=10, color="#D55E00", label="regressed (quirkbench compare)")
+        legend(ax)
+    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right", fontsize=7)
+    ax.set_xlim(-0.5, max(len(labels) - 0.5, 0.5))
+    ax.set_title(title, fontsize=9)
+    ax.set_ylabel(unit or "value", fontsize=8)
+    return to_svg(fig)

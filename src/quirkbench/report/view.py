@@ -1,0 +1,235 @@
+"""Results documents → the plain dicts and lists the templates show.
+
+Nothing here recomputes a metric: values come from the documents as the tasks wrote them;
+the only arithmetic is the mean ± sample std over seeds that every summary shows, and the
+change vs a baseline comes from ``quirkbench.compare``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from ..metrics import fmt_value
+from ..results import load_results, metrics_of, read
+from . import plots
+
+# What each known phenomenon shows, in a sentence; a task not listed here still gets a
+# section (its metrics table and any plots of agreed series).
+BLURBS = {
+    "adversarial": "Imperceptible perturbations flip correctly classified inputs (Szegedy 2014, "
+                   "Goodfellow 2015, Madry 2018); random noise of the same norm barely does.",
+    "memorization": "Networks fit random labels and scrambled inputs to 100% training "
+                    "accuracy, only a constant factor slower; test accuracy falls to chance "
+                    "(Zhang et al. 2017).",
+    "compression": "Most weights can be removed with almost no loss of accuracy (Han et al. 2015, "
+                   "Frankle & Carbin 2019); random pruning is the control.",
+    "forgetting": "Training on a new task erases old ones (McCloskey & Cohen 1989, "
+                  "Kirkpatrick 2017).",
+    "throughput": "Speed of the training loop and attack iterations (the performance core).",
+    "landscape": "Loss along straight lines from initialization to solution and between "
+                 "solutions (Goodfellow et al. 2015).",
+}
+
+VERDICTS = {  # verdict → (symbol, css class); the word is always shown beside the symbol
+    "improved": ("▲", "good"), "regressed": ("▼", "bad"), "unchanged": ("=", "same"),
+    "moved": ("◆", "warn"), "new": ("✚", "same"), "gone": ("✖", "warn"),
+}
+META_ORDER = ("commit", "dirty", "suite", "started", "ended", "seconds", "status", "device",
+              "device_name", "torch", "python", "quirkbench", "platform", "cpu_threads", "seeds",
+              "datasets", "tasks", "argv")
+
+
+def number(value: float) -> str:
+    """A value without its unit (the unit has its own column)."""
+    return fmt_value(value, "")
+
+
+def load(paths: list[Path]) -> tuple[list[dict], Any]:
+    """(documents with their path under ``"path"``, tidy metrics DataFrame of them all)."""
+    import pandas as pd
+
+    docs = [{**read(p), "path": str(p)} for p in paths]
+    frames = [load_results(p) for p in paths]
+    df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    return docs, df
+
+
+def metric_rows(df, changes: dict | None, headline_only: bool) -> list[dict]:
+    """One row per (task, data set, metric key): mean ± std over seeds and its context.
+
+    ``headline_only``: a task's headline metrics (all of them where it marks none).
+    """
+    rows: list[dict] = []
+    if df.empty:
+        return rows
+    for (task, dataset), g in df.groupby(["task", "dataset"], sort=False):
+        if headline_only and g["headline"].any():
+            g = g[g["headline"]]
+        for key, m in g.groupby("key", sort=False):
+            v = m["value"].astype(float)
+            n = int(v.notna().sum())
+            spread = float(v.std(ddof=1)) if n > 1 else None
+            holds = m["holds"].dropna()
+            first = m.iloc[0]
+            tags = key[len(first["metric"]) + 1:-1] if key != first["metric"] else ""
+            rows.append({
+                "task": task, "dataset": dataset, "key": key, "name": first["metric"],
+                "tags": tags.replace(",", ", ").replace("=", " = "), "n": n,
+                "value": number(v.mean()) if n else "n/a",
+                "spread": number(spread) if spread is not None and math.isfinite(spread) else None,
+                "unit": first["unit"], "direction": first["direction"],
+                "anchor": first["anchor"] if isinstance(first["anchor"], str) else "",
+                "holds": None if holds.empty else bool(holds.astype(bool).all()),
+                "change": (changes or {}).get((task, dataset, key)),
+            })
+    return rows
+
+
+def changes_vs(baseline: Path | None, heads: list[Path]) -> tuple[dict | None, str | None]:
+    """({(task, dataset, key): {pct, verdict, symbol, css}}, note) from ``quirkbench.compare``."""
+    if baseline is None:
+        return None, None
+    try:
+        from ..compare import compare
+    except ImportError:
+        return None, "change vs baseline needs quirkbench.compare, which this version lacks"
+    head = heads[0] if len(heads) == 1 else load(heads)[1]
+    table = compare(baseline, head)
+    out = {}
+    for r in table.to_dict("records"):
+        pct = r.get("change_pct")
+        symbol, css = VERDICTS.get(r.get("verdict"), ("?", "same"))
+        ok = isinstance(pct, int | float) and math.isfinite(pct)
+        out[(r["task"], r["dataset"], r["key"])] = {
+            "pct": f"{pct:+.1f}%" if ok else "", "verdict": r.get("verdict", ""),
+            "symbol": symbol, "css": css}
+    return out, None
+
+
+def series_of(units: list[dict]) -> dict[str, list[dict]]:
+    """Every unit's series merged per name, each record tagged with its ``seed``."""
+    merged: dict[str, list[dict]] = defaultdict(list)
+    for u in units:
+        for name, recs in (u.get("series") or {}).items():
+            merged[name] += [{"seed": u.get("seed"), **r} for r in recs if isinstance(r, dict)]
+    return dict(merged)
+
+
+def _delta_pp(units: list[dict]) -> float:
+    """The iso-accuracy tolerance a compression unit ran with (default 1 pp)."""
+    for u in units:
+        for k, v in (u.get("config") or {}).items():
+            if "delta" in k and isinstance(v, int | float):
+                return float(v)
+    return 1.0
+
+
+def figures(units: list[dict], base_units: list[dict]) -> list[dict]:
+    """[{title, svg, series, n}] per series; a series with no plot function gets no svg."""
+    out = []
+    base = series_of(base_units)
+    for name, recs in series_of(units).items():
+        if name not in plots.PLOTS:
+            out.append({"title": f"series {name!r}", "svg": None, "series": name, "n": len(recs)})
+            continue
+        title, fn = plots.PLOTS[name]
+        if name == "accuracy_vs_ratio":
+            svg = fn(recs, base.get(name), delta_pp=_delta_pp(units))
+        else:
+            svg = fn(recs, base.get(name))
+        out.append({"title": title, "svg": svg, "series": name, "n": len(recs)})
+    return out
+
+
+def scalar_info(units: list[dict]) -> list[tuple[str, str]]:
+    """Short scalar ``info`` entries of a task's first unit (data set, model, chance...)."""
+    for u in units:
+        info = u.get("info") or {}
+        return [(k, str(v)) for k, v in info.items()
+                if isinstance(v, str | int | float | bool) and k != "trace_dir"
+                and len(str(v)) < 200]
+    return []
+
+
+def link(target: str, page: Path) -> str:
+    """A link from the page's folder to ``target`` (relative where both are on one drive)."""
+    t = Path(target)
+    try:
+        return Path(os.path.relpath(t.resolve(), page.resolve().parent)).as_posix()
+    except ValueError:
+        return t.resolve().as_uri()
+
+
+def traces(docs: list[dict], page: Path) -> list[dict]:
+    """Units whose info names a ``trace_dir`` (profiler traces), with their short info."""
+    out = []
+    for d in docs:
+        for key, u in d["units"].items():
+            info = u.get("info") or {}
+            if info.get("trace_dir"):
+                out.append({"unit": key, "dir": str(info["trace_dir"]),
+                            "href": link(str(info["trace_dir"]), page),
+                            "info": [(k, v) for k, v in scalar_info([u]) if "trace" not in k]})
+    return out
+
+
+def meta_rows(meta: dict) -> list[tuple[str, str]]:
+    keys = [k for k in META_ORDER if k in meta] + [k for k in meta if k not in META_ORDER]
+    def fmt(v) -> str:
+        if isinstance(v, list):
+            return " ".join(map(str, v))
+        return f"{v:.1f}" if isinstance(v, float) else str(v)
+
+    return [(k, fmt(meta[k])) for k in keys]
+
+
+def header(docs: list[dict]) -> dict:
+    meta = docs[0]["meta"] if docs else {}
+    commit = meta.get("commit") or "unknown"
+    seconds = meta.get("seconds")
+    return {"commit": commit[:10] + (" (dirty)" if meta.get("dirty") else ""),
+            "date": (meta.get("started") or "")[:19].replace("T", " "),
+            "device": f"{meta.get('device', '?')} ({meta.get('device_name', '')})",
+            "torch": meta.get("torch", "?"), "suite": meta.get("suite", "?"),
+            "status": meta.get("status", "?"),
+            "seconds": f"{seconds:.1f} s" if isinstance(seconds, int | float) else "?",
+            "runs": len(docs)}
+
+
+def report_context(paths: list[Path], out: Path, baseline: Path | None) -> dict:
+    docs, df = load(paths)
+    base_docs = load([baseline])[0] if baseline else []
+    changes, note = changes_vs(baseline, paths)
+    units_by_task: dict[str, list[dict]] = defaultdict(list)
+    failed = []
+    for d in docs:
+        for key, u in d["units"].items():
+            if u.get("status") == "done":
+                units_by_task[u["task"]].append(u)
+            else:
+                failed.append({"unit": key, "error": u.get("error") or u.get("status")})
+    base_units = defaultdict(list)
+    for d in base_docs:
+        for u in d["units"].values():
+            base_units[u.get("task")].append(u)
+    rows = metric_rows(df, changes, headline_only=False)
+    sections = []
+    for task, units in units_by_task.items():
+        task_rows = [r for r in rows if r["task"] == task]
+        sections.append({
+            "task": task, "id": "task-" + "".join(c if c.isalnum() else "-" for c in task),
+            "blurb": BLURBS.get(task, ""), "info": scalar_info(units),
+            "seeds": sorted({u.get("seed") for u in units}, key=str),
+            "datasets": sorted({u.get("dataset") for u in units}, key=str),
+            "figures": figures(units, base_units.get(task, [])), "rows": task_rows,
+            "n_metrics": sum(len(metrics_of(u)) for u in units),
+        })
+    return {"header": header(docs), "summary": metric_rows(df, changes, headline_only=True),
+            "sections": sections, "failed": failed, "traces": traces(docs, out),
+            "environment": [{"path": d["path"], "meta": meta_rows(d["meta"])} for d in docs],
+            "baseline": str(baseline) if baseline else None, "compare_note": note,
+            "has_changes": changes is not None}

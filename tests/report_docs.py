@@ -1,0 +1,84 @@
+"""Synthetic results documents for the report tests: every agreed series, two seeds, and a
+task and metric whose names contain ``<script>`` (must come out escaped)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from quirkbench import results
+from quirkbench.metrics import HIGHER, LOWER, NONE, Anchor, Metric
+from quirkbench.tasks import TaskOutput
+
+EVIL = "<script>alert('x')</script>"
+
+
+def outputs(seed: int, speed: float) -> dict[str, TaskOutput]:
+    """task → output; ``speed`` scales throughput (a baseline run uses another)."""
+    s = 0.1 * seed  # small seed-to-seed spread
+    return {
+        "memorization": TaskOutput(
+            [Metric("steps_to_fit", 130 + seed, "steps", NONE, {"condition": "random-labels"},
+                    Anchor("Zhang et al. 2017", None, "", "reaches 100%"), True, True),
+             Metric("test_acc", 9.5 + s, "%", NONE, {"condition": "random-labels"},
+                    Anchor("Zhang et al. 2017", 10.48, "%", "CIFAR-10 MLP"), True, True),
+             Metric("slowdown", 2.4, "×", NONE, {"condition": "random-labels"}, headline=True)],
+            series={"train_curve": [
+                {"condition": c, "epoch": e, "step": 3 * e, "seconds": 0.1 * e,
+                 "train_acc": min(1.0, e / (5 + 5 * (c == "random-labels"))),
+                 "test_acc": 0.1 if c == "random-labels" else 0.8}
+                for c in ("true-labels", "random-labels") for e in range(1, 11)]}),
+        "adversarial": TaskOutput(
+            [Metric("success_rate", 97.25, "%", HIGHER, {"attack": "pgd-linf", "eps": "0.1"},
+                    headline=True, holds=True)],
+            series={"success_curve": [{"attack": a, "norm": "linf", "eps": e,
+                                       "success_rate": min(100.0, e * k), "noise_success_rate": e}
+                                      for a, k in (("fgsm", 300), ("pgd-linf", 900))
+                                      for e in (0.0, 0.05, 0.1, 0.2, 0.3)]}),
+        "compression": TaskOutput(
+            [Metric("compression_ratio", 12.5, "×", HIGHER, {"method": "magnitude-iterative"},
+                    Anchor("Han et al. 2015", 12.0, "×", "LeNet-300-100"), True, True)],
+            series={"accuracy_vs_ratio": [{"method": m, "ratio": r, "test_acc": 97 - d * r / 10}
+                                          for m, d in (("magnitude-iterative", 0.2), ("random", 3))
+                                          for r in (1, 2, 4, 8, 16)]}),
+        "forgetting": TaskOutput(
+            [Metric("forgetting_pct", 41.0 + seed, "%", LOWER, {"protocol": "permuted"},
+                    headline=True, holds=True)],
+            series={"accuracy_matrix": [{"protocol": "permuted", "strategy": st, "i": i, "j": j,
+                                         "acc": 0.95 - (0.3 if st == "naive" else 0.05) * (i - j)}
+                                        for st in ("naive", "ewc") for i in range(3)
+                                        for j in range(i + 1)]}),
+        "throughput": TaskOutput(
+            [Metric("samples_per_s", 1000 * speed + seed, "samples/s", HIGHER, {"model": "mlp"},
+                    headline=True)],
+            series={"throughput": [{"model": "mlp", "batch": b, "variant": v,
+                                    "samples_per_s": speed * b * (2 if v == "vmap" else 1)}
+                                   for b in (64, 256) for v in ("eager", "vmap")]},
+            info={"trace_dir": "traces/throughput-mlp", "top_op": "aten::addmm"}),
+        "landscape": TaskOutput(
+            [Metric("barrier_height", 0.02, "1", NONE, headline=True)],
+            series={"interpolation": [{"path": "init→solution", "alpha": a / 10,
+                                       "loss": 2.3 * (1 - a / 10), "acc": a / 10}
+                                      for a in range(11)]}),
+        EVIL: TaskOutput([Metric(EVIL, 1.0, "%", NONE, {"cond": EVIL}, holds=False)],
+                         series={EVIL: [{"x": 1}], "train_curve": [
+                             {"condition": EVIL, "epoch": 1, "step": 1, "seconds": 0.1,
+                              "train_acc": 0.5, "test_acc": 0.5}]},
+                         info={"note": EVIL}),
+    }
+
+
+def write_doc(path: Path, *, seeds=(0, 1), speed: float = 1.0, commit: str = "a" * 40,
+              started: str = "2026-01-01T00:00:00+00:00", suite: str = "smoke",
+              tasks: tuple[str, ...] | None = None) -> Path:
+    tasks = list(tasks or outputs(0, speed))
+    doc = results.new_document(suite=suite, seeds=seeds, datasets=["mnist5k"], tasks=tasks,
+                               device="cpu", argv=["run"])
+    doc["meta"].update(commit=commit, dirty=False, started=started, status="done", seconds=12.5)
+    for seed in seeds:
+        for task, out in outputs(seed, speed).items():
+            if task not in tasks:
+                continue
+            doc["units"][results.unit_key(task, "mnist5k", seed)] = results.unit_record(
+                task, "mnist5k", seed, {"delta_pp": 1.0}, started, 0.5, out)
+    results.write_atomic(path, doc)
+    return path

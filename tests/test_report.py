@@ -1,0 +1,109 @@
+"""HTML reports: every section and value appears, names are escaped, history renders, CLI."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from report_docs import write_doc
+
+from quirkbench import load_results
+from quirkbench.cli import main
+from quirkbench.report import render_history, render_report
+from quirkbench.report.view import number
+
+
+@pytest.fixture(scope="module")
+def docs(tmp_path_factory):
+    d = tmp_path_factory.mktemp("report")
+    head = write_doc(d / "head.json", speed=1.0)
+    base = write_doc(d / "base.json", speed=2.0, commit="b" * 40)  # head is 2× slower
+    return d, head, base
+
+
+@pytest.fixture(scope="module")
+def page(docs):
+    d, head, base = docs
+    out = render_report([head], out=d / "out" / "head.html", baseline=base)
+    return out.read_text()
+
+
+def test_sections_and_header(page, docs):
+    for section in ("summary", "profiler", "environment", "task-memorization", "task-adversarial",
+                    "task-compression", "task-forgetting", "task-throughput", "task-landscape"):
+        assert f'id="{section}"' in page
+    for fact in ("a" * 10, "2026-01-01 00:00:00", "smoke", "cpu"):
+        assert fact in page
+    # one inline plot per agreed series (6 tasks) plus the evil task's train_curve
+    assert page.count("<svg") == 7
+    assert "traces/throughput-mlp" in page and "aten::addmm" in page
+
+
+def test_every_value_appears(page, docs):
+    df = load_results(docs[1])
+    for key, m in df.groupby(["task", "key"]):
+        assert number(m["value"].mean()) in page, key
+    spread = df[df.metric == "steps_to_fit"]["value"].std()
+    assert "± " + number(spread) in page  # spread over seeds
+    assert "10.48% (Zhang et al. 2017, CIFAR-10 MLP)" in page  # anchor
+    assert "✓ yes" in page and "✗ no" in page  # holds in words, not colour alone
+
+
+def test_change_vs_baseline(page):
+    pytest.importorskip("quirkbench.compare")
+    row = re.search(r"samples_per_s.*?</tr>", page, re.S).group(0)
+    assert "▼ regressed" in row and "-50.0%" in row
+    assert "= unchanged" in page
+
+
+def test_names_are_escaped(page):
+    assert "<script" not in page.lower()
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in page
+    assert "No plot is defined for series" in page  # unknown series name listed, not plotted
+
+
+def test_self_contained(page):
+    assert "<link" not in page and not re.search(r'(src|href)="(https?:)?//', page)
+    assert "<style>" in page
+
+
+def test_history(tmp_path):
+    folder = tmp_path / "results"
+    for i, (speed, commit) in enumerate([(2.0, "c1"), (2.0, "c2"), (1.0, "c3")]):
+        write_doc(folder / f"run{i}.json", speed=speed, commit=commit * 20,
+                  started=f"2026-01-0{i + 1}T00:00:00+00:00")
+    html = render_history(folder, out=tmp_path / "h.html").read_text()
+    assert "3 results documents" in html and "smoke suite" in html
+    for label in ("0: c1c1c1c", "1: c2c2c2c", "2: c3c3c3c"):
+        assert label in html
+    assert html.count("<svg") == 9  # one per headline metric (all of a task with none)
+    assert "<script" not in html.lower()
+    if "needs quirkbench.compare" not in html:
+        assert "▼ regressed" in html
+
+
+def test_cli_report_and_history(tmp_path, capsys):
+    folder = tmp_path / "results"
+    for i in range(2):
+        write_doc(folder / f"r{i}.json", tasks=("landscape",), started=f"2026-01-0{i + 1}T00:00")
+    assert main(["report", str(folder / "r1.json"), "--out", str(tmp_path / "r.html")]) == 0
+    assert 'id="task-landscape"' in (tmp_path / "r.html").read_text()
+    assert main(["report", "--history", str(folder), "--out", str(tmp_path / "h.html")]) == 0
+    assert "2 results documents" in (tmp_path / "h.html").read_text()
+    assert capsys.readouterr().out.count("report:") == 2
+
+
+@pytest.mark.parametrize("argv", [["report", "/no/such/file.json"],
+                                  ["report", "--history", "/no/such/folder"],
+                                  ["report", "RESULTS", "--baseline", "/no/such/base.json"]])
+def test_cli_bad_input(argv, docs, capsys):
+    argv = [str(docs[1]) if a == "RESULTS" else a for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("quirkbench: error:") and err.count("\n") == 1
+
+
+def test_cli_no_results_folder(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["report"]) == 2
+    assert "no results documents" in capsys.readouterr().err
