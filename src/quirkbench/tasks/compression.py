@@ -1,0 +1,295 @@
+"""Compression: networks survive drastic pruning, quantization and distillation (Han et al.
+2015/2016, Frankle & Carbin 2019, Hinton et al. 2015), reported as Blalock et al. 2020 ask.
+
+1. A dense model (LeNet-300-100) is trained: the baseline accuracy.
+2. Each pruning method walks the same schedule of target ratios (2×, 4×, ... 128×), pruning
+   weight matrices globally and fine-tuning the same number of epochs with the same batch
+   order after every cut (masks keep pruned weights at zero):
+   * ``magnitude-iterative``  prune the smallest |w| among the survivors of the previous
+                              point, fine-tune, repeat (Han 2015);
+   * ``magnitude-oneshot``    prune the *dense* model straight to each ratio, fine-tune;
+   * ``random``               like magnitude-iterative but a uniform random subset survives
+                              (the control: pruning *which* weights matters).
+3. Compression ratio at iso-accuracy: the largest ratio on the curve within δ of the dense
+   accuracy, then ``search_steps`` log-ratio bisections between it and the next (failing)
+   point of the schedule, each probe pruned from the found point and fine-tuned alike.
+4. The iso-accuracy magnitude-iterative model is quantized to int8 after training; its
+   accuracy and the bits-level ratio with a stated index overhead are reported.
+5. Distillation: a small student trained on the dense teacher's softened outputs at
+   temperature T against the same student (same init, same epochs) on hard labels.
+
+Nothing here uses ``train_many``: it takes no masks, iterative steps depend on each other,
+and the two students train with different losses. Seeds are separate suite units; the
+tidy frame gives mean ± std over them.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import torch
+
+from ..compression import (
+    INDEX_SCHEMES,
+    bisect_ratio,
+    bits_breakdown,
+    compression_ratio,
+    distillation_loss,
+    iso_accuracy_index,
+    keep_for_ratio,
+    meets,
+    prunable,
+    prune_masks,
+    quantize_int8_,
+    soft_targets,
+)
+from ..errors import UserError
+from ..metrics import HIGHER, NONE, Anchor, Metric
+from ..models import count_params, make_model
+from ..train import TrainConfig, evaluate, predict, train
+from . import Context, Task, TaskOutput, register
+
+METHODS = ("magnitude-iterative", "magnitude-oneshot", "random")
+HAN15, HAN16 = "Han et al. 2015", "Han et al. 2016"
+HINTON, BLALOCK, FRANKLE = "Hinton et al. 2015", "Blalock et al. 2020", "Frankle & Carbin 2019"
+
+
+@dataclass(frozen=True)
+class CompressionConfig:
+    model: str = "lenet-300-100"  # the dense network that is pruned and that teaches
+    n_train: int | None = None  # training examples (None: the whole split, 4,000 on mnist5k)
+    n_test: int | None = None  # test examples (None: the whole split, 1,000 on mnist5k)
+    methods: tuple[str, ...] = METHODS
+    # targets, dense/remaining parameters (×): factor-2 steps keep the quick suite in budget
+    ratios: tuple[float, ...] = (2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0)
+    delta_pp: float = 1.0  # iso-accuracy: within this many percentage points of dense
+    search_steps: int = 1  # log-ratio bisections after the scan (each: one fine-tune)
+    min_iso_ratio: float = 8.0  # holds: magnitude-iterative's iso ratio ≥ this (×; Han: 12×)
+    clearly_lower: float = 2.0  # holds: random's iso ratio ≤ magnitude-iterative's / this
+    index_scheme: str = "relative-5"  # sparse index overhead: Han 2016's 5-bit gaps for fc layers
+    student: str = "mlp-100"  # distillation student: 79,510 parameters, 3.4× fewer than the teacher
+    temperature: float = 4.0  # softmax temperature T of the soft targets (Hinton: 20 for 2×800)
+    train: TrainConfig = TrainConfig(lr=0.05, max_epochs=10, target_train_acc=None,
+                                     eval_test=False)  # dense teacher and both students
+    finetune: TrainConfig = TrainConfig(lr=0.02, max_epochs=2, target_train_acc=None,
+                                        eval_test=False)  # after every cut
+
+    def __post_init__(self):
+        bad = [m for m in self.methods if m not in METHODS]
+        if bad or not self.methods:
+            raise UserError(f"unknown pruning method(s) {bad}; valid: {', '.join(METHODS)}")
+        if self.delta_pp < 0:
+            raise UserError(f"compression.delta_pp must be ≥ 0 percentage points, got "
+                            f"{self.delta_pp}")
+        if not self.ratios or any(not r > 1 for r in self.ratios):
+            raise UserError(f"compression.ratios must all be > 1 (dense/remaining), got "
+                            f"{list(self.ratios)}")
+        if list(self.ratios) != sorted(set(self.ratios)):
+            raise UserError(f"compression.ratios must be strictly increasing, got "
+                            f"{list(self.ratios)}")
+        if self.search_steps < 0:
+            raise UserError(f"compression.search_steps must be ≥ 0, got {self.search_steps}")
+        if self.min_iso_ratio < 1 or self.clearly_lower < 1:
+            raise UserError("compression.min_iso_ratio and clearly_lower must be ≥ 1")
+        if self.index_scheme not in INDEX_SCHEMES:
+            raise UserError(f"unknown index scheme {self.index_scheme!r}; valid: "
+                            f"{', '.join(INDEX_SCHEMES)}")
+        if not self.temperature > 0:
+            raise UserError(f"compression.temperature must be > 0, got {self.temperature}")
+
+
+def _state(model) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+class Pruner:
+    """Prune-and-fine-tune steps for one method, all from the same dense model and data."""
+
+    def __init__(self, method: str, model, dense_state, ds, cfg: CompressionConfig, seed: int):
+        self.method, self.model, self.ds, self.cfg, self.seed = method, model, ds, cfg, seed
+        self.kind = "random" if method == "random" else "magnitude"
+        self.gen = torch.Generator().manual_seed(seed)
+        self.dense = {"ratio": 1.0, "state": dense_state, "masks": None}
+        self.total = count_params(model)
+        self.unprunable = self.total - sum(p.numel() for p in prunable(model).values())
+
+    def step(self, start: dict, target: float, train_seed: int) -> dict:
+        """Prune from the ``start`` point to ``target`` (×), fine-tune; the new point."""
+        self.model.load_state_dict(start["state"])
+        keep = keep_for_ratio(self.total, self.unprunable, target)
+        masks = prune_masks(prunable(self.model), keep, self.kind, masks=start["masks"],
+                            generator=self.gen)
+        r = train(self.model, self.ds.x_train, self.ds.y_train, self.cfg.finetune, seed=train_seed,
+                  masks=masks)
+        acc = 100 * evaluate(self.model, self.ds.x_test, self.ds.y_test)[0]
+        return {"target": target, "ratio": compression_ratio(self.model), "test_acc": acc,
+                "params": count_params(self.model, nonzero=True), "steps": r.steps,
+                "state": _state(self.model), "masks": masks}
+
+    def curve(self) -> list[dict]:
+        """One point per target ratio; iterative methods start each cut from the last point."""
+        points, prev = [], self.dense
+        for j, target in enumerate(self.cfg.ratios):
+            start = self.dense if self.method == "magnitude-oneshot" else prev
+            prev = self.step(start, target, train_seed=self.seed * 1000 + j)
+            points.append(prev)
+        return points
+
+
+def search(pruner: Pruner, best: dict, hi: float, dense_acc: float, probes: list) -> dict:
+    """Bisect in log-ratio between ``best`` (meets δ) and ``hi`` (the next target, misses δ);
+    iterative methods prune each probe from the best point so far, one-shot from dense."""
+    cfg, found = pruner.cfg, [best]
+
+    def probe(r: float) -> bool:
+        start = pruner.dense if pruner.method == "magnitude-oneshot" else found[0]
+        p = pruner.step(start, r, train_seed=pruner.seed * 1000 + 500 + len(probes))
+        ok = meets(p["test_acc"], dense_acc, cfg.delta_pp)
+        probes.append({"method": pruner.method, "target_ratio": r, "ratio": p["ratio"],
+                       "test_acc": p["test_acc"], "meets": ok})
+        if ok:
+            found[0] = p
+        return ok
+
+    bisect_ratio(best["target"], hi, probe, cfg.search_steps)
+    return found[0]
+
+
+def run(cfg: CompressionConfig, ctx: Context) -> TaskOutput:
+    t_start = time.perf_counter()
+    seconds: dict[str, float] = {}
+    ds = ctx.load_data(n_train=cfg.n_train, n_test=cfg.n_test)
+    x, y, xt, yt = ds.x_train, ds.y_train, ds.x_test, ds.y_test
+
+    # ---- dense baseline (also the distillation teacher)
+    t0 = time.perf_counter()
+    model = make_model(cfg.model, ds.input_shape, ds.num_classes, seed=ctx.seed).to(ctx.device)
+    train(model, x, y, cfg.train, seed=ctx.seed)
+    dense_acc = 100 * evaluate(model, xt, yt)[0]
+    dense_state, total = _state(model), count_params(model)
+    seconds["dense"] = time.perf_counter() - t0
+    ctx.log(f"dense {cfg.model}: {total:,} parameters, test {dense_acc:.2f}%")
+
+    # ---- accuracy-vs-ratio curves and the iso-accuracy search
+    series, iso, probes = [], {}, []
+    for method in cfg.methods:
+        t0 = time.perf_counter()
+        pruner = Pruner(method, model, dense_state, ds, cfg, ctx.seed)
+        points = [{"target": 1.0, "ratio": 1.0, "test_acc": dense_acc, "params": total,
+                   "state": dense_state, "masks": None}] + pruner.curve()
+        series += [{"method": method, "ratio": p["ratio"], "test_acc": p["test_acc"],
+                    "target_ratio": p["target"], "params": p["params"]} for p in points]
+        i = iso_accuracy_index([p["ratio"] for p in points], [p["test_acc"] for p in points],
+                               dense_acc, cfg.delta_pp)
+        best = points[i]
+        censored = i == len(points) - 1  # even the last ratio met δ: a lower bound
+        if not censored and cfg.search_steps:
+            best = search(pruner, best, points[i + 1]["target"], dense_acc, probes)
+        iso[method] = {**best, "censored": censored}
+        seconds[method] = time.perf_counter() - t0
+        ctx.log(f"{method:20s} iso-accuracy ratio {best['ratio']:.1f}× "
+                f"({best['test_acc']:.2f}% vs dense {dense_acc:.2f}%)"
+                + (" — every ratio met δ" if censored else ""))
+
+    # ---- int8 post-training quantization of the pruned model
+    t0 = time.perf_counter()
+    qmethod = "magnitude-iterative" if "magnitude-iterative" in iso else cfg.methods[0]
+    model.load_state_dict(iso[qmethod]["state"])
+    pruned_acc = 100 * evaluate(model, xt, yt)[0]
+    quantize_int8_(model)
+    int8_acc = 100 * evaluate(model, xt, yt)[0]
+    bits = bits_breakdown(model, 8, cfg.index_scheme)
+    seconds["quantize"] = time.perf_counter() - t0
+
+    # ---- distillation: same student, same init and epochs, soft vs hard targets
+    t0 = time.perf_counter()
+    model.load_state_dict(dense_state)
+    teacher_soft = soft_targets(predict(model, x), cfg.temperature)
+    students = {}
+    for kind in ("hard-labels", "distilled"):
+        s = make_model(cfg.student, ds.input_shape, ds.num_classes, seed=ctx.seed + 1)
+        s = s.to(ctx.device)
+        if kind == "distilled":
+            train(s, x, teacher_soft, cfg.train, seed=ctx.seed,
+                  loss_fn=distillation_loss(cfg.temperature))
+        else:
+            train(s, x, y, cfg.train, seed=ctx.seed)
+        students[kind] = 100 * evaluate(s, xt, yt)[0]
+    student_params = count_params(s)
+    seconds["distill"] = time.perf_counter() - t0
+    gain = students["distilled"] - students["hard-labels"]
+    ctx.log(f"student {cfg.student}: hard labels {students['hard-labels']:.2f}%, distilled "
+            f"{students['distilled']:.2f}% (T={cfg.temperature:g})")
+
+    # ---- metrics
+    d = f"{cfg.delta_pp:g}"
+    m: list[Metric] = [Metric("test_acc", dense_acc, "%", HIGHER, {"model": "dense"}, headline=True,
+                              anchor=Anchor(HAN15, 98.36, "%", "LeNet-300-100 on full MNIST, "
+                                            "1.64% error"))]
+    mag = iso.get("magnitude-iterative")
+    for method, p in iso.items():
+        t = {"method": method, "delta_pp": d}
+        holds = None
+        if method == "magnitude-iterative":
+            holds = p["ratio"] >= cfg.min_iso_ratio
+            anchor = Anchor(HAN15, 12.0, "×", "LeNet-300-100, 267K → 22K weights, pruning only")
+        elif method == "random":
+            holds = p["ratio"] * cfg.clearly_lower <= mag["ratio"] if mag else None
+            anchor = Anchor(BLALOCK, None, "", "random pruning baseline, fine-tuned identically")
+        else:
+            anchor = Anchor(FRANKLE, 28.0, "×", "LeNet-300-100 winning tickets match dense "
+                            "down to 3.6% of weights (iterative)")
+        m += [Metric("compression_ratio", p["ratio"], "×", NONE if method == "random" else HIGHER,
+                     t, anchor=anchor, holds=holds,
+                     headline=method in ("magnitude-iterative", "random")),
+              Metric("test_acc_at_iso", p["test_acc"], "%", NONE, t),
+              Metric("remaining_params", p["params"], "1", NONE, t)]
+    q = {"method": qmethod, "index": cfg.index_scheme}
+    m += [Metric("test_acc", pruned_acc, "%", HIGHER, {"model": "pruned-fp32"}),
+          Metric("test_acc", int8_acc, "%", HIGHER, {"model": "pruned-int8"}),
+          Metric("quantization_drop", pruned_acc - int8_acc, "pp", NONE, {"model": "pruned-int8"}),
+          Metric("bits_compression_ratio", bits["ratio"], "×", HIGHER, q, headline=True,
+                 anchor=Anchor(HAN16, 40.0, "×",
+                               "LeNet-300-100, pruning + 6-bit sharing + Huffman"))]
+    st = {"student": cfg.student, "T": f"{cfg.temperature:g}"}
+    m += [Metric("test_acc", students["hard-labels"], "%", HIGHER,
+                 {**st, "model": "student-hard"}),
+          Metric("test_acc", students["distilled"], "%", HIGHER,
+                 {**st, "model": "student-distilled"},
+                 anchor=Anchor(HINTON, 99.26, "%", "2×800 student distilled from 2×1200 at T=20: "
+                               "74 errors vs 146 alone on 10K MNIST test")),
+          Metric("distillation_gain", gain, "pp", HIGHER, st, holds=gain >= 0, headline=True),
+          Metric("teacher_student_param_ratio", total / student_params, "×", NONE, st)]
+    seconds["total"] = time.perf_counter() - t_start
+    return TaskOutput(m, series={"accuracy_vs_ratio": series},
+                      info={"dataset": ds.describe(), "model": cfg.model, "dense_params": total,
+                            "dense_acc_pct": dense_acc, "search_probes": probes, "bits": bits,
+                            "censored": {k: v["censored"] for k, v in iso.items()},
+                            "student_params": student_params, "seconds": seconds})
+
+
+# smoke: 500 examples in batches of 50, 5 epochs dense, 1 epoch after each of two cuts
+_SMOKE = dict(n_train=500, n_test=300, ratios=(8.0, 64.0), search_steps=0,
+              train=TrainConfig(lr=0.05, batch_size=50, max_epochs=5, target_train_acc=None,
+                                eval_test=False),
+              finetune=TrainConfig(lr=0.02, batch_size=50, max_epochs=1, target_train_acc=None,
+                                   eval_test=False))
+register(Task(
+    name="compression",
+    description="iso-accuracy compression ratio by iterative magnitude pruning vs one-shot and "
+                "random, int8 bits ratio, distillation (Han 2015/2016, Hinton 2015)",
+    config=CompressionConfig,
+    run=run,
+    suites={
+        "smoke": _SMOKE,
+        "pr": dict(n_train=2000, search_steps=0),
+        "quick": {},
+        "nightly": dict(ratios=(2.0, 2.83, 4.0, 5.66, 8.0, 11.3, 16.0, 22.6, 32.0, 45.3, 64.0,
+                                90.5, 128.0), search_steps=3,
+                        train=TrainConfig(lr=0.05, max_epochs=30, target_train_acc=None,
+                                          eval_test=False),
+                        finetune=TrainConfig(lr=0.02, max_epochs=5, target_train_acc=None,
+                                             eval_test=False)),
+    },
+))

@@ -1,0 +1,208 @@
+"""Compression: masks, ratios, the iso-accuracy search, int8 and bit counts, the task end to end."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from quirkbench import compression as C
+from quirkbench.cli import main
+from quirkbench.models import count_params, make_model
+from quirkbench.tasks import Context, get
+from quirkbench.train import TrainConfig, evaluate, train
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    """A small MLP on random-but-learnable data (no data set load): (model, x, y)."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(256, 1, 8, 8, generator=g)
+    y = (x.reshape(256, -1)[:, :10].argmax(1))  # the brightest of the first 10 pixels
+    return x, y
+
+
+def _model():
+    return make_model("mlp-32-16", (1, 8, 8), 10, seed=0)
+
+
+# --------------------------------------------------------------------------- masks and ratios
+
+def test_prune_masks_global_magnitude_keeps_largest():
+    w = {"a": torch.tensor([[0.1, -5.0], [0.2, 0.3]]), "b": torch.tensor([[4.0, -0.05, 3.0]])}
+    m = C.prune_masks(w, 3, "magnitude")
+    assert m["a"].tolist() == [[0, 1], [0, 0]] and m["b"].tolist() == [[1, 0, 1]]  # one threshold
+
+
+def test_prune_masks_are_nested_and_random_is_seeded():
+    w = {"a": torch.randn(20, 30, generator=torch.Generator().manual_seed(1))}
+    m1 = C.prune_masks(w, 300, "random", generator=torch.Generator().manual_seed(0))
+    m2 = C.prune_masks(w, 100, "random", masks=m1, generator=torch.Generator().manual_seed(1))
+    assert int(m1["a"].sum()) == 300 and int(m2["a"].sum()) == 100
+    assert bool((m2["a"] <= m1["a"]).all())  # survivors of the second cut survived the first
+    again = C.prune_masks(w, 300, "random", generator=torch.Generator().manual_seed(0))
+    assert torch.equal(again["a"], m1["a"])
+
+
+def test_masks_hold_zeros_through_finetuning_and_ratio_counts_what_remains(tiny):
+    x, y = tiny
+    model = _model()
+    train(model, x, y, TrainConfig(lr=0.1, max_epochs=3, target_train_acc=None, eval_test=False))
+    total = count_params(model)
+    weights = C.prunable(model)
+    assert all(p.dim() == 2 for p in weights.values()) and len(weights) == 3  # no biases
+    biases = total - sum(p.numel() for p in weights.values())
+    keep = C.keep_for_ratio(total, biases, 8.0)
+    masks = C.prune_masks(weights, keep, "magnitude")
+    train(model, x, y, TrainConfig(lr=0.1, max_epochs=3, target_train_acc=None, eval_test=False),
+          masks=masks)
+    for name, p in C.prunable(model).items():
+        assert bool((p[masks[name] == 0] == 0).all()), f"{name}: pruned weights moved"
+    remaining = count_params(model, nonzero=True)
+    assert remaining == keep + biases  # biases were trained, none is exactly zero
+    assert C.compression_ratio(model) == pytest.approx(total / remaining)
+    assert C.compression_ratio(model) == pytest.approx(8.0, rel=0.02)
+
+
+def test_magnitude_beats_random_at_the_same_ratio(tiny):
+    """The phenomenon in miniature: which weights survive matters (no fine-tuning here)."""
+    x, y = tiny
+    model = _model()
+    train(model, x, y, TrainConfig(lr=0.1, max_epochs=20, target_train_acc=None, eval_test=False))
+    dense = {k: v.clone() for k, v in model.state_dict().items()}
+    accs = {}
+    for method in C.PRUNING_METHODS:
+        model.load_state_dict(dense)
+        g = torch.Generator().manual_seed(0)
+        masks = C.prune_masks(C.prunable(model), 250, method, generator=g)
+        with torch.no_grad():
+            for k, p in C.prunable(model).items():
+                p.mul_(masks[k])
+        accs[method] = evaluate(model, x, y)[0]
+    assert accs["magnitude"] > accs["random"] + 0.1
+
+
+def test_keep_for_ratio_refuses_ratio_at_most_one():
+    from quirkbench.errors import UserError
+
+    with pytest.raises(UserError):
+        C.keep_for_ratio(1000, 10, 1.0)
+
+
+# --------------------------------------------------------------------------- iso-accuracy search
+
+def test_iso_search_returns_a_point_that_meets_delta_and_the_next_does_not():
+    ratios = [1, 2, 4, 8, 16, 32, 64]
+    accs = [95.0, 95.3, 94.8, 94.0, 94.5, 93.9, 80.0]  # dips below δ at 8×, recovers at 16×
+    i = C.iso_accuracy_index(ratios, accs, 95.0, 1.0)
+    assert ratios[i] == 16 and C.meets(accs[i], 95.0, 1.0)
+    assert not C.meets(accs[i + 1], 95.0, 1.0)
+    assert all(not C.meets(a, 95.0, 1.0) for a in accs[i + 1:])
+    assert C.iso_accuracy_index(ratios, accs, 95.0, 0.0) == 1  # δ = 0: only 2× (95.3 ≥ 95)
+    assert C.iso_accuracy_index([2, 4], [90.0, 80.0], 95.0, 1.0) is None
+
+
+def test_bisect_ratio_converges_between_pass_and_fail():
+    probed = []
+
+    def probe(r):
+        probed.append(r)
+        return r <= 20.0  # the true iso-accuracy ratio
+
+    r = C.bisect_ratio(16.0, 32.0, probe, 3)
+    assert 16.0 <= r <= 20.0 and len(probed) == 3
+    assert probed[0] == pytest.approx(math.sqrt(16 * 32))
+
+
+# --------------------------------------------------------------------------- int8 and bits
+
+def test_int8_keeps_zeros_and_is_close(tiny):
+    x, y = tiny
+    model = _model()
+    train(model, x, y, TrainConfig(lr=0.1, max_epochs=3, target_train_acc=None, eval_test=False))
+    masks = C.prune_masks(C.prunable(model), 500, "magnitude")
+    with torch.no_grad():
+        for k, p in C.prunable(model).items():
+            p.mul_(masks[k])
+    before = {k: p.clone() for k, p in C.prunable(model).items()}
+    acc0 = evaluate(model, x, y)[0]
+    scales = C.quantize_int8_(model)
+    for k, p in C.prunable(model).items():
+        assert torch.equal(p == 0, before[k] == 0)  # the sparsity pattern survives
+        q = p / scales[k]
+        assert torch.allclose(q, q.round(), atol=1e-3) and q.abs().max() <= 127 + 1e-3
+        assert (p - before[k]).abs().max() <= scales[k] / 2 + 1e-6
+    assert abs(evaluate(model, x, y)[0] - acc0) <= 0.05
+
+
+def test_index_bits_on_a_hand_made_mask():
+    mask = torch.zeros(1, 100)
+    mask[0, [0, 3, 50]] = 1  # gaps 1, 3, 47
+    assert C.index_bits(mask, "bitmask") == (100, 0)
+    # 4-bit gaps cover ≤ 16: 47 needs ceil(47/16) = 3 entries, 2 of them fillers
+    assert C.index_bits(mask, "relative-4") == (5 * 4, 2)
+    assert C.index_bits(mask, "relative-8") == (3 * 8, 0)
+
+
+def test_bits_breakdown_formula():
+    model = make_model("mlp", (1, 4, 4), 2, seed=0)  # one 2×16 weight matrix + 2 biases
+    with torch.no_grad():
+        model.net[1].weight.zero_()
+        model.net[1].weight[0, 0] = 1.0
+        model.net[1].weight[1, 15] = -1.0
+    b = C.bits_breakdown(model, 8, "bitmask")
+    assert b["dense_bits"] == 32 * 34
+    assert b["compressed_bits"] == 2 * 8 + 32 + 32 + 2 * 32  # values, bitmask, scale, biases
+    assert b["ratio"] == pytest.approx(32 * 34 / 144)
+
+
+def test_distillation_loss_is_t_squared_soft_cross_entropy():
+    logits = torch.tensor([[2.0, 0.0, -1.0]])
+    target = C.soft_targets(torch.tensor([[1.0, 0.5, 0.0]]), 2.0)
+    assert target.sum().item() == pytest.approx(1.0)
+    expected = -(target * torch.log_softmax(logits / 2.0, -1)).sum() * 4.0
+    assert C.distillation_loss(2.0)(logits, target).item() == pytest.approx(expected.item())
+
+
+# --------------------------------------------------------------------------- the task
+
+@pytest.fixture(scope="module")
+def smoke_output():
+    task = get("compression")
+    cfg = task.make_config("smoke")
+    return cfg, task.run(cfg, Context("mnist5k", 0, torch.device("cpu")))
+
+
+def test_task_smoke_reports_units_curve_and_headlines(smoke_output):
+    cfg, out = smoke_output
+    by = {m.key: m for m in out.metrics}
+    ratio = by["compression_ratio[delta_pp=1,method=magnitude-iterative]"]
+    assert ratio.unit == "×" and ratio.value >= 1 and ratio.holds is not None
+    assert by["distillation_gain[T=4,student=mlp-100]"].unit == "pp"
+    assert 2 <= sum(m.headline for m in out.metrics) <= 5
+    curve = out.series["accuracy_vs_ratio"]
+    methods = {r["method"] for r in curve}
+    assert methods == set(cfg.methods)
+    for method in methods:
+        pts = [r for r in curve if r["method"] == method]
+        assert len(pts) == len(cfg.ratios) + 1  # the dense point plus one per target
+        assert [r["ratio"] for r in pts] == sorted(r["ratio"] for r in pts)
+        assert pts[-1]["ratio"] == pytest.approx(cfg.ratios[-1], rel=0.05)
+    assert by["bits_compression_ratio[index=relative-5,method=magnitude-iterative]"].value > 1
+
+
+def test_task_is_deterministic(smoke_output):
+    cfg, out = smoke_output
+    again = get("compression").run(cfg, Context("mnist5k", 0, torch.device("cpu")))
+    assert [m.value for m in again.metrics] == [m.value for m in out.metrics]
+
+
+@pytest.mark.parametrize("setting", ["compression.delta_pp=-1", "compression.methods=['lottery']",
+                                     "compression.ratios=[1.0,4.0]", "compression.ratios=[0.5]"])
+def test_bad_input_exits_2_with_one_line(setting, capsys, tmp_path):
+    rc = main(["run", "--suite", "smoke", "--tasks", "compression", "--set", setting,
+               "--out", str(tmp_path / "r.json"), "--no-report"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1
+    assert "compression" in err or "pruning method" in err
