@@ -158,6 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
     from . import report
 
     report.add_parser(sub)
+    from . import profiling
+
+    profiling.add_parser(sub)
     return p
 
 

@@ -1,0 +1,278 @@
+"""torch.profiler around the hot loops: labelled steps, traces, a summary as metrics.
+
+A *step* is a callable that does one unit of work and labels its phases with
+``record_function`` (``data``, ``forward``, ``backward``, ``optimizer``, ``attack-step``).
+``profile_steps`` runs it under ``torch.profiler.profile`` with a ``schedule(wait, warmup,
+active)``; with an ``out_dir`` it writes
+
+* ``<worker>.<ns>.pt.trace.json`` via ``tensorboard_trace_handler`` (the format the
+  torch-tb-profiler TensorBoard plugin reads: ``tensorboard --logdir <parent of out_dir>``);
+* ``trace.json``, the same Chrome trace-event JSON (``export_chrome_trace`` under the hood),
+  for https://ui.perfetto.dev, ``chrome://tracing`` or Holistic Trace Analysis;
+* ``summary.json``, the summary's metrics.
+
+The summary (per active step, milliseconds): wall time, host time (CPU time spent inside
+torch calls), busy time (GPU: kernel time on the device; CPU: time inside aten operators,
+i.e. compute without the Python/framework glue between them), the idle fraction
+1 − busy / wall, and the top operators by self time (device time on a GPU, CPU time
+otherwise). ``quirkbench profile`` is the command-line face (``add_parser``).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.profiler import (
+    ProfilerActivity,
+    profile,
+    record_function,
+    schedule,
+    tensorboard_trace_handler,
+)
+
+from .errors import UserError
+from .metrics import LOWER, NONE, Metric
+
+LABELS = ("data", "forward", "backward", "optimizer", "attack-step")
+WHATS = ("train", "attack")
+
+
+def input_shape_for(model: str) -> tuple[int, ...]:
+    """Synthetic input shape for a model: the convnet is built for 3×32×32, the rest 1×28×28."""
+    return (3, 32, 32) if model == "convnet" else (1, 28, 28)
+
+
+def random_data(shape: tuple[int, ...], n: int, device: torch.device, seed: int = 0,
+                num_classes: int = 10) -> tuple[torch.Tensor, torch.Tensor]:
+    """x (n, *shape) uniform in [0, 1), y (n,) random labels; throughput ignores content."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand((n, *shape), generator=g)
+    y = torch.randint(0, num_classes, (n,), generator=g)
+    return x.to(device), y.to(device)
+
+
+# --------------------------------------------------------------------------- labelled steps
+
+def train_step_fn(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int,
+                  lr: float = 0.05, seed: int = 0) -> Callable[[], None]:
+    """One SGD step per call, labelled. It mirrors ``train.train``'s inner loop (index
+    gather from device-resident data, forward, backward, step) with the labels added, so
+    the profile shows the engine's step without adding labels to the engine's hot loop."""
+    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+    g = torch.Generator(device=x.device).manual_seed(seed)
+    model.train()
+
+    def step():
+        with record_function("data"):
+            idx = torch.randint(0, len(x), (batch,), generator=g, device=x.device)
+            xb, yb = x[idx], y[idx]
+        with record_function("forward"):
+            loss = F.cross_entropy(model(xb), yb)
+        with record_function("backward"):
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+        with record_function("optimizer"):
+            opt.step()
+
+    return step
+
+
+def attack_step_fn(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float = 0.1,
+                   step_size: float | None = None) -> Callable[[], None]:
+    """One PGD-L∞ iteration per call on the whole batch x (B, ...), labelled: ``forward``,
+    ``backward`` (gradient w.r.t. the input) and ``attack-step`` (signed step, projection
+    onto the ε-ball, clip to [0, 1]). The iterate carries over between calls."""
+    model.eval()
+    step_size = 2.5 * eps / 40 if step_size is None else step_size
+    state = {"x_adv": x.clone()}
+
+    def step():
+        with record_function("forward"):
+            xa = state["x_adv"].detach().requires_grad_(True)
+            loss = F.cross_entropy(model(xa), y, reduction="sum")
+        with record_function("backward"):
+            (grad,) = torch.autograd.grad(loss, xa)
+        with record_function("attack-step"):
+            with torch.no_grad():
+                xa = xa + step_size * grad.sign()
+                state["x_adv"] = (x + (xa - x).clamp(-eps, eps)).clamp(0.0, 1.0)
+
+    return step
+
+
+# --------------------------------------------------------------------------- profiling
+
+@dataclass
+class ProfileSummary:
+    """Per active step, in milliseconds. ``device_ms`` is None on a CPU (host = device)."""
+
+    device: str  # "cpu" or the GPU's name
+    steps: int  # active (recorded) steps
+    step_ms: float  # wall time per step (synchronised), mean over the active steps
+    host_ms: float  # CPU time inside torch calls per step
+    busy_ms: float  # GPU: kernel time; CPU: time inside aten operators
+    device_ms: float | None
+    idle_fraction: float  # 1 − busy / wall, in [0, 1]
+    top_ops: list[tuple[str, float]] = field(default_factory=list)  # (name, self ms per step)
+    traces: list[str] = field(default_factory=list)  # files written (empty without out_dir)
+
+    def metrics(self, tags: dict[str, str] | None = None) -> list[Metric]:
+        t = dict(tags or {})
+        out = [
+            Metric("profiled_step_time", self.step_ms, "ms", LOWER, t),
+            Metric("host_time_per_step", self.host_ms, "ms", LOWER, t),
+            Metric("busy_time_per_step", self.busy_ms, "ms", NONE, t),
+            Metric("idle_fraction", 100 * self.idle_fraction, "%", LOWER, t),
+        ]
+        if self.device_ms is not None:
+            out.append(Metric("device_time_per_step", self.device_ms, "ms", NONE, t))
+        for rank, (name, ms) in enumerate(self.top_ops, 1):
+            out.append(Metric("op_self_time", ms, "ms", NONE, t | {"op": name, "rank": rank}))
+        return out
+
+    def to_dict(self) -> dict:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def profile_steps(step: Callable[[], None], device: torch.device | str = "cpu", *,
+                  wait: int = 1, warmup: int = 1, active: int = 3,
+                  out_dir: str | Path | None = None, worker: str = "quirkbench",
+                  top: int = 5) -> ProfileSummary:
+    """Run ``step`` wait + warmup + active times under the profiler and summarise the
+    active ones; with ``out_dir`` also write the traces (see the module docstring)."""
+    device = torch.device(device)
+    if wait < 0 or warmup < 0 or active < 1:
+        raise UserError(f"profiler schedule needs wait ≥ 0, warmup ≥ 0, active ≥ 1; "
+                        f"got {wait}, {warmup}, {active}")
+    cuda = device.type == "cuda"
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    handler = None
+    if out_dir is not None:
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        handler = tensorboard_trace_handler(str(out_dir), worker_name=worker)
+    walls: list[float] = []
+    n = wait + warmup + active
+    with profile(activities=activities,
+                 schedule=schedule(wait=wait, warmup=warmup, active=active, repeat=1),
+                 on_trace_ready=handler) as prof:
+        for i in range(n):
+            _sync(device)
+            t0 = time.perf_counter()
+            step()
+            _sync(device)
+            if i >= wait + warmup:
+                walls.append(time.perf_counter() - t0)
+            prof.step()
+    summary = summarize(prof, walls, device, top)
+    if out_dir is not None:
+        summary.traces = _finish_traces(out_dir, worker, summary)
+    return summary
+
+
+def summarize(prof: profile, walls: list[float], device: torch.device,
+              top: int = 5) -> ProfileSummary:
+    """Fold ``prof.key_averages()`` (times in µs) into per-step milliseconds."""
+    cuda = device.type == "cuda"
+    k = max(len(walls), 1)
+    rows = [e for e in prof.key_averages() if not e.key.startswith("ProfilerStep")]
+    ops = [e for e in rows if e.key not in LABELS]  # the labels' self time is Python glue
+    host_us = sum(e.self_cpu_time_total for e in rows)
+    if cuda:
+        busy_us = sum(e.self_device_time_total for e in rows)
+        self_of = lambda e: e.self_device_time_total  # noqa: E731
+    else:
+        busy_us = sum(e.self_cpu_time_total for e in ops)
+        self_of = lambda e: e.self_cpu_time_total  # noqa: E731
+    step_ms = 1e3 * sum(walls) / k if walls else float("nan")  # mean: the sums below are totals
+    busy_ms = busy_us / 1e3 / k
+    ranked = sorted(ops, key=self_of, reverse=True)[:top]
+    return ProfileSummary(
+        device=torch.cuda.get_device_name(device) if cuda else "cpu", steps=len(walls),
+        step_ms=step_ms, host_ms=host_us / 1e3 / k, busy_ms=busy_ms,
+        device_ms=busy_ms if cuda else None,
+        idle_fraction=min(1.0, max(0.0, 1 - busy_ms / step_ms)) if step_ms > 0 else float("nan"),
+        top_ops=[(e.key, self_of(e) / 1e3 / k) for e in ranked if self_of(e) > 0])
+
+
+def _finish_traces(out_dir: Path, worker: str, summary: ProfileSummary) -> list[str]:
+    """Copy the newest TensorBoard trace to ``trace.json`` (a trace can be exported only
+    once per profiler run) and write ``summary.json``."""
+    tb = sorted(out_dir.glob(f"{worker}.*.pt.trace.json"), key=lambda p: p.stat().st_mtime)
+    written = []
+    if tb:
+        shutil.copyfile(tb[-1], out_dir / "trace.json")
+        written = [str(tb[-1]), str(out_dir / "trace.json")]
+    body = {"summary": summary.to_dict() | {"traces": written},
+            "metrics": [m.to_dict() for m in summary.metrics()]}
+    (out_dir / "summary.json").write_text(json.dumps(body, indent=1))
+    return written + [str(out_dir / "summary.json")]
+
+
+# --------------------------------------------------------------------------- command line
+
+def cmd_profile(model: str = "mlp-512", batch: int = 128, what: str = "train",
+                out: str | None = None, device: str = "auto", wait: int = 1, warmup: int = 1,
+                active: int = 3, eps: float = 0.1, seed: int = 0) -> int:
+    """``quirkbench profile``: profile a training step or a PGD iteration on random data."""
+    from .data import resolve_device
+    from .metrics import fmt_value
+    from .models import make_model
+
+    if what not in WHATS:
+        raise UserError(f"unknown --what {what!r}; valid: {', '.join(WHATS)}")
+    if batch < 1:
+        raise UserError(f"--batch must be ≥ 1, got {batch}")
+    dev = resolve_device(device)
+    shape = input_shape_for(model)
+    net = make_model(model, shape, 10, seed=seed).to(dev)
+    x, y = random_data(shape, max(4 * batch, batch) if what == "train" else batch, dev, seed)
+    step = (train_step_fn(net, x, y, batch, seed=seed) if what == "train"
+            else attack_step_fn(net, x, y, eps))
+    out_dir = Path(out) if out else Path("profiles") / (
+        f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-{model}-{what}-b{batch}")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"--out {out_dir} is a file; give a folder")
+    try:
+        s = profile_steps(step, dev, wait=wait, warmup=warmup, active=active, out_dir=out_dir,
+                          worker=f"{model}-{what}")
+    except OSError as e:
+        raise UserError(f"cannot write traces to {out_dir}: {e.strerror}") from None
+    print(f"{what} step of {model} at batch {batch} on {s.device}, {s.steps} active steps:")
+    for m in s.metrics():
+        tag = f" {m.tags['op']}" if "op" in m.tags else ""
+        print(f"  {m.name}{tag}: {fmt_value(m.value, m.unit)}")
+    print(f"traces: {out_dir}/ (TensorBoard: tensorboard --logdir {out_dir.parent}; "
+          f"Perfetto: open {out_dir / 'trace.json'} at https://ui.perfetto.dev)")
+    return 0
+
+
+def add_parser(subparsers) -> None:
+    """Register ``quirkbench profile`` on the CLI's subparsers."""
+    p = subparsers.add_parser("profile", help="profile a training step or an attack iteration "
+                                              "with torch.profiler; write traces")
+    p.add_argument("--model", default="mlp-512", help="model name (default mlp-512)")
+    p.add_argument("--batch", type=int, default=128, help="batch size (default 128)")
+    p.add_argument("--what", default="train", help="train (default) | attack (PGD-L∞ iterations)")
+    p.add_argument("--out", help="trace folder (default profiles/DATE-MODEL-WHAT-bBATCH)")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    p.add_argument("--wait", type=int, default=1, help="steps skipped before recording")
+    p.add_argument("--warmup", type=int, default=1, help="steps traced but discarded")
+    p.add_argument("--active", type=int, default=3, help="steps recorded")
+    p.add_argument("--eps", type=float, default=0.1, help="L∞ budget for --what attack")
+    p.add_argument("--seed", type=int, default=0, help="weights and data seed")
+    p.set_defaults(func=cmd_profile)

@@ -1,0 +1,437 @@
+"""Throughput of the hot loops: training steps and PGD iterations, with baselines in the same run.
+
+Training: for each model × batch size, samples/s and steps/s of forward + backward + update
+through the one engine (``train.train``: device-resident data, index batches), timed after
+a warm-up as the median over repeats, against
+
+* ``naive``   the textbook loop: ``DataLoader`` over a ``TensorDataset`` (per-sample
+              indexing and collation), ``.to(device)`` per batch, model in default mode;
+* ``compiled`` the engine on ``torch.compile(model)`` (off by default on a CPU: compile
+              time is long and the steady state did not win there, see docs);
+* ``bf16`` / ``cudagraphs`` (CUDA only) the engine under bf16 autocast, and on
+              ``torch.compile(mode="reduce-overhead")`` (CUDA graphs);
+* ``vmap-K``  K models at once with ``train.train_many`` vs K sequential ``train`` runs.
+
+The CPU's own fp32 matmul rate (an n×n matmul timed here) is the yardstick for the CPU
+path: ``matmul_share`` = achieved GFLOP/s of a training step (FLOPs counted with
+``torch.utils.flop_counter.FlopCounterMode``) / matmul GFLOP/s. On a GPU the yardstick is
+the device's peak from ``PEAK_TFLOPS`` (unknown device: not reported).
+
+Attacks: PGD-L∞ inputs × iterations per second, ours (``attacks.PGD``) vs Foolbox's
+``LinfPGD`` with the same ε, steps, step size and random start, on a briefly trained model,
+with both success rates. Wall timings are noisy (other jobs share the CPU); the ratios,
+measured interleaved in one process, are the headline metrics.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.flop_counter import FlopCounterMode
+
+from ..errors import UserError
+from ..metrics import HIGHER, NONE, Metric
+from ..models import make_model
+from ..profiling import input_shape_for, profile_steps, random_data, train_step_fn
+from ..train import TrainConfig, train, train_many
+from . import Context, Task, TaskOutput, register
+
+# Dense peak TFLOP/s (no sparsity) by a substring of torch.cuda.get_device_name: (bf16, fp32).
+# First match wins, so the more specific names come first. Vendor data sheets.
+PEAK_TFLOPS: tuple[tuple[str, float, float], ...] = (
+    ("H100 PCIe", 756.0, 51.0),
+    ("H100", 989.0, 67.0),  # SXM
+    ("H200", 989.0, 67.0),
+    ("GH200", 989.0, 67.0),
+    ("A100", 312.0, 19.5),
+    ("L40S", 362.0, 91.6),
+    ("L4", 121.0, 30.3),
+    ("A10G", 70.0, 31.2),
+    ("A10", 125.0, 31.2),
+)
+GOALS = "MLP engine ≥ 1.5× naive at batch 128; ≥ 70% of the CPU matmul rate at batch 1024; " \
+        "PGD ≥ 1.5× Foolbox at equal or better success (issue 9)"
+
+
+@dataclass(frozen=True)
+class ThroughputConfig:
+    models: tuple[str, ...] = ("mlp-512", "lenet-300-100", "lenet5", "convnet")
+    batches: tuple[int, ...] = (128, 1024)  # examples per step
+    steps: int = 8  # timed optimizer steps per repeat
+    repeats: int = 3  # timings are the median over repeats
+    warmup_steps: int = 2  # untimed steps first (allocator, caches, lazy init)
+    naive: bool = True  # DataLoader baseline → speedup_vs_naive
+    compile: bool = False  # torch.compile variant (CPU: ~10-40 s compile per model)
+    many_k: tuple[int, ...] = (4, 8)  # K for train_many vs K sequential train ((): skip)
+    many_model: str = "mlp-512"
+    many_batch: int = 128
+    matmul_n: int = 2048  # n×n fp32 matmul: the CPU's own rate (2n³ FLOPs)
+    pgd: bool = True  # attack throughput vs Foolbox
+    pgd_model: str = "lenet-300-100"
+    pgd_n: int = 256  # inputs attacked at once
+    pgd_steps: int = 10  # iterations per attack
+    pgd_eps: float = 0.1  # L∞ budget on [0, 1] images
+    pgd_train_steps: int = 60  # SGD steps to give the attacked model real decision boundaries
+    profile: bool = True  # torch.profiler summary of one engine step as metrics
+    profile_model: str = "mlp-512"
+    profile_batch: int = 128
+    probe_model: str | None = None  # GPU only: wide-MLP bf16 probe vs the device's peak
+    probe_batch: int = 8192
+
+    def __post_init__(self):
+        for name in ("steps", "repeats", "matmul_n", "pgd_n", "pgd_steps", "many_batch",
+                     "profile_batch", "probe_batch"):
+            if getattr(self, name) < 1:
+                raise UserError(f"throughput.{name} must be ≥ 1, got {getattr(self, name)}")
+        if self.warmup_steps < 0 or self.pgd_train_steps < 0:
+            raise UserError("throughput.warmup_steps and pgd_train_steps must be ≥ 0")
+        if not self.batches or any(b < 1 for b in self.batches):
+            raise UserError(f"throughput.batches must be positive integers, got {self.batches}")
+        if any(k < 2 for k in self.many_k):
+            raise UserError(f"throughput.many_k values must be ≥ 2, got {self.many_k}")
+        if not 0 < self.pgd_eps <= 1:
+            raise UserError(f"throughput.pgd_eps is an L∞ budget in (0, 1], got {self.pgd_eps}")
+
+
+# --------------------------------------------------------------------------- timing
+
+def timed(fn: Callable[[], object], device: torch.device) -> float:
+    """Seconds for one call of ``fn``: CUDA events on a GPU, perf_counter on a CPU."""
+    if device.type == "cuda":
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn()
+        end.record()
+        end.synchronize()
+        return start.elapsed_time(end) / 1e3
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def matmul_gflops(n: int, device: torch.device, repeats: int = 3,
+                  dtype: torch.dtype = torch.float32) -> float:
+    """Achieved GFLOP/s of an n×n @ n×n matmul (2n³ FLOPs), median of ``repeats``."""
+    a = torch.rand(n, n, device=device, dtype=dtype)
+    b = torch.rand(n, n, device=device, dtype=dtype)
+    a @ b  # warm-up
+    return 2 * n**3 / statistics.median(timed(lambda: a @ b, device) for _ in range(repeats)) / 1e9
+
+
+def step_flops(model: torch.nn.Module, xb: torch.Tensor, yb: torch.Tensor) -> int:
+    """FLOPs of one forward + backward (matmuls and convolutions; the update is negligible)."""
+    with FlopCounterMode(display=False) as fc:
+        F.cross_entropy(model(xb), yb).backward()
+    model.zero_grad(set_to_none=True)
+    return fc.get_total_flops()
+
+
+def peak_tflops(device: torch.device) -> tuple[float, float] | None:
+    """(bf16, fp32) dense peak TFLOP/s of a known GPU, else None."""
+    if device.type != "cuda":
+        return None
+    name = torch.cuda.get_device_name(device)
+    return next(((bf, fp) for key, bf, fp in PEAK_TFLOPS if key in name), None)
+
+
+def engine_stepper(model, x, y, batch: int) -> Callable[[int], float]:
+    """``run(n)`` → seconds per step of ``train.train`` over n steps (its own synchronised
+    wall clock, which starts after the optimizer is built)."""
+    calls = [0]
+
+    def run(n: int) -> float:
+        calls[0] += 1
+        tc = TrainConfig(lr=0.01, batch_size=batch, max_epochs=10**6, max_steps=n,
+                         target_train_acc=None, eval_test=False)
+        r = train(model, x, y, tc, seed=calls[0])
+        return r.seconds / r.steps
+
+    return run
+
+
+def naive_stepper(model, x, y, batch: int, device: torch.device) -> Callable[[int], float]:
+    """``run(n)`` → seconds per step of the textbook loop: DataLoader(TensorDataset) from
+    host memory, ``.to(device)`` per batch, default modes, a fresh iterator per pass."""
+    loader = DataLoader(TensorDataset(x.cpu(), y.cpu()), batch_size=batch, shuffle=True,
+                        drop_last=True, generator=torch.Generator().manual_seed(0))
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+
+    def steps(n):
+        done = 0
+        while done < n:
+            for xb, yb in loader:
+                xb, yb = xb.to(device), yb.to(device)
+                opt.zero_grad()
+                F.cross_entropy(model(xb), yb).backward()
+                opt.step()
+                done += 1
+                if done == n:
+                    break
+
+    return lambda n: timed(lambda: steps(n), device) / n
+
+
+def many_stepper(models, x, y, batch: int) -> Callable[[int], float]:
+    """``run(n)`` → seconds per step of ``train.train_many`` on all K models at once."""
+    k, calls = len(models), [0]
+
+    def run(n: int) -> float:
+        calls[0] += 1
+        tc = TrainConfig(lr=0.01, batch_size=batch, max_epochs=10**6, max_steps=n,
+                         target_train_acc=None, eval_test=False)
+        r = train_many(models, x, y, tc, seeds=[calls[0] * k + j for j in range(k)])[0]
+        return r.seconds / r.steps
+
+    return run
+
+
+def interleaved(runs: dict[str, Callable[[int], float]], steps: int, repeats: int,
+                warmup: int) -> dict[str, float]:
+    """Median seconds per step of each runner; repeats alternate between the runners so a
+    burst of load from other processes hits all of them alike (the ratios stay honest)."""
+    for run in runs.values():
+        if warmup:
+            run(warmup)
+    times: dict[str, list[float]] = {k: [] for k in runs}
+    for _ in range(repeats):
+        for k, run in runs.items():
+            times[k].append(run(steps))
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def _bf16(run: Callable[[int], float]) -> Callable[[int], float]:
+    def wrapped(n: int) -> float:
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            return run(n)
+    return wrapped
+
+
+# --------------------------------------------------------------------------- training
+
+def measure_training(cfg: ThroughputConfig, ctx: Context) -> list[dict]:
+    """Rows {model, batch, variant, samples_per_s, step_s, flops} for every model × batch."""
+    dev = ctx.device
+    rows = []
+    for name in cfg.models:
+        shape = input_shape_for(name)
+        for b in cfg.batches:
+            t0 = time.perf_counter()
+            x, y = random_data(shape, 4 * b, dev, ctx.seed)  # 4 steps per pass
+            model = make_model(name, shape, 10, seed=ctx.seed).to(dev)
+            flops = step_flops(model, x[:b], y[:b])
+            runs = {"engine": engine_stepper(model, x, y, b)}
+            if cfg.naive:
+                runs["naive"] = naive_stepper(model, x, y, b, dev)
+            if cfg.compile:
+                runs["compiled"] = engine_stepper(torch.compile(model), x, y, b)
+            if dev.type == "cuda":
+                runs["bf16"] = _bf16(engine_stepper(model, x, y, b))
+                runs["cudagraphs"] = engine_stepper(torch.compile(model, mode="reduce-overhead"),
+                                                    x, y, b)
+            warm = max(cfg.warmup_steps, 3 if (cfg.compile or dev.type == "cuda") else 0)
+            for variant, s in interleaved(runs, cfg.steps, cfg.repeats, warm).items():
+                rows.append({"model": name, "batch": b, "variant": variant,
+                             "samples_per_s": b / s, "step_s": s, "flops": flops})
+            ctx.log(f"{name} b={b}: " + ", ".join(
+                f"{r['variant']} {r['samples_per_s']:,.0f}" for r in rows[-len(runs):])
+                + f" samples/s ({time.perf_counter() - t0:.1f} s)")
+    return rows
+
+
+def measure_many(cfg: ThroughputConfig, ctx: Context, k: int) -> tuple[float, float]:
+    """(speedup, samples/s) of ``train_many`` on K models over K sequential ``train`` runs,
+    both measured here, interleaved: K · (train s/step) / (train_many s/step)."""
+    shape = input_shape_for(cfg.many_model)
+    b = cfg.many_batch
+    x, y = random_data(shape, 4 * b, ctx.device, ctx.seed)
+    models = [make_model(cfg.many_model, shape, 10, seed=ctx.seed + j).to(ctx.device)
+              for j in range(k)]
+    t = interleaved({"one": engine_stepper(models[0], x, y, b),
+                     "many": many_stepper(models, x, y, b)}, cfg.steps, cfg.repeats,
+                    cfg.warmup_steps)
+    return k * t["one"] / t["many"], k * b / t["many"]
+
+
+# --------------------------------------------------------------------------- attacks
+
+def measure_pgd(cfg: ThroughputConfig, ctx: Context) -> dict[str, float]:
+    """PGD-L∞ inputs × iterations/s, ours vs Foolbox, and both success rates (%)."""
+    import foolbox as fb
+
+    from ..attacks import PGD, success_rate
+
+    ds = ctx.load_data(n_train=1000, n_test=max(cfg.pgd_n, 10))
+    model = make_model(cfg.pgd_model, ds.input_shape, ds.num_classes, seed=ctx.seed).to(ctx.device)
+    if cfg.pgd_train_steps:
+        train(model, ds.x_train, ds.y_train, TrainConfig(lr=0.05, batch_size=64, max_epochs=10**6,
+              max_steps=cfg.pgd_train_steps, target_train_acc=None, eval_test=False),
+              seed=ctx.seed)
+    model.eval()
+    x, y = ds.x_test[:cfg.pgd_n], ds.y_test[:cfg.pgd_n]
+    bounds = ds.bounds or (0.0, 1.0)
+    step = 2.5 * cfg.pgd_eps / cfg.pgd_steps  # Madry's rule, the same for both
+    ours = PGD(cfg.pgd_eps, "linf", cfg.pgd_steps, step_size=step, bounds=bounds, seed=ctx.seed)
+    fmodel = fb.PyTorchModel(model, bounds=bounds)
+    theirs = fb.attacks.LinfPGD(steps=cfg.pgd_steps, abs_stepsize=step, random_start=True)
+    out: dict[str, object] = {}
+
+    def run_ours():
+        out["ours"] = ours(model, x, y)
+
+    def run_theirs():
+        torch.manual_seed(ctx.seed)  # foolbox draws its random start from torch's global RNG
+        out["foolbox"] = theirs(fmodel, x, y, epsilons=[cfg.pgd_eps])[1][0]
+
+    run_ours(), run_theirs()  # warm-up
+    times: dict[str, list[float]] = {"ours": [], "foolbox": []}
+    for _ in range(cfg.repeats):  # interleaved, so both see the same machine load
+        times["ours"].append(timed(run_ours, ctx.device))
+        times["foolbox"].append(timed(run_theirs, ctx.device))
+    work = len(x) * cfg.pgd_steps
+    rate = {k: work / statistics.median(v) for k, v in times.items()}
+    return {"ours": rate["ours"], "foolbox": rate["foolbox"],
+            "success_ours": success_rate(model, x, y, out["ours"]),
+            "success_foolbox": success_rate(model, x, y, out["foolbox"])}
+
+
+# --------------------------------------------------------------------------- the task
+
+def run(cfg: ThroughputConfig, ctx: Context) -> TaskOutput:
+    dev = ctx.device
+    info: dict[str, object] = {"device": torch.cuda.get_device_name(dev) if dev.type == "cuda"
+                               else "cpu", "threads": torch.get_num_threads(), "goals": GOALS}
+    metrics: list[Metric] = []
+    rows = measure_training(cfg, ctx)
+    by = {(r["model"], r["batch"], r["variant"]): r for r in rows}
+
+    mm = matmul_gflops(cfg.matmul_n, dev)
+    metrics.append(Metric("matmul_gflops", mm, "GFLOP/s", HIGHER, {"n": cfg.matmul_n}))
+    peaks = peak_tflops(dev)
+    first_mlp = next((m for m in cfg.models if m.startswith(("mlp", "lenet-300"))), None)
+    for r in rows:
+        t = {"model": r["model"], "batch": r["batch"], "variant": r["variant"]}
+        metrics += [Metric("samples_per_s", r["samples_per_s"], "samples/s", HIGHER, t),
+                    Metric("steps_per_s", 1 / r["step_s"], "steps/s", HIGHER, t)]
+        if r["variant"] == "naive":
+            continue
+        engine = by[(r["model"], r["batch"], "engine")]
+        gflops = r["flops"] / r["step_s"] / 1e9
+        metrics.append(Metric("achieved_gflops", gflops, "GFLOP/s", HIGHER, t))
+        if r["variant"] == "engine":
+            naive = by.get((r["model"], r["batch"], "naive"))
+            if naive:
+                sp = naive["step_s"] / r["step_s"]
+                head = r["model"] == first_mlp and r["batch"] == 128
+                metrics.append(Metric("speedup_vs_naive", sp, "×", HIGHER, t, headline=head,
+                                      holds=(sp >= 1.5) if head else None))
+            if dev.type == "cpu":
+                share = 100 * gflops / mm
+                head = r["model"] == first_mlp and r["batch"] == 1024
+                metrics.append(Metric("matmul_share", share, "%", HIGHER, t, headline=head,
+                                      holds=(share >= 70) if head else None))
+        else:
+            metrics.append(Metric("speedup_vs_engine", engine["step_s"] / r["step_s"], "×",
+                                  HIGHER, t))
+        if peaks:
+            peak = peaks[0] if r["variant"] in ("bf16",) else peaks[1]
+            metrics += [Metric("achieved_tflops", gflops / 1e3, "TFLOP/s", HIGHER, t),
+                        Metric("peak_share", 100 * gflops / 1e3 / peak, "%", HIGHER, t)]
+
+    if cfg.probe_model and dev.type == "cuda":
+        metrics += _probe(cfg, ctx, peaks)
+
+    for k in cfg.many_k:
+        sp, rate = measure_many(cfg, ctx, k)
+        ctx.log(f"train_many K={k}: {sp:.2f}× K sequential runs")
+        t = {"model": cfg.many_model, "batch": cfg.many_batch, "variant": f"vmap-{k}"}
+        metrics.append(Metric("speedup_vs_sequential", sp, "×", HIGHER, t,
+                              headline=k == max(cfg.many_k)))
+        rows.append({**t, "samples_per_s": rate})
+
+    if cfg.pgd:
+        metrics += _pgd_metrics(cfg, ctx, rows, info)
+
+    if cfg.profile:
+        shape = input_shape_for(cfg.profile_model)
+        net = make_model(cfg.profile_model, shape, 10, seed=ctx.seed).to(dev)
+        x, y = random_data(shape, 4 * cfg.profile_batch, dev, ctx.seed)
+        summary = profile_steps(train_step_fn(net, x, y, cfg.profile_batch, seed=ctx.seed), dev)
+        metrics += summary.metrics({"model": cfg.profile_model, "batch": cfg.profile_batch,
+                                    "variant": "profiled"})
+        info["profile"] = summary.to_dict()
+
+    series = [{"model": r["model"], "batch": r["batch"], "variant": r["variant"],
+               "samples_per_s": r["samples_per_s"]} for r in rows]
+    return TaskOutput(metrics, series={"throughput": series}, info=info)
+
+
+def _pgd_metrics(cfg: ThroughputConfig, ctx: Context, rows: list, info: dict) -> list[Metric]:
+    try:
+        import foolbox  # noqa: F401
+    except ImportError:
+        info["pgd"] = "skipped: foolbox is not installed (pip install 'quirkbench[attacks]')"
+        ctx.log(info["pgd"])
+        return []
+    p = measure_pgd(cfg, ctx)
+    base = {"model": cfg.pgd_model, "batch": cfg.pgd_n, "attack": "pgd-linf",
+            "eps": cfg.pgd_eps, "steps": cfg.pgd_steps}
+    sp = p["ours"] / p["foolbox"]
+    ok = sp >= 1.5 and p["success_ours"] >= p["success_foolbox"]
+    ctx.log(f"PGD {p['ours']:,.0f} vs Foolbox {p['foolbox']:,.0f} input-iterations/s ({sp:.2f}×); "
+            f"success {p['success_ours']:.1f}% vs {p['success_foolbox']:.1f}%")
+    out = []
+    for who in ("ours", "foolbox"):
+        t = base | {"variant": who}
+        out += [Metric("input_iterations_per_s", p[who], "samples/s", HIGHER, t),
+                Metric("success_rate", p[f"success_{who}"], "%", NONE, t)]
+        rows.append({"model": cfg.pgd_model, "batch": cfg.pgd_n, "variant": f"pgd-{who}",
+                     "samples_per_s": p[who]})
+    out.append(Metric("speedup_vs_foolbox", sp, "×", HIGHER, base | {"variant": "ours"},
+                      headline=True, holds=ok))
+    return out
+
+
+def _probe(cfg: ThroughputConfig, ctx: Context, peaks) -> list[Metric]:
+    """GPU: a wide MLP at a large batch under bf16 autocast, as a share of the bf16 peak."""
+    shape = input_shape_for(cfg.probe_model)
+    b = cfg.probe_batch
+    x, y = random_data(shape, 2 * b, ctx.device, ctx.seed)
+    model = make_model(cfg.probe_model, shape, 10, seed=ctx.seed).to(ctx.device)
+    with torch.autocast("cuda", dtype=torch.bfloat16):
+        flops = step_flops(model, x[:b], y[:b])
+    s = interleaved({"probe": _bf16(engine_stepper(model, x, y, b))}, cfg.steps, cfg.repeats,
+                    max(cfg.warmup_steps, 2))["probe"]
+    tf = flops / s / 1e12
+    t = {"model": cfg.probe_model, "batch": b, "variant": "bf16-probe"}
+    out = [Metric("achieved_tflops", tf, "TFLOP/s", HIGHER, t, headline=True)]
+    if peaks:
+        out.append(Metric("peak_share", 100 * tf / peaks[0], "%", HIGHER, t,
+                          holds=100 * tf / peaks[0] >= 40))
+    return out
+
+
+_SMOKE = dict(models=("mlp-512",), batches=(128,), steps=4, repeats=2, warmup_steps=1,
+              many_k=(4,), pgd_n=64, pgd_steps=5, pgd_train_steps=20, profile=False,
+              matmul_n=1024)
+register(Task(
+    name="throughput",
+    description="samples/s of training steps and PGD iterations vs a DataLoader loop and "
+                "Foolbox; torch.profiler summary; K models at once",
+    config=ThroughputConfig,
+    run=run,
+    suites={
+        "smoke": _SMOKE,
+        "pr": dict(models=("mlp-512", "lenet5"), batches=(128, 1024), many_k=(4, 8)),
+        "quick": dict(models=("mlp-512", "lenet-300-100", "lenet5", "convnet"),
+                      batches=(128, 1024)),
+        "nightly": dict(steps=20, repeats=5, compile=True, probe_model="mlp-4096-4096-4096",
+                        probe_batch=8192, pgd_n=1024, pgd_steps=40, pgd_train_steps=300),
+    },
+    default_dataset="mnist5k",
+))

@@ -1,0 +1,157 @@
+"""Profiler: labelled steps, trace files (TensorBoard + Chrome/Perfetto JSON), the summary."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+import torch
+
+from quirkbench.cli import main
+from quirkbench.models import make_model
+from quirkbench.profiling import (
+    LABELS,
+    attack_step_fn,
+    profile_steps,
+    random_data,
+    train_step_fn,
+)
+
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    model = make_model("mlp-32", (1, 28, 28), 10, seed=0)
+    x, y = random_data((1, 28, 28), 64, torch.device("cpu"), seed=0)
+    return model, x, y
+
+
+@pytest.fixture(scope="module")
+def traced(tiny, tmp_path_factory):
+    model, x, y = tiny
+    out = tmp_path_factory.mktemp("prof") / "run"
+    s = profile_steps(train_step_fn(model, x, y, 16), "cpu", wait=1, warmup=1, active=2,
+                      out_dir=out, worker="tiny")
+    return s, out
+
+
+def test_trace_files_parse_as_chrome_json(traced):
+    s, out = traced
+    tb = list(out.glob("tiny.*.pt.trace.json"))
+    assert len(tb) == 1, "tensorboard_trace_handler writes one trace per active cycle"
+    for path in (tb[0], out / "trace.json"):
+        doc = json.loads(path.read_text())
+        assert isinstance(doc["traceEvents"], list) and doc["traceEvents"]
+    names = {e.get("name") for e in json.loads((out / "trace.json").read_text())["traceEvents"]}
+    assert {"data", "forward", "backward", "optimizer"} <= names
+    assert any(n and n.startswith("ProfilerStep#") for n in names)
+
+
+def test_summary_metrics_present(traced):
+    s, out = traced
+    assert s.steps == 2 and s.device == "cpu" and s.device_ms is None
+    assert s.step_ms > 0 and s.host_ms > 0 and s.busy_ms > 0
+    assert 0.0 <= s.idle_fraction <= 1.0
+    assert s.top_ops and all(name not in LABELS for name, _ in s.top_ops)
+    assert s.top_ops == sorted(s.top_ops, key=lambda t: -t[1])
+    by = {m.name: m for m in s.metrics({"model": "mlp-32"})}
+    assert {"profiled_step_time", "host_time_per_step", "busy_time_per_step", "idle_fraction",
+            "op_self_time"} <= set(by)
+    assert by["profiled_step_time"].unit == "ms" and by["idle_fraction"].unit == "%"
+    ops = [m for m in s.metrics({"model": "mlp-32"}) if m.name == "op_self_time"]
+    assert [m.tags["rank"] for m in ops] == [str(i) for i in range(1, len(ops) + 1)]
+    assert all(m.tags["model"] == "mlp-32" and m.unit == "ms" for m in ops)
+    doc = json.loads((out / "summary.json").read_text())
+    assert {m["name"] for m in doc["metrics"]} >= {"profiled_step_time", "idle_fraction"}
+    assert str(out / "trace.json") in doc["summary"]["traces"]
+
+
+def test_no_files_without_out_dir(tiny, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    model, x, y = tiny
+    s = profile_steps(train_step_fn(model, x, y, 16), "cpu", wait=0, warmup=1, active=1)
+    assert s.traces == [] and list(tmp_path.iterdir()) == []
+
+
+def test_attack_step_is_labelled_and_stays_in_the_ball(tiny, tmp_path):
+    model, x, y = tiny
+    step = attack_step_fn(model, x[:8], y[:8], eps=0.05)
+    s = profile_steps(step, "cpu", wait=0, warmup=1, active=2, out_dir=tmp_path, worker="atk")
+    events = json.loads((tmp_path / "trace.json").read_text())["traceEvents"]
+    names = {e.get("name") for e in events}
+    assert {"forward", "backward", "attack-step"} <= names
+    assert s.steps == 2
+
+
+def test_cli_profile_writes_traces(tmp_path, capsys):
+    out = tmp_path / "p"
+    rc = main(["profile", "--model", "mlp-16", "--batch", "8", "--device", "cpu",
+               "--wait", "0", "--warmup", "1", "--active", "1", "--out", str(out)])
+    assert rc == 0
+    assert json.loads((out / "trace.json").read_text())["traceEvents"]
+    assert "idle_fraction" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("args", [["--what", "inference"], ["--batch", "0"], ["--active", "0"],
+                                  ["--model", "nonsense"], ["--batch", "x"]])
+def test_cli_profile_bad_input_exit_2(args, tmp_path, capsys):
+    rc = main(["profile", "--device", "cpu", "--out", str(tmp_path / "p"), *args])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and err.startswith("quirkbench: error:") and "\n" not in err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU message")
+def test_cli_profile_cuda_without_gpu_exit_2(tmp_path, capsys):
+    assert main(["profile", "--device", "cuda", "--out", str(tmp_path / "p")]) == 2
+    assert "CUDA" in capsys.readouterr().err
+
+
+@cuda
+def test_profile_on_cuda_reports_device_time(tiny):
+    model, x, y = tiny
+    dev = torch.device("cuda")
+    s = profile_steps(train_step_fn(model.to(dev), x.to(dev), y.to(dev), 16), dev, active=2)
+    assert s.device_ms is not None and s.device_ms > 0
+    assert "device_time_per_step" in {m.name for m in s.metrics()}
+    model.cpu()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_tensorboard_plugin_lists_the_run(traced):
+    """Real client: TensorBoard with torch-tb-profiler serves the run we wrote."""
+    pytest.importorskip("torch_tb_profiler", reason="pip install 'quirkbench[profile]'")
+    tb = shutil.which("tensorboard") or shutil.which("tensorboard", path=str(
+        __import__("pathlib").Path(sys.executable).parent))
+    if tb is None:
+        pytest.skip("tensorboard is not installed: pip install 'quirkbench[profile]'")
+    _, out = traced
+    port = _free_port()
+    proc = subprocess.Popen([tb, "--logdir", str(out.parent), "--host", "127.0.0.1",
+                             "--port", str(port)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        runs, deadline = [], time.time() + 60
+        while time.time() < deadline and out.name not in runs:
+            time.sleep(1)
+            try:
+                url = f"http://127.0.0.1:{port}/data/plugin/pytorch_profiler/runs"
+                runs = json.loads(urllib.request.urlopen(url, timeout=5).read())["runs"]
+            except (OSError, ValueError, KeyError):
+                continue
+        assert out.name in runs
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -1,0 +1,119 @@
+"""Throughput task: timing helpers, FLOP counting, the peak table, the task end to end on a
+tiny grid, and bad settings refused. No timing thresholds: only units, shapes and formulas."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from quirkbench.cli import main
+from quirkbench.errors import UserError
+from quirkbench.models import make_model
+from quirkbench.tasks import Context, get
+from quirkbench.tasks import throughput as tp
+
+CPU = torch.device("cpu")
+TINY = dict(models=("mlp-32",), batches=(16,), steps=2, repeats=1, warmup_steps=1,
+            many_k=(2,), many_model="mlp-32", many_batch=16, matmul_n=64, pgd_model="mlp-32",
+            pgd_n=16, pgd_steps=2, pgd_train_steps=5, profile=True, profile_model="mlp-32",
+            profile_batch=16)
+
+
+@pytest.fixture(scope="module")
+def output():
+    task = get("throughput")
+    cfg = task.make_config(None, TINY)
+    return task.run(cfg, Context("mnist5k", 0, CPU))
+
+
+def test_step_flops_match_the_formula():
+    # softmax regression: forward addmm 2·B·784·10, backward only the weight grad (x needs
+    # no grad), another 2·B·784·10
+    model = make_model("mlp", (1, 28, 28), 10)
+    x, y = torch.rand(8, 1, 28, 28), torch.randint(0, 10, (8,))
+    assert tp.step_flops(model, x, y) == 4 * 8 * 784 * 10
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_matmul_rate_and_timer_are_positive():
+    assert tp.matmul_gflops(64, CPU, repeats=1) > 0
+    assert tp.timed(lambda: torch.ones(10).sum(), CPU) >= 0
+
+
+def test_peak_table(monkeypatch):
+    assert tp.peak_tflops(CPU) is None
+    fake = torch.device("cuda")
+    for name, want in [("NVIDIA H100 PCIe", (756.0, 51.0)),
+                       ("NVIDIA H100 80GB HBM3", (989.0, 67.0)),
+                       ("NVIDIA A100-SXM4-40GB", (312.0, 19.5)),
+                       ("NVIDIA L4", (121.0, 30.3)), ("Quadro P400", None)]:
+        monkeypatch.setattr(torch.cuda, "get_device_name", lambda d=None, n=name: n)
+        assert tp.peak_tflops(fake) == want
+
+
+def test_interleaved_takes_the_median_per_runner():
+    seq = iter([9.0, 1.0, 2.0, 3.0, 5.0, 4.0, 100.0])
+    out = tp.interleaved({"a": lambda n: next(seq), "b": lambda n: next(seq)}, steps=1,
+                         repeats=3, warmup=0)
+    assert out == {"a": 5.0, "b": 3.0}  # alternating: a gets 9, 2, 5; b gets 1, 3, 4
+
+
+def test_task_metrics_units_and_tags(output):
+    by = {}
+    for m in output.metrics:
+        by.setdefault(m.name, []).append(m)
+    for name in ("samples_per_s", "steps_per_s", "speedup_vs_naive", "matmul_share",
+                 "matmul_gflops", "achieved_gflops", "speedup_vs_sequential",
+                 "input_iterations_per_s", "success_rate", "speedup_vs_foolbox",
+                 "profiled_step_time", "idle_fraction", "op_self_time"):
+        assert name in by, name
+    units = {"samples_per_s": "samples/s", "steps_per_s": "steps/s", "speedup_vs_naive": "×",
+             "matmul_share": "%", "speedup_vs_sequential": "×", "speedup_vs_foolbox": "×"}
+    for name, unit in units.items():
+        assert all(m.unit == unit and m.value > 0 for m in by[name]), name
+    variants = {m.tags["variant"] for m in by["samples_per_s"]}
+    assert variants == {"engine", "naive"}
+    assert all({"model", "batch", "variant"} <= set(m.tags) for m in output.metrics
+               if m.name != "matmul_gflops")
+    assert all(0 <= m.value <= 100 for m in by["success_rate"])
+    assert 2 <= sum(m.headline for m in output.metrics) <= 5
+    sp = by["speedup_vs_naive"][0]
+    eng = {m.tags["variant"]: m.value for m in by["steps_per_s"]}
+    assert sp.value == pytest.approx(eng["engine"] / eng["naive"])
+
+
+def test_series_records(output):
+    recs = output.series["throughput"]
+    assert recs and all(set(r) == {"model", "batch", "variant", "samples_per_s"} for r in recs)
+    assert {"engine", "naive", "vmap-2", "pgd-ours", "pgd-foolbox"} <= {r["variant"] for r in recs}
+    assert output.info["profile"]["steps"] >= 1
+
+
+@pytest.mark.parametrize("bad", [{"steps": 0}, {"batches": ()}, {"batches": (0,)},
+                                 {"many_k": (1,)}, {"pgd_eps": 0.0}, {"warmup_steps": -1}])
+def test_bad_config_is_a_user_error(bad):
+    with pytest.raises(UserError):
+        get("throughput").make_config(None, bad)
+
+
+def test_bad_setting_from_cli_exit_2(tmp_path, capsys):
+    rc = main(["run", "--suite", "smoke", "--tasks", "throughput", "--set", "throughput.steps=0",
+               "--out", str(tmp_path / "r.json"), "--no-report", "-q"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and "throughput.steps" in err and "\n" not in err
+
+
+def test_unknown_model_exit_2(tmp_path, capsys):
+    rc = main(["run", "--suite", "smoke", "--tasks", "throughput", "--set",
+               "throughput.models=['mlp-x']", "--out", str(tmp_path / "r.json"), "--no-report",
+               "-q"])
+    assert rc == 2 and "mlp" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_variants_and_peak_share():
+    task = get("throughput")
+    cfg = task.make_config(None, TINY | {"pgd": False, "profile": False, "many_k": ()})
+    out = task.run(cfg, Context("mnist5k", 0, torch.device("cuda")))
+    variants = {m.tags.get("variant") for m in out.metrics if m.name == "samples_per_s"}
+    assert {"engine", "naive", "bf16", "cudagraphs"} <= variants
