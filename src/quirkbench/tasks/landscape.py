@@ -1,0 +1,107 @@
+"""Landscape: the loss along straight lines in parameter space (Goodfellow, Vinyals & Saxe
+2015, "Qualitatively characterizing neural network optimization problems").
+
+Two models of one architecture, from different initialization seeds and data orders, are
+trained side by side with ``train_many``. Then the training loss and accuracy are measured
+at evenly spaced points θ(α) = (1 − α) θ_a + α θ_b on two lines:
+
+* ``init-to-solution``      from model A's initialization to its trained weights:
+  Goodfellow et al. found the loss decreases monotonically, no obstacles on the way;
+* ``solution-to-solution``  from model A's solution to model B's: the two minima are not
+  linearly connected (hidden units can be permuted), so a barrier rises in between.
+
+Metrics: the largest rise of the loss along init→solution relative to its start (0 =
+monotone; ``holds`` when it stays under ``monotone_tolerance``), and the barrier height of
+the loss (nats) and of the accuracy (pp) above the chord between the two solutions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import UserError
+from ..geometry import barrier_height, interpolation_path, max_relative_rise, params_vector
+from ..metrics import HIGHER, NONE, Anchor, Metric
+from ..models import make_model
+from ..train import TrainConfig, train_many
+from . import Context, Task, TaskOutput, register
+
+GOODFELLOW = "Goodfellow, Vinyals & Saxe 2015"
+
+
+@dataclass(frozen=True)
+class LandscapeConfig:
+    model: str = "mlp-128"  # Goodfellow et al. use MNIST MLPs and maxout nets; one layer here
+    n_train: int | None = 1000  # training examples
+    n_test: int | None = 1000  # test examples
+    n_points: int = 25  # α values on each line, 0 and 1 included (the paper plots ~25-100)
+    n_eval: int = 1000  # training examples on which the loss along the lines is measured
+    monotone_tolerance: float = 0.01  # "nearly monotone": largest rise ≤ 1% of the start's loss
+    train: TrainConfig = TrainConfig(optimizer="sgd", lr=0.05, momentum=0.9, batch_size=64,
+                                     max_epochs=10, target_train_acc=None, eval_test=False)
+
+    def __post_init__(self):
+        if self.n_points < 3:
+            raise UserError(f"n_points must be ≥ 3 (the ends and a middle), got {self.n_points}")
+        if self.n_eval < 10:
+            raise UserError(f"n_eval must be ≥ 10 examples, got {self.n_eval}")
+        if not self.monotone_tolerance >= 0:
+            raise UserError(f"monotone_tolerance is a fraction ≥ 0, got {self.monotone_tolerance}")
+
+
+def run(cfg: LandscapeConfig, ctx: Context) -> TaskOutput:
+    ds = ctx.load_data(n_train=cfg.n_train, n_test=cfg.n_test)
+    seeds = [ctx.seed * 1000, ctx.seed * 1000 + 1]  # different init and different data order
+    models = [make_model(cfg.model, ds.input_shape, ds.num_classes, seed=s).to(ctx.device)
+              for s in seeds]
+    init_a = params_vector(models[0])
+    fits = train_many(models, ds.x_train, ds.y_train, cfg.train, seeds=seeds,
+                      x_test=ds.x_test, y_test=ds.y_test)
+    sol_a, sol_b = params_vector(models[0]), params_vector(models[1])
+    ctx.log(f"trained 2 × {cfg.model}: test {100 * fits[0].test_acc:.1f}% / "
+            f"{100 * fits[1].test_acc:.1f}% in {fits[0].seconds:.1f} s")
+
+    xe, ye = ds.x_train[:cfg.n_eval], ds.y_train[:cfg.n_eval]
+    model = models[0]  # the architecture to evaluate flat vectors with
+    lines = {"init-to-solution": interpolation_path(model, init_a, sol_a, xe, ye, cfg.n_points),
+             "solution-to-solution": interpolation_path(model, sol_a, sol_b, xe, ye, cfg.n_points)}
+    series = [{"path": path, **p} for path, pts in lines.items() for p in pts]
+
+    mono = lines["init-to-solution"]
+    rise = max_relative_rise([p["loss"] for p in mono])
+    between = lines["solution-to-solution"]
+    barrier = barrier_height([p["loss"] for p in between])
+    acc_barrier = barrier_height([-p["acc"] for p in between])  # a dip in accuracy
+    ctx.log(f"init→solution largest rise {100 * rise:.2f}% of the start; barrier between "
+            f"solutions {barrier:.3f} nats, {acc_barrier:.1f} pp")
+    init_t, sol_t = {"path": "init-to-solution"}, {"path": "solution-to-solution"}
+    metrics = [
+        Metric("max_relative_loss_rise", 100 * rise, "%", NONE, init_t, headline=True,
+               holds=rise <= cfg.monotone_tolerance,
+               anchor=Anchor(GOODFELLOW, 0.0, "%", "MNIST: monotone, no obstacles")),
+        Metric("start_loss", mono[0]["loss"], "nats", NONE, init_t),
+        Metric("end_loss", mono[-1]["loss"], "nats", NONE, init_t),
+        Metric("barrier_height", barrier, "nats", NONE, sol_t, headline=True),
+        Metric("accuracy_barrier", acc_barrier, "pp", NONE, sol_t, headline=True),
+        *(Metric("test_acc", 100 * r.test_acc, "%", HIGHER, {"model": name})
+          for name, r in zip("ab", fits, strict=True)),
+    ]
+    return TaskOutput(metrics, series={"interpolation": series},
+                      info={"dataset": ds.describe(), "model": cfg.model, "seeds": seeds})
+
+
+register(Task(
+    name="landscape",
+    description="loss along the line init→solution (monotone) and solution→solution (barrier) "
+                "(Goodfellow, Vinyals & Saxe 2015)",
+    config=LandscapeConfig,
+    run=run,
+    suites={
+        "smoke": dict(n_train=400, n_test=200, n_eval=400, n_points=11,
+                      **{"train.max_epochs": 3}),
+        "pr": {},
+        "quick": {},
+        "nightly": dict(model="mlp-512-512", n_train=None, n_test=None, n_eval=4000,
+                        n_points=51, **{"train.max_epochs": 30}),
+    },
+))

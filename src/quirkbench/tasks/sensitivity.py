@@ -1,0 +1,123 @@
+"""Sensitivity: how much the final accuracy depends on the random seed, and how a badly
+scaled initialization fails to learn at all (Erhan et al. 2010, "Why does unsupervised
+pre-training help deep learning?"; LeCun, Bottou, Orr & Müller 2002, "Efficient BackProp").
+
+One architecture, one training set, one budget; three groups of models, all trained side
+by side in one ``train_many`` call:
+
+* ``init``   N initialization seeds, the data order fixed;
+* ``order``  N data-order seeds, the initialization fixed (the two groups share model 0);
+* ``bad-init-×s``  the default initialization with every weight and bias multiplied by s
+  (×10: exploding logits; ×0.01: vanishing signals and gradients through the layers).
+
+Metrics: std (ddof = 1) and range of the final test accuracy in each group (pp), and the
+test accuracy of each badly scaled model against the default's mean. ``holds`` when a bad
+init underperforms the default mean by at least ``fail_margin_pp``.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+
+import torch
+
+from ..errors import UserError
+from ..metrics import HIGHER, NONE, Anchor, Metric
+from ..models import make_model
+from ..train import TrainConfig, train_many
+from . import Context, Task, TaskOutput, register
+
+KESKAR = "Keskar et al. 2017"
+LECUN = "LeCun et al. 2002"
+
+
+@dataclass(frozen=True)
+class SensitivityConfig:
+    model: str = "mlp-64-64"  # two hidden layers: a ×0.01 scale shrinks signals by 1e-6 end to end
+    n_train: int | None = 1000  # training examples
+    n_test: int | None = 1000  # test examples: 1 example = 0.1 pp, finer than the seed spread
+    n_seeds: int = 5  # models per group (init seeds, order seeds)
+    bad_init_scales: tuple[float, ...] = (10.0, 0.01)  # multipliers of the default init
+    fail_margin_pp: float = 20.0  # a bad init "fails" when this far below the default mean
+    train: TrainConfig = TrainConfig(optimizer="sgd", lr=0.05, momentum=0.9, batch_size=64,
+                                     max_epochs=10, target_train_acc=None, eval_test=False)
+
+    def __post_init__(self):
+        if self.n_seeds < 2:
+            raise UserError(f"n_seeds must be ≥ 2 to measure a spread, got {self.n_seeds}")
+        if any(not s > 0 for s in self.bad_init_scales):
+            raise UserError(f"bad_init_scales must be positive multipliers, "
+                            f"got {self.bad_init_scales}")
+
+
+def scaled(model: torch.nn.Module, scale: float) -> torch.nn.Module:
+    """``model`` with every parameter multiplied by ``scale`` (in place, returned)."""
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(scale)
+    return model
+
+
+def spread(accs: list[float]) -> tuple[float, float, float]:
+    """(mean, std with ddof = 1, max − min) of accuracies given in %."""
+    return statistics.mean(accs), statistics.stdev(accs), max(accs) - min(accs)
+
+
+def run(cfg: SensitivityConfig, ctx: Context) -> TaskOutput:
+    ds = ctx.load_data(n_train=cfg.n_train, n_test=cfg.n_test)
+    base = ctx.seed * 1000
+    make = lambda s: make_model(cfg.model, ds.input_shape, ds.num_classes, seed=s)  # noqa: E731
+    # (group, init seed, order seed, scale); model 0 is in both the init and the order group
+    plan = [("init", base + i, base, 1.0) for i in range(cfg.n_seeds)]
+    plan += [("order", base, base + i, 1.0) for i in range(1, cfg.n_seeds)]
+    plan += [(f"bad-init-×{s:g}", base, base, s) for s in cfg.bad_init_scales]
+    models = [scaled(make(init), s).to(ctx.device) for _, init, _, s in plan]
+    fits = train_many(models, ds.x_train, ds.y_train, cfg.train, seeds=[o for _, _, o, _ in plan],
+                      x_test=ds.x_test, y_test=ds.y_test)
+    acc = [100 * r.test_acc for r in fits]
+    ctx.log(f"trained {len(models)} × {cfg.model} at once in {fits[0].seconds:.1f} s")
+
+    groups = {"init": acc[:cfg.n_seeds], "order": [acc[0]] + acc[cfg.n_seeds:2 * cfg.n_seeds - 1]}
+    metrics: list[Metric] = []
+    records = [{"group": g, "init_seed": i, "order_seed": o, "scale": s, "test_acc": a}
+               for (g, i, o, s), a in zip(plan, acc, strict=True)]
+    for g, accs in groups.items():
+        mean, std, rng = spread(accs)
+        t = {"varied": g}
+        ctx.log(f"{g:5s} seeds: test {mean:.2f}% ± {std:.2f} pp (range {rng:.2f} pp)")
+        metrics += [
+            Metric("test_acc_mean", mean, "%", HIGHER, t),
+            Metric("test_acc_std", std, "pp", NONE, t, headline=True,
+                   anchor=Anchor(KESKAR, 0.07, "pp", "MNIST MLP, over seeds")),
+            Metric("test_acc_range", rng, "pp", NONE, t),
+        ]
+    default = statistics.mean(groups["init"])
+    for (g, _, _, s), a in zip(plan[2 * cfg.n_seeds - 1:], acc[2 * cfg.n_seeds - 1:], strict=True):
+        ctx.log(f"{g}: test {a:.1f}% vs default {default:.1f}%")
+        t = {"scale": f"{s:g}"}
+        metrics += [
+            Metric("bad_init_test_acc", a, "%", NONE, t),
+            Metric("bad_init_shortfall", default - a, "pp", NONE, t,
+                   headline=s == cfg.bad_init_scales[0],
+                   holds=default - a >= cfg.fail_margin_pp,
+                   anchor=Anchor(LECUN, None, "", "badly scaled weights stall or slow learning")),
+        ]
+    return TaskOutput(metrics, series={"seed_accuracy": records},
+                      info={"dataset": ds.describe(), "model": cfg.model, "models": len(models)})
+
+
+register(Task(
+    name="sensitivity",
+    description="spread of test accuracy over init seeds vs data-order seeds; a badly scaled "
+                "init that fails to learn (Erhan 2010, LeCun 2002)",
+    config=SensitivityConfig,
+    run=run,
+    suites={
+        "smoke": dict(n_train=400, n_test=200, n_seeds=2, **{"train.max_epochs": 3}),
+        "pr": {},
+        "quick": {},
+        "nightly": dict(model="mlp-256-256", n_train=None, n_test=None, n_seeds=10,
+                        **{"train.max_epochs": 30}),
+    },
+))
