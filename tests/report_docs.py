@@ -53,7 +53,11 @@ def outputs(seed: int, speed: float) -> dict[str, TaskOutput]:
             series={"throughput": [{"model": "mlp", "batch": b, "variant": v,
                                     "samples_per_s": speed * b * (2 if v == "vmap" else 1)}
                                    for b in (64, 256) for v in ("eager", "vmap")]},
-            info={"trace_dir": "traces/throughput-mlp", "top_op": "aten::addmm"}),
+            info={"trace_dir": "traces/throughput-mlp", "batch_note": "b64 and b256",
+                  "profile": {"device": "cpu", "steps": 3, "step_ms": 1.25, "host_ms": 1.1,
+                              "busy_ms": 0.9, "device_ms": None, "idle_fraction": 0.28,
+                              "top_ops": [["aten::addmm", 0.456]],
+                              "traces": ["traces/throughput-mlp/trace.json"]}}),
         "landscape": TaskOutput(
             [Metric("barrier_height", 0.02, "1", NONE, headline=True)],
             series={"interpolation": [{"path": "init→solution", "alpha": a / 10,

@@ -36,7 +36,9 @@ def test_sections_and_header(page, docs):
         assert fact in page
     # one inline plot per agreed series (6 tasks) plus the evil task's train_curve
     assert page.count("<svg") == 7
-    assert "traces/throughput-mlp" in page and "aten::addmm" in page
+    for shown in ('throughput-mlp">', "traces/throughput-mlp/trace.json",
+                  "aten::addmm", "0.456", "28.0", "b64 and b256"):  # profiler summary, info
+        assert shown in page
 
 
 def test_every_value_appears(page, docs):

@@ -160,8 +160,8 @@ def accuracy_vs_ratio(records: Records, baseline: Records | None = None,
     if dense:
         level = sum(dense) / len(dense) - delta_pp
         ax.axhline(level, color="#555555", linestyle="--", linewidth=1)
-        ax.annotate(f"iso-accuracy: dense − {delta_pp:g} pp", (0.01, level),
-                    xycoords=("axes fraction", "data"), xytext=(0, 3),
+        ax.annotate(f"iso-accuracy: dense − {delta_pp:g} pp", (0.99, level), ha="right",
+                    va="top", xycoords=("axes fraction", "data"), xytext=(0, -3),
                     textcoords="offset points", fontsize=8, color="#333333")
     ax.set_xscale("log")
     ax.set(xlabel="compression ratio (dense / remaining weights, ×)", ylabel="test accuracy (%)")
@@ -201,7 +201,8 @@ def accuracy_matrix(records: Records, baseline: Records | None = None) -> str | 
     return to_svg(fig)
 
 
-@plot("throughput", "Training throughput (samples/s), with the baseline run")
+@plot("throughput", "Throughput per model, batch and variant (black tick: the baseline run, "
+                    "when one is given)")
 def throughput(records: Records, baseline: Records | None = None) -> str | None:
     """{model, batch, variant, samples_per_s}: bars per model@batch and variant, mean over
     seeds; the baseline run's value is drawn as a black tick on each bar."""
@@ -211,22 +212,28 @@ def throughput(records: Records, baseline: Records | None = None) -> str | None:
     variants = list(groups(records, "variant"))
     base = {k: _mean(rs, "samples_per_s")
             for k, rs in groups(baseline or [], "model", "batch", "variant").items()}
-    fig, (ax,) = figure(width=max(5.6, 0.9 * len(bars) * max(len(variants), 1)))
-    width = 0.8 / max(len(variants), 1)
+    per_bar = {k: list(groups(rs, "variant").items()) for k, rs in bars.items()}
+    most = max(len(v) for v in per_bar.values())
+    fig, (ax,) = figure(width=min(11.0, max(5.6, 0.7 * sum(len(v) for v in per_bar.values()))))
+    width = 0.8 / most
     hatches = ["", "//", "..", "xx", "\\\\", "++"]
-    for v, (variant,) in enumerate(variants):
-        for b, ((model, batch), rs) in enumerate(bars.items()):
-            value = _mean([r for r in rs if str(r.get("variant", "")) == variant], "samples_per_s")
+    labelled = set()
+    for b, ((model, batch), present) in enumerate(per_bar.items()):
+        for k, ((variant,), rs) in enumerate(present):
+            v = variants.index((variant,))
+            value = _mean(rs, "samples_per_s")
             if not math.isfinite(value):
                 continue
-            x = b + (v - (len(variants) - 1) / 2) * width
+            x = b + (k - (len(present) - 1) / 2) * width  # only the variants this group has
             ax.bar(x, value, width * 0.9, color=COLORS[v % len(COLORS)],
                    hatch=hatches[v % len(hatches)], edgecolor="white",
-                   label=variant if b == 0 else None)
+                   label=None if variant in labelled else variant)
+            labelled.add(variant)
             old = base.get((model, batch, variant))
             if old is not None and math.isfinite(old):
                 ax.plot([x - width * 0.45, x + width * 0.45], [old, old], color="black",
-                        linewidth=2, label="baseline run" if (b == 0 and v == 0) else None)
+                        linewidth=2, label=None if "\0base" in labelled else "baseline run")
+                labelled.add("\0base")
     ax.set_xticks(range(len(bars)), [f"{m}\nbatch {b}" for m, b in bars], fontsize=8)
     ax.set(ylabel="samples/s")
     legend(ax)

@@ -149,7 +149,7 @@ def scalar_info(units: list[dict]) -> list[tuple[str, str]]:
     """Short scalar ``info`` entries of a task's first unit (data set, model, chance...)."""
     for u in units:
         info = u.get("info") or {}
-        return [(k, str(v)) for k, v in info.items()
+        return [(k, f"{v:.4g}" if isinstance(v, float) else str(v)) for k, v in info.items()
                 if isinstance(v, str | int | float | bool) and k != "trace_dir"
                 and len(str(v)) < 200]
     return []
@@ -164,16 +164,33 @@ def link(target: str, page: Path) -> str:
         return t.resolve().as_uri()
 
 
-def traces(docs: list[dict], page: Path) -> list[dict]:
-    """Units whose info names a ``trace_dir`` (profiler traces), with their short info."""
+def _ms(v) -> str:
+    return f"{v:.3g}" if isinstance(v, int | float) else "–"
+
+
+def profiles(docs: list[dict], page: Path) -> list[dict]:
+    """Units with a profiler summary (``info.profile``, from ``profiling.ProfileSummary``)
+    and/or trace files (``info.trace_dir``, ``info.profile.traces``): times per step in ms,
+    top operators, links to the traces."""
     out = []
     for d in docs:
         for key, u in d["units"].items():
             info = u.get("info") or {}
-            if info.get("trace_dir"):
-                out.append({"unit": key, "dir": str(info["trace_dir"]),
-                            "href": link(str(info["trace_dir"]), page),
-                            "info": [(k, v) for k, v in scalar_info([u]) if "trace" not in k]})
+            prof = info.get("profile") if isinstance(info.get("profile"), dict) else {}
+            paths = [str(info["trace_dir"])] if info.get("trace_dir") else []
+            paths += [str(t) for t in prof.get("traces") or []]
+            if not prof and not paths:
+                continue
+            idle = prof.get("idle_fraction")
+            out.append({
+                "unit": key, "device": str(prof.get("device", "")),
+                "step_ms": _ms(prof.get("step_ms")), "host_ms": _ms(prof.get("host_ms")),
+                "busy_ms": _ms(prof.get("busy_ms")), "device_ms": _ms(prof.get("device_ms")),
+                "idle": f"{100 * idle:.1f}" if isinstance(idle, int | float) else "–",
+                "top_ops": [(str(op[0]), _ms(op[1])) for op in prof.get("top_ops") or []
+                            if isinstance(op, list | tuple) and len(op) == 2],
+                "traces": [{"path": t, "href": link(t, page)} for t in paths],
+                "info": [(k, v) for k, v in scalar_info([u]) if "trace" not in k]})
     return out
 
 
@@ -229,7 +246,7 @@ def report_context(paths: list[Path], out: Path, baseline: Path | None) -> dict:
             "n_metrics": sum(len(metrics_of(u)) for u in units),
         })
     return {"header": header(docs), "summary": metric_rows(df, changes, headline_only=True),
-            "sections": sections, "failed": failed, "traces": traces(docs, out),
+            "sections": sections, "failed": failed, "profiles": profiles(docs, out),
             "environment": [{"path": d["path"], "meta": meta_rows(d["meta"])} for d in docs],
             "baseline": str(baseline) if baseline else None, "compare_note": note,
             "has_changes": changes is not None}
