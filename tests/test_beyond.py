@@ -1,0 +1,104 @@
+"""The five 'beyond' tasks: each smoke run yields its metrics with units, the phenomenon
+checks that are reliable at smoke size hold, and bad settings exit with status 2."""
+
+import json
+
+import pytest
+import torch
+
+from quirkbench.tasks import Context, get
+from quirkbench.tasks.sensitivity import scaled, spread
+
+TASKS = ("landscape", "sharpness", "sensitivity", "units", "dimensionality")
+EXPECTED = {  # metric name → unit, at least these per task
+    "landscape": {"max_relative_loss_rise": "%", "barrier_height": "nats",
+                  "accuracy_barrier": "pp"},
+    "sharpness": {"test_acc": "%", "generalization_gap": "pp", "top_hessian_eigenvalue": "1",
+                  "eps_sharpness": "%", "sharpness_ratio": "×"},
+    "sensitivity": {"test_acc_std": "pp", "test_acc_range": "pp", "bad_init_shortfall": "pp"},
+    "units": {"top_k_purity": "%", "purity_difference": "pp"},
+    "dimensionality": {"nearest_farthest_ratio": "1", "distance_over_diagonal": "1",
+                       "mean_angle": "°"},
+}
+
+
+@pytest.fixture(scope="module")
+def smoke():
+    ctx = Context("mnist5k", 0, torch.device("cpu"))
+    return {name: get(name).run(get(name).make_config("smoke"), ctx) for name in TASKS}
+
+
+@pytest.mark.parametrize("name", TASKS)
+def test_smoke_run_gives_metrics_with_units(smoke, name):
+    out = smoke[name]
+    units = {m.name: m.unit for m in out.metrics}
+    for metric, unit in EXPECTED[name].items():
+        assert units.get(metric) == unit, (metric, units)
+    assert 2 <= sum(m.headline for m in out.metrics) <= 5
+    assert any(m.holds is not None for m in out.metrics)
+    json.dumps(out.series)  # plain records
+
+
+def test_landscape_series_and_monotone_path(smoke):
+    out = smoke["landscape"]
+    paths = {r["path"] for r in out.series["interpolation"]}
+    assert paths == {"init-to-solution", "solution-to-solution"}
+    assert set(out.series["interpolation"][0]) == {"path", "alpha", "loss", "acc"}
+    rise = next(m for m in out.metrics if m.name == "max_relative_loss_rise")
+    assert rise.holds  # Goodfellow et al.: init → solution is monotone
+
+
+def test_sensitivity_bad_init_fails_to_learn(smoke):
+    short = {m.tags["scale"]: m for m in smoke["sensitivity"].metrics
+             if m.name == "bad_init_shortfall"}
+    assert short["0.01"].holds and short["0.01"].value > 20
+    acc = {m.tags["scale"]: m.value for m in smoke["sensitivity"].metrics
+           if m.name == "bad_init_test_acc"}
+    assert acc["0.01"] == pytest.approx(10, abs=5)  # ×0.01 through 3 layers: stuck at chance
+
+
+def test_dimensionality_ratio_rises_with_dimension(smoke):
+    ratio = {int(m.tags["dim"]): m for m in smoke["dimensionality"].metrics
+             if m.name == "nearest_farthest_ratio" and m.tags["points"] == "uniform"}
+    assert ratio[1000].holds
+    assert ratio[2].value < ratio[10].value < ratio[100].value < ratio[1000].value
+    angle = {int(m.tags["dim"]): m.value for m in smoke["dimensionality"].metrics
+             if m.name == "mean_angle" and m.tags["points"] == "uniform"}
+    assert angle[1000] == pytest.approx(90, abs=1)
+
+
+def test_units_purity_is_above_chance(smoke):
+    p = {m.tags["basis"]: m.value for m in smoke["units"].metrics if m.name == "top_k_purity"}
+    assert p["natural"] > p["chance"] and p["random"] > p["chance"]
+
+
+def test_spread_and_scaling_helpers():
+    assert spread([90.0, 92.0, 94.0]) == pytest.approx((92.0, 2.0, 4.0))
+    m = scaled(torch.nn.Linear(2, 2), 0.0)
+    assert all((p == 0).all() for p in m.parameters())
+
+
+def test_dimensionality_runs_from_the_cli(run_cli, tmp_path):
+    out = tmp_path / "d.json"
+    code, stdout, _ = run_cli("run", "--suite", "smoke", "--tasks", "dimensionality",
+                              "--out", out, "--no-report")
+    assert code == 0 and "nearest_farthest_ratio" in stdout
+    assert json.loads(out.read_text())["units"]
+
+
+@pytest.mark.parametrize("setting", [
+    "sharpness.large_fraction=2",
+    "sharpness.small_batch=0",
+    "landscape.n_points=1",
+    "sensitivity.n_seeds=1",
+    "sensitivity.bad_init_scales=[-1]",
+    "units.top_k=0",
+    "dimensionality.dims=[0,10]",
+    "dimensionality.n_points=2",
+])
+def test_bad_settings_exit_2_with_one_line(run_cli, tmp_path, setting):
+    task = setting.split(".")[0]
+    code, _, err = run_cli("run", "--suite", "smoke", "--tasks", task, "--set", setting,
+                           "--out", tmp_path / "x.json", "--no-report")
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1
