@@ -7,7 +7,7 @@ import re
 import pytest
 from report_docs import write_doc
 
-from quirkbench import load_results
+from quirkbench import load_results, results
 from quirkbench.cli import main
 from quirkbench.report import render_history, render_report
 from quirkbench.report.view import number
@@ -17,7 +17,15 @@ from quirkbench.report.view import number
 def docs(tmp_path_factory):
     d = tmp_path_factory.mktemp("report")
     head = write_doc(d / "head.json", speed=1.0)
+    doc = results.read(head)  # one unit crashed: the report must say so
+    doc["units"]["broken/mnist5k/0"] = {"task": "broken", "dataset": "mnist5k", "seed": 0,
+                                       "status": "failed", "metrics": [],
+                                       "error": "RuntimeError: <boom>"}
+    results.write_atomic(head, doc)
     base = write_doc(d / "base.json", speed=2.0, commit="b" * 40)  # head is 2× slower
+    doc = results.read(base)  # a metric only the baseline has
+    doc["units"]["landscape/mnist5k/0"]["metrics"][0]["name"] = "old_metric"
+    results.write_atomic(base, doc)
     return d, head, base
 
 
@@ -56,6 +64,11 @@ def test_change_vs_baseline(page):
     row = re.search(r"samples_per_s.*?</tr>", page, re.S).group(0)
     assert "▼ regressed" in row and "-50.0%" in row
     assert "= unchanged" in page
+    assert "✖ gone: 1 metric(s)" in page and "old_metric" in page
+
+
+def test_failed_units_shown(page):
+    assert "✗ 1 unit(s) failed" in page and "RuntimeError: &lt;boom&gt;" in page
 
 
 def test_names_are_escaped(page):
@@ -74,8 +87,10 @@ def test_history(tmp_path):
     for i, (speed, commit) in enumerate([(2.0, "c1"), (2.0, "c2"), (1.0, "c3")]):
         write_doc(folder / f"run{i}.json", speed=speed, commit=commit * 20,
                   started=f"2026-01-0{i + 1}T00:00:00+00:00")
+    (folder / "asv-machine.json").write_text('{"machine": "x"}')  # not ours: skipped, said so
     html = render_history(folder, out=tmp_path / "h.html").read_text()
     assert "3 results documents" in html and "smoke suite" in html
+    assert "skipped:" in html and "asv-machine.json" in html
     for label in ("0: c1c1c1c", "1: c2c2c2c", "2: c3c3c3c"):
         assert label in html
     assert html.count("<svg") == 9  # one per headline metric (all of a task with none)
@@ -90,6 +105,8 @@ def test_cli_report_and_history(tmp_path, capsys):
         write_doc(folder / f"r{i}.json", tasks=("landscape",), started=f"2026-01-0{i + 1}T00:00")
     assert main(["report", str(folder / "r1.json"), "--out", str(tmp_path / "r.html")]) == 0
     assert 'id="task-landscape"' in (tmp_path / "r.html").read_text()
+    again = render_report([folder / "r1.json"], out=tmp_path / "r2.html")
+    assert again.read_bytes() == (tmp_path / "r.html").read_bytes()  # same input, same page
     assert main(["report", "--history", str(folder), "--out", str(tmp_path / "h.html")]) == 0
     assert "2 results documents" in (tmp_path / "h.html").read_text()
     assert capsys.readouterr().out.count("report:") == 2

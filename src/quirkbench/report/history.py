@@ -11,6 +11,7 @@ import math
 from collections import defaultdict
 from pathlib import Path
 
+from ..errors import UserError
 from ..results import find_documents, load_results, read
 from . import plots
 from .view import VERDICTS, number
@@ -32,15 +33,19 @@ def _compare_pairs(paths: list[Path]) -> tuple[dict, str | None]:
 
 
 def history_context(results_dir: Path) -> dict:
-    runs = []
+    runs, notes = [], set()
     for p in find_documents(results_dir):
-        meta = read(p)["meta"]
+        try:  # a folder may hold other JSON (asv, pytest-benchmark): say so, go on
+            meta = read(p)["meta"]
+        except UserError as e:
+            notes.add(f"skipped: {e}")
+            continue
         runs.append({"path": p, "meta": meta, "started": meta.get("started") or ""})
     runs.sort(key=lambda r: r["started"])
     by_suite: dict[str, list[dict]] = defaultdict(list)
     for r in runs:
         by_suite[str(r["meta"].get("suite"))].append(r)
-    suites, notes = [], set()
+    suites = []
     for suite, rs in by_suite.items():
         paths = [r["path"] for r in rs]
         verdicts, note = _compare_pairs(paths)
@@ -79,8 +84,7 @@ def history_context(results_dir: Path) -> dict:
                                         "key": key, "value": number(p["value"]), "unit": s["unit"]})
             metrics.append({"task": task, "dataset": dataset, "key": key, "unit": s["unit"],
                             "cells": cells,
-                            "svg": plots.history(s["points"], labels, f"{task}/{dataset}: {key}",
-                                                 s["unit"])})
+                            "svg": plots.history(s["points"], labels, s["unit"])})
         runs_list = [{"label": labels[i], "started": r["started"][:19].replace("T", " "),
                       "path": str(r["path"])} for i, r in enumerate(rs)]
         suites.append({"suite": suite, "runs": runs_list,

@@ -264,10 +264,11 @@ def _mean(records: Records, key: str) -> float:
 
 # --------------------------------------------------------------------------- history
 
-def history(points: list[dict], labels: list[str], title: str, unit: str) -> str:
+def history(points: list[dict], labels: list[str], unit: str) -> str:
     """One headline metric over runs: ``points`` [{x, value, spread, verdict}], x = run index.
 
-    Regressions (verdict ``regressed``) are drawn as a red ✗ with a label, not colour alone.
+    Regressions (verdict ``regressed``) are drawn as a red ✗ with the word beside it, not
+    colour alone. The metric's name is the figure's HTML caption (it wraps; a title would not).
     """
     fig, (ax,) = figure(width=4.6, height=2.6)
     xs = [p["x"] for p in points]
@@ -276,12 +277,11 @@ def history(points: list[dict], labels: list[str], title: str, unit: str) -> str
     ax.errorbar(xs, ys, yerr=err if any(err) else None, color=COLORS[0], marker="o", markersize=4,
                 linewidth=1.4, capsize=2)
     bad = [p for p in points if p.get("verdict") == "regressed"]
-    if bad:
-        ax.plot([p["x"] for p in bad], [p["value"] for p in bad], linestyle="none", marker="X",
-                markersize=10, color="#D55E00", label="regressed (quirkbench compare)")
-        legend(ax)
+    for p in bad:
+        ax.plot(p["x"], p["value"], linestyle="none", marker="X", markersize=10, color="#D55E00")
+        ax.annotate("regressed", (p["x"], p["value"]), xytext=(7, 4), textcoords="offset points",
+                    fontsize=8, color="#B3261E", fontweight="bold")
     ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right", fontsize=7)
     ax.set_xlim(-0.5, max(len(labels) - 0.5, 0.5))
-    ax.set_title(title, fontsize=9)
     ax.set_ylabel(unit or "value", fontsize=8)
     return to_svg(fig)

@@ -90,7 +90,8 @@ def metric_rows(df, changes: dict | None, headline_only: bool) -> list[dict]:
 
 
 def changes_vs(baseline: Path | None, heads: list[Path]) -> tuple[dict | None, str | None]:
-    """({(task, dataset, key): {pct, verdict, symbol, css}}, note) from ``quirkbench.compare``."""
+    """({(task, dataset, key): {pct, verdict, symbol, css}}, note) from ``quirkbench.compare``;
+    the note names the metrics the baseline has and this run lacks (verdict ``gone``)."""
     if baseline is None:
         return None, None
     try:
@@ -99,15 +100,18 @@ def changes_vs(baseline: Path | None, heads: list[Path]) -> tuple[dict | None, s
         return None, "change vs baseline needs quirkbench.compare, which this version lacks"
     head = heads[0] if len(heads) == 1 else load(heads)[1]
     table = compare(baseline, head)
-    out = {}
+    out, gone = {}, []
     for r in table.to_dict("records"):
+        if r.get("verdict") == "gone":
+            gone.append(f"{r['task']}/{r['dataset']} {r['key']}")
         pct = r.get("change_pct")
         symbol, css = VERDICTS.get(r.get("verdict"), ("?", "same"))
         ok = isinstance(pct, int | float) and math.isfinite(pct)
         out[(r["task"], r["dataset"], r["key"])] = {
             "pct": f"{pct:+.1f}%" if ok else "", "verdict": r.get("verdict", ""),
             "symbol": symbol, "css": css}
-    return out, None
+    note = f"✖ gone: {len(gone)} metric(s) of the baseline missing here: {'; '.join(gone)}"
+    return out, note if gone else None
 
 
 def series_of(units: list[dict]) -> dict[str, list[dict]]:
