@@ -23,7 +23,7 @@ matplotlib.use("Agg")  # no display; must precede pyplot
 import matplotlib.pyplot as plt  # noqa: E402
 
 COLORS = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442"]
-MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
+MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*", "h", "<"]  # 10: with 8 colours, 9+ lines differ
 DASHES = ["-", "--", "-.", ":"]
 
 Records = list[dict]
@@ -113,11 +113,19 @@ def train_curve(records: Records, baseline: Records | None = None) -> str | None
             seed_rs = sorted(seed_rs, key=lambda r: num(r, "step"))
             steps = [num(r, "step") for r in seed_rs]
             label = cond if j == 0 else None
-            ax.plot(steps, as_pct([num(r, "train_acc") for r in seed_rs]), label=label, **style(i))
-            ax2.plot(steps, as_pct([num(r, "test_acc") for r in seed_rs]), **style(i))
+            every = max(1, len(steps) // 12)  # ~12 markers a line: legible, and a small SVG
+            ax.plot(steps, as_pct([num(r, "train_acc") for r in seed_rs]), label=label,
+                    markevery=every, **style(i))
+            ax2.plot(steps, as_pct([num(r, "test_acc") for r in seed_rs]), markevery=every,
+                     **style(i))
     ax.set(xlabel="optimizer steps", ylabel="training accuracy (%)", title="train", ylim=(0, 102))
     ax2.set(xlabel="optimizer steps", ylabel="test accuracy (%)", title="test", ylim=(0, 102))
-    legend(ax, loc="lower right")
+    if len(ax.get_legend_handles_labels()[0]) > 3:  # many conditions: beside the plots
+        handles, labels = ax.get_legend_handles_labels()
+        ax2.legend(handles, labels, fontsize=8, frameon=False, loc="upper left",
+                   bbox_to_anchor=(1.02, 1.0))
+    else:
+        legend(ax, loc="lower right")
     return to_svg(fig)
 
 
