@@ -1,0 +1,185 @@
+"""The forgetting task: metric formulas on hand-made matrices, the protocols are what they say,
+EWC's merged penalty, a tiny end-to-end run, and bad input refused with exit 2."""
+
+import numpy as np
+import pytest
+import torch
+
+from quirkbench import continual as C
+from quirkbench.data import Dataset
+from quirkbench.metrics import Metric
+from quirkbench.models import make_model
+from quirkbench.tasks import Context, get
+
+# R[i, j]: accuracy on task j after training task i (percent)
+R1 = np.array([[90.0, 10.0, 5.0],
+               [60.0, 95.0, 10.0],
+               [40.0, 70.0, 80.0]])
+# best earlier accuracy of task 0 is after task 1 (80), not on the diagonal (50)
+R2 = np.array([[50.0, 0.0, 0.0],
+               [80.0, 90.0, 0.0],
+               [60.0, 90.0, 70.0]])
+
+
+def test_metric_formulas_on_hand_made_matrix():
+    assert C.average_accuracy(R1) == pytest.approx((40 + 70 + 80) / 3)
+    assert C.bwt(R1) == pytest.approx(((40 - 90) + (70 - 95)) / 2)  # -37.5
+    assert C.chaudhry_forgetting(R1) == pytest.approx(((90 - 40) + (95 - 70)) / 2)  # 37.5
+    assert C.forgetting_pct(R1) == pytest.approx(100 * (50 / 90 + 25 / 95) / 2)  # 40.94
+
+
+def test_chaudhry_uses_the_best_earlier_row_and_bwt_the_diagonal():
+    assert C.bwt(R2) == pytest.approx(((60 - 50) + (90 - 90)) / 2)  # +5: later training helped
+    assert C.chaudhry_forgetting(R2) == pytest.approx(((80 - 60) + (90 - 90)) / 2)  # 10
+    assert C.forgetting_pct(R2) == pytest.approx(100 * (20 / 80) / 2)  # 12.5
+    assert C.average_accuracy(R2) == pytest.approx(220 / 3)
+
+
+def test_no_forgetting_and_total_forgetting():
+    eye = np.array([[100.0, 0.0], [100.0, 100.0]])
+    assert C.forgetting_pct(eye) == 0 and C.chaudhry_forgetting(eye) == 0 and C.bwt(eye) == 0
+    lost = np.array([[100.0, 0.0], [0.0, 100.0]])
+    assert C.forgetting_pct(lost) == 100 and C.chaudhry_forgetting(lost) == 100
+    assert C.bwt(lost) == -100
+    with pytest.raises(ValueError):
+        C.bwt(np.zeros((1, 1)))
+
+
+def _toy(n=200, classes=10, shape=(1, 4, 4), seed=0):
+    g = torch.Generator().manual_seed(seed)
+    y = torch.arange(n) % classes
+    yt = torch.arange(n // 2) % classes
+    return Dataset("toy", torch.rand(n, *shape, generator=g), y,
+                   torch.rand(n // 2, *shape, generator=g), yt, classes)
+
+
+def test_permutations_fixed_per_task_and_identical_across_calls():
+    a = C.permutations(784, 5, seed=3)
+    b = C.permutations(784, 5, seed=3)
+    assert all(torch.equal(p, q) for p, q in zip(a, b, strict=True))
+    assert torch.equal(a[0], torch.arange(784))  # task 0 is the identity
+    assert all(sorted(p.tolist()) == list(range(784)) for p in a)  # each is a permutation
+    assert len({tuple(p.tolist()) for p in a}) == 5  # one per task, all different
+    assert not torch.equal(C.permutations(784, 5, seed=4)[1], a[1])  # the seed matters
+    ds = _toy()
+    prot = C.make_protocol("permuted", ds, 3, seed=3)
+    perms = C.permutations(16, 3, seed=3)
+    for task, p in zip(prot.tasks, perms, strict=True):
+        assert torch.equal(task.x_train.reshape(200, -1), ds.x_train.reshape(200, -1)[:, p])
+        assert torch.equal(task.x_test.reshape(100, -1), ds.x_test.reshape(100, -1)[:, p])
+        assert torch.equal(task.y_train, ds.y_train)  # same labels, same 10-way head
+
+
+@pytest.mark.parametrize("name", ["split-task", "split-class"])
+def test_splits_are_disjoint_class_pairs(name):
+    ds = _toy()
+    prot = C.make_protocol(name, ds, 5, seed=0)
+    assert [t.classes for t in prot.tasks] == [(0, 1), (2, 3), (4, 5), (6, 7), (8, 9)]
+    seen: set[int] = set()
+    for t in prot.tasks:
+        got = set(t.y_train.tolist()) | set(t.y_test.tolist())
+        assert got == set(t.classes) and not got & seen
+        seen |= got
+    assert sum(len(t.y_train) for t in prot.tasks) == len(ds.y_train)  # every example once
+    assert (prot.group_of is not None) == (name == "split-task")
+
+
+def test_task_incremental_masks_logits_to_the_task_pair():
+    prot = C.make_protocol("split-task", _toy(), 5, seed=0)
+    logits = torch.zeros(2, 10)
+    logits[:, 9] = 10.0  # a class of the last task dominates
+    out = prot.logits(logits, torch.tensor([2, 5]))  # examples of tasks 1 and 2
+    assert torch.isinf(out[0, [0, 1, 4, 5, 9]]).all() and torch.isfinite(out[0, [2, 3]]).all()
+    assert out[1].argmax() in (4, 5)
+    assert torch.isfinite(prot.loss(logits, torch.tensor([2, 5])))
+    single = C.make_protocol("split-class", _toy(), 5, seed=0)
+    assert torch.equal(single.logits(logits, torch.tensor([2, 5])), logits)  # no task given
+
+
+def test_split_needs_enough_classes():
+    from quirkbench.errors import UserError
+
+    with pytest.raises(UserError, match="n_tasks ≤ 5"):
+        C.make_protocol("split-class", _toy(), 6, seed=0)
+
+
+def test_ewc_merged_penalty_has_the_gradient_of_the_sum_over_tasks():
+    torch.manual_seed(0)
+    model = make_model("mlp-8", (1, 4, 4), 10, seed=0)
+    pen = C.EWCPenalty(lam=3.0)
+    fishers, stars = [], []
+    for _ in range(3):
+        f = {k: torch.rand_like(p) for k, p in model.named_parameters()}
+        fishers.append(f)
+        stars.append({k: p.detach().clone() for k, p in model.named_parameters()})
+        pen.add(model, f)
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(torch.randn_like(p) * 0.1)
+    assert pen.tasks == 3
+    direct = 1.5 * sum((f[k] * (p - s[k]) ** 2).sum() for f, s in zip(fishers, stars, strict=True)
+                       for k, p in model.named_parameters())
+    g1 = torch.autograd.grad(pen(model), list(model.parameters()))
+    g2 = torch.autograd.grad(direct, list(model.parameters()))
+    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(g1, g2, strict=True))
+
+
+def test_fisher_is_a_mean_of_squared_per_example_gradients():
+    model = make_model("mlp-8", (1, 4, 4), 10, seed=0)
+    ds = _toy(n=20)
+    fisher = C.fisher_diagonal(model, ds.x_train, ds.y_train, torch.nn.functional.cross_entropy)
+    # by hand for the last bias: squared gradient of each example's loss, averaged
+    ref = torch.zeros(10)
+    for i in range(20):
+        model.zero_grad()
+        loss = torch.nn.functional.cross_entropy(model(ds.x_train[i:i + 1]), ds.y_train[i:i + 1])
+        loss.backward()
+        ref += model.net[-1].bias.grad ** 2
+    assert torch.allclose(fisher["net.3.bias"], ref / 20, atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def tiny_run():
+    task = get("forgetting")
+    cfg = task.make_config("smoke", {"protocols": ("split-class",),
+                                     "strategies": ("naive", "replay"), "n_tasks": 3})
+    return cfg, task.run(cfg, Context("mnist5k", 0, torch.device("cpu")))
+
+
+def test_class_incremental_naive_forgets_and_replay_helps(tiny_run):
+    cfg, out = tiny_run
+    m = {(x.name, x.tags["strategy"]): x for x in out.metrics}
+    naive, replay = m["average_accuracy", "naive"], m["average_accuracy", "replay"]
+    assert abs(naive.value - 100 / 3) <= cfg.chance_margin_pp and naive.holds is True
+    assert replay.value > naive.value + 20
+    assert m["forgetting_pct", "replay"].value < m["forgetting_pct", "naive"].value
+    assert m["forgetting_pct", "naive"].unit == "%" and m["bwt", "naive"].unit == "pp"
+    assert m["chaudhry_forgetting", "naive"].unit == "pp"
+    rows = out.series["accuracy_matrix"]
+    assert len(rows) == 2 * 3 * 3 and set(rows[0]) == {"protocol", "strategy", "i", "j", "acc"}
+    assert all(isinstance(x, Metric) for x in out.metrics)
+
+
+def test_same_seed_same_metrics():
+    task = get("forgetting")
+    cfg = task.make_config("smoke", {"protocols": ("permuted",), "strategies": ("ewc",),
+                                     "n_tasks": 2, "train.max_steps": 5, "n_train": 200})
+    runs = [task.run(cfg, Context("mnist5k", 1, torch.device("cpu"))) for _ in range(2)]
+    vals = [[(x.key, x.value) for x in r.metrics if x.unit != "s"] for r in runs]
+    assert vals[0] == vals[1]
+
+
+@pytest.mark.parametrize("setting, words", [
+    ("forgetting.n_tasks=1", "n_tasks"),
+    ("forgetting.memory_per_task=-1", "memory_per_task"),
+    ("forgetting.strategies=['naive','lwf']", "strategy"),
+    ("forgetting.protocols=['split-domain']", "protocol"),
+    ("forgetting.n_tasks=6", "n_tasks ≤ 5"),
+])
+def test_bad_input_exits_2_with_one_line(run_cli, tmp_path, setting, words):
+    code, _, err = run_cli("run", "--suite", "smoke", "--tasks", "forgetting", "--no-report",
+                           "--out", tmp_path / "r.json", "--set", setting, "--set",
+                           "forgetting.protocols=['split-class']" if "n_tasks=6" in setting
+                           else "forgetting.ewc_lambda=1.0")
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1 and words in err
