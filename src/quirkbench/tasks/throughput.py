@@ -12,8 +12,9 @@ a warm-up as the median over repeats, against
               ``torch.compile(mode="reduce-overhead")`` (CUDA graphs);
 * ``vmap-K``  K models at once with ``train.train_many`` vs K sequential ``train`` runs.
 
-The CPU's own fp32 matmul rate (an n×n matmul timed here) is the yardstick for the CPU
-path: ``matmul_share`` = achieved GFLOP/s of a training step (FLOPs counted with
+The CPU's own fp32 matmul rate (an n×n matmul timed here, interleaved with each model's
+repeats so both see the same load) is the yardstick for the CPU path: ``matmul_share`` =
+achieved GFLOP/s of a training step (FLOPs counted with
 ``torch.utils.flop_counter.FlopCounterMode``) / matmul GFLOP/s. On a GPU the yardstick is
 the device's peak from ``PEAK_TFLOPS`` (unknown device: not reported).
 
@@ -55,6 +56,7 @@ PEAK_TFLOPS: tuple[tuple[str, float, float], ...] = (
     ("A10G", 70.0, 31.2),
     ("A10", 125.0, 31.2),
 )
+CONV_MODELS = ("lenet5", "convnet")
 GOALS = "MLP engine ≥ 1.5× naive at batch 128; ≥ 70% of the CPU matmul rate at batch 1024; " \
         "PGD ≥ 1.5× Foolbox at equal or better success (issue 9)"
 
@@ -63,7 +65,9 @@ GOALS = "MLP engine ≥ 1.5× naive at batch 128; ≥ 70% of the CPU matmul rate
 class ThroughputConfig:
     models: tuple[str, ...] = ("mlp-512", "lenet-300-100", "lenet5", "convnet")
     batches: tuple[int, ...] = (128, 1024)  # examples per step
-    steps: int = 8  # timed optimizer steps per repeat
+    conv_batches: tuple[int, ...] = (128,)  # for lenet5/convnet (CPU: convnet@1024 ≈ 3 s/step)
+    steps: int = 8  # timed optimizer steps per repeat, at most
+    repeat_s: float = 0.15  # ...and only as many as fill about this many seconds (slow models)
     repeats: int = 3  # timings are the median over repeats
     warmup_steps: int = 2  # untimed steps first (allocator, caches, lazy init)
     naive: bool = True  # DataLoader baseline → speedup_vs_naive
@@ -71,7 +75,8 @@ class ThroughputConfig:
     many_k: tuple[int, ...] = (4, 8)  # K for train_many vs K sequential train ((): skip)
     many_model: str = "mlp-512"
     many_batch: int = 128
-    matmul_n: int = 2048  # n×n fp32 matmul: the CPU's own rate (2n³ FLOPs)
+    matmul_n: int = 1024  # n×n fp32 matmul: the CPU's own rate (2n³ FLOPs, ~0.1 s here)
+    count_flops: bool = True  # FlopCounterMode → GFLOP/s and matmul/peak shares
     pgd: bool = True  # attack throughput vs Foolbox
     pgd_model: str = "lenet-300-100"
     pgd_n: int = 256  # inputs attacked at once
@@ -91,8 +96,12 @@ class ThroughputConfig:
                 raise UserError(f"throughput.{name} must be ≥ 1, got {getattr(self, name)}")
         if self.warmup_steps < 0 or self.pgd_train_steps < 0:
             raise UserError("throughput.warmup_steps and pgd_train_steps must be ≥ 0")
-        if not self.batches or any(b < 1 for b in self.batches):
-            raise UserError(f"throughput.batches must be positive integers, got {self.batches}")
+        for name in ("batches", "conv_batches"):
+            v = getattr(self, name)
+            if not v or any(b < 1 for b in v):
+                raise UserError(f"throughput.{name} must be positive integers, got {v}")
+        if not self.repeat_s > 0:
+            raise UserError(f"throughput.repeat_s must be > 0 seconds, got {self.repeat_s}")
         if any(k < 2 for k in self.many_k):
             raise UserError(f"throughput.many_k values must be ≥ 2, got {self.many_k}")
         if not 0 < self.pgd_eps <= 1:
@@ -115,13 +124,18 @@ def timed(fn: Callable[[], object], device: torch.device) -> float:
     return time.perf_counter() - t0
 
 
-def matmul_gflops(n: int, device: torch.device, repeats: int = 3,
-                  dtype: torch.dtype = torch.float32) -> float:
-    """Achieved GFLOP/s of an n×n @ n×n matmul (2n³ FLOPs), median of ``repeats``."""
+def matmul_runner(n: int, device: torch.device,
+                  dtype: torch.dtype = torch.float32) -> Callable[[int], float]:
+    """A runner for ``interleaved``: ``run(_)`` → seconds of one n×n @ n×n matmul (2n³ FLOPs)."""
     a = torch.rand(n, n, device=device, dtype=dtype)
     b = torch.rand(n, n, device=device, dtype=dtype)
-    a @ b  # warm-up
-    return 2 * n**3 / statistics.median(timed(lambda: a @ b, device) for _ in range(repeats)) / 1e9
+    return lambda _: timed(lambda: a @ b, device)
+
+
+def matmul_gflops(n: int, device: torch.device, repeats: int = 3) -> float:
+    """Achieved GFLOP/s of an n×n @ n×n fp32 matmul, median of ``repeats`` after a warm-up."""
+    s = interleaved({"mm": matmul_runner(n, device)}, 1, repeats, 1)["mm"]
+    return 2 * n**3 / s / 1e9
 
 
 def step_flops(model: torch.nn.Module, xb: torch.Tensor, yb: torch.Tensor) -> int:
@@ -192,12 +206,14 @@ def many_stepper(models, x, y, batch: int) -> Callable[[int], float]:
 
 
 def interleaved(runs: dict[str, Callable[[int], float]], steps: int, repeats: int,
-                warmup: int) -> dict[str, float]:
+                warmup: int, repeat_s: float | None = None) -> dict[str, float]:
     """Median seconds per step of each runner; repeats alternate between the runners so a
-    burst of load from other processes hits all of them alike (the ratios stay honest)."""
-    for run in runs.values():
-        if warmup:
-            run(warmup)
+    burst of load from other processes hits all of them alike (the ratios stay honest).
+    With ``repeat_s``, a repeat runs at most ``steps`` steps but only as many as fill about
+    ``repeat_s`` seconds of the first runner (judged from its warm-up; at least one)."""
+    warm = [run(warmup) for run in runs.values()] if warmup else []
+    if repeat_s is not None and warm:
+        steps = max(1, min(steps, round(repeat_s / max(warm[0], 1e-9))))
     times: dict[str, list[float]] = {k: [] for k in runs}
     for _ in range(repeats):
         for k, run in runs.items():
@@ -220,26 +236,31 @@ def measure_training(cfg: ThroughputConfig, ctx: Context) -> list[dict]:
     rows = []
     for name in cfg.models:
         shape = input_shape_for(name)
-        for b in cfg.batches:
+        for b in cfg.conv_batches if name in CONV_MODELS else cfg.batches:
             t0 = time.perf_counter()
             x, y = random_data(shape, 4 * b, dev, ctx.seed)  # 4 steps per pass
             model = make_model(name, shape, 10, seed=ctx.seed).to(dev)
-            flops = step_flops(model, x[:b], y[:b])
+            flops = step_flops(model, x[:b], y[:b]) if cfg.count_flops else None
             runs = {"engine": engine_stepper(model, x, y, b)}
             if cfg.naive:
                 runs["naive"] = naive_stepper(model, x, y, b, dev)
             if cfg.compile:
                 runs["compiled"] = engine_stepper(torch.compile(model), x, y, b)
+            if dev.type == "cpu" and cfg.count_flops:
+                runs["matmul"] = matmul_runner(cfg.matmul_n, dev)
             if dev.type == "cuda":
                 runs["bf16"] = _bf16(engine_stepper(model, x, y, b))
                 runs["cudagraphs"] = engine_stepper(torch.compile(model, mode="reduce-overhead"),
                                                     x, y, b)
-            warm = max(cfg.warmup_steps, 3 if (cfg.compile or dev.type == "cuda") else 0)
-            for variant, s in interleaved(runs, cfg.steps, cfg.repeats, warm).items():
+            warm = max(cfg.warmup_steps, 3 if (cfg.compile or dev.type == "cuda") else 1)
+            times = interleaved(runs, cfg.steps, cfg.repeats, warm, cfg.repeat_s)
+            mm = 2 * cfg.matmul_n**3 / times.pop("matmul") / 1e9 if "matmul" in times else None
+            for variant, s in times.items():
                 rows.append({"model": name, "batch": b, "variant": variant,
-                             "samples_per_s": b / s, "step_s": s, "flops": flops})
+                             "samples_per_s": b / s, "step_s": s, "flops": flops,
+                             "matmul_gflops": mm})
             ctx.log(f"{name} b={b}: " + ", ".join(
-                f"{r['variant']} {r['samples_per_s']:,.0f}" for r in rows[-len(runs):])
+                f"{r['variant']} {r['samples_per_s']:,.0f}" for r in rows[-len(times):])
                 + f" samples/s ({time.perf_counter() - t0:.1f} s)")
     return rows
 
@@ -254,7 +275,7 @@ def measure_many(cfg: ThroughputConfig, ctx: Context, k: int) -> tuple[float, fl
               for j in range(k)]
     t = interleaved({"one": engine_stepper(models[0], x, y, b),
                      "many": many_stepper(models, x, y, b)}, cfg.steps, cfg.repeats,
-                    cfg.warmup_steps)
+                    max(cfg.warmup_steps, 1), k * cfg.repeat_s)
     return k * t["one"] / t["many"], k * b / t["many"]
 
 
@@ -310,8 +331,10 @@ def run(cfg: ThroughputConfig, ctx: Context) -> TaskOutput:
     rows = measure_training(cfg, ctx)
     by = {(r["model"], r["batch"], r["variant"]): r for r in rows}
 
-    mm = matmul_gflops(cfg.matmul_n, dev)
-    metrics.append(Metric("matmul_gflops", mm, "GFLOP/s", HIGHER, {"n": cfg.matmul_n}))
+    mms = [r["matmul_gflops"] for r in rows if r["variant"] == "engine" and r["matmul_gflops"]]
+    if mms:  # the yardstick, measured beside every model × batch
+        metrics.append(Metric("matmul_gflops", statistics.median(mms), "GFLOP/s", HIGHER,
+                              {"n": cfg.matmul_n}))
     peaks = peak_tflops(dev)
     first_mlp = next((m for m in cfg.models if m.startswith(("mlp", "lenet-300"))), None)
     for r in rows:
@@ -321,8 +344,9 @@ def run(cfg: ThroughputConfig, ctx: Context) -> TaskOutput:
         if r["variant"] == "naive":
             continue
         engine = by[(r["model"], r["batch"], "engine")]
-        gflops = r["flops"] / r["step_s"] / 1e9
-        metrics.append(Metric("achieved_gflops", gflops, "GFLOP/s", HIGHER, t))
+        gflops = r["flops"] / r["step_s"] / 1e9 if r["flops"] else None
+        if gflops is not None:
+            metrics.append(Metric("achieved_gflops", gflops, "GFLOP/s", HIGHER, t))
         if r["variant"] == "engine":
             naive = by.get((r["model"], r["batch"], "naive"))
             if naive:
@@ -330,15 +354,15 @@ def run(cfg: ThroughputConfig, ctx: Context) -> TaskOutput:
                 head = r["model"] == first_mlp and r["batch"] == 128
                 metrics.append(Metric("speedup_vs_naive", sp, "×", HIGHER, t, headline=head,
                                       holds=(sp >= 1.5) if head else None))
-            if dev.type == "cpu":
-                share = 100 * gflops / mm
+            if r["matmul_gflops"] and gflops is not None:
+                share = 100 * gflops / r["matmul_gflops"]
                 head = r["model"] == first_mlp and r["batch"] == 1024
                 metrics.append(Metric("matmul_share", share, "%", HIGHER, t, headline=head,
                                       holds=(share >= 70) if head else None))
         else:
             metrics.append(Metric("speedup_vs_engine", engine["step_s"] / r["step_s"], "×",
                                   HIGHER, t))
-        if peaks:
+        if peaks and gflops is not None:
             peak = peaks[0] if r["variant"] in ("bf16",) else peaks[1]
             metrics += [Metric("achieved_tflops", gflops / 1e3, "TFLOP/s", HIGHER, t),
                         Metric("peak_share", 100 * gflops / 1e3 / peak, "%", HIGHER, t)]
@@ -417,8 +441,8 @@ def _probe(cfg: ThroughputConfig, ctx: Context, peaks) -> list[Metric]:
 
 
 _SMOKE = dict(models=("mlp-512",), batches=(128,), steps=4, repeats=2, warmup_steps=1,
-              many_k=(4,), pgd_n=64, pgd_steps=5, pgd_train_steps=20, profile=False,
-              matmul_n=1024)
+              many_k=(4,), pgd_n=64, pgd_steps=5, pgd_train_steps=20, profile_batch=64,
+              matmul_n=512)
 register(Task(
     name="throughput",
     description="samples/s of training steps and PGD iterations vs a DataLoader loop and "
@@ -429,9 +453,10 @@ register(Task(
         "smoke": _SMOKE,
         "pr": dict(models=("mlp-512", "lenet5"), batches=(128, 1024), many_k=(4, 8)),
         "quick": dict(models=("mlp-512", "lenet-300-100", "lenet5", "convnet"),
-                      batches=(128, 1024)),
-        "nightly": dict(steps=20, repeats=5, compile=True, probe_model="mlp-4096-4096-4096",
-                        probe_batch=8192, pgd_n=1024, pgd_steps=40, pgd_train_steps=300),
+                      batches=(128, 1024), conv_batches=(32,), steps=6),
+        "nightly": dict(conv_batches=(128, 1024), steps=20, repeats=5, repeat_s=1.0,
+                        compile=True, probe_model="mlp-4096-4096-4096", probe_batch=8192,
+                        pgd_n=1024, pgd_steps=40, pgd_train_steps=300),
     },
     default_dataset="mnist5k",
 ))
