@@ -13,10 +13,11 @@ from quirkbench.tasks import Context, get
 from quirkbench.tasks import throughput as tp
 
 CPU = torch.device("cpu")
+THREADS = torch.get_num_threads()
 TINY = dict(models=("mlp-32",), batches=(16,), steps=2, repeats=1, warmup_steps=1,
             many_k=(2,), many_model="mlp-32", many_batch=16, matmul_n=64, pgd_model="mlp-32",
             pgd_n=16, pgd_steps=2, pgd_train_steps=5, profile=True, profile_model="mlp-32",
-            profile_batch=16)
+            profile_batch=16, one_thread=True)
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +73,9 @@ def test_task_metrics_units_and_tags(output):
     for name, unit in units.items():
         assert all(m.unit == unit and m.value > 0 for m in by[name]), name
     variants = {m.tags["variant"] for m in by["samples_per_s"]}
-    assert variants == {"engine", "naive"}
+    extra = {"1-thread"} if torch.get_num_threads() > 1 else set()
+    assert variants == {"engine", "naive"} | extra
+    assert torch.get_num_threads() == THREADS  # the 1-thread variant restores the pool
     assert all({"model", "batch", "variant"} <= set(m.tags) for m in output.metrics
                if m.name != "matmul_gflops")
     assert all(0 <= m.value <= 100 for m in by["success_rate"])

@@ -192,8 +192,8 @@ def summarize(prof: profile, walls: list[float], device: torch.device,
     rows = [e for e in prof.key_averages() if not e.key.startswith("ProfilerStep")]
     ops = [e for e in rows if e.key not in LABELS]  # the labels' self time is Python glue
     host_us = sum(e.self_cpu_time_total for e in rows)
-    if cuda:
-        busy_us = sum(e.self_device_time_total for e in rows)
+    if cuda:  # the labels also appear as GPU annotations spanning their kernels: skip them
+        busy_us = sum(e.self_device_time_total for e in ops)
         self_of = lambda e: e.self_device_time_total  # noqa: E731
     else:
         busy_us = sum(e.self_cpu_time_total for e in ops)

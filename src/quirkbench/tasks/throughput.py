@@ -10,6 +10,7 @@ a warm-up as the median over repeats, against
               time is long and the steady state did not win there, see docs);
 * ``bf16`` / ``cudagraphs`` (CUDA only) the engine under bf16 autocast, and on
               ``torch.compile(mode="reduce-overhead")`` (CUDA graphs);
+* ``1-thread`` (CPU, ``one_thread``) the engine with ``torch.set_num_threads(1)``;
 * ``vmap-K``  K models at once with ``train.train_many`` vs K sequential ``train`` runs.
 
 The CPU's own fp32 matmul rate (an n×n matmul timed here, interleaved with each model's
@@ -71,7 +72,8 @@ class ThroughputConfig:
     repeats: int = 3  # timings are the median over repeats
     warmup_steps: int = 2  # untimed steps first (allocator, caches, lazy init)
     naive: bool = True  # DataLoader baseline → speedup_vs_naive
-    compile: bool = False  # torch.compile variant (CPU: ~10-40 s compile per model)
+    compile: bool = False  # torch.compile variant (CPU: compile ~13-80 s per model, lost)
+    one_thread: bool = False  # CPU: also the engine with torch.set_num_threads(1)
     many_k: tuple[int, ...] = (4, 8)  # K for train_many vs K sequential train ((): skip)
     many_model: str = "mlp-512"
     many_batch: int = 128
@@ -221,6 +223,20 @@ def interleaved(runs: dict[str, Callable[[int], float]], steps: int, repeats: in
     return {k: statistics.median(v) for k, v in times.items()}
 
 
+def _one_thread(run: Callable[[int], float]) -> Callable[[int], float]:
+    """The runner with torch's intra-op pool at one thread (restored after): on a CPU shared
+    with other busy processes, OpenMP threads waiting for each other can cost more than the
+    second core gains."""
+    def wrapped(n: int) -> float:
+        before = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return run(n)
+        finally:
+            torch.set_num_threads(before)
+    return wrapped
+
+
 def _bf16(run: Callable[[int], float]) -> Callable[[int], float]:
     def wrapped(n: int) -> float:
         with torch.autocast("cuda", dtype=torch.bfloat16):
@@ -246,7 +262,9 @@ def measure_training(cfg: ThroughputConfig, ctx: Context) -> list[dict]:
                 runs["naive"] = naive_stepper(model, x, y, b, dev)
             if cfg.compile:
                 runs["compiled"] = engine_stepper(torch.compile(model), x, y, b)
-            if dev.type == "cpu" and cfg.count_flops:
+            if dev.type == "cpu" and cfg.one_thread and torch.get_num_threads() > 1:
+                runs["1-thread"] = _one_thread(engine_stepper(model, x, y, b))
+            if dev.type == "cpu" and cfg.count_flops and name not in CONV_MODELS:
                 runs["matmul"] = matmul_runner(cfg.matmul_n, dev)
             if dev.type == "cuda":
                 runs["bf16"] = _bf16(engine_stepper(model, x, y, b))
