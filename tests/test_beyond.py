@@ -48,6 +48,15 @@ def test_landscape_series_and_monotone_path(smoke):
     assert rise.holds  # Goodfellow et al.: init → solution is monotone
 
 
+def test_sharpness_large_batch_is_sharper(smoke):
+    ratio = {m.tags["measure"]: m for m in smoke["sharpness"].metrics
+             if m.name == "sharpness_ratio"}
+    assert ratio["hessian"].holds and ratio["hessian"].value > 1  # Keskar et al. 2017
+    batch = {m.tags["batch"]: m.value for m in smoke["sharpness"].metrics
+             if m.name == "batch_size"}
+    assert batch == {"small": 10, "large": 50}  # large = 10% of n_train=500
+
+
 def test_sensitivity_bad_init_fails_to_learn(smoke):
     short = {m.tags["scale"]: m for m in smoke["sensitivity"].metrics
              if m.name == "bad_init_shortfall"}
