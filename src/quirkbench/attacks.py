@@ -344,7 +344,8 @@ def pgd_throughput_vs_foolbox(model: nn.Module, x: torch.Tensor, y: torch.Tensor
     except ImportError:
         raise UserError("the Foolbox comparison needs foolbox: "
                         "pip install 'quirkbench[attacks]'") from None
-    model.eval()
+    was = model.training
+    model.eval()  # Foolbox wants an eval-mode model; ours switches by itself
     fmodel = fb.PyTorchModel(model, bounds=bounds)
     theirs = fb.attacks.LinfPGD(steps=steps, rel_stepsize=2.5 / steps, random_start=True)
     ours = PGD(eps, "linf", steps, bounds=bounds)
@@ -358,5 +359,6 @@ def pgd_throughput_vs_foolbox(model: nn.Module, x: torch.Tensor, y: torch.Tensor
             fn()
             sync()
             best[name] = min(best[name], time.perf_counter() - t0)
+    model.train(was)
     rate = {k: len(x) * steps / v for k, v in best.items()}
     return {**rate, "ratio": rate["ours"] / rate["foolbox"]}
