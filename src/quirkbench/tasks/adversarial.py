@@ -125,67 +125,71 @@ def run(cfg: AdversarialConfig, ctx: Context) -> TaskOutput:
     x, y = ds.x_test[:cfg.n_attack], ds.y_test[:cfg.n_attack]
     ok1 = predict(p1, x).argmax(1) == y  # success and distortion count only these
     ok2 = predict(p2, x).argmax(1) == y
-    kw = dict(bounds=ds.bounds)
 
-    def flips(model, xa, mask):  # % of mask's inputs that xa misclassifies on model
-        n = int(mask.sum())
-        return 100.0 * int(((predict(model, xa).argmax(1) != y) & mask).sum()) / n if n else 0.0
+    def wrong(model, xa):  # (N,) bool: model misclassifies xa
+        return predict(model, xa).argmax(1) != y
 
     metrics: list[Metric] = [
         Metric("clean_accuracy", 100 * runs[j].test_acc, "%", HIGHER, {"model": name})
         for j, name in enumerate(("P1", "P2"))]
     curve: list[dict] = []
-    pgd_at: dict[tuple[str, float], float] = {}
     for norm in cfg.norms:
         eps_all = cfg.budgets(norm)
         for eps in eps_all:
-            noise = A.RandomNoise(eps, norm, seed=ctx.seed, **kw)(p1, x, y)
-            noise_rate = flips(p1, noise, ok1)
+            tn = {"norm": norm, "eps": f"{eps:g}"}
+            noise = A.RandomNoise(eps, norm, ds.bounds, seed=ctx.seed)(p1, x, y)
+            noise_rate, noise_p2 = pct(wrong(p1, noise), ok1), pct(wrong(p2, noise), ok2)
+            pgd_rate = None
             for attack in cfg.attacks:
                 if attack == "fgsm" and norm != "linf":
                     continue
-                atk = (A.FGSM(eps, loss=cfg.loss, **kw) if attack == "fgsm" else
+                atk = (A.FGSM(eps, cfg.loss, ds.bounds) if attack == "fgsm" else
                        A.PGD(eps, norm, cfg.pgd_steps, cfg.pgd_step_size, loss=cfg.loss,
-                             seed=ctx.seed, early_stop=True, **kw))
+                             bounds=ds.bounds, seed=ctx.seed, early_stop=True))
                 xa = atk(p1, x, y)
-                rate = flips(p1, xa, ok1)
-                robust = 100.0 * float((predict(p1, xa).argmax(1) == y).float().mean())
+                fooled = wrong(p1, xa)
+                rate = pct(fooled, ok1)
                 curve.append({"attack": attack, "norm": norm, "eps": eps, "success_rate": rate,
                               "noise_success_rate": noise_rate})
-                t = {"attack": attack, "norm": norm, "eps": f"{eps:g}"}
+                t = {"attack": attack, **tn}
                 top = attack == "pgd" and norm == "linf" and eps == eps_all[-1]
                 metrics += [
                     Metric("success_rate", rate, "%", NONE, t, headline=top,
                            holds=rate >= cfg.success_threshold_pct if top else None,
                            anchor=_success_anchor(attack, norm, eps)),
-                    Metric("robust_accuracy", robust, "%", NONE, t, headline=top,
+                    Metric("robust_accuracy", 100.0 * float((~fooled).float().mean()), "%",
+                           NONE, t, headline=top,
                            anchor=Anchor(MADRY, 0.0, "%", "MNIST, natural training, PGD-40 "
                                          "L∞ ε=0.3 (approx.)") if top and eps == 0.3 else None)]
                 if attack == "pgd":
-                    pgd_at[norm, eps] = rate
-                if eps > 0 and attack == "pgd":  # transfer: P1's examples on P2
-                    both = ok1 & ok2 & (predict(p1, xa).argmax(1) != y)
-                    metrics += [
-                        Metric("transfer_rate", flips(p2, xa, both), "%", NONE, t,
-                               holds=flips(p2, xa, both) > flips(p2, noise, ok2),
-                               headline=top),
-                        Metric("noise_transfer_rate", flips(p2, noise, ok2), "%", NONE,
-                               {"norm": norm, "eps": f"{eps:g}"})]
-            pgd = pgd_at.get((norm, eps))
+                    pgd_rate = rate
+                    if eps > 0:  # transfer: P1's successful examples shown to P2
+                        moved = pct(wrong(p2, xa), ok1 & ok2 & fooled)
+                        metrics += [
+                            Metric("transfer_rate", moved, "%", NONE, t, headline=top,
+                                   holds=moved > noise_p2),
+                            Metric("noise_transfer_rate", noise_p2, "%", NONE, tn)]
             metrics.append(Metric(
-                "noise_success_rate", noise_rate, "%", NONE, {"norm": norm, "eps": f"{eps:g}"},
-                holds=(noise_rate <= cfg.noise_ratio_max * pgd) if (eps > 0 and pgd) else None,
+                "noise_success_rate", noise_rate, "%", NONE, tn,
+                holds=(noise_rate <= cfg.noise_ratio_max * pgd_rate) if eps > 0 and pgd_rate
+                else None,
                 anchor=Anchor(SZEGEDY, None, "%", "Gaussian noise σ=0.1 flips 0-5%, σ=0.3 3-16%")
                 if norm == "linf" else None))
         ctx.log(f"{norm}: " + ", ".join(f"ε={r['eps']:g} {r['attack']} {r['success_rate']:.0f}%"
                                         for r in curve if r["norm"] == norm))
 
-    metrics += minimal_distortion(cfg, p1, p2, x, y, ok1, ok2, ds.bounds, ctx.seed, flips)
+    metrics += minimal_distortion(cfg, p1, p2, x, y, ok1, ok2, ds.bounds, ctx.seed)
     metrics += fooling(cfg, p1, ds, ctx)
     return TaskOutput(metrics, series={"success_curve": curve},
                       info={"dataset": ds.describe(), "model": cfg.model, "n_attacked": len(y),
                             "train_seconds": runs[0].seconds,
                             "l2_unit": "raw L2 norm of x'-x; Szegedy unit = L2/sqrt(n)"})
+
+
+def pct(hit: torch.Tensor, among: torch.Tensor) -> float:
+    """% of the ``among`` inputs (N,) bool that are ``hit`` (N,) bool; 0 when none."""
+    n = int(among.sum())
+    return 100.0 * int((hit & among).sum()) / n if n else 0.0
 
 
 def _success_anchor(attack: str, norm: str, eps: float) -> Anchor | None:
@@ -198,7 +202,7 @@ def _success_anchor(attack: str, norm: str, eps: float) -> Anchor | None:
     return None
 
 
-def minimal_distortion(cfg, p1, p2, x, y, ok1, ok2, bounds, seed, flips) -> list[Metric]:
+def minimal_distortion(cfg, p1, p2, x, y, ok1, ok2, bounds, seed) -> list[Metric]:
     """Median per-input smallest successful distortion on P1 (L2 in Szegedy's unit, L∞),
     and the transfer of the minimal-L2 examples to P2 (Szegedy's 5.9%)."""
     out: list[Metric] = []
@@ -221,7 +225,8 @@ def minimal_distortion(cfg, p1, p2, x, y, ok1, ok2, bounds, seed, flips) -> list
         out.append(Metric("min_distortion_found", share, "%", NONE, t))
         if norm == "l2":
             both = ok1 & ok2 & torch.isfinite(mp.distances)
-            out.append(Metric("transfer_rate", flips(p2, xa, both), "%", NONE, t,
+            moved = pct(predict(p2, xa).argmax(1) != y, both)
+            out.append(Metric("transfer_rate", moved, "%", NONE, t,
                               anchor=Anchor(SZEGEDY, 5.9, "%", "P1→P2 at the minimal distortion")))
     return out
 
