@@ -102,6 +102,7 @@ def test_dimensionality_runs_from_the_cli(run_cli, tmp_path):
     "sensitivity.n_seeds=1",
     "sensitivity.bad_init_scales=[-1]",
     "units.top_k=0",
+    "units.model=softmax",
     "dimensionality.dims=[0,10]",
     "dimensionality.n_points=2",
 ])
@@ -111,3 +112,10 @@ def test_bad_settings_exit_2_with_one_line(run_cli, tmp_path, setting):
                            "--out", tmp_path / "x.json", "--no-report")
     assert code == 2
     assert len(err.strip().splitlines()) == 1
+
+
+def test_same_seed_gives_identical_metrics(smoke):
+    task = get("landscape")
+    again = task.run(task.make_config("smoke"), Context("mnist5k", 0, torch.device("cpu")))
+    assert [(m.key, m.value) for m in again.metrics] == \
+        [(m.key, m.value) for m in smoke["landscape"].metrics]

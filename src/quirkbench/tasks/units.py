@@ -52,8 +52,10 @@ def run(cfg: UnitsConfig, ctx: Context) -> TaskOutput:
     if cfg.top_k > len(ds.y_test):
         raise UserError(f"top_k={cfg.top_k} exceeds the {len(ds.y_test)} test inputs")
     model = make_model(cfg.model, ds.input_shape, ds.num_classes, seed=ctx.seed).to(ctx.device)
-    if not hasattr(model, "features"):
-        raise UserError(f"model {cfg.model!r} has no .features(x); use an mlp, lenet5 or convnet")
+    hidden = any(isinstance(m, torch.nn.ReLU) for m in model.modules())
+    if not hasattr(model, "features") or not hidden:
+        raise UserError(f"model {cfg.model!r} has no hidden layer with .features(x); use an mlp "
+                        "with hidden widths (mlp-128), lenet5 or convnet")
     r = train(model, ds.x_train, ds.y_train, cfg.train, seed=ctx.seed, x_test=ds.x_test,
               y_test=ds.y_test)
     model.eval()
