@@ -196,7 +196,9 @@ def summarize(prof: profile, walls: list[float], device: torch.device,
         busy_us = sum(e.self_device_time_total for e in ops)
         self_of = lambda e: e.self_device_time_total  # noqa: E731
     else:
-        busy_us = sum(e.self_cpu_time_total for e in ops)
+        # aten operators only: the optimizer's own label (Optimizer.step#SGD.step) and the
+        # autograd nodes' self time are Python/framework glue, not compute
+        busy_us = sum(e.self_cpu_time_total for e in ops if e.key.startswith("aten::"))
         self_of = lambda e: e.self_cpu_time_total  # noqa: E731
     step_ms = 1e3 * sum(walls) / k if walls else float("nan")  # mean: the sums below are totals
     busy_ms = busy_us / 1e3 / k

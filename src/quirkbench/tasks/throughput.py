@@ -471,7 +471,7 @@ register(Task(
         "smoke": _SMOKE,
         "pr": dict(models=("mlp-512", "lenet5"), batches=(128, 1024), many_k=(4, 8)),
         "quick": dict(models=("mlp-512", "lenet-300-100", "lenet5", "convnet"),
-                      batches=(128, 1024), conv_batches=(32,), steps=6),
+                      batches=(128, 1024), conv_batches=(32,), steps=4, pgd_n=128),
         "nightly": dict(conv_batches=(128, 1024), steps=20, repeats=5, repeat_s=1.0,
                         compile=True, probe_model="mlp-4096-4096-4096", probe_batch=8192,
                         pgd_n=1024, pgd_steps=40, pgd_train_steps=300),
