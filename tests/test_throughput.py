@@ -113,6 +113,12 @@ def test_unknown_model_exit_2(tmp_path, capsys):
     assert rc == 2 and "mlp" in capsys.readouterr().err
 
 
+def test_unbounded_dataset_refused_exit_2(tmp_path, capsys):
+    rc = main(["run", "--suite", "smoke", "--tasks", "throughput", "--dataset", "mnist1d",
+               "--out", str(tmp_path / "r.json"), "--no-report", "-q"])
+    assert rc == 2 and "mnist1d" in capsys.readouterr().err
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_cuda_variants_and_peak_share():
     task = get("throughput")
