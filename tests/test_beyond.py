@@ -23,7 +23,17 @@ EXPECTED = {  # metric name → unit, at least these per task
 
 
 @pytest.fixture(scope="module")
-def smoke():
+def one_thread():
+    """Tiny MLPs gain nothing from a second thread, and on a shared, loaded 2-core machine
+    two OpenMP threads per process made every step ~30× slower (spin-waiting)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def smoke(one_thread):
     ctx = Context("mnist5k", 0, torch.device("cpu"))
     return {name: get(name).run(get(name).make_config("smoke"), ctx) for name in TASKS}
 
