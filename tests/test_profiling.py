@@ -142,16 +142,23 @@ def test_tensorboard_plugin_lists_the_run(traced):
     proc = subprocess.Popen([tb, "--logdir", str(out.parent), "--host", "127.0.0.1",
                              "--port", str(port)], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
+    api = f"http://127.0.0.1:{port}/data/plugin/pytorch_profiler"
+
+    def ask(path):
+        return json.loads(urllib.request.urlopen(f"{api}/{path}", timeout=5).read())
+
     try:
         runs, deadline = [], time.time() + 60
         while time.time() < deadline and out.name not in runs:
             time.sleep(1)
             try:
-                url = f"http://127.0.0.1:{port}/data/plugin/pytorch_profiler/runs"
-                runs = json.loads(urllib.request.urlopen(url, timeout=5).read())["runs"]
+                runs = ask("runs")["runs"]
             except (OSError, ValueError, KeyError):
                 continue
         assert out.name in runs
+        assert ask(f"workers?run={out.name}&view=Overview") == ["tiny"]
+        overview = ask(f"overview?run={out.name}&worker=tiny&span=1")
+        assert len(overview["steps"]["rows"]) == 2  # the two active steps
     finally:
         proc.terminate()
         proc.wait(timeout=10)
