@@ -206,8 +206,8 @@ class PGD(Attack):
             else:
                 logits, g = self._grad(model, x_adv, y, self.loss)
             flipped = logits.argmax(1) != y
-            new = flipped & ~found
-            best[new] = x_adv[new]
+            # torch.where, not boolean indexing: no host sync per iteration on a GPU
+            best = torch.where(_view(flipped & ~found, x), x_adv, best)
             found |= flipped
             if last or (self.early_stop and bool(found.all())):
                 break
@@ -217,7 +217,7 @@ class PGD(Attack):
                 direction = g / _view(_norms(g, "l2").clamp_min(1e-12), x)
             x_adv = _clip(_project(x_adv + step * direction, x, eps, self.norm), self.bounds)
             self.iterations += 1
-        best[~found] = x_adv[~found]
+        best = torch.where(_view(found, x), best, x_adv)
         self.found = found  # (N,) bool: misclassified at some iterate
         return best
 
@@ -262,7 +262,8 @@ class MinimalPerturbation(Attack):
             self.iterations += pgd.iterations
             d = _norms(x_adv - x, self.norm)
             better = pgd.found & (d < dist)
-            best[better], dist[better] = x_adv[better], d[better]
+            best = torch.where(_view(better, x), x_adv, best)
+            dist = torch.where(better, d, dist)
             hi = torch.where(pgd.found, torch.minimum(mid, d), hi)
             lo = torch.minimum(torch.where(pgd.found, lo, mid), hi)  # PGD is noisy: keep lo ≤ hi
         self.distances = dist
