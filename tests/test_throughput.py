@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 import torch
 
+from quirkbench import timing as tp
 from quirkbench.cli import main
 from quirkbench.errors import UserError
 from quirkbench.models import make_model
 from quirkbench.tasks import Context, get
-from quirkbench.tasks import throughput as tp
 
 CPU = torch.device("cpu")
 THREADS = torch.get_num_threads()

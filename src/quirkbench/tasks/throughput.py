@@ -17,7 +17,7 @@ The CPU's own fp32 matmul rate (an n×n matmul timed here, interleaved with each
 repeats so both see the same load) is the yardstick for the CPU path: ``matmul_share`` =
 achieved GFLOP/s of a training step (FLOPs counted with
 ``torch.utils.flop_counter.FlopCounterMode``) / matmul GFLOP/s. On a GPU the yardstick is
-the device's peak from ``PEAK_TFLOPS`` (unknown device: not reported).
+the device's peak from ``timing.PEAK_TFLOPS`` (unknown device: not reported).
 
 Attacks: PGD-L∞ inputs × iterations per second, ours (``attacks.PGD``) vs Foolbox's
 ``LinfPGD`` with the same ε, steps, step size and random start, on a briefly trained model,
@@ -29,34 +29,29 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
-from torch.utils.data import DataLoader, TensorDataset
-from torch.utils.flop_counter import FlopCounterMode
 
 from ..errors import UserError
 from ..metrics import HIGHER, NONE, Metric
 from ..models import make_model
 from ..profiling import input_shape_for, profile_steps, random_data, train_step_fn
-from ..train import TrainConfig, train, train_many
+from ..timing import (
+    engine_stepper,
+    interleaved,
+    many_stepper,
+    matmul_runner,
+    naive_stepper,
+    peak_tflops,
+    step_flops,
+    timed,
+    with_bf16,
+    with_one_thread,
+)
+from ..train import TrainConfig, train
 from . import Context, Task, TaskOutput, register
 
-# Dense peak TFLOP/s (no sparsity) by a substring of torch.cuda.get_device_name: (bf16, fp32).
-# First match wins, so the more specific names come first. Vendor data sheets.
-PEAK_TFLOPS: tuple[tuple[str, float, float], ...] = (
-    ("H100 PCIe", 756.0, 51.0),
-    ("H100", 989.0, 67.0),  # SXM
-    ("H200", 989.0, 67.0),
-    ("GH200", 989.0, 67.0),
-    ("A100", 312.0, 19.5),
-    ("L40S", 362.0, 91.6),
-    ("L4", 121.0, 30.3),
-    ("A10G", 70.0, 31.2),
-    ("A10", 125.0, 31.2),
-)
 CONV_MODELS = ("lenet5", "convnet")
 GOALS = "MLP engine ≥ 1.5× naive at batch 128; ≥ 70% of the CPU matmul rate at batch 1024; " \
         "PGD ≥ 1.5× Foolbox at equal or better success (issue 9)"
@@ -110,140 +105,6 @@ class ThroughputConfig:
             raise UserError(f"throughput.pgd_eps is an L∞ budget in (0, 1], got {self.pgd_eps}")
 
 
-# --------------------------------------------------------------------------- timing
-
-def timed(fn: Callable[[], object], device: torch.device) -> float:
-    """Seconds for one call of ``fn``: CUDA events on a GPU, perf_counter on a CPU."""
-    if device.type == "cuda":
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        fn()
-        end.record()
-        end.synchronize()
-        return start.elapsed_time(end) / 1e3
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
-
-
-def matmul_runner(n: int, device: torch.device,
-                  dtype: torch.dtype = torch.float32) -> Callable[[int], float]:
-    """A runner for ``interleaved``: ``run(_)`` → seconds of one n×n @ n×n matmul (2n³ FLOPs)."""
-    a = torch.rand(n, n, device=device, dtype=dtype)
-    b = torch.rand(n, n, device=device, dtype=dtype)
-    return lambda _: timed(lambda: a @ b, device)
-
-
-def matmul_gflops(n: int, device: torch.device, repeats: int = 3) -> float:
-    """Achieved GFLOP/s of an n×n @ n×n fp32 matmul, median of ``repeats`` after a warm-up."""
-    s = interleaved({"mm": matmul_runner(n, device)}, 1, repeats, 1)["mm"]
-    return 2 * n**3 / s / 1e9
-
-
-def step_flops(model: torch.nn.Module, xb: torch.Tensor, yb: torch.Tensor) -> int:
-    """FLOPs of one forward + backward (matmuls and convolutions; the update is negligible)."""
-    with FlopCounterMode(display=False) as fc:
-        F.cross_entropy(model(xb), yb).backward()
-    model.zero_grad(set_to_none=True)
-    return fc.get_total_flops()
-
-
-def peak_tflops(device: torch.device) -> tuple[float, float] | None:
-    """(bf16, fp32) dense peak TFLOP/s of a known GPU, else None."""
-    if device.type != "cuda":
-        return None
-    name = torch.cuda.get_device_name(device)
-    return next(((bf, fp) for key, bf, fp in PEAK_TFLOPS if key in name), None)
-
-
-def engine_stepper(model, x, y, batch: int) -> Callable[[int], float]:
-    """``run(n)`` → seconds per step of ``train.train`` over n steps (its own synchronised
-    wall clock, which starts after the optimizer is built)."""
-    calls = [0]
-
-    def run(n: int) -> float:
-        calls[0] += 1
-        tc = TrainConfig(lr=0.01, batch_size=batch, max_epochs=10**6, max_steps=n,
-                         target_train_acc=None, eval_test=False)
-        r = train(model, x, y, tc, seed=calls[0])
-        return r.seconds / r.steps
-
-    return run
-
-
-def naive_stepper(model, x, y, batch: int, device: torch.device) -> Callable[[int], float]:
-    """``run(n)`` → seconds per step of the textbook loop: DataLoader(TensorDataset) from
-    host memory, ``.to(device)`` per batch, default modes, a fresh iterator per pass."""
-    loader = DataLoader(TensorDataset(x.cpu(), y.cpu()), batch_size=batch, shuffle=True,
-                        drop_last=True, generator=torch.Generator().manual_seed(0))
-    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-
-    def steps(n):
-        done = 0
-        while done < n:
-            for xb, yb in loader:
-                xb, yb = xb.to(device), yb.to(device)
-                opt.zero_grad()
-                F.cross_entropy(model(xb), yb).backward()
-                opt.step()
-                done += 1
-                if done == n:
-                    break
-
-    return lambda n: timed(lambda: steps(n), device) / n
-
-
-def many_stepper(models, x, y, batch: int) -> Callable[[int], float]:
-    """``run(n)`` → seconds per step of ``train.train_many`` on all K models at once."""
-    k, calls = len(models), [0]
-
-    def run(n: int) -> float:
-        calls[0] += 1
-        tc = TrainConfig(lr=0.01, batch_size=batch, max_epochs=10**6, max_steps=n,
-                         target_train_acc=None, eval_test=False)
-        r = train_many(models, x, y, tc, seeds=[calls[0] * k + j for j in range(k)])[0]
-        return r.seconds / r.steps
-
-    return run
-
-
-def interleaved(runs: dict[str, Callable[[int], float]], steps: int, repeats: int,
-                warmup: int, repeat_s: float | None = None) -> dict[str, float]:
-    """Median seconds per step of each runner; repeats alternate between the runners so a
-    burst of load from other processes hits all of them alike (the ratios stay honest).
-    With ``repeat_s``, a repeat runs at most ``steps`` steps but only as many as fill about
-    ``repeat_s`` seconds of the first runner (judged from its warm-up; at least one)."""
-    warm = [run(warmup) for run in runs.values()] if warmup else []
-    if repeat_s is not None and warm:
-        steps = max(1, min(steps, round(repeat_s / max(warm[0], 1e-9))))
-    times: dict[str, list[float]] = {k: [] for k in runs}
-    for _ in range(repeats):
-        for k, run in runs.items():
-            times[k].append(run(steps))
-    return {k: statistics.median(v) for k, v in times.items()}
-
-
-def _one_thread(run: Callable[[int], float]) -> Callable[[int], float]:
-    """The runner with torch's intra-op pool at one thread (restored after): on a CPU shared
-    with other busy processes, OpenMP threads waiting for each other can cost more than the
-    second core gains."""
-    def wrapped(n: int) -> float:
-        before = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            return run(n)
-        finally:
-            torch.set_num_threads(before)
-    return wrapped
-
-
-def _bf16(run: Callable[[int], float]) -> Callable[[int], float]:
-    def wrapped(n: int) -> float:
-        with torch.autocast("cuda", dtype=torch.bfloat16):
-            return run(n)
-    return wrapped
-
-
 # --------------------------------------------------------------------------- training
 
 def measure_training(cfg: ThroughputConfig, ctx: Context) -> list[dict]:
@@ -263,11 +124,11 @@ def measure_training(cfg: ThroughputConfig, ctx: Context) -> list[dict]:
             if cfg.compile:
                 runs["compiled"] = engine_stepper(torch.compile(model), x, y, b)
             if dev.type == "cpu" and cfg.one_thread and torch.get_num_threads() > 1:
-                runs["1-thread"] = _one_thread(engine_stepper(model, x, y, b))
+                runs["1-thread"] = with_one_thread(engine_stepper(model, x, y, b))
             if dev.type == "cpu" and cfg.count_flops and name not in CONV_MODELS:
                 runs["matmul"] = matmul_runner(cfg.matmul_n, dev)
             if dev.type == "cuda":
-                runs["bf16"] = _bf16(engine_stepper(model, x, y, b))
+                runs["bf16"] = with_bf16(engine_stepper(model, x, y, b))
                 runs["cudagraphs"] = engine_stepper(torch.compile(model, mode="reduce-overhead"),
                                                     x, y, b)
             warm = max(cfg.warmup_steps, 3 if (cfg.compile or dev.type == "cuda") else 1)
@@ -447,7 +308,7 @@ def _probe(cfg: ThroughputConfig, ctx: Context, peaks) -> list[Metric]:
     model = make_model(cfg.probe_model, shape, 10, seed=ctx.seed).to(ctx.device)
     with torch.autocast("cuda", dtype=torch.bfloat16):
         flops = step_flops(model, x[:b], y[:b])
-    s = interleaved({"probe": _bf16(engine_stepper(model, x, y, b))}, cfg.steps, cfg.repeats,
+    s = interleaved({"probe": with_bf16(engine_stepper(model, x, y, b))}, cfg.steps, cfg.repeats,
                     max(cfg.warmup_steps, 2))["probe"]
     tf = flops / s / 1e12
     t = {"model": cfg.probe_model, "batch": b, "variant": "bf16-probe"}

@@ -1,0 +1,166 @@
+"""Timing helpers for throughput: synchronised timers, interleaved repeats, FLOP counts, peaks.
+
+A *runner* is ``run(n) -> seconds per step`` over n steps; ``interleaved`` alternates the
+repeats of several runners so load from other processes hits them alike, and takes the
+median. ``engine_stepper`` times the one training engine (``train.train``), ``naive_stepper``
+the textbook DataLoader loop, ``many_stepper`` ``train.train_many``; ``matmul_runner`` an
+n×n matmul, the CPU's yardstick. ``PEAK_TFLOPS`` holds GPU peaks by device name.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.flop_counter import FlopCounterMode
+
+from .train import TrainConfig, train, train_many
+
+# Dense peak TFLOP/s (no sparsity) by a substring of torch.cuda.get_device_name: (bf16, fp32).
+# First match wins, so the more specific names come first. Vendor data sheets.
+PEAK_TFLOPS: tuple[tuple[str, float, float], ...] = (
+    ("H100 PCIe", 756.0, 51.0),
+    ("H100", 989.0, 67.0),  # SXM
+    ("H200", 989.0, 67.0),
+    ("GH200", 989.0, 67.0),
+    ("A100", 312.0, 19.5),
+    ("L40S", 362.0, 91.6),
+    ("L4", 121.0, 30.3),
+    ("A10G", 70.0, 31.2),
+    ("A10", 125.0, 31.2),
+)
+
+def timed(fn: Callable[[], object], device: torch.device) -> float:
+    """Seconds for one call of ``fn``: CUDA events on a GPU, perf_counter on a CPU."""
+    if device.type == "cuda":
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn()
+        end.record()
+        end.synchronize()
+        return start.elapsed_time(end) / 1e3
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def matmul_runner(n: int, device: torch.device,
+                  dtype: torch.dtype = torch.float32) -> Callable[[int], float]:
+    """A runner for ``interleaved``: ``run(_)`` → seconds of one n×n @ n×n matmul (2n³ FLOPs)."""
+    a = torch.rand(n, n, device=device, dtype=dtype)
+    b = torch.rand(n, n, device=device, dtype=dtype)
+    return lambda _: timed(lambda: a @ b, device)
+
+
+def matmul_gflops(n: int, device: torch.device, repeats: int = 3) -> float:
+    """Achieved GFLOP/s of an n×n @ n×n fp32 matmul, median of ``repeats`` after a warm-up."""
+    s = interleaved({"mm": matmul_runner(n, device)}, 1, repeats, 1)["mm"]
+    return 2 * n**3 / s / 1e9
+
+
+def step_flops(model: torch.nn.Module, xb: torch.Tensor, yb: torch.Tensor) -> int:
+    """FLOPs of one forward + backward (matmuls and convolutions; the update is negligible)."""
+    with FlopCounterMode(display=False) as fc:
+        F.cross_entropy(model(xb), yb).backward()
+    model.zero_grad(set_to_none=True)
+    return fc.get_total_flops()
+
+
+def peak_tflops(device: torch.device) -> tuple[float, float] | None:
+    """(bf16, fp32) dense peak TFLOP/s of a known GPU, else None."""
+    if device.type != "cuda":
+        return None
+    name = torch.cuda.get_device_name(device)
+    return next(((bf, fp) for key, bf, fp in PEAK_TFLOPS if key in name), None)
+
+
+def engine_stepper(model, x, y, batch: int) -> Callable[[int], float]:
+    """``run(n)`` → seconds per step of ``train.train`` over n steps (its own synchronised
+    wall clock, which starts after the optimizer is built)."""
+    calls = [0]
+
+    def run(n: int) -> float:
+        calls[0] += 1
+        tc = TrainConfig(lr=0.01, batch_size=batch, max_epochs=10**6, max_steps=n,
+                         target_train_acc=None, eval_test=False)
+        r = train(model, x, y, tc, seed=calls[0])
+        return r.seconds / r.steps
+
+    return run
+
+
+def naive_stepper(model, x, y, batch: int, device: torch.device) -> Callable[[int], float]:
+    """``run(n)`` → seconds per step of the textbook loop: DataLoader(TensorDataset) from
+    host memory, ``.to(device)`` per batch, default modes, a fresh iterator per pass."""
+    loader = DataLoader(TensorDataset(x.cpu(), y.cpu()), batch_size=batch, shuffle=True,
+                        drop_last=True, generator=torch.Generator().manual_seed(0))
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+
+    def steps(n):
+        done = 0
+        while done < n:
+            for xb, yb in loader:
+                xb, yb = xb.to(device), yb.to(device)
+                opt.zero_grad()
+                F.cross_entropy(model(xb), yb).backward()
+                opt.step()
+                done += 1
+                if done == n:
+                    break
+
+    return lambda n: timed(lambda: steps(n), device) / n
+
+
+def many_stepper(models, x, y, batch: int) -> Callable[[int], float]:
+    """``run(n)`` → seconds per step of ``train.train_many`` on all K models at once."""
+    k, calls = len(models), [0]
+
+    def run(n: int) -> float:
+        calls[0] += 1
+        tc = TrainConfig(lr=0.01, batch_size=batch, max_epochs=10**6, max_steps=n,
+                         target_train_acc=None, eval_test=False)
+        r = train_many(models, x, y, tc, seeds=[calls[0] * k + j for j in range(k)])[0]
+        return r.seconds / r.steps
+
+    return run
+
+
+def interleaved(runs: dict[str, Callable[[int], float]], steps: int, repeats: int,
+                warmup: int, repeat_s: float | None = None) -> dict[str, float]:
+    """Median seconds per step of each runner; repeats alternate between the runners so a
+    burst of load from other processes hits all of them alike (the ratios stay honest).
+    With ``repeat_s``, a repeat runs at most ``steps`` steps but only as many as fill about
+    ``repeat_s`` seconds of the first runner (judged from its warm-up; at least one)."""
+    warm = [run(warmup) for run in runs.values()] if warmup else []
+    if repeat_s is not None and warm:
+        steps = max(1, min(steps, round(repeat_s / max(warm[0], 1e-9))))
+    times: dict[str, list[float]] = {k: [] for k in runs}
+    for _ in range(repeats):
+        for k, run in runs.items():
+            times[k].append(run(steps))
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def with_one_thread(run: Callable[[int], float]) -> Callable[[int], float]:
+    """The runner with torch's intra-op pool at one thread (restored after): on a CPU shared
+    with other busy processes, OpenMP threads waiting for each other can cost more than the
+    second core gains."""
+    def wrapped(n: int) -> float:
+        before = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return run(n)
+        finally:
+            torch.set_num_threads(before)
+    return wrapped
+
+
+def with_bf16(run: Callable[[int], float]) -> Callable[[int], float]:
+    def wrapped(n: int) -> float:
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            return run(n)
+    return wrapped
