@@ -7,7 +7,8 @@ reported so that up = worse, and its name says so:
 
 * lower-is-better metrics (seconds, forgetting %) are tracked as they are;
 * higher-is-better percentages are tracked as their shortfall from 100
-  (``test_acc`` 86% → ``track_test_error`` 14%), other higher-is-better values negated;
+  (``test_acc`` 86% → ``track_test_error`` 14%), other higher-is-better values negated
+  (``worse_up``), or inverted where that reads better (samples/s → s per sample);
 * direction-none phenomenon values (steps to fit, slowdown ×, success rate %) are tracked as
   they are: asv then shows an increase as "regressed" and a decrease as "improved", but both
   mean the phenomenon *moved*; ``quirkbench compare`` says "moved" for them.
@@ -49,18 +50,27 @@ def key(name: str, **tags: str) -> str:
     return Metric(name, 0.0, "1", tags=tags).key
 
 
-def worse_up(metrics: dict, dataset: str, name: str, **tags: str) -> float:
-    """A metric's value oriented so that an increase is worse (see the module docstring);
-    NaN when the run did not produce it (asv shows n/a)."""
+def value(metrics: dict, dataset: str, name: str, **tags: str) -> float:
+    """The metric's value from ``run_task``'s dict; NaN when the run did not produce it
+    (asv then shows n/a)."""
     m = metrics.get((dataset, key(name, **tags)))
     if m is None or m["value"] is None or not math.isfinite(m["value"]):
         return math.nan
-    if m["direction"] == "higher":
-        return 100.0 - m["value"] if m["unit"] == "%" else -m["value"]
-    return m["value"]
+    return float(m["value"])
 
 
-@functools.lru_cache(maxsize=None)
+def worse_up(metrics: dict, dataset: str, name: str, **tags: str) -> float:
+    """The value oriented so that an increase is worse, from the metric's direction:
+    lower-is-better as it is, higher-is-better % as 100 − value, other higher-is-better
+    negated, direction none as it is (asv then shows a move either way)."""
+    v = value(metrics, dataset, name, **tags)
+    m = metrics.get((dataset, key(name, **tags)), {})
+    if m.get("direction") == "higher":
+        return 100.0 - v if m["unit"] == "%" else -v
+    return v
+
+
+@functools.cache
 def data(name: str = "mnist5k", n_train: int = 1000, n_test: int = 200, seed: int = SEED,
          device: str = "cpu"):
     """A seeded, class-balanced subset on ``device`` (cached per process)."""

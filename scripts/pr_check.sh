@@ -13,6 +13,7 @@
 #   QB_OUT       folder for base.json, head.json, compare.md (default results/pr/, git-ignored)
 #   QB_COMPARE   extra arguments for `quirkbench compare` (e.g. "--fail-on moved")
 #   QB_REPO      repository to check (default: the current directory's)
+#   OMP_NUM_THREADS  torch threads per run (default 1 here, see below)
 # The worktrees run their own source (PYTHONPATH=<worktree>/src); the comparison runs with
 # the quirkbench of the current environment, so a base that predates `compare` still works.
 set -euo pipefail
@@ -26,6 +27,10 @@ head_ref=${2:-HEAD}
 suite=${QB_SUITE:-pr}
 out=$(mkdir -p "${QB_OUT:-$repo/results/pr}" && cd "${QB_OUT:-$repo/results/pr}" && pwd)
 py=${PYTHON:-python}
+# One intra-op thread unless told otherwise: on a shared 2-core box, 2 threads per process
+# made a training step 10-20× slower and far noisier than 1 (OpenMP spinning under
+# oversubscription), which drowned the timings in noise.
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 
 base_sha=$(git -C "$repo" rev-parse --verify "$base_ref^{commit}")
 head_sha=$(git -C "$repo" rev-parse --verify "$head_ref^{commit}")
