@@ -63,6 +63,7 @@ def gate(repo: Path, base: str, head: str, out: Path) -> subprocess.CompletedPro
 
 def test_planted_regression_fails_naming_the_metric(clone, tmp_path):
     r = gate(clone, "base", "HEAD", tmp_path)
+    print(r.stdout)  # the gate's table, shown with pytest -s
     assert r.returncode == 1, r.stdout + r.stderr
     assert "FAIL: " in r.stdout
     assert "test_acc[condition=true-labels]" in r.stdout.split("FAIL:")[1]
