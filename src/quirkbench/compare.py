@@ -37,7 +37,7 @@ from .metrics import HIGHER, LOWER, fmt_value
 
 VERDICTS = ("regressed", "moved", "improved", "new", "gone", "unchanged")  # display order
 TIME_UNITS = frozenset({"s", "ms", "us", "µs", "ns", "samples/s", "steps/s", "it/s",
-                        "iters/s", "inputs/s"})
+                        "iters/s", "inputs/s", "GFLOP/s", "TFLOP/s"})  # wall-clock based
 PERCENT_FLOOR = {"%": 20.0, "pp": 20.0}  # relative changes of % measured against ≥ 20
 N1_MARGIN = 2.0  # threshold multiplier when a side has a single value (no noise estimate)
 KEYS = ["task", "dataset", "key"]
