@@ -64,10 +64,11 @@ class ForgettingConfig:
     #   quarter of a Split-MNIST task on mnist5k, 5% of a Permuted one
     forgetting_min_pct: float = 20.0  # holds: naive forgetting on permuted is at least this
     chance_margin_pp: float = 5.0  # holds: class-incr. naive accuracy within this of 100/T
-    # per task: 100 SGD steps of 128 (Adam 1e-3 forgot only 13% on permuted in as many steps)
-    train: TrainConfig = TrainConfig(optimizer="sgd", lr=0.05, momentum=0.9, batch_size=128,
-                                     max_epochs=100, max_steps=100, target_train_acc=None,
-                                     eval_test=False)
+    # per task: 100 Adam steps of 128 at 3e-3 (a fresh optimizer per task). Adam at 1e-3
+    # forgot only 13% on permuted in as many steps; SGD 0.05 + momentum 0.9 forgot 29% but
+    # sometimes stalled a class-incremental task at 50% (one class of the pair)
+    train: TrainConfig = TrainConfig(optimizer="adam", lr=3e-3, batch_size=128, max_epochs=100,
+                                     max_steps=100, target_train_acc=None, eval_test=False)
 
     def __post_init__(self):
         bad = [p for p in self.protocols if p not in PROTOCOLS]
@@ -153,7 +154,8 @@ register(Task(
     suites={
         "smoke": {"model": "mlp-100", "n_train": 500, "n_test": 200, "n_tasks": 3,
                   "fisher_samples": 50, "memory_per_task": 20, "train.max_steps": 20},
-        "pr": {"fisher_samples": 200, "train.max_steps": 60},
+        # 60 steps/task left a class-incremental last task stuck at 50% (seed 1): keep 100
+        "pr": {"fisher_samples": 200},
         "quick": {},
         "nightly": {"model": "mlp-400-400", "train.max_steps": 500},
     },
