@@ -63,8 +63,26 @@ def outputs(seed: int, speed: float) -> dict[str, TaskOutput]:
             series={"interpolation": [{"path": "init→solution", "alpha": a / 10,
                                        "loss": 2.3 * (1 - a / 10), "acc": a / 10}
                                       for a in range(11)]}),
+        "dimensionality": TaskOutput(
+            [Metric("nearest_farthest_ratio", 0.9, "1", NONE, {"dim": "784"}, headline=True)],
+            series={"concentration": [{"points": "uniform", "dim": d, "ratio": 1 - 1 / d ** 0.5,
+                                       "distance": 0.408, "angle": 90 - 10 / d}
+                                      for d in (2, 10, 100, 1000)]}),
+        "sensitivity": TaskOutput(
+            [Metric("test_acc_std", 0.35, "pp", NONE, {"varied": "init"}, headline=True)],
+            series={"seed_accuracy": [{"group": g, "init_seed": k, "order_seed": 0, "scale": sc,
+                                       "test_acc": a + k / 10}
+                                      for g, sc, a in (("init", 1.0, 90), ("order", 1.0, 89),
+                                                       ("bad-init", 0.01, 50)) for k in range(3)]}),
+        "units": TaskOutput(
+            [Metric("purity_difference", -1.5, "pp", NONE, headline=True)],
+            series={"unit_purity": [{"basis": b, "direction": k,
+                                     "purity": 50 + k + 3 * (b == "random")}
+                                    for b in ("natural", "random") for k in range(16)]}),
         EVIL: TaskOutput([Metric(EVIL, 1.0, "%", NONE, {"cond": EVIL}, holds=False)],
-                         series={EVIL: [{"x": 1}], "train_curve": [
+                         series={EVIL: [{"x": 1}],
+                                 "accuracy_matrix": [{"protocol": "p", "acc": 1.0}],  # no i, j
+                                 "train_curve": [
                              {"condition": EVIL, "epoch": 1, "step": 1, "seconds": 0.1,
                               "train_acc": 0.5, "test_acc": 0.5}]},
                          info={"note": EVIL}),

@@ -42,8 +42,8 @@ def test_sections_and_header(page, docs):
         assert f'id="{section}"' in page
     for fact in ("a" * 10, "2026-01-01 00:00:00", "smoke", "cpu"):
         assert fact in page
-    # one inline plot per agreed series (6 tasks) plus the evil task's train_curve
-    assert page.count("<svg") == 7
+    # one inline plot per series of the 9 tasks plus the evil task's train_curve
+    assert page.count("<svg") == 10
     for shown in ('throughput-mlp">', "traces/throughput-mlp/trace.json",
                   "aten::addmm", "0.456", "28.0", "b64 and b256"):  # profiler summary, info
         assert shown in page
@@ -75,6 +75,7 @@ def test_names_are_escaped(page):
     assert "<script" not in page.lower()
     assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in page
     assert "No plot is defined for series" in page  # unknown series name listed, not plotted
+    assert "The plot of series <code>accuracy_matrix</code> failed: ValueError" in page
 
 
 def test_self_contained(page):
@@ -93,7 +94,7 @@ def test_history(tmp_path):
     assert "skipped:" in html and "asv-machine.json" in html
     for label in ("0: c1c1c1c", "1: c2c2c2c", "2: c3c3c3c"):
         assert label in html
-    assert html.count("<svg") == 9  # one per headline metric (all of a task with none)
+    assert html.count("<svg") == 12  # one per headline metric (all of a task with none)
     assert "<script" not in html.lower()
     if "needs quirkbench.compare" not in html:
         assert "▼ regressed" in html

@@ -265,6 +265,67 @@ def interpolation(records: Records, baseline: Records | None = None) -> str | No
     return to_svg(fig)
 
 
+@plot("concentration", "Distance concentration vs dimension (uniform points; the data set "
+                       "at its own dimension)")
+def concentration(records: Records, baseline: Records | None = None) -> str | None:
+    """{points, dim, ratio, distance, angle}: nearest/farthest distance ratio, mean distance
+    over the cube's diagonal (→ 1/√6 ≈ 0.408) and mean angle (→ 90°) vs dimension (log axis)."""
+    if not records:
+        return None
+    fig, axes = figure(3, 3.1)
+    panels = (("ratio", "nearest / farthest distance", None),
+              ("distance", "mean distance / diagonal", 1 / math.sqrt(6)),
+              ("angle", "mean angle (°)", 90.0))
+    for ax, (key, label, limit) in zip(axes, panels, strict=True):
+        for i, ((points,), rs) in enumerate(groups(records, "points").items()):
+            xs, ys = mean_by(rs, "dim", key)
+            st = style(i) | ({"linestyle": "none", "markersize": 7} if len(xs) == 1 else {})
+            ax.plot(xs, ys, label=points, **st)
+        if limit is not None:
+            ax.axhline(limit, color="#555555", linestyle="--", linewidth=1)
+        ax.set_xscale("log")
+        ax.set(xlabel="dimension d", ylabel=label)
+    legend(axes[0])
+    return to_svg(fig)
+
+
+@plot("seed_accuracy", "Test accuracy of each run: init seeds vs data-order seeds vs badly "
+                       "scaled initializations")
+def seed_accuracy(records: Records, baseline: Records | None = None) -> str | None:
+    """{group, init_seed, order_seed, scale, test_acc}: one dot per run, grouped on the x axis
+    by what varied (and by init scale), with each group's mean as a bar."""
+    if not records:
+        return None
+    fig, (ax,) = figure()
+    pct = dict(zip(map(id, records), as_pct([num(r, "test_acc") for r in records]), strict=True))
+    cats = groups(records, "group", "scale")  # % or fractions decided once, over all runs
+    for i, rs in enumerate(cats.values()):
+        ys = [pct[id(r)] for r in rs]
+        xs = [i + 0.25 * ((k % 5) / 4 - 0.5) for k in range(len(ys))]  # spread the dots
+        ax.plot(xs, ys, **{**style(i), "linestyle": "none", "markersize": 5})
+        ax.hlines(sum(ys) / len(ys), i - 0.3, i + 0.3, color="black", linewidth=1.5)
+    ax.set_xticks(range(len(cats)), [f"{g}\nscale ×{s}" for g, s in cats], fontsize=8)
+    ax.set(ylabel="test accuracy (%)")
+    return to_svg(fig)
+
+
+@plot("unit_purity", "Class purity of the top-activating test images: hidden units vs random "
+                     "directions")
+def unit_purity(records: Records, baseline: Records | None = None) -> str | None:
+    """{basis, direction, purity}: purity (%) per direction, sorted, natural vs random basis."""
+    if not records:
+        return None
+    fig, (ax,) = figure()
+    for i, ((basis,), rs) in enumerate(groups(records, "basis").items()):
+        ys = sorted(as_pct([num(r, "purity") for r in rs]), reverse=True)
+        st = style(i) | {"markevery": max(1, len(ys) // 12)}
+        ax.plot(range(1, len(ys) + 1), ys, label=f"{basis} basis", **st)
+    ax.set(xlabel="direction (sorted by purity)", ylabel="purity of top images (%)",
+           ylim=(-2, 102))
+    legend(ax)
+    return to_svg(fig)
+
+
 def _mean(records: Records, key: str) -> float:
     vals = [num(r, key) for r in records if math.isfinite(num(r, key))]
     return sum(vals) / len(vals) if vals else math.nan

@@ -138,14 +138,16 @@ def figures(units: list[dict], base_units: list[dict]) -> list[dict]:
     base = series_of(base_units)
     for name, recs in series_of(units).items():
         if name not in plots.PLOTS:
-            out.append({"title": f"series {name!r}", "svg": None, "series": name, "n": len(recs)})
+            out.append({"title": f"series {name!r}", "svg": None, "series": name, "n": len(recs),
+                        "error": None})
             continue
         title, fn = plots.PLOTS[name]
-        if name == "accuracy_vs_ratio":
-            svg = fn(recs, base.get(name), delta_pp=_delta_pp(units))
-        else:
-            svg = fn(recs, base.get(name))
-        out.append({"title": title, "svg": svg, "series": name, "n": len(recs)})
+        kw = {"delta_pp": _delta_pp(units)} if name == "accuracy_vs_ratio" else {}
+        try:
+            svg, error = fn(recs, base.get(name), **kw), None
+        except Exception as e:  # records a plot does not expect must not lose the whole page
+            svg, error = None, f"{type(e).__name__}: {e}"
+        out.append({"title": title, "svg": svg, "series": name, "n": len(recs), "error": error})
     return out
 
 
