@@ -144,7 +144,8 @@ def search(pruner: Pruner, best: dict, hi: float, dense_acc: float, probes: list
 
     def probe(r: float) -> bool:
         start = pruner.dense if pruner.method == "magnitude-oneshot" else found[0]
-        p = pruner.step(start, r, train_seed=pruner.seed * 1000 + 500 + len(probes))
+        k = sum(q["method"] == pruner.method for q in probes)  # same batch order per method
+        p = pruner.step(start, r, train_seed=pruner.seed * 1000 + 500 + k)
         ok = meets(p["test_acc"], dense_acc, cfg.delta_pp)
         probes.append({"method": pruner.method, "target_ratio": r, "ratio": p["ratio"],
                        "test_acc": p["test_acc"], "meets": ok})
@@ -271,7 +272,7 @@ def run(cfg: CompressionConfig, ctx: Context) -> TaskOutput:
 
 # smoke: 500 examples in batches of 50, 5 epochs dense, 1 epoch after each of two cuts
 _SMOKE = dict(n_train=500, n_test=300, ratios=(8.0, 64.0), search_steps=0,
-              train=TrainConfig(lr=0.05, batch_size=50, max_epochs=5, target_train_acc=None,
+              train=TrainConfig(lr=0.1, batch_size=50, max_epochs=5, target_train_acc=None,
                                 eval_test=False),
               finetune=TrainConfig(lr=0.02, batch_size=50, max_epochs=1, target_train_acc=None,
                                    eval_test=False))
@@ -283,7 +284,11 @@ register(Task(
     run=run,
     suites={
         "smoke": _SMOKE,
-        "pr": dict(n_train=2000, search_steps=0),
+        # pr: the whole training split (a weaker teacher cannot show distillation), up to 64×,
+        # one fine-tune epoch per cut, no bisection: about half of quick
+        "pr": dict(ratios=(2.0, 4.0, 8.0, 16.0, 32.0, 64.0), search_steps=0,
+                   finetune=TrainConfig(lr=0.02, max_epochs=1, target_train_acc=None,
+                                        eval_test=False)),
         "quick": {},
         "nightly": dict(ratios=(2.0, 2.83, 4.0, 5.66, 8.0, 11.3, 16.0, 22.6, 32.0, 45.3, 64.0,
                                 90.5, 128.0), search_steps=3,
