@@ -36,6 +36,22 @@ def test_step_flops_match_the_formula():
     assert all(p.grad is None for p in model.parameters())
 
 
+def test_fused_update_trains_like_the_default():
+    from quirkbench.train import TrainConfig, evaluate, train
+
+    x, y = torch.rand(64, 1, 28, 28), torch.randint(0, 10, (64,))
+    out = []
+    for fused in (False, True):
+        m = make_model("mlp-32", (1, 28, 28), 10, seed=0)
+        start = evaluate(m, x, y)[1]
+        r = train(m, x, y, TrainConfig(lr=0.1, batch_size=16, max_steps=40,
+                                       target_train_acc=None, fused=fused), seed=0)
+        out.append((r.train_loss, torch.cat([p.flatten() for p in m.parameters()])))
+    (loss0, w0), (loss1, w1) = out
+    assert loss1 < start - 0.05  # it learns
+    assert torch.allclose(w0, w1, atol=1e-4)  # the same update up to rounding
+
+
 def test_matmul_rate_and_timer_are_positive():
     assert tp.matmul_gflops(64, CPU, repeats=1) > 0
     assert tp.timed(lambda: torch.ones(10).sum(), CPU) >= 0
@@ -74,7 +90,10 @@ def test_task_metrics_units_and_tags(output):
         assert all(m.unit == unit and m.value > 0 for m in by[name]), name
     variants = {m.tags["variant"] for m in by["samples_per_s"]}
     extra = {"1-thread"} if torch.get_num_threads() > 1 else set()
-    assert variants == {"engine", "naive"} | extra
+    assert variants == {"engine", "naive", "fused-update"} | extra
+    # the profiled step is the same model and batch as a naive row: the ceiling is reported
+    (ceil,) = by["speedup_ceiling_vs_naive"]
+    assert ceil.unit == "×" and ceil.value > 0 and ceil.tags["model"] == "mlp-32"
     assert torch.get_num_threads() == THREADS  # the 1-thread variant restores the pool
     assert all({"model", "batch", "variant"} <= set(m.tags) for m in output.metrics
                if m.name != "matmul_gflops")

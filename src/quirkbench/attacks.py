@@ -21,7 +21,6 @@ the unit of attack throughput).
 from __future__ import annotations
 
 import math
-import time
 
 import torch
 import torch.nn.functional as F
@@ -102,6 +101,18 @@ def _project(x_adv: torch.Tensor, x: torch.Tensor, eps: torch.Tensor, norm: str)
         n = _view(_norms(d, "l2"), x)
         d = d * torch.clamp(eps / n.clamp_min(1e-12), max=1.0)
     return x + d
+
+
+def _keep(dst: torch.Tensor, src: torch.Tensor, rows: torch.Tensor) -> None:
+    """dst[rows] = src[rows] in place, rows (N,) bool. A CPU gathers the few rows (a
+    broadcast ``torch.where`` over the whole batch costs more than the attack step's
+    elementwise work); a GPU uses ``torch.where``, which needs no host sync."""
+    if dst.device.type == "cpu":
+        idx = rows.nonzero().squeeze(1)
+        if len(idx):
+            dst.index_copy_(0, idx, src.index_select(0, idx))
+    else:
+        dst.copy_(torch.where(_view(rows, dst), src, dst))
 
 
 class Attack:
@@ -196,6 +207,10 @@ class PGD(Attack):
                 self.found = model(x).argmax(1) != y
             return x.clone()
         x_adv = self._start(x, eps)
+        if self.norm == "linf":  # the ε-box ∩ the data bounds, once: one clamp per step
+            lo, hi = x - eps, x + eps
+            if self.bounds is not None:
+                lo, hi = lo.clamp_(min=self.bounds[0]), hi.clamp_(max=self.bounds[1])
         best = x_adv.clone()
         found = torch.zeros(len(x), dtype=torch.bool, device=x.device)
         for t in range(self.steps + 1):
@@ -206,18 +221,21 @@ class PGD(Attack):
             else:
                 logits, g = self._grad(model, x_adv, y, self.loss)
             flipped = logits.argmax(1) != y
-            # torch.where, not boolean indexing: no host sync per iteration on a GPU
-            best = torch.where(_view(flipped & ~found, x), x_adv, best)
+            _keep(best, x_adv, flipped & ~found)
             found |= flipped
             if last or (self.early_stop and bool(found.all())):
                 break
-            if self.norm == "linf":
-                direction = g.sign()
+            if self.norm == "linf":  # in place: the graph of this step is already freed
+                if isinstance(step, torch.Tensor):
+                    x_adv.addcmul_(step, g.sign_())
+                else:
+                    x_adv.add_(g.sign_(), alpha=step)
+                x_adv.clamp_(lo, hi)
             else:
                 direction = g / _view(_norms(g, "l2").clamp_min(1e-12), x)
-            x_adv = _clip(_project(x_adv + step * direction, x, eps, self.norm), self.bounds)
+                x_adv = _clip(_project(x_adv + step * direction, x, eps, self.norm), self.bounds)
             self.iterations += 1
-        best = torch.where(_view(found, x), best, x_adv)
+        _keep(best, x_adv, ~found)
         self.found = found  # (N,) bool: misclassified at some iterate
         return best
 
@@ -332,34 +350,3 @@ def fool_from_noise(model: nn.Module, x0: torch.Tensor, targets: torch.Tensor, s
     finally:
         model.train(was)
     return x.detach(), need
-
-
-def pgd_throughput_vs_foolbox(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
-                              eps: float = 0.3, steps: int = 40, repeats: int = 3,
-                              bounds: tuple[float, float] = (0.0, 1.0)) -> dict[str, float]:
-    """PGD-L∞ attack throughput, ours vs Foolbox 3's ``LinfPGD``, same model, inputs and
-    budget, measured interleaved in this process: inputs × iterations per second (best of
-    ``repeats``), and ``ratio`` = ours / foolbox. Needs ``pip install 'quirkbench[attacks]'``."""
-    try:
-        import foolbox as fb
-    except ImportError:
-        raise UserError("the Foolbox comparison needs foolbox: "
-                        "pip install 'quirkbench[attacks]'") from None
-    was = model.training
-    model.eval()  # Foolbox wants an eval-mode model; ours switches by itself
-    fmodel = fb.PyTorchModel(model, bounds=bounds)
-    theirs = fb.attacks.LinfPGD(steps=steps, rel_stepsize=2.5 / steps, random_start=True)
-    ours = PGD(eps, "linf", steps, bounds=bounds)
-    sync = torch.cuda.synchronize if x.device.type == "cuda" else (lambda: None)
-    best = {"ours": math.inf, "foolbox": math.inf}
-    for _ in range(repeats):
-        for name, fn in (("ours", lambda: ours(model, x, y)),
-                         ("foolbox", lambda: theirs(fmodel, x, y, epsilons=[eps]))):
-            sync()
-            t0 = time.perf_counter()
-            fn()
-            sync()
-            best[name] = min(best[name], time.perf_counter() - t0)
-    model.train(was)
-    rate = {k: len(x) * steps / v for k, v in best.items()}
-    return {**rate, "ratio": rate["ours"] / rate["foolbox"]}

@@ -14,13 +14,15 @@ active)``; with an ``out_dir`` it writes
 The summary (per active step, milliseconds): wall time, host time (CPU time spent inside
 torch calls), busy time (GPU: kernel time on the device; CPU: time inside aten operators,
 i.e. compute without the Python/framework glue between them), the idle fraction
-1 − busy / wall, and the top operators by self time (device time on a GPU, CPU time
+1 − busy / wall, the GEMM time (matmuls and convolutions: the work no loop can skip) and its
+share of the wall time, and the top operators by self time (device time on a GPU, CPU time
 otherwise). ``quirkbench profile`` is the command-line face (``add_parser``).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import time
 from collections.abc import Callable
@@ -31,6 +33,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.autograd import DeviceType
 from torch.profiler import (
     ProfilerActivity,
     profile,
@@ -40,9 +43,13 @@ from torch.profiler import (
 )
 
 from .errors import UserError
-from .metrics import LOWER, NONE, Metric
+from .metrics import HIGHER, LOWER, NONE, Metric
 
 LABELS = ("data", "forward", "backward", "optimizer", "attack-step")
+# the step's essential arithmetic: aten matmul/convolution operators (on a GPU, the kernels
+# they launch)
+GEMM_OPS = re.compile(r"^aten::(mm|addmm|bmm|baddbmm|addbmm|_?convolution(_backward)?|"
+                      r"mkldnn_convolution|cudnn_convolution.*|_scaled_mm)$")
 WHATS = ("train", "attack")
 
 
@@ -89,10 +96,11 @@ def train_step_fn(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int
 def attack_step_fn(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float = 0.1,
                    step_size: float | None = None) -> Callable[[], None]:
     """One PGD-L∞ iteration per call on the whole batch x (B, ...), labelled: ``forward``,
-    ``backward`` (gradient w.r.t. the input) and ``attack-step`` (signed step, projection
-    onto the ε-ball, clip to [0, 1]). The iterate carries over between calls."""
+    ``backward`` (gradient w.r.t. the input) and ``attack-step`` (signed step, then one clamp
+    onto the ε-box ∩ [0, 1], as ``attacks.PGD`` does it). The iterate carries over."""
     model.eval()
     step_size = 2.5 * eps / 40 if step_size is None else step_size
+    lo, hi = (x - eps).clamp_(min=0.0), (x + eps).clamp_(max=1.0)
     state = {"x_adv": x.clone()}
 
     def step():
@@ -103,8 +111,7 @@ def attack_step_fn(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: floa
             (grad,) = torch.autograd.grad(loss, xa)
         with record_function("attack-step"):
             with torch.no_grad():
-                xa = xa + step_size * grad.sign()
-                state["x_adv"] = (x + (xa - x).clamp(-eps, eps)).clamp(0.0, 1.0)
+                state["x_adv"].add_(grad.sign_(), alpha=step_size).clamp_(lo, hi)
 
     return step
 
@@ -122,6 +129,7 @@ class ProfileSummary:
     busy_ms: float  # GPU: kernel time; CPU: time inside aten operators
     device_ms: float | None
     idle_fraction: float  # 1 − busy / wall, in [0, 1]
+    gemm_ms: float = 0.0  # self time of matmul/convolution operators (GPU: kernels)
     top_ops: list[tuple[str, float]] = field(default_factory=list)  # (name, self ms per step)
     traces: list[str] = field(default_factory=list)  # files written (empty without out_dir)
 
@@ -135,8 +143,10 @@ class ProfileSummary:
         ]
         if self.device_ms is not None:
             out.append(Metric("device_time_per_step", self.device_ms, "ms", NONE, t))
-        for rank, (name, ms) in enumerate(self.top_ops, 1):
-            out.append(Metric("op_self_time", ms, "ms", NONE, t | {"op": name, "rank": rank}))
+        if self.step_ms > 0:  # the rest of the step is overhead a faster loop could remove
+            out.append(Metric("gemm_share", 100 * self.gemm_ms / self.step_ms, "%", HIGHER, t))
+        for name, ms in self.top_ops:  # keyed by operator (a rank tag would swap between runs)
+            out.append(Metric("op_self_time", ms, "ms", NONE, t | {"op": name}))
         return out
 
     def to_dict(self) -> dict:
@@ -192,14 +202,20 @@ def summarize(prof: profile, walls: list[float], device: torch.device,
     rows = [e for e in prof.key_averages() if not e.key.startswith("ProfilerStep")]
     ops = [e for e in rows if e.key not in LABELS]  # the labels' self time is Python glue
     host_us = sum(e.self_cpu_time_total for e in rows)
-    if cuda:  # the labels also appear as GPU annotations spanning their kernels: skip them
-        busy_us = sum(e.self_device_time_total for e in ops)
+    if cuda:
+        # busy = the device-side events (kernels, copies); the labels also appear there as
+        # GPU annotations spanning their kernels, so they are left out. A host operator's
+        # self device time is the time of the kernels it launched itself: ranking operators
+        # by it names them as aten ops, and does not count a kernel twice.
+        busy_us = sum(e.self_device_time_total for e in ops if e.device_type != DeviceType.CPU)
+        ops = [e for e in ops if e.device_type == DeviceType.CPU]
         self_of = lambda e: e.self_device_time_total  # noqa: E731
     else:
         # aten operators only: the optimizer's own label (Optimizer.step#SGD.step) and the
         # autograd nodes' self time are Python/framework glue, not compute
         busy_us = sum(e.self_cpu_time_total for e in ops if e.key.startswith("aten::"))
         self_of = lambda e: e.self_cpu_time_total  # noqa: E731
+    gemm_us = sum(self_of(e) for e in ops if GEMM_OPS.match(e.key))
     step_ms = 1e3 * sum(walls) / k if walls else float("nan")  # mean: the sums below are totals
     busy_ms = busy_us / 1e3 / k
     ranked = sorted(ops, key=self_of, reverse=True)[:top]
@@ -208,6 +224,7 @@ def summarize(prof: profile, walls: list[float], device: torch.device,
         step_ms=step_ms, host_ms=host_us / 1e3 / k, busy_ms=busy_ms,
         device_ms=busy_ms if cuda else None,
         idle_fraction=min(1.0, max(0.0, 1 - busy_ms / step_ms)) if step_ms > 0 else float("nan"),
+        gemm_ms=gemm_us / 1e3 / k,
         top_ops=[(e.key, self_of(e) / 1e3 / k) for e in ranked if self_of(e) > 0])
 
 

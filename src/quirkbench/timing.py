@@ -78,15 +78,15 @@ def peak_tflops(device: torch.device) -> tuple[float, float] | None:
     return next(((bf, fp) for key, bf, fp in PEAK_TFLOPS if key in name), None)
 
 
-def engine_stepper(model, x, y, batch: int) -> Callable[[int], float]:
+def engine_stepper(model, x, y, batch: int, fused: bool = False) -> Callable[[int], float]:
     """``run(n)`` → seconds per step of ``train.train`` over n steps (its own synchronised
-    wall clock, which starts after the optimizer is built)."""
+    wall clock, which starts after the optimizer is built); ``fused``: the fused update."""
     calls = [0]
 
     def run(n: int) -> float:
         calls[0] += 1
         tc = TrainConfig(lr=0.01, batch_size=batch, max_epochs=10**6, max_steps=n,
-                         target_train_acc=None, eval_test=False)
+                         target_train_acc=None, eval_test=False, fused=fused)
         r = train(model, x, y, tc, seed=calls[0])
         return r.seconds / r.steps
 

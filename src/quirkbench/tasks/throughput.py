@@ -10,6 +10,9 @@ a warm-up as the median over repeats, against
               time is long and the steady state did not win there, see docs);
 * ``bf16`` / ``cudagraphs`` (CUDA only) the engine under bf16 autocast, and on
               ``torch.compile(mode="reduce-overhead")`` (CUDA graphs);
+* ``fused-update`` the engine with ``TrainConfig(fused=True)``: one fused SGD kernel instead
+              of torch's foreach update (not the default: not bit-identical to it, so it
+              would move every recorded phenomenon number);
 * ``1-thread`` (CPU, ``one_thread``) the engine with ``torch.set_num_threads(1)``;
 * ``vmap-K``  K models at once with ``train.train_many`` vs K sequential ``train`` runs.
 
@@ -67,6 +70,7 @@ class ThroughputConfig:
     repeats: int = 3  # timings are the median over repeats
     warmup_steps: int = 2  # untimed steps first (allocator, caches, lazy init)
     naive: bool = True  # DataLoader baseline → speedup_vs_naive
+    fused: bool = True  # the engine with the fused optimizer update (TrainConfig.fused)
     compile: bool = False  # torch.compile variant (CPU: compile ~13-80 s per model, lost)
     one_thread: bool = False  # CPU: also the engine with torch.set_num_threads(1)
     many_k: tuple[int, ...] = (4, 8)  # K for train_many vs K sequential train ((): skip)
@@ -121,6 +125,8 @@ def measure_training(cfg: ThroughputConfig, ctx: Context) -> list[dict]:
             runs = {"engine": engine_stepper(model, x, y, b)}
             if cfg.naive:
                 runs["naive"] = naive_stepper(model, x, y, b, dev)
+            if cfg.fused:
+                runs["fused-update"] = engine_stepper(model, x, y, b, fused=True)
             if cfg.compile:
                 runs["compiled"] = engine_stepper(torch.compile(model), x, y, b)
             if dev.type == "cpu" and cfg.one_thread and torch.get_num_threads() > 1:
@@ -268,6 +274,17 @@ def run(cfg: ThroughputConfig, ctx: Context) -> TaskOutput:
         metrics += summary.metrics({"model": cfg.profile_model, "batch": cfg.profile_batch,
                                     "variant": "profiled"})
         info["profile"] = summary.to_dict()
+        naive = by.get((cfg.profile_model, cfg.profile_batch, "naive"))
+        if naive and summary.gemm_ms > 0:
+            # no loop that does this step's matmuls can beat the naive one by more than
+            # (naive step) / (matmul time): the bound the speedup_vs_naive goal lives under
+            ceiling = 1e3 * naive["step_s"] / summary.gemm_ms
+            metrics.append(Metric("speedup_ceiling_vs_naive", ceiling, "×", NONE,
+                                  {"model": cfg.profile_model, "batch": cfg.profile_batch,
+                                   "variant": "engine"}))
+            ctx.log(f"{cfg.profile_model} b={cfg.profile_batch}: matmuls are "
+                    f"{100 * summary.gemm_ms / summary.step_ms:.0f}% of the profiled step; "
+                    f"ceiling vs naive {ceiling:.2f}×")
 
     series = [{"model": r["model"], "batch": r["batch"], "variant": r["variant"],
                "samples_per_s": r["samples_per_s"]} for r in rows]
@@ -320,7 +337,7 @@ def _probe(cfg: ThroughputConfig, ctx: Context, peaks) -> list[Metric]:
 
 
 _SMOKE = dict(models=("mlp-512",), batches=(128,), steps=4, repeats=2, warmup_steps=1,
-              many_k=(4,), pgd_n=64, pgd_steps=5, pgd_train_steps=20, profile_batch=64,
+              many_k=(4,), pgd_n=64, pgd_steps=5, pgd_train_steps=20, profile_batch=128,
               matmul_n=512)
 register(Task(
     name="throughput",
