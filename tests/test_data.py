@@ -1,4 +1,5 @@
-"""Data sets: the embedded ones load, the file readers read the real formats, errors name the fix."""
+"""Data sets: the embedded ones load, the file readers read the real formats, errors name
+the fix."""
 
 import gzip
 import pickle
@@ -65,7 +66,8 @@ def test_cifar10_from_pickle_batches(tmp_path):
     # channel-major layout: the first 1024 bytes of a row are the red plane
     with open(sub / "test_batch", "rb") as f:
         first = pickle.load(f)[b"data"][0]
-    assert torch.allclose(ds.x_test[0, 0].flatten(), torch.tensor(first[:1024] / 255.0, dtype=torch.float32))
+    assert torch.allclose(ds.x_test[0, 0].flatten(),
+                          torch.tensor(first[:1024] / 255.0, dtype=torch.float32))
 
 
 def test_missing_full_data_set_names_path_and_fix(tmp_path):

@@ -36,8 +36,9 @@ def test_shuffled_pixels_use_one_permutation_for_train_and_test(ds):
     x, _, xt, _ = cond(ds, "shuffled-pixels")
     flat, flat_t = ds.x_train.reshape(500, -1), ds.x_test.reshape(200, -1)
     # recover the permutation from distinct-valued probe: each output column equals one input column
-    perm = [int(torch.argmax((flat == x.reshape(500, -1)[:, [j]]).all(0).float())) for j in range(0, 784, 97)]
-    for j, src in zip(range(0, 784, 97), perm):
+    perm = [int(torch.argmax((flat == x.reshape(500, -1)[:, [j]]).all(0).float()))
+            for j in range(0, 784, 97)]
+    for j, src in zip(range(0, 784, 97), perm, strict=True):
         assert torch.equal(xt.reshape(200, -1)[:, j], flat_t[:, src])
 
 
@@ -61,9 +62,11 @@ def test_phenomenon_random_labels_fit_slower_and_test_at_chance():
     out = task.run(cfg, Context("mnist5k", 0, torch.device("cpu")))
     m = {x.key: x for x in out.metrics}
     assert all(x.holds for x in out.metrics if x.holds is not None)
-    rand, true = m["steps_to_fit[condition=random-labels]"], m["steps_to_fit[condition=true-labels]"]
+    rand = m["steps_to_fit[condition=random-labels]"]
+    true = m["steps_to_fit[condition=true-labels]"]
     assert rand.value > true.value and rand.unit == "steps"
-    assert m["slowdown[condition=random-labels]"].value > 1 and m["slowdown[condition=random-labels]"].unit == "×"
+    slow = m["slowdown[condition=random-labels]"]
+    assert slow.value > 1 and slow.unit == "×"
     assert abs(m["test_acc[condition=random-labels]"].value - 10) < 8
     assert m["test_acc[condition=true-labels]"].value > 70
     assert m["generalization_gap[condition=random-labels]"].unit == "pp"

@@ -24,11 +24,13 @@ def test_document_roundtrip_and_tidy_frame(tmp_path):
     p = tmp_path / "r.json"
     results.write_atomic(p, _doc_with_unit())
     doc = results.read(p)
-    assert doc["schema"] == results.SCHEMA and {"commit", "torch", "python", "device"} <= set(doc["meta"])
+    assert doc["schema"] == results.SCHEMA
+    assert {"commit", "torch", "python", "device"} <= set(doc["meta"])
     df = results.load_results(p)
     assert len(df) == 1
     row = df.iloc[0]
-    assert (row.task, row.metric, row.value, row.unit, row.condition) == ("t", "acc", 97.5, "%", "a")
+    assert (row.task, row.metric, row.value, row.unit, row.condition) == \
+        ("t", "acc", 97.5, "%", "a")
     assert row.key == "acc[condition=a]" and row.anchor_value == 98.0 and bool(row.holds)
 
 
@@ -77,10 +79,12 @@ def test_interrupted_run_resumes_skipping_finished_units(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         suite.run_suite("smoke", **kw)
     doc = results.read(out)
-    assert doc["meta"]["status"] == "interrupted" and list(doc["units"]) == ["memorization/digits/0"]
+    assert doc["meta"]["status"] == "interrupted"
+    assert list(doc["units"]) == ["memorization/digits/0"]
     first = doc["units"]["memorization/digits/0"]
 
-    monkeypatch.setattr(suite, "execute", lambda unit, *a, **k: ran.append(unit.key) or real(unit, *a, **k))
+    monkeypatch.setattr(suite, "execute",
+                        lambda unit, *a, **k: ran.append(unit.key) or real(unit, *a, **k))
     suite.run_suite("smoke", **kw)
     doc = results.read(out)
     assert ran == ["memorization/digits/0", "memorization/digits/1"]  # seed 0 not run again
@@ -113,4 +117,5 @@ def test_a_crashing_task_is_recorded_and_others_kept(tmp_path, monkeypatch):
                     log=lambda m: None)
     doc = results.read(out)
     unit = doc["units"]["memorization/digits/0"]
-    assert unit["status"] == "failed" and "boom" in unit["error"] and doc["meta"]["status"] == "failed"
+    assert unit["status"] == "failed" and "boom" in unit["error"]
+    assert doc["meta"]["status"] == "failed"

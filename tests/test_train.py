@@ -44,7 +44,8 @@ def test_masks_keep_pruned_weights_zero(digits):
     m = make_model("mlp-64", digits.input_shape, seed=0)
     mask = (torch.rand(64, 64) > 0.7).float()
     mask = {"net.1.weight": (torch.rand_like(m.net[1].weight) > 0.7).float()}
-    train(m, digits.x_train, digits.y_train, TrainConfig(max_epochs=3, target_train_acc=None), masks=mask)
+    train(m, digits.x_train, digits.y_train, TrainConfig(max_epochs=3, target_train_acc=None),
+          masks=mask)
     assert torch.all(m.net[1].weight[mask["net.1.weight"] == 0] == 0)
     assert count_params(m, nonzero=True) < count_params(m)
 
@@ -69,7 +70,7 @@ def test_k_at_once_equals_k_one_by_one(digits):
     many_models = [make_model("mlp-32", digits.input_shape, seed=s) for s in seeds]
     many = train_many(many_models, digits.x_train, digits.y_train, cfg, seeds=seeds,
                       x_test=digits.x_test, y_test=digits.y_test)
-    for a, b, m in zip(solo, many, many_models):
+    for a, b, m in zip(solo, many, many_models, strict=True):
         assert a.steps == b.steps
         assert a.train_acc == pytest.approx(b.train_acc, abs=1e-6)
         assert a.test_acc == pytest.approx(b.test_acc, abs=1e-6)

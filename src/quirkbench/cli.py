@@ -71,7 +71,8 @@ def _report_after_run(path: Path, log) -> None:
     try:
         from .report import render_report
     except ImportError:
-        print(f"see the numbers with: python -c \"import quirkbench; print(quirkbench.load_results('{path}'))\"")
+        print("see the numbers with: python -c "
+              f"\"import quirkbench; print(quirkbench.load_results('{path}'))\"")
         return
     html = render_report([path], out=Path("reports") / (Path(path).stem + ".html"))
     print(f"report:  {html}")
@@ -99,7 +100,7 @@ def format_summary(df) -> str:
                          verdict))
     head = ("task", "metric", "value", "anchor (paper)", "holds")
     widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(5)]
-    line = lambda r: "  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip()  # noqa: E731
+    line = lambda r: "  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=False)).rstrip()  # noqa: E731
     return "\n".join([line(head), line(tuple("-" * w for w in widths)), *map(line, rows)])
 
 

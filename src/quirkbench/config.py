@@ -20,7 +20,8 @@ def _accepts(tp, value) -> bool:
     if origin in (tuple, list):
         args = [a for a in typing.get_args(tp) if a is not Ellipsis]
         return isinstance(value, (tuple, list)) and all(
-            any(_accepts(a, v) for a in args) for v in value) if args else isinstance(value, (tuple, list))
+            any(_accepts(a, v) for a in args) for v in value) if args \
+            else isinstance(value, (tuple, list))
     if tp is float:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
     if tp is int:

@@ -300,7 +300,8 @@ register(DataSpec("cifar10", "60,000 CIFAR-10 images (python pickle batches), 3Ã
 
 # --------------------------------------------------------------------------- public loader
 
-def stratified_split(y: np.ndarray, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def stratified_split(y: np.ndarray, test_fraction: float,
+                     seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Indices (train, test), the same share of every class in each, fixed by ``seed``."""
     g = np.random.default_rng(seed)
     train, test = [], []

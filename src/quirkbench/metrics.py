@@ -14,7 +14,8 @@ DIRECTIONS = (HIGHER, LOWER, NONE)
 
 @dataclass(frozen=True)
 class Anchor:
-    """A published figure: ``value`` in ``unit`` from ``paper`` (``where``: table/figure/setting)."""
+    """A published figure: ``value`` in ``unit`` from ``paper`` (``where``: table, figure or
+    setting)."""
 
     paper: str
     value: float | None = None

@@ -27,7 +27,7 @@ class MLP(nn.Module):
         super().__init__()
         dims = [math.prod(input_shape), *widths, num_classes]
         layers: list[nn.Module] = [nn.Flatten()]
-        for i, (a, b) in enumerate(zip(dims[:-1], dims[1:])):
+        for i, (a, b) in enumerate(zip(dims[:-1], dims[1:], strict=True)):
             layers.append(nn.Linear(a, b))
             if i < len(dims) - 2:
                 layers.append(nn.ReLU())

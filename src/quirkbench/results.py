@@ -60,8 +60,10 @@ def environment(device) -> dict[str, Any]:
     from . import __version__
 
     dev = str(device)
-    name = torch.cuda.get_device_name(device) if dev.startswith("cuda") else platform.processor() or platform.machine()
-    return {"quirkbench": __version__, "torch": torch.__version__, "python": platform.python_version(),
+    name = torch.cuda.get_device_name(device) if dev.startswith("cuda") \
+        else platform.processor() or platform.machine()
+    return {"quirkbench": __version__, "torch": torch.__version__,
+            "python": platform.python_version(),
             "platform": platform.platform(), "device": dev, "device_name": name,
             "cpu_threads": torch.get_num_threads()}
 

@@ -34,7 +34,8 @@ class Suite:
 
 SUITES: dict[str, Suite] = {s.name: s for s in (
     Suite("smoke", "tests and CI on a CPU: every phenomenon, tiny budgets", (0,), 20),
-    Suite("pr", "every pull request, CPU, base and head; 3 seeds for a noise estimate", (0, 1, 2), 180),
+    Suite("pr", "every pull request, CPU, base and head; 3 seeds for a noise estimate",
+          (0, 1, 2), 180),
     Suite("quick", "a laptop CPU in about two minutes (default)", (0,), 120),
     Suite("nightly", "a GPU runner: more seeds, longer budgets", (0, 1, 2, 3, 4), 900),
 )}
@@ -68,7 +69,8 @@ def parse_seeds(text: str | Iterable[int] | None) -> list[int] | None:
                 seeds += list(range(int(lo), int(hi) + 1)) if sep and lo else [int(part)]
             except ValueError:
                 raise UserError(f"seeds must be integers like 0,1,2 or 0-4, got {text!r}") from None
-    if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds):
+    if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0
+                            for s in seeds):
         raise UserError(f"seeds must be non-negative integers like 0,1,2 or 0-4, got {text!r}")
     return sorted(set(seeds))
 

@@ -33,7 +33,7 @@ class TrainConfig:
     batch_size: int = 128  # examples per step
     max_epochs: int = 100  # budget in passes over the training set
     max_steps: int | None = None  # budget in steps (whichever comes first)
-    target_train_acc: float | None = 1.0  # stop at this training accuracy (fraction); None = use the budget
+    target_train_acc: float | None = 1.0  # stop at this train accuracy (fraction); None: budget
     eval_test: bool = True  # test accuracy in the per-epoch curve (small sets: cheap)
     fused: bool = False  # one fused update kernel: faster at small batches, not bit-identical
 
@@ -59,12 +59,14 @@ class TrainResult:
 
     steps: int  # optimizer steps taken until the target was reached (or the budget ran out)
     epochs: float  # passes over the training set, fractional when stopped mid-epoch
-    seconds: float  # wall time of training until the fit was confirmed, test probes excluded (train_many: shared by all K)
+    seconds: float  # wall time until the fit was confirmed, test probes excluded (train_many:
+    # the shared wall time of all K)
     fitted: bool  # reached target_train_acc within the budget
     train_acc: float
     test_acc: float | None
     train_loss: float
-    curve: list[dict] = field(default_factory=list)  # per epoch: epoch, step, seconds, train_acc, train_loss, test_acc
+    # per epoch: epoch, step, seconds, train_acc, train_loss, test_acc
+    curve: list[dict] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -295,7 +297,8 @@ def train_many(models: list[nn.Module], x: torch.Tensor, y: torch.Tensor, cfg: T
         full = None
         if cfg.target_train_acc is not None and max(run_acc) >= cfg.target_train_acc - 0.02:
             full = eval_all(x, yl, x_per, per_model).tolist()
-        test = eval_all(x_test, y_test, False, False).tolist() if (cfg.eval_test and x_test is not None) else None
+        test = eval_all(x_test, y_test, False, False).tolist() \
+            if (cfg.eval_test and x_test is not None) else None
         now = time.perf_counter() - t0
         for j in range(k):
             if done_at[j] is not None:
@@ -315,7 +318,8 @@ def train_many(models: list[nn.Module], x: torch.Tensor, y: torch.Tensor, cfg: T
             for name, p in params.items():
                 p[j].copy_(snap[name])
         train_accs = eval_all(x, yl, x_per, per_model).tolist()
-        test_accs = eval_all(x_test, y_test, False, False).tolist() if x_test is not None else [None] * k
+        test_accs = eval_all(x_test, y_test, False, False).tolist() if x_test is not None \
+            else [None] * k
         for j, m in enumerate(models):
             m.load_state_dict({name: p[j].detach().clone() for name, p in params.items()}
                               | {name: bb[j].clone() for name, bb in buffers.items()})

@@ -40,7 +40,7 @@ ZHANG = "Zhang et al. 2017"
 class MemorizationConfig:
     model: str = "mlp-512"  # one hidden layer of 512 ReLUs: fits 4,000 random labels in ~6 s
     conditions: tuple[str, ...] = CONDITIONS
-    n_train: int | None = None  # training examples (None: the whole training split, 4,000 on mnist5k)
+    n_train: int | None = None  # training examples (None: the whole split, 4,000 on mnist5k)
     n_test: int | None = None  # test examples (None: the whole test split)
     chance_margin_pp: float = 5.0  # random-label test accuracy must be within this of chance
     train: TrainConfig = TrainConfig(optimizer="sgd", lr=0.1, momentum=0.9, batch_size=128,
@@ -49,9 +49,11 @@ class MemorizationConfig:
     def __post_init__(self):
         bad = [c for c in self.conditions if c not in CONDITIONS]
         if bad or not self.conditions:
-            raise UserError(f"unknown memorization condition(s) {bad}; valid: {', '.join(CONDITIONS)}")
+            raise UserError(f"unknown memorization condition(s) {bad}; "
+                            f"valid: {', '.join(CONDITIONS)}")
         if "true-labels" not in self.conditions:
-            raise UserError("memorization needs the 'true-labels' condition: slowdowns are against it")
+            raise UserError("memorization needs the 'true-labels' condition: "
+                            "slowdowns are against it")
 
 
 def make_condition(cond: str, x, y, x_test, y_test, num_classes: int, seed: int):
@@ -100,7 +102,8 @@ def run(cfg: MemorizationConfig, ctx: Context) -> TaskOutput:
         fits[cond] = r
         curves += [{"condition": cond, **p} for p in r.curve]
         state = "fit" if r.fitted else "did NOT fit"
-        ctx.log(f"{cond:16s} {state} in {r.steps} steps, {r.seconds:.1f} s; test {100 * r.test_acc:.1f}%")
+        ctx.log(f"{cond:16s} {state} in {r.steps} steps, {r.seconds:.1f} s; "
+                f"test {100 * r.test_acc:.1f}%")
 
     base = fits["true-labels"]
     metrics: list[Metric] = []
@@ -110,7 +113,8 @@ def run(cfg: MemorizationConfig, ctx: Context) -> TaskOutput:
         rand = cond == "random-labels"
         metrics += [
             Metric("steps_to_fit", r.steps, "steps", NONE, t, holds=r.fitted, headline=rand,
-                   anchor=Anchor(ZHANG, None, "", f"reaches {target:g}% train accuracy") if rand else None),
+                   anchor=Anchor(ZHANG, None, "", f"reaches {target:g}% train accuracy")
+                   if rand else None),
             Metric("epochs_to_fit", r.epochs, "epochs", NONE, t, holds=r.fitted),
             Metric("seconds_to_fit", r.seconds, "s", LOWER, t, headline=rand),
             Metric("train_acc", 100 * r.train_acc, "%", NONE, t),
@@ -128,7 +132,8 @@ def run(cfg: MemorizationConfig, ctx: Context) -> TaskOutput:
             metrics.append(Metric(
                 "slowdown", slow, "×", NONE, t, headline=rand,
                 holds=(slow > 1.0) if rand else None,
-                anchor=Anchor(ZHANG, 3.0, "×", "approx. 2-4× in steps, read off Fig. 1b") if rand else None))
+                anchor=Anchor(ZHANG, 3.0, "×", "approx. 2-4× in steps, read off Fig. 1b")
+                if rand else None))
     return TaskOutput(metrics, series={"train_curve": curves},
                       info={"dataset": ds.describe(), "chance_pct": chance, "model": cfg.model})
 
