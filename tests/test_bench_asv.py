@@ -1,0 +1,69 @@
+"""The asv throughput benchmarks (``bench/bench_throughput.py``) read the task's metrics the
+right way up, on a hand-made metrics dict shaped like ``common.run_task``'s (no training)."""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root: bench/ package
+
+from bench import bench_throughput as bt  # noqa: E402
+from bench import common  # noqa: E402
+
+D = "mnist5k"
+
+
+def _m(name: str, value: float, unit: str, direction: str, **tags: str) -> tuple:
+    return (D, common.key(name, **tags)), {"value": value, "unit": unit, "direction": direction}
+
+
+@pytest.fixture
+def metrics() -> dict:
+    eng = dict(model="mlp-512", batch="128", variant="engine")
+    return dict([
+        _m("speedup_vs_naive", 2.0, "×", "higher", **eng),
+        _m("matmul_share", 60.0, "%", "higher", **eng),
+        _m("samples_per_s", 50_000.0, "samples/s", "higher", **eng),
+        _m("speedup_vs_foolbox", 1.6, "×", "higher", attack="pgd-linf", batch="64", eps="0.1",
+           model="lenet-300-100", steps="5", variant="ours"),
+        _m("speedup_vs_sequential", 1.25, "×", "higher", model="mlp-512", batch="128",
+           variant="vmap-4"),
+        _m("speedup_vs_sequential", 2.5, "×", "higher", model="mlp-512", batch="128",
+           variant="vmap-8"),
+        _m("gemm_share", 70.0, "%", "higher", model="mlp-512", batch="128", variant="profiled"),
+        _m("speedup_ceiling_vs_naive", 1.7, "×", "none", **eng),
+    ])
+
+
+def test_training_values_oriented_up_is_worse(metrics):
+    t = bt.ThroughputTraining()
+    assert t.track_time_vs_naive(metrics, "128") == pytest.approx(0.5)  # 2× faster
+    assert t.track_matmul_shortfall(metrics, "128") == pytest.approx(40.0)  # 100 − 60
+    assert t.track_us_per_sample(metrics, "128") == pytest.approx(20.0)  # 1e6 / 50,000
+    # a batch the suite did not run is NaN (asv: n/a), not an error
+    assert all(math.isnan(f(metrics, "1024")) for f in
+               (t.track_time_vs_naive, t.track_matmul_shortfall, t.track_us_per_sample))
+
+
+def test_other_values(metrics):
+    t = bt.Throughput()
+    assert t.track_pgd_time_vs_foolbox(metrics) == pytest.approx(1 / 1.6)
+    assert t.track_time_vs_sequential(metrics) == pytest.approx(1 / 2.5)  # the largest K
+    assert t.track_non_gemm_share(metrics) == pytest.approx(30.0)
+    assert t.track_speedup_ceiling_vs_naive(metrics) == pytest.approx(1.7)  # as it is
+    assert all(math.isnan(f({})) for f in
+               (t.track_pgd_time_vs_foolbox, t.track_time_vs_sequential,
+                t.track_non_gemm_share, t.track_speedup_ceiling_vs_naive))
+
+
+def test_classes_share_one_task_run():
+    """asv keys setup_cache by the function's module and line: one key → one run."""
+    base = pytest.importorskip("asv_runner.benchmarks._base")  # asv is the 'track' extra
+
+    classes = (bt.Throughput, bt.ThroughputTraining)
+    keys = {base.get_setup_cache_key(c().setup_cache) for c in classes}
+    assert len(keys) == 1
