@@ -154,3 +154,46 @@ def test_cli_bad_input_exit_2(tmp_path, capsys, case):
     assert main(args) == 2
     err = capsys.readouterr().err
     assert err.startswith("quirkbench: error:") and len(err.strip().splitlines()) == 1
+
+
+# --------------------------------------------------------------------------- settings warning
+
+def write_cfg_doc(path, config: dict, values=(90, 91, 90.5)) -> str:
+    """``write_doc`` with the memorization units' ``config`` set."""
+    write_doc(path, list(values))
+    doc = json.loads(path.read_text())
+    for u in doc["units"].values():
+        u["config"] = config
+    path.write_text(json.dumps(doc))
+    return str(path)
+
+
+def test_settings_warning_names_differing_keys(tmp_path, capsys):
+    cfg = {"n_train": 500, "conditions": ["true-labels"], "train": {"lr": 0.05, "epochs": 4}}
+    base = write_cfg_doc(tmp_path / "b.json", cfg)
+    head = write_cfg_doc(tmp_path / "h.json", {**cfg, "train": {"lr": 0.1, "epochs": 4}})
+    md = tmp_path / "c.md"
+    assert main(["compare", base, head, "--markdown", str(md)]) == 0  # status unchanged
+    warn = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("warning:")]
+    assert warn == ["warning: memorization settings differ between base and head: "
+                    "train.lr 0.05 → 0.1; differences may not be regressions"]
+    assert f"> ⚠ {warn[0]}" in md.read_text().splitlines()
+    # a regression still fails, with the warning printed beside it
+    worse = write_cfg_doc(tmp_path / "w.json", {**cfg, "n_train": 250}, values=(80, 81, 80.5))
+    assert main(["compare", base, worse]) == 1
+    assert "n_train 500 → 250" in capsys.readouterr().out
+
+
+def test_same_settings_after_json_normalisation_no_warning(tmp_path):
+    from quirkbench.compare import settings_warnings
+
+    base = write_cfg_doc(tmp_path / "b.json", {"conditions": ["a", "b"], "train": {"lr": 0.1}})
+    head = write_cfg_doc(tmp_path / "h.json", {"conditions": ["a", "b"], "train": {"lr": 0.1}})
+    assert settings_warnings(base, head) == []
+    assert compare(base, head).attrs["warnings"] == []
+    # frames with a config column: a tuple and a list are the same setting; a new key differs
+    b = frame({"m": [1, 1]}).assign(config=[{"dims": (2, 10)}] * 2)
+    h = frame({"m": [1, 1]}).assign(config=[{"dims": [2, 10], "fused": True}] * 2)
+    assert settings_warnings(b, h) == ["warning: memorization settings differ between base "
+                                       "and head: fused (absent) → true; differences may not "
+                                       "be regressions"]

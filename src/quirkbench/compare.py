@@ -26,6 +26,7 @@ one side only.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 from pathlib import Path
 
@@ -64,6 +65,66 @@ def _frame(x, side: str) -> pd.DataFrame:
     if df.empty:
         raise UserError(f"{side} holds no finished metrics")
     return df
+
+
+# --------------------------------------------------------------------------- settings
+
+def _flatten(d: dict, prefix: str = "") -> dict[str, str]:
+    """Nested config → {"train.lr": "0.05", ...}, leaves as canonical JSON text."""
+    out: dict[str, str] = {}
+    for k, v in d.items():
+        if isinstance(v, dict) and v:
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = json.dumps(v, sort_keys=True, ensure_ascii=False)
+    return out
+
+
+def task_configs(x) -> dict[str, list[dict[str, str]]]:
+    """task → its distinct flattened configs on one side (JSON-normalised, so a tuple and a
+    list are the same). ``x``: results file or folder (configs read from the documents'
+    units) or a frame (its ``config`` column when it has one, dicts or JSON text)."""
+    pairs = []
+    if isinstance(x, pd.DataFrame):
+        if "config" in x.columns and "task" in x.columns:
+            pairs = [(t, json.loads(c) if isinstance(c, str) else c)
+                     for t, c in zip(x["task"], x["config"], strict=True)]
+    elif isinstance(x, (str, Path)):
+        from .results import find_documents, read
+
+        for file in find_documents(x):
+            pairs += [(u["task"], u.get("config")) for u in read(file)["units"].values()
+                      if u.get("status") == "done"]
+    seen: dict[str, dict[str, dict[str, str]]] = {}
+    for task, cfg in pairs:
+        if isinstance(cfg, dict):
+            flat = _flatten(json.loads(json.dumps(cfg)))
+            seen.setdefault(task, {})[json.dumps(flat, sort_keys=True)] = flat
+    return {t: list(v.values()) for t, v in seen.items()}
+
+
+def _values_text(vals: list[str | None]) -> str:
+    s = " / ".join("(absent)" if v is None else v for v in vals)
+    return s if len(s) <= 60 else s[:57] + "..."
+
+
+def settings_warnings(base, head) -> list[str]:
+    """One line per task whose settings differ between ``base`` and ``head`` (same inputs
+    as ``compare``), naming each differing config key: its value(s) in BASE → in HEAD."""
+    cb, ch = task_configs(base), task_configs(head)
+    lines = []
+    for task in sorted(set(cb) & set(ch)):
+        diffs = []
+        keys = sorted({k for c in cb[task] + ch[task] for k in c})
+        for k in keys:
+            vb = sorted({c.get(k) for c in cb[task]}, key=str)
+            vh = sorted({c.get(k) for c in ch[task]}, key=str)
+            if vb != vh:
+                diffs.append(f"{k} {_values_text(vb)} → {_values_text(vh)}")
+        if diffs:
+            lines.append(f"warning: {task} settings differ between base and head: "
+                         f"{'; '.join(diffs)}; differences may not be regressions")
+    return lines
 
 
 def _suites(df: pd.DataFrame) -> set[str]:
@@ -154,7 +215,9 @@ def compare(base, head, *, threshold: float = 0.05, alpha: float = 0.05,
                    (0.0 if change == 0 else math.copysign(math.inf, change)),
                    p_value=p, verdict=_verdict(row["direction"], change, big and noisy_ok))
         rows.append(row)
-    return pd.DataFrame(rows, columns=COLUMNS)
+    df = pd.DataFrame(rows, columns=COLUMNS)
+    df.attrs["warnings"] = settings_warnings(base, head)  # format_table prints them
+    return df
 
 
 def _values(g) -> np.ndarray:
@@ -221,11 +284,13 @@ def format_table(df: pd.DataFrame, fmt: str = "text", *, changed_only: bool = Fa
         esc = lambda s: str(s).replace("|", "\\|")  # noqa: E731
         lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
         lines += ["| " + " | ".join(esc(c) for c in r) + " |" for r in rows]
-        return "\n".join([f"**quirkbench compare**: {summary_line(df)}", "", *lines])
+        warn = [f"> ⚠ {w}" for w in df.attrs.get("warnings", ())]
+        return "\n".join([f"**quirkbench compare**: {summary_line(df)}", "",
+                          *(warn + [""] if warn else []), *lines])
     widths = [max(len(str(r[i])) for r in [HEADER, *rows]) for i in range(len(HEADER))]
     line = lambda r: "  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()  # noqa: E731
     return "\n".join([line(HEADER), line(tuple("-" * w for w in widths)), *map(line, rows),
-                      "", summary_line(df)])
+                      "", summary_line(df), *df.attrs.get("warnings", ())])
 
 
 # --------------------------------------------------------------------------- the command
