@@ -174,3 +174,12 @@ def test_pgd_and_fgsm_match_or_beat_foolbox(trained, pgd_curve):
         assert pgd_curve[i] >= theirs - 1.5, (e, pgd_curve[i], theirs)
         ours_fgsm = A.success_rate(m, x, y, A.FGSM(e)(m, x, y))
         assert ours_fgsm == pytest.approx(A.success_rate(m, x, y, fb_adv[i]), abs=1.0)
+
+
+def test_pgd_leaves_its_input_untouched(trained):
+    # the L∞ step updates the iterate in place: it must never be the caller's tensor
+    m, x, y = trained
+    for start in (False, True):
+        before = x.clone()
+        A.PGD(0.1, steps=3, random_start=start)(m, x, y)
+        assert torch.equal(x, before)

@@ -48,6 +48,12 @@ def test_fused_update_trains_like_the_default():
                                        target_train_acc=None, fused=fused), seed=0)
         out.append((r.train_loss, torch.cat([p.flatten() for p in m.parameters()])))
     (loss0, w0), (loss1, w1) = out
+    # the option reaches the optimizer (else the two runs would be the same run)
+    from quirkbench.train import make_optimizer
+    params = list(make_model("mlp-32", (1, 28, 28), 10).parameters())
+    assert make_optimizer(params, TrainConfig(fused=True)).defaults["fused"] is True
+    assert not make_optimizer(params, TrainConfig()).defaults.get("fused")
+    assert make_optimizer(params, TrainConfig(optimizer="adam", fused=True)).defaults["fused"]
     assert loss1 < start - 0.05  # it learns
     assert torch.allclose(w0, w1, atol=1e-4)  # the same update up to rounding
 
