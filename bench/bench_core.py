@@ -6,7 +6,7 @@ from . import common
 
 
 class TrainEpoch:
-    """One epoch (``quirkbench.train.train``, max_epochs=1, no target) over 1,000 mnist5k
+    """One epoch (``quirkbench.engine.train.train``, max_epochs=1, no target) over 1,000 mnist5k
     images, batch 128; per model and device."""
 
     params = (["mlp-512", "lenet5"], ["cpu", "cuda"])
@@ -14,7 +14,7 @@ class TrainEpoch:
     timeout = 300
 
     def setup(self, model, device):
-        from quirkbench.train import TrainConfig
+        from quirkbench.engine.train import TrainConfig
 
         device = common.device_or_skip(device)
         self.ds = common.data(device=device)
@@ -23,7 +23,7 @@ class TrainEpoch:
         self.device = device
 
     def time_epoch(self, model, device):
-        from quirkbench.train import train
+        from quirkbench.engine.train import train
 
         train(self.net, self.ds.x_train, self.ds.y_train, self.cfg)
         common.sync(self.device)
@@ -31,7 +31,7 @@ class TrainEpoch:
 
 class PGDBatch:
     """One PGD-L∞ iteration (ε = 0.1) on a batch of 256 test images, per device; skipped
-    until ``quirkbench.attacks`` exists."""
+    until ``quirkbench.methods.attacks`` exists."""
 
     params = (["cpu", "cuda"],)
     param_names = ["device"]
@@ -39,9 +39,9 @@ class PGDBatch:
 
     def setup(self, device):
         try:
-            from quirkbench.attacks import PGD
+            from quirkbench.methods.attacks import PGD
         except ImportError:
-            raise NotImplementedError("quirkbench.attacks is not in this commit") from None
+            raise NotImplementedError("quirkbench.methods.attacks is not in this commit") from None
         device = common.device_or_skip(device)
         ds = common.data(n_test=256, device=device)
         self.net = common.model(device=device).eval()

@@ -74,14 +74,14 @@ def worse_up(metrics: dict, dataset: str, name: str, **tags: str) -> float:
 def data(name: str = "mnist5k", n_train: int = 1000, n_test: int = 200, seed: int = SEED,
          device: str = "cpu"):
     """A seeded, class-balanced subset on ``device`` (cached per process)."""
-    from quirkbench.data import load
+    from quirkbench.engine.data import load
 
     return load(name, seed=seed, device=device, n_train=n_train, n_test=n_test)
 
 
 def model(name: str = "mlp-512", dataset: str = "mnist5k", seed: int = SEED,
           device: str = "cpu") -> torch.nn.Module:
-    from quirkbench.models import make_model
+    from quirkbench.engine.models import make_model
 
     ds = data(dataset, device=device)
     return make_model(name, ds.input_shape, ds.num_classes, seed=seed).to(device)

@@ -61,7 +61,7 @@ start=$SECONDS
 add_worktree base "$base_sha"
 add_worktree head "$head_sha"
 seeds=${QB_SEEDS:-$(cd "$work/head" && PYTHONPATH="$work/head/src" "$py" -c \
-  "from quirkbench.suite import SUITES; print(','.join(map(str, SUITES['$suite'].seeds)))")}
+  "from quirkbench.runner.suite import SUITES; print(','.join(map(str, SUITES['$suite'].seeds)))")}
 # Interleave the sides seed by seed, alternating which goes first (ABBA...): a machine whose
 # load drifts during the check then slows both sides alike, not one (timings stay comparable).
 i=0

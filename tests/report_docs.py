@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from quirkbench import results
 from quirkbench.metrics import HIGHER, LOWER, NONE, Anchor, Metric
 from quirkbench.tasks import TaskOutput
+from quirkbench.tracking import results
 
 EVIL = "<script>alert('x')</script>"
 

@@ -3,7 +3,7 @@
 import pytest
 
 from quirkbench import cli
-from quirkbench.results import load_results, read
+from quirkbench.tracking.results import load_results, read
 
 SMALL = ["--set", "adversarial.n_attack=100", "--set", "adversarial.min_search_steps=4"]
 

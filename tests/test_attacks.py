@@ -6,11 +6,11 @@ import pytest
 import torch
 from torch import nn
 
-from quirkbench import attacks as A
-from quirkbench import data
+from quirkbench.engine import data
+from quirkbench.engine.models import make_model
+from quirkbench.engine.train import TrainConfig, predict, train
 from quirkbench.errors import UserError
-from quirkbench.models import make_model
-from quirkbench.train import TrainConfig, predict, train
+from quirkbench.methods import attacks as A
 
 EPS = (0.0, 0.05, 0.1, 0.2, 0.3)
 

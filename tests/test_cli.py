@@ -2,7 +2,8 @@
 
 import pytest
 
-from quirkbench import load_results, results
+from quirkbench import load_results
+from quirkbench.tracking import results
 
 SMALL = ["--set", "memorization.n_train=300", "--set", "memorization.n_test=100"]
 

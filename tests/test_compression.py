@@ -7,11 +7,11 @@ import math
 import pytest
 import torch
 
-from quirkbench import compression as C
 from quirkbench.cli import main
-from quirkbench.models import count_params, make_model
+from quirkbench.engine.models import count_params, make_model
+from quirkbench.engine.train import TrainConfig, evaluate, train
+from quirkbench.methods import pruning as C
 from quirkbench.tasks import Context, get
-from quirkbench.train import TrainConfig, evaluate, train
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from quirkbench import data
+from quirkbench.engine import data
 from quirkbench.errors import UserError
 
 

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 import torch
 
-from quirkbench import continual as C
-from quirkbench.data import Dataset
+from quirkbench.engine.data import Dataset
+from quirkbench.engine.models import make_model
+from quirkbench.methods import continual as C
 from quirkbench.metrics import Metric
-from quirkbench.models import make_model
 from quirkbench.tasks import Context, get
 
 # R[i, j]: accuracy on task j after training task i (percent)

@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 
-from quirkbench import geometry as G
-from quirkbench.models import make_model
+from quirkbench.engine.models import make_model
+from quirkbench.methods import geometry as G
 
 # --------------------------------------------------------------------------- paths
 

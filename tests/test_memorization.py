@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from quirkbench import data
+from quirkbench.engine import data
 from quirkbench.tasks import Context, get
 from quirkbench.tasks.memorization import CONDITIONS, make_condition
 

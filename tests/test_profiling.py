@@ -14,8 +14,8 @@ import pytest
 import torch
 
 from quirkbench.cli import main
-from quirkbench.models import make_model
-from quirkbench.profiling import (
+from quirkbench.engine.models import make_model
+from quirkbench.engine.profiling import (
     LABELS,
     attack_step_fn,
     profile_steps,

@@ -7,10 +7,11 @@ import re
 import pytest
 from report_docs import write_doc
 
-from quirkbench import load_results, results
+from quirkbench import load_results
 from quirkbench.cli import main
 from quirkbench.report import render_history, render_report
 from quirkbench.report.view import number
+from quirkbench.tracking import results
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +61,7 @@ def test_every_value_appears(page, docs):
 
 
 def test_change_vs_baseline(page):
-    pytest.importorskip("quirkbench.compare")
+    pytest.importorskip("quirkbench.tracking.compare")
     row = re.search(r"samples_per_s.*?</tr>", page, re.S).group(0)
     assert "▼ regressed" in row and "-50.0%" in row
     assert "= unchanged" in page
@@ -96,7 +97,7 @@ def test_history(tmp_path):
         assert label in html
     assert html.count("<svg") == 12  # one per headline metric (all of a task with none)
     assert "<script" not in html.lower()
-    if "needs quirkbench.compare" not in html:
+    if "needs quirkbench.tracking.compare" not in html:
         assert "▼ regressed" in html
 
 

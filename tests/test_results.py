@@ -4,10 +4,11 @@ import json
 
 import pytest
 
-from quirkbench import results, suite
 from quirkbench.errors import UserError
 from quirkbench.metrics import HIGHER, Anchor, Metric
+from quirkbench.runner import suite
 from quirkbench.tasks import TaskOutput
+from quirkbench.tracking import results
 
 
 def _doc_with_unit():

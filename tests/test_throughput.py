@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from quirkbench import timing as tp
 from quirkbench.cli import main
+from quirkbench.engine import timing as tp
+from quirkbench.engine.models import make_model
 from quirkbench.errors import UserError
-from quirkbench.models import make_model
 from quirkbench.tasks import Context, get
 
 CPU = torch.device("cpu")
@@ -37,7 +37,7 @@ def test_step_flops_match_the_formula():
 
 
 def test_fused_update_trains_like_the_default():
-    from quirkbench.train import TrainConfig, evaluate, train
+    from quirkbench.engine.train import TrainConfig, evaluate, train
 
     x, y = torch.rand(64, 1, 28, 28), torch.randint(0, 10, (64,))
     out = []
@@ -49,7 +49,7 @@ def test_fused_update_trains_like_the_default():
         out.append((r.train_loss, torch.cat([p.flatten() for p in m.parameters()])))
     (loss0, w0), (loss1, w1) = out
     # the option reaches the optimizer (else the two runs would be the same run)
-    from quirkbench.train import make_optimizer
+    from quirkbench.engine.train import make_optimizer
     params = list(make_model("mlp-32", (1, 28, 28), 10).parameters())
     assert make_optimizer(params, TrainConfig(fused=True)).defaults["fused"] is True
     assert not make_optimizer(params, TrainConfig()).defaults.get("fused")

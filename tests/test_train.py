@@ -3,10 +3,10 @@
 import pytest
 import torch
 
-from quirkbench import data
+from quirkbench.engine import data
+from quirkbench.engine.models import count_params, make_model
+from quirkbench.engine.train import TrainConfig, evaluate, train, train_many
 from quirkbench.errors import UserError
-from quirkbench.models import count_params, make_model
-from quirkbench.train import TrainConfig, evaluate, train, train_many
 
 
 @pytest.fixture(scope="module")

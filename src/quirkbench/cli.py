@@ -1,15 +1,17 @@
-"""The ``quirkbench`` command: run, list, compare, report, profile.
+"""The ``quirkbench`` command's entry point.
 
-Parsing lives here; each command is a plain function with keyword arguments
-(``cmd_run(suite=..., ...)``) that tests call directly. ``UserError`` becomes a one-line
-message and exit status 2 in ``main`` and nowhere else.
+Each command is one module in ``quirkbench.commands`` with ``add_parser(subparsers)`` and a
+plain ``run(**kw)`` function that tests call directly; this module discovers them (like the
+task registry), builds the parser and maps ``UserError`` to a one-line message and exit
+status 2, here and nowhere else.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import pkgutil
 import sys
-from pathlib import Path
 
 from . import __version__
 from .errors import UserError
@@ -20,148 +22,26 @@ class _Parser(argparse.ArgumentParser):
         raise UserError(f"{self.prog}: {message} (see {self.prog} --help)")
 
 
-def _overrides(pairs: list[str] | None) -> dict[str, dict]:
-    """``--set task.key=value`` → {task: {key: value}} with values parsed as literals."""
-    from .config import parse_value
-
-    out: dict[str, dict] = {}
-    for pair in pairs or []:
-        key, eq, value = pair.partition("=")
-        task, dot, setting = key.partition(".")
-        if not eq or not dot or not setting:
-            raise UserError(f"--set takes TASK.KEY=VALUE (e.g. memorization.train.lr=0.05), "
-                            f"got {pair!r}")
-        out.setdefault(task, {})[setting] = parse_value(value)
-    return out
-
-
-# --------------------------------------------------------------------------- commands
-
-def cmd_run(suite: str = "quick", tasks: list[str] | None = None,
-            datasets: list[str] | None = None, seeds: str | None = None, device: str = "auto",
-            out: str | None = None, sets: list[str] | None = None, data_root: str | None = None,
-            download: bool = False, executor: str = "local", report: bool = True,
-            quiet: bool = False) -> int:
-    from .results import load_results
-    from .suite import run_suite
-
-    log = (lambda m: None) if quiet else (lambda m: print(m, flush=True))
-    path = run_suite(suite, tasks=tasks, datasets=datasets, seeds=seeds, device=device, out=out,
-                     overrides=_overrides(sets), data_root=data_root, download=download,
-                     executor=executor, argv=sys.argv[1:], log=log)
-    df = load_results(path)
-    print(format_summary(df))
-    print(f"\nresults: {path}")
-    failed = _failed_units(path)
-    if report:
-        _report_after_run(path, log)
-    if failed:
-        print(f"{len(failed)} unit(s) failed: {', '.join(failed)} (their errors are in {path})")
-        return 1
-    return 0
-
-
-def _failed_units(path) -> list[str]:
-    from .results import read
-
-    return [k for k, u in read(path)["units"].items() if u.get("status") != "done"]
-
-
-def _report_after_run(path: Path, log) -> None:
-    try:
-        from .report import render_report
-    except ImportError:
-        print("see the numbers with: python -c "
-              f"\"import quirkbench; print(quirkbench.load_results('{path}'))\"")
-        return
-    html = render_report([path], out=Path("reports") / (Path(path).stem + ".html"))
-    print(f"report:  {html}")
-
-
-def format_summary(df) -> str:
-    """Headline metrics (all metrics where a task has no headline), mean ± std over seeds."""
-    from .metrics import fmt_value
-
-    if df.empty:
-        return "no metrics"
-    rows = []
-    for (task, dataset), g in df.groupby(["task", "dataset"], sort=False):
-        pick = g[g["headline"]] if g["headline"].any() else g
-        for key, m in pick.groupby("key", sort=False):
-            v = m["value"]
-            unit = m["unit"].iloc[0]
-            val = fmt_value(v.mean(), unit)
-            if len(v) > 1:
-                val += f" ± {fmt_value(v.std(ddof=1), unit)}"
-            holds = m["holds"].dropna()
-            verdict = "" if holds.empty else ("yes" if holds.astype(bool).all() else "NO")
-            anchor = m["anchor"].iloc[0]
-            rows.append((f"{task}/{dataset}", key, val, anchor if isinstance(anchor, str) else "",
-                         verdict))
-    head = ("task", "metric", "value", "anchor (paper)", "holds")
-    widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(5)]
-    line = lambda r: "  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=False)).rstrip()  # noqa: E731
-    return "\n".join([line(head), line(tuple("-" * w for w in widths)), *map(line, rows)])
-
-
-def cmd_list() -> int:
-    from . import data
-    from .suite import SUITES
-    from .tasks import load_all
-
-    tasks = load_all()
-    print("tasks:")
-    for t in tasks.values():
-        suites = ",".join(s for s in SUITES if s in t.suites)
-        print(f"  {t.name:14s} {t.description} [suites: {suites}]")
-    print("data sets:")
-    for d in data.REGISTRY.values():
-        where = "embedded" if d.embedded else "--data-root"
-        print(f"  {d.name:14s} {d.description} ({where})")
-    print("suites:")
-    for s in SUITES.values():
-        names = ",".join(t.name for t in tasks.values() if s.name in t.suites)
-        print(f"  {s.name:8s} {s.description}; seeds {','.join(map(str, s.seeds))}; "
-              f"budget {s.budget_s} s; tasks: {names}")
-    return 0
-
-
 # --------------------------------------------------------------------------- parsing
+
+COMMAND_ORDER = ("run", "list", "compare", "report", "profile")  # --help order; others follow
+
+
+def command_modules() -> list:
+    """Every module of ``quirkbench.commands``, in help order."""
+    from . import commands
+
+    names = [m.name for m in pkgutil.iter_modules(commands.__path__) if not m.name.startswith("_")]
+    names.sort(key=lambda n: (COMMAND_ORDER.index(n) if n in COMMAND_ORDER else 99, n))
+    return [importlib.import_module(f"{commands.__name__}.{n}") for n in names]
+
 
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="quirkbench", description="Benchmark the unintuitive properties of deep nets.")
     p.add_argument("--version", action="version", version=f"quirkbench {__version__}")
     sub = p.add_subparsers(dest="command", parser_class=_Parser)
-
-    r = sub.add_parser("run", help="run a suite and write a results document")
-    r.add_argument("--suite", default="quick", help="smoke | pr | quick (default) | nightly")
-    r.add_argument("--tasks", nargs="+", metavar="TASK", help="run only these tasks")
-    r.add_argument("--dataset", dest="datasets", nargs="+", metavar="NAME",
-                   help="data set(s) (default: each task's own, mnist5k)")
-    r.add_argument("--seeds", help="e.g. 0,1,2 or 0-4 (default: the suite's)")
-    r.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
-    r.add_argument("--out", help="results file; an existing one is resumed "
-                                 "(default results/DATE-SUITE.json)")
-    r.add_argument("--set", dest="sets", action="append", metavar="TASK.KEY=VALUE",
-                   help="override a task setting, e.g. memorization.train.lr=0.05 (repeatable)")
-    r.add_argument("--data-root", help="folder with full data sets (mnist, fashion-mnist, cifar10)")
-    r.add_argument("--download", action="store_true", help="download missing full data sets")
-    r.add_argument("--executor", default="local", help="local (default) | ray")
-    r.add_argument("--no-report", dest="report", action="store_false", help="skip the HTML report")
-    r.add_argument("-q", "--quiet", action="store_true", help="only the summary")
-
-    r.set_defaults(func=cmd_run)
-
-    sub.add_parser("list", help="list tasks, data sets and suites").set_defaults(func=cmd_list)
-    from . import compare
-
-    compare.add_parser(sub)
-    from . import report
-
-    report.add_parser(sub)
-    from . import profiling
-
-    profiling.add_parser(sub)
+    for mod in command_modules():
+        mod.add_parser(sub)
     return p
 
 
@@ -177,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as e:
         print(f"quirkbench: error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `quirkbench list | head`: the reader left; not an error of ours
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("quirkbench: interrupted", file=sys.stderr)
         return 130

@@ -9,8 +9,8 @@ batch × iterations / time: 256 inputs per iteration here.
 import pytest
 import torch
 
-from quirkbench.attacks import PGD
-from quirkbench.models import make_model
+from quirkbench.engine.models import make_model
+from quirkbench.methods.attacks import PGD
 
 BATCH = 256
 

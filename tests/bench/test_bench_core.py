@@ -17,9 +17,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from quirkbench.data import load
-from quirkbench.models import make_model
-from quirkbench.train import TrainConfig, make_optimizer
+from quirkbench.engine.data import load
+from quirkbench.engine.models import make_model
+from quirkbench.engine.train import TrainConfig, make_optimizer
 
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
     not torch.cuda.is_available(), reason="needs a CUDA GPU"))]
@@ -61,7 +61,7 @@ def test_train_step(benchmark, mnist, model_name, device):
 @pytest.mark.parametrize("device", DEVICES)
 def test_pgd_step(benchmark, mnist, device):
     """One PGD-L∞ iteration (ε = 0.1, random start) on 256 test images."""
-    attacks = pytest.importorskip("quirkbench.attacks")
+    attacks = pytest.importorskip("quirkbench.methods.attacks")
     x, y = mnist.x_test.to(device), mnist.y_test.to(device)
     model = make_model("mlp-512", mnist.input_shape, mnist.num_classes, seed=0).to(device)
     attack = attacks.PGD(0.1, norm="linf", steps=1)

@@ -20,11 +20,11 @@ import time
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from quirkbench import continual as C
-from quirkbench.data import load
-from quirkbench.models import make_model
+from quirkbench.engine.data import load
+from quirkbench.engine.models import make_model
+from quirkbench.engine.train import make_optimizer
+from quirkbench.methods import continual as C
 from quirkbench.tasks import get
-from quirkbench.train import make_optimizer
 
 
 def _setup():

@@ -10,13 +10,12 @@ results documents and never recomputes a metric.
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 from ..errors import UserError
-from ..results import find_documents
+from ..tracking.results import find_documents
 
-__all__ = ["render_report", "render_history", "add_parser", "cmd_report"]
+__all__ = ["render_report", "render_history"]
 
 
 def _env():
@@ -60,45 +59,3 @@ def render_history(results_dir: Path | str, *, out: Path | str) -> Path:
 
     html = _env().get_template("history.html").render(**history_context(Path(results_dir)))
     return _write(Path(out), html)
-
-
-def _newest(folder: Path) -> Path:
-    docs = find_documents(folder) if folder.is_dir() else []
-    if not docs:
-        raise UserError(f"no results documents in {folder}/; give RESULTS paths or run "
-                        "`quirkbench run` first")
-    return max(docs, key=lambda p: p.stat().st_mtime)
-
-
-def cmd_report(results: list[str] | None = None, baseline: str | None = None,
-               out: str | None = None, history: bool = False) -> int:
-    """``quirkbench report``: the newest run in results/ by default; ``--history`` for a folder."""
-    if history:
-        if results and len(results) > 1:
-            raise UserError("--history takes one folder of results documents")
-        folder = Path(results[0] if results else "results")
-        if not folder.is_dir():
-            raise UserError(f"--history needs a folder of results documents; {folder} is not one")
-        path = render_history(folder, out=Path(out or "reports/history.html"))
-    else:
-        paths = [Path(r) for r in results] if results else [_newest(Path("results"))]
-        first = find_documents(paths[0])[0]
-        path = render_report(paths, out=Path(out or Path("reports") / f"{first.stem}.html"),
-                             baseline=baseline)
-    print(f"report: {path}")
-    return 0
-
-
-def add_parser(subparsers) -> argparse.ArgumentParser:
-    """Register ``quirkbench report`` on the CLI's subparsers."""
-    p = subparsers.add_parser("report", help="render results documents into an HTML report")
-    p.add_argument("results", nargs="*", metavar="RESULTS",
-                   help="results documents or folders of them (default: the newest in results/; "
-                        "with --history: the folder, default results/)")
-    p.add_argument("--baseline", help="results document to compare against (change vs baseline)")
-    p.add_argument("--out", help="HTML file to write (default reports/<results name>.html, "
-                                 "or reports/history.html)")
-    p.add_argument("--history", action="store_true",
-                   help="a history page: headline metrics over every run in the folder")
-    p.set_defaults(func=cmd_report)
-    return p

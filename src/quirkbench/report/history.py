@@ -12,7 +12,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from ..errors import UserError
-from ..results import find_documents, load_results, read
+from ..tracking.results import find_documents, load_results, read
 from . import plots
 from .view import VERDICTS, number
 
@@ -22,7 +22,7 @@ MAX_TABLE_RUNS = 8  # newest runs shown in the table (the plots show all): fits 
 def _compare_pairs(paths: list[Path]) -> tuple[dict, str | None]:
     """{(run index, task, dataset, key): verdict} for consecutive runs, via quirkbench.compare."""
     try:
-        from ..compare import compare
+        from ..tracking.compare import compare
     except ImportError:
         return {}, "regression marks need quirkbench.compare, which this version lacks"
     out = {}

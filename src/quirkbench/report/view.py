@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..metrics import fmt_value
-from ..results import load_results, metrics_of, read
+from ..tracking.results import load_results, metrics_of, read
 from . import plots
 
 # What each known phenomenon shows, in a sentence; a task not listed here still gets a
@@ -95,7 +95,7 @@ def changes_vs(baseline: Path | None, heads: list[Path]) -> tuple[dict | None, s
     if baseline is None:
         return None, None
     try:
-        from ..compare import compare
+        from ..tracking.compare import compare
     except ImportError:
         return None, "change vs baseline needs quirkbench.compare, which this version lacks"
     head = heads[0] if len(heads) == 1 else load(heads)[1]

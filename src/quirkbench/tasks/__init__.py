@@ -33,7 +33,7 @@ class Context:
 
     def load_data(self, name: str | None = None, **kw):
         """The context's data set (or ``name``) on the context's device, split by the seed."""
-        from .. import data
+        from ..engine import data
 
         return data.load(name or self.dataset, seed=self.seed, device=self.device,
                          data_root=self.data_root, download=self.download, **kw)

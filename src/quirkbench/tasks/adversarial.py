@@ -22,11 +22,11 @@ from dataclasses import dataclass
 
 import torch
 
-from .. import attacks as A
+from ..engine.models import make_model
+from ..engine.train import TrainConfig, predict, train_many
 from ..errors import UserError, choices
+from ..methods import attacks as A
 from ..metrics import HIGHER, NONE, Anchor, Metric
-from ..models import make_model
-from ..train import TrainConfig, predict, train_many
 from . import Context, Task, TaskOutput, register
 
 ATTACKS = ("fgsm", "pgd")  # fgsm is L∞ only; pgd runs in every norm asked for

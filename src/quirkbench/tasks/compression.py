@@ -30,7 +30,10 @@ from dataclasses import dataclass
 
 import torch
 
-from ..compression import (
+from ..engine.models import count_params, make_model
+from ..engine.train import TrainConfig, evaluate, predict, train
+from ..errors import UserError
+from ..methods.pruning import (
     INDEX_SCHEMES,
     bisect_ratio,
     bits_breakdown,
@@ -44,10 +47,7 @@ from ..compression import (
     quantize_int8_,
     soft_targets,
 )
-from ..errors import UserError
 from ..metrics import HIGHER, NONE, Anchor, Metric
-from ..models import count_params, make_model
-from ..train import TrainConfig, evaluate, predict, train
 from . import Context, Task, TaskOutput, register
 
 METHODS = ("magnitude-iterative", "magnitude-oneshot", "random")

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import torch
 
 from ..errors import UserError
-from ..geometry import mean_pairwise_angle, mean_pairwise_distance, nearest_farthest_ratio
+from ..methods.geometry import mean_pairwise_angle, mean_pairwise_distance, nearest_farthest_ratio
 from ..metrics import NONE, Anchor, Metric
 from . import Context, Task, TaskOutput, register
 

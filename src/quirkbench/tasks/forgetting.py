@@ -20,12 +20,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .. import continual
-from ..continual import PROTOCOLS, STRATEGIES, run_sequence
+from ..engine.models import make_model
+from ..engine.train import TrainConfig
 from ..errors import UserError
+from ..methods import continual
+from ..methods.continual import PROTOCOLS, STRATEGIES, run_sequence
 from ..metrics import HIGHER, LOWER, NONE, Anchor, Metric
-from ..models import make_model
-from ..train import TrainConfig
 from . import Context, Task, TaskOutput, register
 
 HSU = "Hsu et al. 2018"

@@ -19,11 +19,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..engine.models import make_model
+from ..engine.train import TrainConfig, train_many
 from ..errors import UserError
-from ..geometry import barrier_height, interpolation_path, max_relative_rise, params_vector
+from ..methods.geometry import barrier_height, interpolation_path, max_relative_rise, params_vector
 from ..metrics import HIGHER, NONE, Anchor, Metric
-from ..models import make_model
-from ..train import TrainConfig, train_many
 from . import Context, Task, TaskOutput, register
 
 GOODFELLOW = "Goodfellow, Vinyals & Saxe 2015"

@@ -24,10 +24,10 @@ from dataclasses import dataclass
 
 import torch
 
+from ..engine.models import make_model
+from ..engine.train import TrainConfig, train
 from ..errors import UserError
 from ..metrics import HIGHER, LOWER, NONE, Anchor, Metric
-from ..models import make_model
-from ..train import TrainConfig, train
 from . import Context, Task, TaskOutput, register
 
 CORRUPTIONS = (0.2, 0.5, 0.8, 1.0)

@@ -23,10 +23,10 @@ from dataclasses import dataclass
 
 import torch
 
+from ..engine.models import make_model
+from ..engine.train import TrainConfig, train_many
 from ..errors import UserError
 from ..metrics import HIGHER, NONE, Anchor, Metric
-from ..models import make_model
-from ..train import TrainConfig, train_many
 from . import Context, Task, TaskOutput, register
 
 KESKAR = "Keskar et al. 2017"

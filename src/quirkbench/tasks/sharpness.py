@@ -20,11 +20,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from ..engine.models import make_model
+from ..engine.train import TrainConfig, train
 from ..errors import UserError
-from ..geometry import eps_sharpness, flat_loss, params_vector, top_hessian_eigenvalue
+from ..methods.geometry import eps_sharpness, flat_loss, params_vector, top_hessian_eigenvalue
 from ..metrics import HIGHER, NONE, Anchor, Metric
-from ..models import make_model
-from ..train import TrainConfig, train
 from . import Context, Task, TaskOutput, register
 
 KESKAR = "Keskar et al. 2017"

@@ -36,11 +36,9 @@ from dataclasses import dataclass
 
 import torch
 
-from ..errors import UserError
-from ..metrics import HIGHER, NONE, Metric
-from ..models import make_model
-from ..profiling import input_shape_for, profile_steps, random_data, train_step_fn
-from ..timing import (
+from ..engine.models import make_model
+from ..engine.profiling import input_shape_for, profile_steps, random_data, train_step_fn
+from ..engine.timing import (
     engine_stepper,
     interleaved,
     many_stepper,
@@ -52,7 +50,9 @@ from ..timing import (
     with_bf16,
     with_one_thread,
 )
-from ..train import TrainConfig, train
+from ..engine.train import TrainConfig, train
+from ..errors import UserError
+from ..metrics import HIGHER, NONE, Metric
 from . import Context, Task, TaskOutput, register
 
 CONV_MODELS = ("lenet5", "convnet")
@@ -170,7 +170,7 @@ def measure_pgd(cfg: ThroughputConfig, ctx: Context) -> dict[str, float]:
     """PGD-L∞ inputs × iterations/s, ours vs Foolbox, and both success rates (%)."""
     import foolbox as fb
 
-    from ..attacks import PGD, success_rate
+    from ..methods.attacks import PGD, success_rate
 
     ds = ctx.load_data(n_train=1000, n_test=max(cfg.pgd_n, 10))
     model = make_model(cfg.pgd_model, ds.input_shape, ds.num_classes, seed=ctx.seed).to(ctx.device)

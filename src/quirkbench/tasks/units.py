@@ -20,11 +20,11 @@ from dataclasses import dataclass
 
 import torch
 
+from ..engine.models import make_model
+from ..engine.train import TrainConfig, train
 from ..errors import UserError
-from ..geometry import chance_purity, top_k_purity
+from ..methods.geometry import chance_purity, top_k_purity
 from ..metrics import HIGHER, NONE, Anchor, Metric
-from ..models import make_model
-from ..train import TrainConfig, train
 from . import Context, Task, TaskOutput, register
 
 SZEGEDY = "Szegedy et al. 2014"

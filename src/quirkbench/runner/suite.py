@@ -18,10 +18,11 @@ from typing import Any
 
 import torch
 
-from . import data, results
-from .config import to_dict
-from .errors import UserError, choices
-from .tasks import Context, Task, get, load_all
+from ..config import to_dict
+from ..engine import data
+from ..errors import UserError, choices
+from ..tasks import Context, Task, get, load_all
+from ..tracking import results
 
 
 @dataclass(frozen=True)

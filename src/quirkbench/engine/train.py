@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
-from .errors import UserError
+from ..errors import UserError
 
 OPTIMIZERS = ("sgd", "adam")
 

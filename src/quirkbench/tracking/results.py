@@ -25,8 +25,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .errors import UserError
-from .metrics import Metric
+from ..errors import UserError
+from ..metrics import Metric
 
 SCHEMA = "quirkbench.results/1"
 
@@ -57,7 +57,7 @@ def git_info(path: str | Path | None = None) -> dict[str, Any]:
 def environment(device) -> dict[str, Any]:
     import torch
 
-    from . import __version__
+    from .. import __version__
 
     dev = str(device)
     name = torch.cuda.get_device_name(device) if dev.startswith("cuda") \

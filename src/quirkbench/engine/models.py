@@ -14,7 +14,7 @@ import math
 import torch
 from torch import nn
 
-from .errors import UserError
+from ..errors import UserError
 
 ALIASES = {"lenet-300-100": "mlp-300-100", "softmax": "mlp"}
 NAMES = ("mlp-W1-W2-...", "lenet-300-100", "softmax", "lenet5", "convnet")

@@ -34,9 +34,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, grad, vmap
 
-from .data import Dataset
-from .errors import UserError, choices
-from .train import TrainConfig, predict, train
+from ..engine.data import Dataset
+from ..engine.train import TrainConfig, predict, train
+from ..errors import UserError, choices
 
 PROTOCOLS = ("permuted", "split-task", "split-class")
 STRATEGIES = ("naive", "ewc", "replay")

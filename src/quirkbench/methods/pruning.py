@@ -21,8 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .errors import UserError
-from .models import count_params
+from ..engine.models import count_params
+from ..errors import UserError
 
 PRUNING_METHODS = ("magnitude", "random")
 INDEX_SCHEMES = ("bitmask", "relative-4", "relative-5", "relative-8")

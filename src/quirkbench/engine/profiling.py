@@ -16,7 +16,7 @@ torch calls), busy time (GPU: kernel time on the device; CPU: time inside aten o
 i.e. compute without the Python/framework glue between them), the idle fraction
 1 − busy / wall, the GEMM time (matmuls and convolutions: the work no loop can skip) and its
 share of the wall time, and the top operators by self time (device time on a GPU, CPU time
-otherwise). ``quirkbench profile`` is the command-line face (``add_parser``).
+otherwise). ``quirkbench profile`` (``commands/profile.py``) is the command-line face.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 
 import torch
@@ -42,8 +41,8 @@ from torch.profiler import (
     tensorboard_trace_handler,
 )
 
-from .errors import UserError
-from .metrics import HIGHER, LOWER, NONE, Metric
+from ..errors import UserError
+from ..metrics import HIGHER, LOWER, NONE, Metric
 
 LABELS = ("data", "forward", "backward", "optimizer", "attack-step")
 # the step's essential arithmetic: aten matmul/convolution operators (on a GPU, the kernels
@@ -240,58 +239,3 @@ def _finish_traces(out_dir: Path, worker: str, summary: ProfileSummary) -> list[
             "metrics": [m.to_dict() for m in summary.metrics()]}
     (out_dir / "summary.json").write_text(json.dumps(body, indent=1))
     return written + [str(out_dir / "summary.json")]
-
-
-# --------------------------------------------------------------------------- command line
-
-def cmd_profile(model: str = "mlp-512", batch: int = 128, what: str = "train",
-                out: str | None = None, device: str = "auto", wait: int = 1, warmup: int = 1,
-                active: int = 3, eps: float = 0.1, seed: int = 0) -> int:
-    """``quirkbench profile``: profile a training step or a PGD iteration on random data."""
-    from .data import resolve_device
-    from .metrics import fmt_value
-    from .models import make_model
-
-    if what not in WHATS:
-        raise UserError(f"unknown --what {what!r}; valid: {', '.join(WHATS)}")
-    if batch < 1:
-        raise UserError(f"--batch must be ≥ 1, got {batch}")
-    dev = resolve_device(device)
-    shape = input_shape_for(model)
-    net = make_model(model, shape, 10, seed=seed).to(dev)
-    x, y = random_data(shape, max(4 * batch, batch) if what == "train" else batch, dev, seed)
-    step = (train_step_fn(net, x, y, batch, seed=seed) if what == "train"
-            else attack_step_fn(net, x, y, eps))
-    out_dir = Path(out) if out else Path("profiles") / (
-        f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-{model}-{what}-b{batch}")
-    if out_dir.exists() and not out_dir.is_dir():
-        raise UserError(f"--out {out_dir} is a file; give a folder")
-    try:
-        s = profile_steps(step, dev, wait=wait, warmup=warmup, active=active, out_dir=out_dir,
-                          worker=f"{model}-{what}")
-    except OSError as e:
-        raise UserError(f"cannot write traces to {out_dir}: {e.strerror}") from None
-    print(f"{what} step of {model} at batch {batch} on {s.device}, {s.steps} active steps:")
-    for m in s.metrics():
-        tag = f" {m.tags['op']}" if "op" in m.tags else ""
-        print(f"  {m.name}{tag}: {fmt_value(m.value, m.unit)}")
-    print(f"traces: {out_dir}/ (TensorBoard: tensorboard --logdir {out_dir.parent}; "
-          f"Perfetto: open {out_dir / 'trace.json'} at https://ui.perfetto.dev)")
-    return 0
-
-
-def add_parser(subparsers) -> None:
-    """Register ``quirkbench profile`` on the CLI's subparsers."""
-    p = subparsers.add_parser("profile", help="profile a training step or an attack iteration "
-                                              "with torch.profiler; write traces")
-    p.add_argument("--model", default="mlp-512", help="model name (default mlp-512)")
-    p.add_argument("--batch", type=int, default=128, help="batch size (default 128)")
-    p.add_argument("--what", default="train", help="train (default) | attack (PGD-L∞ iterations)")
-    p.add_argument("--out", help="trace folder (default profiles/DATE-MODEL-WHAT-bBATCH)")
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
-    p.add_argument("--wait", type=int, default=1, help="steps skipped before recording")
-    p.add_argument("--warmup", type=int, default=1, help="steps traced but discarded")
-    p.add_argument("--active", type=int, default=3, help="steps recorded")
-    p.add_argument("--eps", type=float, default=0.1, help="L∞ budget for --what attack")
-    p.add_argument("--seed", type=int, default=0, help="weights and data seed")
-    p.set_defaults(func=cmd_profile)

@@ -26,8 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .errors import UserError, choices
-from .train import predict
+from ..engine.train import predict
+from ..errors import UserError, choices
 
 NORMS = ("linf", "l2")
 LOSSES = ("ce", "margin")

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .errors import UserError, choices
+from ..errors import UserError, choices
 
 CACHE_VERSION = 1  # bump when a decoder changes what it produces
 

@@ -1,0 +1,7 @@
+"""``python -m quirkbench`` works like the ``quirkbench`` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
