@@ -17,23 +17,6 @@ from ..metrics import fmt_value
 from ..tracking.results import load_results, metrics_of, read
 from . import plots
 
-# What each known phenomenon shows, in a sentence; a task not listed here still gets a
-# section (its metrics table and any plots of agreed series).
-BLURBS = {
-    "adversarial": "Imperceptible perturbations flip correctly classified inputs (Szegedy 2014, "
-                   "Goodfellow 2015, Madry 2018); random noise of the same norm barely does.",
-    "memorization": "Networks fit random labels and scrambled inputs to 100% training "
-                    "accuracy, only a constant factor slower; test accuracy falls to chance "
-                    "(Zhang et al. 2017).",
-    "compression": "Most weights can be removed with almost no loss of accuracy (Han et al. 2015, "
-                   "Frankle & Carbin 2019); random pruning is the control.",
-    "forgetting": "Training on a new task erases old ones (McCloskey & Cohen 1989, "
-                  "Kirkpatrick 2017).",
-    "throughput": "Speed of the training loop and attack iterations (the performance core).",
-    "landscape": "Loss along straight lines from initialization to solution and between "
-                 "solutions (Goodfellow et al. 2015).",
-}
-
 VERDICTS = {  # verdict → (symbol, css class); the word is always shown beside the symbol
     "improved": ("▲", "good"), "regressed": ("▼", "bad"), "unchanged": ("=", "same"),
     "moved": ("◆", "warn"), "new": ("✚", "same"), "gone": ("✖", "warn"),
@@ -123,27 +106,31 @@ def series_of(units: list[dict]) -> dict[str, list[dict]]:
     return dict(merged)
 
 
-def _delta_pp(units: list[dict]) -> float:
-    """The iso-accuracy tolerance a compression unit ran with (default 1 pp)."""
-    for u in units:
-        for k, v in (u.get("config") or {}).items():
-            if "delta" in k and isinstance(v, int | float):
-                return float(v)
-    return 1.0
+def task_of(name: str):
+    """The registered task ``name`` (its blurb and figure hints), or ``None`` where this
+    installation lacks it: its section still shows, with plots drawn by series name."""
+    from ..tasks import load_all
+
+    return load_all().get(name)
 
 
-def figures(units: list[dict], base_units: list[dict]) -> list[dict]:
-    """[{title, svg, series, n}] per series; a series with no plot function gets no svg."""
+def figures(units: list[dict], base_units: list[dict], task=None) -> list[dict]:
+    """[{title, svg, series, n}] per series; a series with no plot function gets no svg.
+
+    ``task``: the registered task, whose ``figure(series)`` names the plot and its options."""
     out = []
     base = series_of(base_units)
+    config = next((u["config"] for u in units if isinstance(u.get("config"), dict)), {})
     for name, recs in series_of(units).items():
-        if name not in plots.PLOTS:
+        fig = task.figure(name) if task is not None else None
+        plot_name = fig.plot_name if fig is not None else name
+        if plot_name not in plots.PLOTS:
             out.append({"title": f"series {name!r}", "svg": None, "series": name, "n": len(recs),
                         "error": None})
             continue
-        title, fn = plots.PLOTS[name]
-        kw = {"delta_pp": _delta_pp(units)} if name == "accuracy_vs_ratio" else {}
+        title, fn = plots.PLOTS[plot_name]
         try:
+            kw = fig.options(config) if fig is not None and fig.options else {}
             svg, error = fn(recs, base.get(name), **kw), None
         except Exception as e:  # records a plot does not expect must not lose the whole page
             svg, error = None, f"{type(e).__name__}: {e}"
@@ -243,12 +230,13 @@ def report_context(paths: list[Path], out: Path, baseline: Path | None) -> dict:
     sections = []
     for task, units in units_by_task.items():
         task_rows = [r for r in rows if r["task"] == task]
+        registered = task_of(task)
         sections.append({
             "task": task, "id": "task-" + "".join(c if c.isalnum() else "-" for c in task),
-            "blurb": BLURBS.get(task, ""), "info": scalar_info(units),
+            "blurb": registered.blurb if registered else "", "info": scalar_info(units),
             "seeds": sorted({u.get("seed") for u in units}, key=str),
             "datasets": sorted({u.get("dataset") for u in units}, key=str),
-            "figures": figures(units, base_units.get(task, [])), "rows": task_rows,
+            "figures": figures(units, base_units.get(task, []), registered), "rows": task_rows,
             "n_metrics": sum(len(metrics_of(u)) for u in units),
         })
     return {"header": header(docs), "summary": metric_rows(df, changes, headline_only=True),

@@ -49,7 +49,33 @@ class TaskOutput:
 
 
 @dataclass(frozen=True)
+class Figure:
+    """A series the task records (``TaskOutput.series[series]``) and how the report draws it.
+
+    ``plot`` names a registered plot function (default: the series name). ``options`` maps
+    the config a unit ran with (as written to its results document, a plain dict) to extra
+    keyword arguments of the plot function, e.g. a tolerance line the plot draws.
+    """
+
+    series: str
+    plot: str | None = None
+    options: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+
+    @property
+    def plot_name(self) -> str:
+        return self.plot or self.series
+
+
+@dataclass(frozen=True)
 class Task:
+    """A phenomenon: its settings, its run function, and how it presents itself.
+
+    ``description`` is the one-line summary ``quirkbench list`` shows; ``blurb`` the
+    sentence the report prints above the task's section (what it shows, which papers);
+    ``figures`` the series it records and how they plot. The report knows nothing else
+    about a task.
+    """
+
     name: str
     description: str
     config: type  # a frozen dataclass whose defaults are the task's standard settings
@@ -57,6 +83,12 @@ class Task:
     suites: dict[str, dict[str, Any]]  # suite name → config overrides; absent = not in that suite
     datasets: tuple[str, ...] | None = None  # data sets it accepts (None: any registered)
     default_dataset: str = "mnist5k"
+    blurb: str = ""  # the report's sentence about the phenomenon (empty: none)
+    figures: tuple[Figure, ...] = ()  # the series it records and how the report plots them
+
+    def figure(self, series: str) -> Figure:
+        """The declared figure of ``series`` (a series it does not declare: drawn by name)."""
+        return next((f for f in self.figures if f.series == series), Figure(series))
 
     def make_config(self, suite: str | None, overrides: dict[str, Any] | None = None):
         from ..config import apply_overrides

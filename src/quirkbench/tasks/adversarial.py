@@ -27,7 +27,7 @@ from ..engine.train import TrainConfig, predict, train_many
 from ..errors import UserError, choices
 from ..methods import attacks as A
 from ..metrics import HIGHER, NONE, Anchor, Metric
-from . import Context, Task, TaskOutput, register
+from . import Context, Figure, Task, TaskOutput, register
 
 ATTACKS = ("fgsm", "pgd")  # fgsm is L∞ only; pgd runs in every norm asked for
 SZEGEDY = "Szegedy et al. 2014"
@@ -275,6 +275,9 @@ register(Task(
                 "2015, Madry 2018, Nguyen 2015)",
     config=AdversarialConfig,
     run=run,
+    blurb="Imperceptible perturbations flip correctly classified inputs (Szegedy 2014, "
+          "Goodfellow 2015, Madry 2018); random noise of the same norm barely does.",
+    figures=(Figure("success_curve"),),
     suites={
         "smoke": _SMOKE,
         "pr": dict(n_attack=300, pgd_steps=20),

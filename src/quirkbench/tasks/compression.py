@@ -48,7 +48,7 @@ from ..methods.pruning import (
     soft_targets,
 )
 from ..metrics import HIGHER, NONE, Anchor, Metric
-from . import Context, Task, TaskOutput, register
+from . import Context, Figure, Task, TaskOutput, register
 
 METHODS = ("magnitude-iterative", "magnitude-oneshot", "random")
 HAN15, HAN16 = "Han et al. 2015", "Han et al. 2016"
@@ -282,6 +282,11 @@ register(Task(
                 "random, int8 bits ratio, distillation (Han 2015/2016, Hinton 2015)",
     config=CompressionConfig,
     run=run,
+    blurb="Most weights can be removed with almost no loss of accuracy (Han et al. 2015, "
+          "Frankle & Carbin 2019); random pruning is the control.",
+    # the iso-accuracy line sits at dense accuracy − the tolerance the unit ran with
+    figures=(Figure("accuracy_vs_ratio",
+                    options=lambda cfg: {"delta_pp": float(cfg.get("delta_pp", 1.0))}),),
     suites={
         "smoke": _SMOKE,
         # pr: the whole training split (a weaker teacher cannot show distillation), up to 64×,

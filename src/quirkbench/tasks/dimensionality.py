@@ -24,7 +24,7 @@ import torch
 from ..errors import UserError
 from ..methods.geometry import mean_pairwise_angle, mean_pairwise_distance, nearest_farthest_ratio
 from ..metrics import NONE, Anchor, Metric
-from . import Context, Task, TaskOutput, register
+from . import Context, Figure, Task, TaskOutput, register
 
 ESSAYS = "curse of dimensionality (seed essays)"
 LIMIT = 1 / math.sqrt(6)  # mean distance / diagonal for uniform points as d → ∞
@@ -102,6 +102,9 @@ register(Task(
                 "ratio, distance/diagonal → 0.41, angle → 90°",
     config=DimensionalityConfig,
     run=run,
+    blurb="Distances concentrate in high dimension: neighbours stop being near and angles "
+          "tend to 90° (Beyer et al. 1999); real data sits far from uniform.",
+    figures=(Figure("concentration"),),
     suites={
         "smoke": dict(n_points=200, n_data=200),
         "pr": {},

@@ -26,7 +26,7 @@ from ..errors import UserError
 from ..methods import continual
 from ..methods.continual import PROTOCOLS, STRATEGIES, run_sequence
 from ..metrics import HIGHER, LOWER, NONE, Anchor, Metric
-from . import Context, Task, TaskOutput, register
+from . import Context, Figure, Task, TaskOutput, register
 
 HSU = "Hsu et al. 2018"
 VDV = "van de Ven & Tolias 2019"
@@ -151,6 +151,8 @@ register(Task(
                 "the accuracy matrix (McCloskey & Cohen 1989, Hsu 2018, van de Ven 2019)",
     config=ForgettingConfig,
     run=run,
+    blurb="Training on a new task erases old ones (McCloskey & Cohen 1989, Kirkpatrick 2017).",
+    figures=(Figure("accuracy_matrix"),),
     suites={
         "smoke": {"model": "mlp-100", "n_train": 500, "n_test": 200, "n_tasks": 3,
                   "fisher_samples": 50, "memory_per_task": 20, "train.max_steps": 20},

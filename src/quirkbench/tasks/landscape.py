@@ -24,7 +24,7 @@ from ..engine.train import TrainConfig, train_many
 from ..errors import UserError
 from ..methods.geometry import barrier_height, interpolation_path, max_relative_rise, params_vector
 from ..metrics import HIGHER, NONE, Anchor, Metric
-from . import Context, Task, TaskOutput, register
+from . import Context, Figure, Task, TaskOutput, register
 
 GOODFELLOW = "Goodfellow, Vinyals & Saxe 2015"
 
@@ -96,6 +96,9 @@ register(Task(
                 "(Goodfellow, Vinyals & Saxe 2015)",
     config=LandscapeConfig,
     run=run,
+    blurb="Loss along straight lines from initialization to solution and between solutions "
+          "(Goodfellow et al. 2015).",
+    figures=(Figure("interpolation"),),
     suites={
         "smoke": dict(n_train=400, n_test=200, n_eval=400, n_points=11,
                       **{"train.max_epochs": 3}),

@@ -28,7 +28,7 @@ from ..engine.models import make_model
 from ..engine.train import TrainConfig, train
 from ..errors import UserError
 from ..metrics import HIGHER, LOWER, NONE, Anchor, Metric
-from . import Context, Task, TaskOutput, register
+from . import Context, Figure, Task, TaskOutput, register
 
 CORRUPTIONS = (0.2, 0.5, 0.8, 1.0)
 CONDITIONS = ("true-labels", *(f"corrupt-{p}" for p in CORRUPTIONS), "random-labels",
@@ -145,6 +145,9 @@ register(Task(
                 "to 100% train accuracy (Zhang et al. 2017)",
     config=MemorizationConfig,
     run=run,
+    blurb="Networks fit random labels and scrambled inputs to 100% training accuracy, only "
+          "a constant factor slower; test accuracy falls to chance (Zhang et al. 2017).",
+    figures=(Figure("train_curve"),),
     suites={
         "smoke": _SMOKE,
         "pr": dict(conditions=("true-labels", "corrupt-0.5", "random-labels", "shuffled-pixels"),

@@ -27,7 +27,7 @@ from ..engine.models import make_model
 from ..engine.train import TrainConfig, train_many
 from ..errors import UserError
 from ..metrics import HIGHER, NONE, Anchor, Metric
-from . import Context, Task, TaskOutput, register
+from . import Context, Figure, Task, TaskOutput, register
 
 KESKAR = "Keskar et al. 2017"
 LECUN = "LeCun et al. 2002"
@@ -116,6 +116,9 @@ register(Task(
                 "init that fails to learn (Erhan 2010, LeCun 2002)",
     config=SensitivityConfig,
     run=run,
+    blurb="The final accuracy depends on the init and data-order seeds, and a badly scaled "
+          "initialization fails to learn at all (Erhan et al. 2010, LeCun et al. 2002).",
+    figures=(Figure("seed_accuracy"),),
     suites={
         "smoke": dict(n_train=400, n_test=200, n_seeds=2, **{"train.max_epochs": 3}),
         "pr": dict(n_seeds=3),  # 7 models instead of 11: the pr budget is ~15 s for all five

@@ -117,6 +117,8 @@ register(Task(
                 "(Keskar et al. 2017)",
     config=SharpnessConfig,
     run=run,
+    blurb="Large-batch training lands in sharper minima and generalizes a little worse "
+          "(Keskar et al. 2017).",
     suites={
         # batch 10 vs 50 for 5 epochs: the ratio holds on seeds 0-2 (3 epochs of 32 vs 40 did not)
         "smoke": dict(n_train=500, n_test=200, small_batch=10, n_curvature=200, power_iters=8,

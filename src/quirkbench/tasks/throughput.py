@@ -53,7 +53,7 @@ from ..engine.timing import (
 from ..engine.train import TrainConfig, train
 from ..errors import UserError
 from ..metrics import HIGHER, NONE, Metric
-from . import Context, Task, TaskOutput, register
+from . import Context, Figure, Task, TaskOutput, register
 
 CONV_MODELS = ("lenet5", "convnet")
 GOALS = "MLP engine ≥ 1.5× naive at batch 128; ≥ 70% of the CPU matmul rate at batch 1024; " \
@@ -345,6 +345,8 @@ register(Task(
                 "Foolbox; torch.profiler summary; K models at once",
     config=ThroughputConfig,
     run=run,
+    blurb="Speed of the training loop and attack iterations (the performance core).",
+    figures=(Figure("throughput"),),
     suites={
         "smoke": _SMOKE,
         "pr": dict(models=("mlp-512", "lenet5"), batches=(128, 1024), many_k=(4, 8)),

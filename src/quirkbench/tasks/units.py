@@ -25,7 +25,7 @@ from ..engine.train import TrainConfig, train
 from ..errors import UserError
 from ..methods.geometry import chance_purity, top_k_purity
 from ..metrics import HIGHER, NONE, Anchor, Metric
-from . import Context, Task, TaskOutput, register
+from . import Context, Figure, Task, TaskOutput, register
 
 SZEGEDY = "Szegedy et al. 2014"
 
@@ -98,6 +98,9 @@ register(Task(
                 "directions (Szegedy et al. 2014)",
     config=UnitsConfig,
     run=run,
+    blurb="Single hidden units are no more meaningful than random directions of the same "
+          "layer (Szegedy et al. 2014).",
+    figures=(Figure("unit_purity"),),
     suites={
         "smoke": dict(n_train=400, n_test=200, **{"train.max_epochs": 3}),
         "pr": {},
