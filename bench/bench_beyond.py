@@ -1,4 +1,4 @@
-"""asv ``track_*`` benchmarks for the five 'beyond' tasks (issue 8): landscape, sharpness,
+"""asv ``track_*`` benchmarks for the five 'beyond' tasks: landscape, sharpness,
 sensitivity, units, dimensionality. Same pattern as ``bench_phenomena.py``: each class runs
 its task once per commit in ``setup_cache`` and one-line track methods read the headline
 metrics. All of these are direction-none phenomenon values, tracked as they are: read a

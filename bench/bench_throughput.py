@@ -1,4 +1,4 @@
-"""asv ``track_*`` benchmarks for the throughput task (issue 9's goals, tracked per commit).
+"""asv ``track_*`` benchmarks for the throughput task (its performance goals, tracked per commit).
 
 The task runs ONCE per commit: both classes inherit ``setup_cache`` from ``_ThroughputRun``,
 and asv keys its cache by the function's module and line (``asv_runner``'s

@@ -57,7 +57,7 @@ from . import Context, Figure, Task, TaskOutput, register
 
 CONV_MODELS = ("lenet5", "convnet")
 GOALS = "MLP engine ≥ 1.5× naive at batch 128; ≥ 70% of the CPU matmul rate at batch 1024; " \
-        "PGD ≥ 1.5× Foolbox at equal or better success (issue 9)"
+        "PGD ≥ 1.5× Foolbox at equal or better success"
 
 
 @dataclass(frozen=True)

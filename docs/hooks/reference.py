@@ -1,0 +1,99 @@
+"""MkDocs hook: write the reference pages that come straight from the code.
+
+Before each build, ``docs/generated/cli.md`` (every command's ``--help``, from argparse),
+``docs/generated/config.md`` (every task's settings: defaults and per-suite overrides, from
+the config dataclasses) and ``docs/generated/tasks.md`` (the task table, from the registry)
+are written anew, so they cannot go stale. Registered in ``mkdocs.yml`` under ``hooks``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+from contextlib import redirect_stdout
+from pathlib import Path
+
+OUT = Path(__file__).resolve().parents[1] / "generated"
+
+
+def _write(name: str, text: str) -> None:
+    OUT.mkdir(exist_ok=True)
+    path = OUT / name
+    if not path.exists() or path.read_text() != text:  # unchanged files: no rebuild loop
+        path.write_text(text)
+
+
+def cli_page() -> str:
+    from quirkbench.cli import build_parser
+
+    parser = build_parser()
+    parts = ["# Command line\n", "Generated from the argument parser at build time.\n",
+             "```text", parser.format_help().rstrip(), "```\n"]
+    sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
+    for name, p in sub.choices.items():
+        parts += [f"## `quirkbench {name}`\n", "```text", p.format_help().rstrip(), "```\n"]
+    return "\n".join(parts)
+
+
+def _default(f: dataclasses.Field):
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return None
+
+
+def _fields(cls, prefix: str = ""):
+    for f in dataclasses.fields(cls):
+        value = _default(f)
+        if dataclasses.is_dataclass(value):
+            yield from _fields(type(value), f"{prefix}{f.name}.")
+            continue
+        yield f"{prefix}{f.name}", value
+
+
+def _md(v) -> str:
+    text = json.dumps(v, default=str) if not isinstance(v, str) else v
+    return "`" + text.replace("|", "\\|").replace("`", "'") + "`"
+
+
+def config_page() -> str:
+    from quirkbench.tasks import load_all
+
+    parts = ["# Task settings\n",
+             "Every key takes `--set TASK.KEY=VALUE`. Generated from the config dataclasses "
+             "and the suites' overrides at build time.\n"]
+    for name, task in sorted(load_all().items()):
+        suites = list(task.suites)
+        parts += [f"## `{name}`\n", "| key | default | " + " | ".join(suites) + " |",
+                  "| --- | --- | " + " | ".join("---" for _ in suites) + " |"]
+        for key, value in _fields(task.config):
+            over = []
+            for s in suites:
+                cfg = task.suites[s]
+                head, _, tail = key.partition(".")
+                v = cfg.get(key, cfg.get(head, {}).get(tail) if tail and
+                            isinstance(cfg.get(head), dict) else None)
+                over.append(_md(v) if v is not None else "")
+            parts.append(f"| `{key}` | {_md(value)} | " + " | ".join(over) + " |")
+        parts.append("")
+    return "\n".join(parts)
+
+
+def tasks_page() -> str:
+    from quirkbench.tasks import load_all
+
+    rows = ["| task | what it measures | suites |", "| --- | --- | --- |"]
+    for name, task in sorted(load_all().items()):
+        desc = task.description.replace("|", "\\|")
+        rows.append(f"| `{name}` | {desc} | {', '.join(task.suites)} |")
+    return "# Tasks\n\nGenerated from the task registry at build time.\n\n" + "\n".join(rows) + "\n"
+
+
+def on_pre_build(config, **kw) -> None:
+    buf = io.StringIO()
+    with redirect_stdout(buf):
+        _write("cli.md", cli_page())
+        _write("config.md", config_page())
+        _write("tasks.md", tasks_page())

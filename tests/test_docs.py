@@ -1,0 +1,72 @@
+"""The README is the front door and the docs site builds: checked like code."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+spec = importlib.util.spec_from_file_location("readme_commands",
+                                              ROOT / "scripts" / "readme_commands.py")
+rc = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(rc)
+
+
+def test_readme_fits_two_screens_and_names_its_commands():
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert len(text.splitlines()) <= 200
+    cmds = rc.commands(text)
+    assert set(cmds) == {"install", "run", "test"}
+    assert "quirkbench run" in cmds["run"]
+    assert "pytest" in cmds["test"]
+
+
+def test_install_names_the_cpu_index_and_ci_drops_only_that_flag():
+    install = rc.commands()["install"]
+    assert "--index-url https://download.pytorch.org/whl/cpu" in install
+    ci = rc.for_ci(install)
+    assert "--index-url" not in ci and "download.pytorch.org" not in ci
+    assert ci.split() == [w for w in install.split()
+                          if w not in ("--index-url", "https://download.pytorch.org/whl/cpu")]
+
+
+def test_ci_runs_the_readme_commands():
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert 'python3 scripts/readme_commands.py "$@"' in ci
+    steps = re.findall(r"^step (\w+)", ci, re.M)
+    assert steps == ["install", "run", "test"], steps
+    assert re.search(r"^step install --ci$", ci, re.M)
+
+
+def test_every_readme_link_resolves():
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    links = re.findall(r"\]\(([^)\s]+)\)", text)
+    assert links
+    for link in links:
+        if link.startswith(("http://", "https://", "#")):
+            continue
+        assert (ROOT / link.split("#")[0]).exists(), link
+
+
+def test_no_issue_numbers_in_code_or_docs():
+    pat = re.compile(r"\bissue[s]? #?\d+\b|\(#\d+\)", re.I)
+    for folder in ("src", "bench", "docs", "scripts", "tests"):
+        for path in (ROOT / folder).rglob("*"):
+            if path.suffix in (".py", ".md", ".html", ".sh", ".yml") and path.is_file():
+                assert not pat.search(path.read_text(encoding="utf-8", errors="replace")), path
+
+
+@pytest.mark.skipif(shutil.which("mkdocs") is None and
+                    importlib.util.find_spec("mkdocs") is None,
+                    reason="mkdocs is not installed (pip install -e '.[docs]')")
+def test_docs_site_builds_strict(tmp_path):
+    p = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir",
+                        str(tmp_path / "site")], cwd=ROOT, capture_output=True, text=True)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    assert (tmp_path / "site" / "generated" / "cli" / "index.html").exists()
