@@ -28,6 +28,26 @@ class Anchor:
         return f"{v}({self.paper}{w})".strip()
 
 
+@dataclass(frozen=True)
+class Goal:
+    """A performance target (``value ≥ target``, or ``≤`` when ``at_least`` is false).
+
+    A goal is not a phenomenon check: missing it means the code is slower than hoped, not
+    that an effect failed to reproduce, so it is reported apart from ``holds``."""
+
+    target: float
+    at_least: bool = True
+    met: bool | None = None  # filled in by ``Metric`` from its value
+
+    def check(self, value: float) -> bool:
+        if not math.isfinite(value):
+            return False
+        return value >= self.target if self.at_least else value <= self.target
+
+    def describe(self) -> str:
+        return f"{'≥' if self.at_least else '≤'} {self.target:g}"
+
+
 def _sep(unit: str) -> str:
     return "" if unit in ("%", "×", "") else " "
 
@@ -39,7 +59,8 @@ class Metric:
     ``name`` is the field's word (``steps_to_fit``, ``success_rate``); ``tags`` say which
     condition/attack/budget it belongs to (``{"condition": "random-labels"}``), so the pair
     (name, tags) identifies a metric within a task. ``holds`` is the verdict of the
-    phenomenon check (does the effect appear at all?), ``None`` where there is no check.
+    phenomenon check (does the effect appear at all?), ``None`` where there is no check;
+    ``goal`` is a performance target (``Goal``), reported apart from ``holds``.
     """
 
     name: str
@@ -50,12 +71,16 @@ class Metric:
     anchor: Anchor | None = None
     holds: bool | None = None
     headline: bool = False  # shown first in summaries, tracked by asv
+    goal: Goal | None = None  # a performance target, not a phenomenon check
 
     def __post_init__(self):
         if self.direction not in DIRECTIONS:
             raise ValueError(f"direction {self.direction!r} is not one of {DIRECTIONS}")
         object.__setattr__(self, "value", float(self.value))
         object.__setattr__(self, "tags", {str(k): str(v) for k, v in self.tags.items()})
+        if self.goal is not None:
+            object.__setattr__(self, "goal", Goal(self.goal.target, self.goal.at_least,
+                                                  self.goal.check(self.value)))
 
     @property
     def key(self) -> str:
@@ -75,9 +100,11 @@ class Metric:
     def from_dict(cls, d: dict[str, Any]) -> Metric:
         d = dict(d)
         a = d.pop("anchor", None)
+        g = d.pop("goal", None)
         v = d.pop("value")
         v = math.nan if v is None else float(v)
-        return cls(value=v, anchor=Anchor(**a) if a else None, **d)
+        return cls(value=v, anchor=Anchor(**a) if a else None, goal=Goal(**g) if g else None,
+                   **d)
 
 
 def fmt_value(value: float, unit: str) -> str:

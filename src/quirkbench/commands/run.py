@@ -84,10 +84,14 @@ def format_summary(df) -> str:
             holds = m["holds"].dropna()
             verdict = "" if holds.empty else ("yes" if holds.astype(bool).all() else "NO")
             anchor = m["anchor"].iloc[0]
+            goal = ""
+            if "goal" in m and m["goal"].notna().any():
+                goal = "met" if m["goal_met"].astype(bool).all() else "missed"
+                goal = f"{m['goal'].dropna().iloc[0]} {goal}"
             rows.append((f"{task}/{dataset}", key, val, anchor if isinstance(anchor, str) else "",
-                         verdict))
-    head = ("task", "metric", "value", "anchor (paper)", "holds")
-    widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(5)]
+                         verdict, goal))
+    head = ("task", "metric", "value", "anchor (paper)", "holds", "goal")
+    widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(6)]
     line = lambda r: "  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=False)).rstrip()  # noqa: E731
     return "\n".join([line(head), line(tuple("-" * w for w in widths)), *map(line, rows)])
 

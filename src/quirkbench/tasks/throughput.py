@@ -52,7 +52,7 @@ from ..engine.timing import (
 )
 from ..engine.train import TrainConfig, train
 from ..errors import UserError
-from ..metrics import HIGHER, NONE, Metric
+from ..metrics import HIGHER, NONE, Goal, Metric
 from . import Context, Figure, Task, TaskOutput, register
 
 CONV_MODELS = ("lenet5", "convnet")
@@ -238,12 +238,12 @@ def run(cfg: ThroughputConfig, ctx: Context) -> TaskOutput:
                 sp = naive["step_s"] / r["step_s"]
                 head = r["model"] == first_mlp and r["batch"] == 128
                 metrics.append(Metric("speedup_vs_naive", sp, "×", HIGHER, t, headline=head,
-                                      holds=(sp >= 1.5) if head else None))
+                                      goal=Goal(1.5) if head else None))
             if r["matmul_gflops"] and gflops is not None:
                 share = 100 * gflops / r["matmul_gflops"]
                 head = r["model"] == first_mlp and r["batch"] == 1024
                 metrics.append(Metric("matmul_share", share, "%", HIGHER, t, headline=head,
-                                      holds=(share >= 70) if head else None))
+                                      goal=Goal(70.0) if head else None))
         else:
             metrics.append(Metric("speedup_vs_engine", engine["step_s"] / r["step_s"], "×",
                                   HIGHER, t))
@@ -302,7 +302,6 @@ def _pgd_metrics(cfg: ThroughputConfig, ctx: Context, rows: list, info: dict) ->
     base = {"model": cfg.pgd_model, "batch": cfg.pgd_n, "attack": "pgd-linf",
             "eps": cfg.pgd_eps, "steps": cfg.pgd_steps}
     sp = p["ours"] / p["foolbox"]
-    ok = sp >= 1.5 and p["success_ours"] >= p["success_foolbox"]
     ctx.log(f"PGD {p['ours']:,.0f} vs Foolbox {p['foolbox']:,.0f} input-iterations/s ({sp:.2f}×); "
             f"success {p['success_ours']:.1f}% vs {p['success_foolbox']:.1f}%")
     out = []
@@ -313,7 +312,7 @@ def _pgd_metrics(cfg: ThroughputConfig, ctx: Context, rows: list, info: dict) ->
         rows.append({"model": cfg.pgd_model, "batch": cfg.pgd_n, "variant": f"pgd-{who}",
                      "samples_per_s": p[who]})
     out.append(Metric("speedup_vs_foolbox", sp, "×", HIGHER, base | {"variant": "ours"},
-                      headline=True, holds=ok))
+                      headline=True, goal=Goal(1.5)))
     return out
 
 
@@ -332,7 +331,7 @@ def _probe(cfg: ThroughputConfig, ctx: Context, peaks) -> list[Metric]:
     out = [Metric("achieved_tflops", tf, "TFLOP/s", HIGHER, t, headline=True)]
     if peaks:
         out.append(Metric("peak_share", 100 * tf / peaks[0], "%", HIGHER, t,
-                          holds=100 * tf / peaks[0] >= 40))
+                          goal=Goal(40.0)))
     return out
 
 

@@ -142,7 +142,8 @@ def load_results(path: str | Path):
 
     ``path`` is a results document or a folder of them. Columns: run, commit, suite,
     device, started, task, dataset, seed, metric, key, value, unit, direction, holds,
-    headline, anchor, anchor_value, plus one column per tag (e.g. condition, attack, eps).
+    headline, goal (e.g. ``≥ 1.5``, None where none), goal_met, anchor, anchor_value, plus
+    one column per tag (e.g. condition, attack, eps).
     """
     import pandas as pd
 
@@ -160,6 +161,8 @@ def load_results(path: str | Path):
                     "task": unit["task"], "dataset": unit["dataset"], "seed": unit["seed"],
                     "metric": m.name, "key": m.key, "value": m.value, "unit": m.unit,
                     "direction": m.direction, "holds": m.holds, "headline": m.headline,
+                    "goal": m.goal.describe() if m.goal else None,
+                    "goal_met": m.goal.met if m.goal else None,
                     "anchor": m.anchor.describe() if m.anchor else None,
                     "anchor_value": m.anchor.value if m.anchor else None, **m.tags})
     return pd.DataFrame(rows)

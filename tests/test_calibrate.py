@@ -1,0 +1,92 @@
+"""``quirkbench calibrate``: per-check pass counts over seeds, spread and CV, written as tables;
+performance goals reported apart from ``holds``."""
+
+import json
+import math
+
+import pytest
+
+from quirkbench.commands import calibrate as C
+from quirkbench.metrics import Goal, Metric
+
+
+def test_calibrate_smoke_two_seeds_writes_the_table(run_cli, tmp_path):
+    out = tmp_path / "cal"
+    md = tmp_path / "docs" / "calibration-smoke.md"
+    code, stdout, _ = run_cli("calibrate", "--suite", "smoke", "--seeds", "3-4", "--tasks",
+                              "dimensionality", "--device", "cpu", "--out", out,
+                              "--markdown", md)
+    assert code in (0, 1)
+    assert "checks hold on" in stdout
+    doc = json.loads((out / "calibration.json").read_text())
+    assert doc["seeds"] == [3, 4] and doc["meta"]["suite"] == "smoke"
+    checks = [r for r in doc["rows"] if r["check"]]
+    assert checks, "dimensionality has a holds check"
+    for r in checks:
+        assert r["n_seeds"] == 2 and 0 <= r["passes"] <= 2 and r["required"] == 2
+        assert r["p5"] <= r["median"] <= r["p95"]
+    heads = [r for r in doc["rows"] if r["headline"]]
+    assert heads and all(r["cv_pct"] is None or r["cv_pct"] >= 0 for r in heads)
+    text = md.read_text()
+    assert text == (out / "calibration.md").read_text()
+    assert "commit:" in text and "machine:" in text and "| dimensionality | mnist5k |" in text
+    assert "/2 | " in text
+    csv = (out / "calibration.csv").read_text().splitlines()
+    assert csv[0].startswith("task,dataset,metric") and len(csv) == len(doc["rows"]) + 1
+    # resuming: a second call runs nothing new and rebuilds the same table
+    code2, stdout2, _ = run_cli("calibrate", "--suite", "smoke", "--seeds", "3-4", "--tasks",
+                                "dimensionality", "--device", "cpu", "--out", out)
+    assert "2 of 2 units already done" in stdout2 and code2 == code
+
+
+def _unit(seed, metrics, status="done", info=None):
+    return {"task": "t", "dataset": "d", "seed": seed, "status": status,
+            "metrics": [m.to_dict() for m in metrics], "info": info or {}}
+
+
+def test_table_counts_passes_failed_units_and_cv():
+    units = [_unit(s, [Metric("x", v, "%", holds=v > 1, headline=True)])
+             for s, v in enumerate([2.0, 3.0, 0.5, 4.0])]
+    units.append(_unit(9, [], status="failed"))
+    rows = C.table(units, rate=0.75)
+    x = next(r for r in rows if r["metric"] == "x")
+    assert x["n_seeds"] == 5 and x["passes"] == 3 and x["required"] == 4 and not x["ok"]
+    assert x["failing_seeds"] == [2, 9]
+    assert x["median"] == 2.5
+    assert math.isclose(x["cv_pct"], 100 * 1.4930394 / 2.375, rel_tol=1e-5)
+    failed = next(r for r in rows if r["metric"] == "(unit failed)")
+    assert failed["failing_seeds"] == [9]
+
+
+def test_required_passes():
+    assert C.required_passes(20) == 19 and C.required_passes(2) == 2
+    assert C.required_passes(10) == 10 and C.required_passes(40) == 38
+
+
+def test_reason_of_a_failed_check_reaches_the_table():
+    m = Metric("forgetting_pct", math.nan, "%", holds=False)
+    rows = C.table([_unit(0, [m], info={"check_reasons": {"forgetting_pct": "task 3 not "
+                                                           "learned"}})])
+    assert rows[0]["reasons"] == {"0": "task 3 not learned"}
+    assert "task 3 not learned" in C.markdown(rows, {}, [0])
+
+
+def test_goal_is_not_a_holds_check():
+    m = Metric("speedup_vs_naive", 1.2, "×", goal=Goal(1.5))
+    assert m.holds is None and m.goal.met is False
+    back = Metric.from_dict(json.loads(json.dumps(m.to_dict())))
+    assert back == m and back.goal.describe() == "≥ 1.5"
+    assert Metric("t", 3.0, "s", goal=Goal(5.0, at_least=False)).goal.met is True
+    rows = C.table([_unit(0, [m])])
+    assert rows[0]["goal"] == "≥ 1.5" and rows[0]["goal_met"] == 0 and not rows[0]["check"]
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["calibrate", "--suite", "smoke"], "--out"),
+    (["calibrate", "--suite", "smoke", "--out", "X", "--pass-rate", "2"], "--pass-rate"),
+    (["calibrate", "--suite", "smoke", "--out", "X", "--seeds", "a"], "seeds must be"),
+])
+def test_bad_input_one_line(run_cli, tmp_path, monkeypatch, args, fragment):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_cli(*args)
+    assert code == 2 and fragment in err and len(err.strip().splitlines()) == 1
