@@ -52,7 +52,8 @@ def test_atomic_write_leaves_old_file_when_interrupted(tmp_path, monkeypatch):
 @pytest.mark.parametrize("content, fragment", [
     ("{not json", "not a readable results document"),
     ('{"a": 1}', "no 'schema' key"),
-    ('{"schema": "other/9", "meta": {}, "units": {}}', "this quirkbench reads"),
+    ('{"schema": "quirkbench.results/0", "meta": {}, "units": {}}', "this quirkbench reads"),
+    ('{"schema": "other/9", "meta": {}, "units": {}}', "not a quirkbench results document"),
 ])
 def test_corrupt_documents_are_refused(tmp_path, content, fragment):
     p = tmp_path / "bad.json"

@@ -23,7 +23,8 @@ class Anchor:
     where: str = ""
 
     def describe(self) -> str:
-        v = "" if self.value is None else f"{self.value:g}{_sep(self.unit)}{self.unit} "
+        v = "" if self.value is None else \
+            f"{self.value:g}{_sep(self.unit)}{shown_unit(self.unit)} "
         w = f", {self.where}" if self.where else ""
         return f"{v}({self.paper}{w})".strip()
 
@@ -49,7 +50,12 @@ class Goal:
 
 
 def _sep(unit: str) -> str:
-    return "" if unit in ("%", "×", "") else " "
+    return "" if unit in ("%", "×", "", "1") else " "
+
+
+def shown_unit(unit: str) -> str:
+    """The unit as printed after a number: dimensionless ("1") prints nothing."""
+    return "" if unit == "1" else unit
 
 
 @dataclass(frozen=True)
@@ -108,7 +114,8 @@ class Metric:
 
 
 def fmt_value(value: float, unit: str) -> str:
-    """Human formatting: ``97.3 %``, ``12.0×``, ``1.23 s``."""
+    """Human formatting: ``97.3%``, ``12.0×``, ``1.23 s``; dimensionless (unit ``"1"``)
+    values carry no unit: ``0.0398``."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
     if unit == "×":
@@ -121,4 +128,4 @@ def fmt_value(value: float, unit: str) -> str:
         s = f"{value:.2f}"
     else:
         s = f"{value:.3g}"
-    return f"{s}{_sep(unit)}{unit}".strip()
+    return f"{s}{_sep(unit)}{shown_unit(unit)}".strip()

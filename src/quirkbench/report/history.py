@@ -11,7 +11,6 @@ import math
 from collections import defaultdict
 from pathlib import Path
 
-from ..errors import UserError
 from ..tracking.results import find_documents, load_results, read
 from . import plots
 from .view import VERDICTS, number
@@ -33,15 +32,12 @@ def _compare_pairs(paths: list[Path]) -> tuple[dict, str | None]:
 
 
 def history_context(results_dir: Path) -> dict:
-    runs, notes = [], set()
-    for p in find_documents(results_dir):
-        try:  # a folder may hold other JSON (asv, pytest-benchmark): say so, go on
-            meta = read(p)["meta"]
-        except UserError as e:
-            notes.add(f"skipped: {e}")
-            continue
+    runs, skipped = [], []
+    for p in find_documents(results_dir, skipped):  # other tools' JSON: skipped, said so
+        meta = read(p)["meta"]
         runs.append({"path": p, "meta": meta, "started": meta.get("started") or ""})
     runs.sort(key=lambda r: r["started"])
+    notes = set(skipped)
     by_suite: dict[str, list[dict]] = defaultdict(list)
     for r in runs:
         by_suite[str(r["meta"].get("suite"))].append(r)
