@@ -47,6 +47,8 @@ CASES = [
      [UNIT, "unknown unit 'furlongs'"]),
     ("holds-as-string", _set(lambda d: _metric0(d).update(holds="yes")),
      [UNIT, "'holds' is a string"]),
+    ("goal-without-target", _set(lambda d: _metric0(d).update(goal={"at_least": True})),
+     [UNIT, "goal", "missing 'target'"]),
     ("metric-not-an-object", _set(lambda d: d["units"][UNIT]["metrics"].append(3.5)),
      [UNIT, "is a number; expected an object (a metric)"]),
     ("metrics-not-a-list", _set(lambda d: d["units"][UNIT].update(metrics="oops")),

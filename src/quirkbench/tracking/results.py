@@ -279,6 +279,15 @@ def _check_metric(m, where: str) -> None:
         _need(a, "value", ("num", None), "a number or null", aw, required=False)
         _need(a, "unit", (str,), "a string", aw, required=False)
         _need(a, "where", (str,), "a string", aw, required=False)
+    g = _need(m, "goal", (dict, None), "an object or null", where, required=False)
+    if g:
+        gw = f"{where}, goal"
+        extra = sorted(set(g) - {"target", "at_least", "met"})
+        if extra:
+            raise _Bad(gw, f"unknown key {extra[0]!r}; valid keys: target, at_least, met")
+        _need(g, "target", ("num",), "a number", gw)
+        _need(g, "at_least", (bool,), "true or false", gw, required=False)
+        _need(g, "met", (bool, None), "true, false or null", gw, required=False)
 
 
 def _check_unit(key: str, u, path) -> None:
@@ -330,7 +339,7 @@ def validate(doc: Any, path: str | Path = "<document>") -> dict[str, Any]:
     (integer), status (one of ``UNIT_STATUSES``), config/info objects; a finished unit's
     metrics (a non-empty list); each metric's keys (exactly the fields of ``Metric``), name,
     value (a number, null, or "inf"/"-inf"), unit (one of ``UNITS``), direction, kind, tags
-    (an object), holds, headline, anchor; each series a list of record objects.
+    (an object), holds, headline, anchor, goal; each series a list of record objects.
     """
     if not isinstance(doc, dict):
         raise ForeignDocument(f"{path}: not a quirkbench results document (the JSON is "
