@@ -1,10 +1,10 @@
-"""``quirkbench list``: the registered tasks, data sets and suites."""
+"""``quirkbench list``: the registered tasks, data sets, models and suites."""
 
 from __future__ import annotations
 
 
 def run() -> int:
-    from ..engine import data
+    from ..engine import data, models
     from ..runner.suite import SUITES
     from ..tasks import load_all
 
@@ -17,6 +17,10 @@ def run() -> int:
     for d in data.REGISTRY.values():
         where = "embedded" if d.embedded else "--data-root"
         print(f"  {d.name:14s} {d.description} ({where})")
+    print("models:")
+    for m in models.REGISTRY.values():
+        names = ", ".join([m.name] + ([m.variant_syntax] if m.variants else []))
+        print(f"  {names:14s} {m.description}")
     print("suites:")
     for s in SUITES.values():
         names = ",".join(t.name for t in tasks.values() if s.name in t.suites)
@@ -26,4 +30,4 @@ def run() -> int:
 
 
 def add_parser(sub) -> None:
-    sub.add_parser("list", help="list tasks, data sets and suites").set_defaults(func=run)
+    sub.add_parser("list", help="list tasks, data sets, models and suites").set_defaults(func=run)

@@ -31,7 +31,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import UserError, choices
+from ..errors import UserError
+from ..registry import Registry
 
 CACHE_VERSION = 1  # bump when a decoder changes what it produces
 
@@ -81,12 +82,10 @@ class DataSpec:
     bounded: bool = True
 
 
-REGISTRY: dict[str, DataSpec] = {}
-
-
-def register(spec: DataSpec) -> DataSpec:
-    REGISTRY[spec.name] = spec
-    return spec
+# other packages' data sets: the entry-point group ``quirkbench.datasets`` (see ``registry``)
+REGISTRY: Registry[DataSpec] = Registry("data set", "quirkbench.datasets",
+                                        identity=lambda spec: spec.loader)
+register = REGISTRY.register
 
 
 def cache_dir() -> Path:
@@ -340,9 +339,7 @@ def load(name: str, *, seed: int = 0, device: str | torch.device = "cpu",
     ``test_fraction``, stratified, deterministically from ``seed``. ``n_train`` /
     ``n_test`` take class-balanced subsets (deterministic from ``seed``).
     """
-    if name not in REGISTRY:
-        raise UserError(f"unknown data set {name!r}; valid: {choices(REGISTRY)}")
-    spec = REGISTRY[name]
+    spec = REGISTRY.lookup(name)
     for k, v in (("n_train", n_train), ("n_test", n_test)):
         if v is not None and (not isinstance(v, int) or v < 10):
             raise UserError(f"{k} must be an integer ≥ 10, got {v!r}")

@@ -1,23 +1,62 @@
-"""Model zoo, created by name.
+"""Model zoo: a registry of model factories, built by name.
 
 * ``mlp-W1-W2-...``  fully connected ReLU net with hidden widths W1, W2, ...
   (``mlp`` alone: no hidden layer, softmax regression; ``softmax`` is an alias).
 * ``lenet-300-100``  the MLP of LeCun et al. 1998 and Han et al. 2015 (266,610 weights on MNIST).
 * ``lenet5``         LeNet-5 (conv 6@5×5, pool, conv 16@5×5, pool, 120, 84), inputs ≥ 12×12.
 * ``convnet``        a small VGG-style convnet for 32×32×3 (works on any image ≥ 8×8).
+
+A factory is ``factory(input_shape, num_classes) -> nn.Module``; ``register_model(name,
+factory)`` adds one (other packages: the entry-point group ``quirkbench.models``, naming a
+module that registers). ``make_model(name, input_shape, num_classes, generator=g)`` draws the
+initial weights from ``g`` and leaves torch's global RNG as it was.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from ..errors import UserError
+from ..registry import Registry
 
-ALIASES = {"lenet-300-100": "mlp-300-100", "softmax": "mlp"}
-NAMES = ("mlp-W1-W2-...", "lenet-300-100", "softmax", "lenet5", "convnet")
+Factory = Callable[[tuple[int, ...], int], nn.Module]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A registered model: ``factory(input_shape, num_classes) -> nn.Module``.
+
+    ``variants``: a family of models named ``<name>-<suffix>`` (``mlp-300-100``); it maps the
+    whole name to a factory and raises ``UserError`` for a suffix it cannot read.
+    ``variant_syntax`` says how such names read in messages (``mlp-W1-W2-...``).
+    ``example_input``: an input shape the model accepts (the registry test builds it there).
+    """
+
+    name: str
+    factory: Factory
+    description: str = ""
+    example_input: tuple[int, ...] = (1, 28, 28)
+    variants: Callable[[str], Factory] | None = None
+    variant_syntax: str = ""
+
+
+REGISTRY: Registry[ModelSpec] = Registry("model", "quirkbench.models",
+                                         identity=lambda spec: spec.factory)
+register = REGISTRY.register
+
+
+def register_model(name: str, factory: Factory, *, description: str = "",
+                   example_input: tuple[int, ...] = (1, 28, 28),
+                   variants: Callable[[str], Factory] | None = None,
+                   variant_syntax: str = "") -> ModelSpec:
+    """Register ``factory(input_shape, num_classes) -> nn.Module`` under ``name``."""
+    return register(ModelSpec(name, factory, description, tuple(example_input), variants,
+                              variant_syntax))
 
 
 class MLP(nn.Module):
@@ -88,26 +127,101 @@ class ConvNet(nn.Module):
         return self.head(self.features(x))
 
 
-def make_model(name: str, input_shape, num_classes: int = 10, seed: int | None = None) -> nn.Module:
-    """Build a model by name, its weights drawn from ``seed`` when given."""
-    key = ALIASES.get(name, name)
+# --------------------------------------------------------------------------- the zoo
+
+def _mlp_variant(name: str) -> Factory:
+    """``mlp-W1-W2-...`` → an MLP factory with those hidden widths."""
+    parts = name.split("-")[1:]
+    try:
+        widths = tuple(int(p) for p in parts)
+    except ValueError:
+        widths = ()
+    if any(w <= 0 for w in widths) or not widths:
+        raise UserError(f"bad MLP name {name!r}: widths must be positive integers, "
+                        "e.g. mlp-512 or mlp-300-100")
+    return lambda input_shape, num_classes: MLP(input_shape, num_classes, widths)
+
+
+def _softmax(input_shape, num_classes: int) -> nn.Module:
+    return MLP(input_shape, num_classes, ())
+
+
+def _lenet_300_100(input_shape, num_classes: int) -> nn.Module:
+    return MLP(input_shape, num_classes, (300, 100))
+
+
+register_model("mlp", _softmax, variants=_mlp_variant, variant_syntax="mlp-W1-W2-...",
+               description="fully connected ReLU net with hidden widths W1, W2, ... "
+                           "(no hidden layer: softmax regression)")
+register_model("lenet-300-100", _lenet_300_100,
+               description="the MLP of LeCun et al. 1998 and Han et al. 2015 (mlp-300-100)")
+register_model("softmax", _softmax, description="softmax regression (mlp)")
+register_model("lenet5", LeNet5, description="LeNet-5: conv 6@5×5, pool, conv 16@5×5, pool, "
+                                             "120, 84; images ≥ 12×12")
+register_model("convnet", ConvNet, example_input=(3, 32, 32),
+               description="three conv blocks (32, 64, 128, BN, ReLU, pool), global pool, "
+                           "linear head; images ≥ 8×8")
+
+
+# --------------------------------------------------------------------------- building
+
+def model_names() -> list[str]:
+    """Every valid model name, families as their syntax (``mlp-W1-W2-...``)."""
+    out = []
+    for spec in REGISTRY.values():
+        out += [spec.name] + ([spec.variant_syntax or f"{spec.name}-..."] if spec.variants else [])
+    return out
+
+
+def get_model_factory(name: str) -> Factory:
+    """The factory of a registered model name or of a family member (``mlp-300-100``)."""
+    if name in REGISTRY:
+        return REGISTRY[name].factory
+    families = [s for s in REGISTRY.values() if s.variants and name.startswith(f"{s.name}-")]
+    if families:
+        return max(families, key=lambda s: len(s.name)).variants(name)
+    raise UserError(f"unknown model {name!r}; valid: {', '.join(model_names())}")
+
+
+def build(factory: Factory, input_shape, num_classes: int = 10, *,
+          generator: torch.Generator | None = None) -> nn.Module:
+    """``factory(input_shape, num_classes)`` with its initial weights drawn from ``generator``.
+
+    torch's layers draw their initial weights from the global RNG. With a generator, the
+    factory runs while the global CPU generator holds ``generator``'s state (inside
+    ``torch.random.fork_rng``, which restores the global state afterwards), and ``generator``
+    advances past the draws: the weights are those of ``torch.manual_seed`` + constructor,
+    and nothing outside sees a change. Without one, the global RNG is used, as torch does.
+    """
+    shape = tuple(int(d) for d in input_shape)
+    if generator is None:
+        model = factory(shape, num_classes)
+    else:
+        if generator.device.type != "cpu":
+            raise ValueError("models are initialized on the CPU: pass a CPU torch.Generator, "
+                             f"got one on {generator.device}")
+        with torch.random.fork_rng(devices=[]):
+            torch.set_rng_state(generator.get_state())
+            model = factory(shape, num_classes)
+            generator.set_state(torch.get_rng_state())
+    if not isinstance(model, nn.Module):
+        raise UserError(f"model factory {getattr(factory, '__name__', factory)!r} returned "
+                        f"{type(model).__name__}, not a torch.nn.Module")
+    return model
+
+
+def make_model(name: str, input_shape, num_classes: int = 10, seed: int | None = None, *,
+               generator: torch.Generator | None = None) -> nn.Module:
+    """Build a model by name, its initial weights drawn from ``generator`` (or a fresh one
+    seeded with ``seed``); torch's global RNG is left as it was. Neither given: the global
+    RNG, as torch's layers do. ``seed=s`` gives the weights that ``torch.manual_seed(s)``
+    followed by the constructor gives."""
+    if seed is not None and generator is not None:
+        raise ValueError("make_model takes a seed or a generator, not both")
+    factory = get_model_factory(name)
     if seed is not None:
-        torch.manual_seed(seed)
-    if key == "mlp" or key.startswith("mlp-"):
-        parts = key.split("-")[1:]
-        try:
-            widths = tuple(int(p) for p in parts)
-        except ValueError:
-            widths = ()
-        if any(w <= 0 for w in widths) or (parts and not widths):
-            raise UserError(f"bad MLP name {name!r}: widths must be positive integers, "
-                            "e.g. mlp-512 or mlp-300-100")
-        return MLP(input_shape, num_classes, widths)
-    if key == "lenet5":
-        return LeNet5(input_shape, num_classes)
-    if key == "convnet":
-        return ConvNet(input_shape, num_classes)
-    raise UserError(f"unknown model {name!r}; valid: {', '.join(NAMES)}")
+        generator = torch.Generator().manual_seed(seed)
+    return build(factory, input_shape, num_classes, generator=generator)
 
 
 def count_params(model: nn.Module, nonzero: bool = False) -> int:

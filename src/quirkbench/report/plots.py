@@ -16,11 +16,14 @@ import math
 import re
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import matplotlib
 
 matplotlib.use("Agg")  # no display; must precede pyplot
 import matplotlib.pyplot as plt  # noqa: E402
+
+from ..registry import Registry  # noqa: E402
 
 COLORS = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442"]
 MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*", "h", "<"]  # 10: with 8 colours, 9+ lines differ
@@ -28,13 +31,26 @@ DASHES = ["-", "--", "-.", ":"]
 
 Records = list[dict]
 PlotFn = Callable[[Records, Records | None], str | None]
-PLOTS: dict[str, tuple[str, PlotFn]] = {}  # series name → (title, function)
+
+
+@dataclass(frozen=True)
+class PlotSpec:
+    """A plot function for the series ``name`` and the figure's title."""
+
+    name: str
+    title: str
+    fn: PlotFn
+
+
+# series name → PlotSpec; other packages' plots: the entry-point group ``quirkbench.plots``
+PLOTS: Registry[PlotSpec] = Registry("plot", "quirkbench.plots", identity=lambda spec: spec.fn)
+register = PLOTS.register
 
 
 def plot(series: str, title: str):
-    """Register a plot function for a series name."""
+    """Register the decorated function as the plot of the series ``series``."""
     def deco(fn: PlotFn) -> PlotFn:
-        PLOTS[series] = (title, fn)
+        register(PlotSpec(series, title, fn))
         return fn
     return deco
 

@@ -128,7 +128,7 @@ def figures(units: list[dict], base_units: list[dict], task=None) -> list[dict]:
             out.append({"title": f"series {name!r}", "svg": None, "series": name, "n": len(recs),
                         "error": None})
             continue
-        title, fn = plots.PLOTS[plot_name]
+        title, fn = plots.PLOTS[plot_name].title, plots.PLOTS[plot_name].fn
         try:
             kw = fig.options(config) if fig is not None and fig.options else {}
             svg, error = fn(recs, base.get(name), **kw), None

@@ -2,8 +2,9 @@
 
 A task is one file in this package that calls ``register(Task(...))`` at import. Tasks from
 other packages register through the entry-point group ``quirkbench.tasks`` (the entry
-point names a module; importing it registers). A task receives its resolved config and a
-``Context`` (data set, seed, device) and returns a ``TaskOutput``; it never writes files.
+point names a module; importing it registers; see ``quirkbench.registry``). A task
+receives its resolved config and a ``Context`` (data set, seed, device) and returns a
+``TaskOutput``; it never writes files.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from typing import Any
 
 import torch
 
-from ..errors import UserError, choices
 from ..metrics import Metric
+from ..registry import Registry
 
 
 @dataclass
@@ -99,34 +100,21 @@ class Task:
         return apply_overrides(cfg, overrides or {}, f"{self.name}.")
 
 
-REGISTRY: dict[str, Task] = {}
-_loaded = False
+def _import_builtin_tasks() -> None:
+    for mod in pkgutil.iter_modules(__path__):
+        if not mod.name.startswith("_"):
+            importlib.import_module(f"{__name__}.{mod.name}")
 
 
-def register(task: Task) -> Task:
-    if task.name in REGISTRY and REGISTRY[task.name].run is not task.run:
-        raise ValueError(f"task {task.name!r} registered twice")
-    REGISTRY[task.name] = task
-    return task
+REGISTRY: Registry[Task] = Registry("task", "quirkbench.tasks", builtins=_import_builtin_tasks,
+                                    identity=lambda task: task.run)
+register = REGISTRY.register
 
 
-def load_all() -> dict[str, Task]:
-    """Import every task module in this package and every ``quirkbench.tasks`` entry point."""
-    global _loaded
-    if not _loaded:
-        for mod in pkgutil.iter_modules(__path__):
-            if not mod.name.startswith("_"):
-                importlib.import_module(f"{__name__}.{mod.name}")
-        from importlib.metadata import entry_points
-
-        for ep in entry_points(group="quirkbench.tasks"):
-            ep.load()
-        _loaded = True
-    return REGISTRY
+def load_all() -> Registry[Task]:
+    """Every task: the modules of this package and the ``quirkbench.tasks`` entry points."""
+    return REGISTRY.load()
 
 
 def get(name: str) -> Task:
-    tasks = load_all()
-    if name not in tasks:
-        raise UserError(f"unknown task {name!r}; valid: {choices(sorted(tasks))}")
-    return tasks[name]
+    return REGISTRY.lookup(name)
