@@ -29,14 +29,14 @@ def run(suite: str = "quick", tasks: list[str] | None = None,
             datasets: list[str] | None = None, seeds: str | None = None, device: str = "auto",
             out: str | None = None, sets: list[str] | None = None, data_root: str | None = None,
             download: bool = False, executor: str = "local", report: bool = True,
-            quiet: bool = False) -> int:
+            quiet: bool = False, jobs: str = "1") -> int:
     from ..runner.suite import run_suite
     from ..tracking.results import load_results
 
     log = (lambda m: None) if quiet else (lambda m: print(m, flush=True))
     path = run_suite(suite, tasks=tasks, datasets=datasets, seeds=seeds, device=device, out=out,
                      overrides=_overrides(sets), data_root=data_root, download=download,
-                     executor=executor, argv=sys.argv[1:], log=log)
+                     executor=executor, argv=sys.argv[1:], jobs=jobs, log=log)
     df = load_results(path)
     print(format_summary(df))
     print(f"\nresults: {path}")
@@ -113,6 +113,10 @@ def add_parser(sub) -> None:
     r.add_argument("--data-root", help="folder with full data sets (mnist, fashion-mnist, cifar10)")
     r.add_argument("--download", action="store_true", help="download missing full data sets")
     r.add_argument("--executor", default="local", help="local (default) | ray")
+    r.add_argument("--jobs", "-j", nargs="?", const="auto", default="1", metavar="N",
+                   help="run N units at once in worker processes, one torch thread each on "
+                        "the CPU, one GPU each on CUDA; --jobs alone or 'auto': one per "
+                        "physical core (or GPU). Default 1: one after another in this process")
     r.add_argument("--no-report", dest="report", action="store_false", help="skip the HTML report")
     r.add_argument("-q", "--quiet", action="store_true", help="only the summary")
 

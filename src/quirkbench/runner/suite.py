@@ -23,6 +23,7 @@ from ..engine import data
 from ..errors import UserError, choices
 from ..tasks import Context, Task, get, load_all
 from ..tracking import results
+from . import pool
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,20 @@ def execute(unit: Unit, device: torch.device, data_root=None, download=False,
                                started, time.perf_counter() - t0, out)
 
 
+def run_unit(unit: Unit, device: torch.device, data_root=None, download=False,
+             log: Callable[[str], None] = print) -> dict[str, Any]:
+    """``execute``, with a bug in the task recorded as a failed unit (a ``UserError`` still
+    stops the run). Module-level so that pool workers (``runner/pool.py``) can call it."""
+    try:
+        return execute(unit, device, data_root, download, log=log)
+    except UserError:
+        raise
+    except Exception as e:  # a bug in one task must not lose the others
+        return {"task": unit.task.name, "dataset": unit.dataset, "seed": unit.seed,
+                "config": to_dict(unit.config), "status": "failed", "metrics": [],
+                "error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()}
+
+
 def default_out(suite: str) -> Path:
     return Path("results") / f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-{suite}.json"
 
@@ -197,9 +212,11 @@ def run_suite(suite: str = "quick", *, tasks: list[str] | None = None,
               device: str = "auto", out: str | Path | None = None,
               overrides: dict[str, dict[str, Any]] | None = None, data_root: str | None = None,
               download: bool = False, executor: str = "local", argv: list[str] | None = None,
-              log: Callable[[str], None] = print) -> Path:
+              jobs: int | str = 1, log: Callable[[str], None] = print) -> Path:
     """Run a suite and return the path of its results document.
 
+    ``jobs``: units run in that many worker processes at once (``auto``: one per physical
+    core, or per GPU; see ``runner/pool.py``); 1 runs them one after another in this process.
     Units already done in an existing ``out`` document (same suite and settings) are
     skipped: this is how an interrupted run resumes. A unit that raises a bug is recorded
     as failed (with its error) and the run goes on; a ``UserError`` stops the run.
@@ -207,6 +224,7 @@ def run_suite(suite: str = "quick", *, tasks: list[str] | None = None,
     if executor not in EXECUTORS:
         raise UserError(f"unknown executor {executor!r}; valid: {choices(EXECUTORS)}")
     dev = data.resolve_device(device)
+    n_jobs = pool.resolve_jobs(jobs, dev)
     units = plan(suite, tasks, datasets, parse_seeds(seeds), overrides)
     out = Path(out) if out else default_out(suite)
     doc = _open_document(out, suite, units, dev, argv)
@@ -214,20 +232,20 @@ def run_suite(suite: str = "quick", *, tasks: list[str] | None = None,
     done_before = len(units) - len(todo)
     if done_before:
         log(f"resuming {out}: {done_before} of {len(units)} units already done")
-    log(f"{suite} suite: {len(todo)} units on {dev} → {out}")
+    doc["meta"]["jobs"] = n_jobs
+    log(f"{suite} suite: {len(todo)} units on {dev} → {out}"
+        + (f", {min(n_jobs, len(todo))} at a time" if n_jobs > 1 and len(todo) > 1 else ""))
     t_run = time.perf_counter()
 
     def run_one(u: Unit) -> dict[str, Any]:
-        try:
-            return execute(u, dev, data_root, download, log=lambda m, k=u.key: log(f"  {k}: {m}"))
-        except UserError:
-            raise
-        except Exception as e:  # a bug in one task must not lose the others
-            return {"task": u.task.name, "dataset": u.dataset, "seed": u.seed,
-                    "config": to_dict(u.config), "status": "failed", "metrics": [],
-                    "error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()}
+        return run_unit(u, dev, data_root, download, log=lambda m, k=u.key: log(f"  {k}: {m}"))
 
-    ex = RayExecutor(dev) if executor == "ray" else LocalExecutor()
+    if executor == "ray":
+        ex = RayExecutor(dev)
+    elif n_jobs > 1 and len(todo) > 1:
+        ex = pool.PoolExecutor(n_jobs, dev, data_root, download, log)
+    else:
+        ex = LocalExecutor()
     i = done_before
     try:
         for u, rec in ex.map(todo, run_one):
@@ -245,6 +263,8 @@ def run_suite(suite: str = "quick", *, tasks: list[str] | None = None,
         log(f"interrupted after {i} of {len(units)} units; resume with: quirkbench run "
             f"--suite {suite} --out {out}")
         raise
+    order = {u.key: i for i, u in enumerate(units)}  # plan order, however many workers ran
+    doc["units"] = dict(sorted(doc["units"].items(), key=lambda kv: order.get(kv[0], len(order))))
     failed = [k for k, v in doc["units"].items() if v.get("status") != "done"]
     doc["meta"]["status"] = "failed" if failed else "done"
     doc["meta"]["ended"] = results.now()
