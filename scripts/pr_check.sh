@@ -13,6 +13,9 @@
 #   QB_OUT       folder for base.json, head.json, compare.md (default results/pr/, git-ignored)
 #   QB_COMPARE   extra arguments for `quirkbench compare` (e.g. "--fail-on moved")
 #   QB_REPO      repository to check (default: the current directory's)
+#   QB_JOBS      units at once per run (`quirkbench run --jobs`; default auto: one per
+#                physical core, one torch thread each); a side that predates --jobs runs
+#                its units one after another
 #   OMP_NUM_THREADS  torch threads per run (default 1 here, see below)
 # The worktrees run their own source (PYTHONPATH=<worktree>/src); the comparison runs with
 # the quirkbench of the current environment, so a base that predates `compare` still works.
@@ -50,6 +53,8 @@ add_worktree() {  # name sha
 run_side() {  # name seed: one seed of one side, appended to (resuming) $out/name.json
   local name=$1 seed=$2 args=()
   args=(run --suite "$suite" --out "$out/$name.json" --no-report --quiet --seeds "$seed")
+  grep -qs -- '"--jobs"' "$work/$name/src/quirkbench/commands/run.py" \
+    && args+=(--jobs "${QB_JOBS:-auto}")
   [[ -n "${QB_TASKS:-}" ]] && args+=(--tasks ${QB_TASKS})
   for s in ${QB_SETS:-}; do args+=(--set "$s"); done
   echo "== $name seed $seed: quirkbench ${args[*]}"
