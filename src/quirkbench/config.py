@@ -1,12 +1,75 @@
-"""Checked overrides of frozen config dataclasses (nanoGPT's configurator, with type checks)."""
+"""Checked overrides of frozen config dataclasses (nanoGPT's configurator, with type checks),
+and the checks a config's ``__post_init__`` makes on its values.
+
+    def __post_init__(self):
+        at_least(self, 1, "steps", "repeats")
+        check(0 < self.eps <= 1, "eps", "an L∞ budget in (0, 1]", self.eps)
+        check_choices(self.norms, "norms", NORMS, "norm")
+
+A failed check is a ``ConfigError`` (a ``UserError``): one line naming the setting, what is
+valid and the value given. ``apply_overrides`` puts the task in front of the setting's name
+(``compression.delta_pp must be ≥ 0 percentage points, got -1.0``).
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import typing
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from .errors import UserError
+from .errors import UserError, choices
+
+_UNSET = object()
+
+
+class ConfigError(UserError):
+    """A setting outside what is valid: ``before + key + after`` on one line."""
+
+    def __init__(self, key: str, after: str, before: str = ""):
+        self.key, self.after, self.before = key, after, before
+        super().__init__(f"{before}{key}{after}")
+
+    def at(self, where: str) -> ConfigError:
+        """The same error with the setting's full dotted name (``where`` ends with a dot)."""
+        return ConfigError(f"{where}{self.key}", self.after, self.before)
+
+
+def _show(value: Any) -> str:
+    return repr(list(value)) if isinstance(value, tuple) else repr(value)
+
+
+def check(ok: bool, key: str, valid: str, value: Any = _UNSET) -> None:
+    """Unless ``ok``: ``ConfigError("<key> must be <valid>, got <value>")``."""
+    if not ok:
+        raise ConfigError(key, f" must be {valid}" + ("" if value is _UNSET
+                                                     else f", got {_show(value)}"))
+
+
+def at_least(cfg, lo: float, *keys: str, unit: str = "") -> None:
+    """Each field ``keys`` of ``cfg`` is ≥ ``lo`` (``unit`` follows the bound in the message)."""
+    for key in keys:
+        v = getattr(cfg, key)
+        check(v >= lo, key, f"≥ {lo:g}{unit}", v)
+
+
+def check_each(values: Iterable, key: str, ok: Callable[[Any], bool], valid: str) -> None:
+    """``values`` is a non-empty list whose every element passes ``ok``."""
+    values = list(values)
+    check(bool(values) and all(ok(v) for v in values), key, valid, values)
+
+
+def check_choices(values: str | Iterable[str], key: str, valid: Iterable[str],
+                  what: str) -> None:
+    """``values`` (one name, or a non-empty list of them) are all in ``valid``:
+    ``unknown <what> 'x' in <key>; valid: a, b``."""
+    valid = list(valid)
+    listed = [values] if isinstance(values, str) else list(values)
+    if not listed:
+        raise ConfigError(key, f" must name at least one {what}; valid: {choices(valid)}")
+    for v in listed:
+        if v not in valid:
+            raise ConfigError(key, f"; valid: {choices(valid)}", f"unknown {what} {v!r} in ")
 
 
 def _accepts(tp, value) -> bool:
@@ -80,7 +143,10 @@ def apply_overrides(cfg, overrides: dict[str, Any], where: str = ""):
         if not dataclasses.is_dataclass(inner):
             raise UserError(f"setting {where}{head!r} has no sub-settings")
         flat[head] = apply_overrides(inner, sub, f"{where}{head}.")
-    return dataclasses.replace(cfg, **flat)
+    try:
+        return dataclasses.replace(cfg, **flat)
+    except ConfigError as e:  # name the setting as the user wrote it
+        raise e.at(where) from None
 
 
 def to_dict(cfg) -> dict[str, Any]:

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
+from ..config import at_least, check, check_choices
 from ..errors import UserError
 
 OPTIMIZERS = ("sgd", "adam")
@@ -42,15 +43,11 @@ class TrainConfig:
 
 
 def check_train_config(cfg: TrainConfig) -> None:
-    if cfg.optimizer not in OPTIMIZERS:
-        raise UserError(f"unknown optimizer {cfg.optimizer!r}; valid: {', '.join(OPTIMIZERS)}")
-    if not cfg.lr > 0:
-        raise UserError(f"lr must be > 0, got {cfg.lr}")
-    if cfg.batch_size < 1 or cfg.max_epochs < 1:
-        raise UserError("batch_size and max_epochs must be ≥ 1")
+    check_choices(cfg.optimizer, "optimizer", OPTIMIZERS, "optimizer")
+    check(cfg.lr > 0, "lr", "> 0", cfg.lr)
+    at_least(cfg, 1, "batch_size", "max_epochs")
     t = cfg.target_train_acc
-    if t is not None and not 0 < t <= 1:
-        raise UserError(f"target_train_acc is a fraction in (0, 1], got {t}")
+    check(t is None or 0 < t <= 1, "target_train_acc", "a fraction in (0, 1] (or none)", t)
 
 
 @dataclass

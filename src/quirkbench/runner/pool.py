@@ -137,14 +137,14 @@ class _Worker:
 def died_record(unit, exitcode: int | None) -> dict[str, Any]:
     """The record of a unit whose worker process died while running it."""
     from ..config import to_dict
+    from ..tracking import results
 
     how = (f"killed by signal {signal.Signals(-exitcode).name}"
            if exitcode is not None and exitcode < 0 and -exitcode in signal.valid_signals()
            else f"exit status {exitcode}")
-    return {"task": unit.task.name, "dataset": unit.dataset, "seed": unit.seed,
-            "config": to_dict(unit.config), "status": "failed", "metrics": [],
-            "error": f"WorkerDied: the worker process running this unit died ({how})",
-            "traceback": ""}
+    return results.unit_record(unit.task.name, unit.dataset, unit.seed, to_dict(unit.config),
+                               None, None, error=f"WorkerDied: the worker process running this "
+                                                 f"unit died ({how})", traceback="")
 
 
 class PoolExecutor:

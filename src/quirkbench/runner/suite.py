@@ -126,14 +126,15 @@ def run_unit(unit: Unit, device: torch.device, data_root=None, download=False,
              log: Callable[[str], None] = print) -> dict[str, Any]:
     """``execute``, with a bug in the task recorded as a failed unit (a ``UserError`` still
     stops the run). Module-level so that pool workers (``runner/pool.py``) can call it."""
+    started, t0 = results.now(), time.perf_counter()
     try:
         return execute(unit, device, data_root, download, log=log)
     except UserError:
         raise
     except Exception as e:  # a bug in one task must not lose the others
-        return {"task": unit.task.name, "dataset": unit.dataset, "seed": unit.seed,
-                "config": to_dict(unit.config), "status": "failed", "metrics": [],
-                "error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()}
+        return results.unit_record(unit.task.name, unit.dataset, unit.seed, to_dict(unit.config),
+                                   started, time.perf_counter() - t0, error=e,
+                                   traceback=traceback.format_exc())
 
 
 def default_out(suite: str) -> Path:

@@ -22,9 +22,10 @@ from dataclasses import dataclass
 
 import torch
 
+from ..config import at_least, check, check_choices, check_each
 from ..engine.models import make_model
 from ..engine.train import TrainConfig, predict, train_many
-from ..errors import UserError, choices
+from ..errors import UserError
 from ..methods import attacks as A
 from ..metrics import HIGHER, NONE, Anchor, Metric
 from . import Context, Figure, Task, TaskOutput, register
@@ -65,27 +66,17 @@ class AdversarialConfig:
                                      max_epochs=10, target_train_acc=None, eval_test=False)
 
     def __post_init__(self):
-        bad = [a for a in self.attacks if a not in ATTACKS]
-        if bad or not self.attacks:
-            raise UserError(f"unknown attack(s) {bad}; valid: {choices(ATTACKS)}")
-        bad = [n for n in self.norms if n not in A.NORMS]
-        if bad or not self.norms:
-            raise UserError(f"unknown norm(s) {bad}; valid: {choices(A.NORMS)}")
-        if self.loss not in A.LOSSES:
-            raise UserError(f"unknown attack loss {self.loss!r}; valid: {choices(A.LOSSES)}")
+        check_choices(self.attacks, "attacks", ATTACKS, "attack")
+        check_choices(self.norms, "norms", A.NORMS, "norm")
+        check_choices(self.loss, "loss", A.LOSSES, "attack loss")
         for name in ("eps_linf", "eps_l2"):
-            eps = getattr(self, name)
-            if not eps or any(e < 0 for e in eps):
-                raise UserError(f"{name} must be a non-empty list of budgets ≥ 0, got {list(eps)}")
-        for name in ("pgd_steps", "min_steps", "min_search_steps", "n_fool", "fool_steps"):
-            if getattr(self, name) < 1:
-                raise UserError(f"{name} must be ≥ 1, got {getattr(self, name)}")
-        if self.n_attack is not None and self.n_attack < 10:
-            raise UserError(f"n_attack must be ≥ 10 (or none: the whole test split), "
-                            f"got {self.n_attack}")
-        if not 0 < self.fool_confidence < 1:
-            raise UserError(f"fool_confidence is a probability in (0, 1), "
-                            f"got {self.fool_confidence}")
+            check_each(getattr(self, name), name, lambda e: e >= 0,
+                       "a non-empty list of budgets ≥ 0")
+        at_least(self, 1, "pgd_steps", "min_steps", "min_search_steps", "n_fool", "fool_steps")
+        check(self.n_attack is None or self.n_attack >= 10, "n_attack",
+              "≥ 10 (or none: the whole test split)", self.n_attack)
+        check(0 < self.fool_confidence < 1, "fool_confidence", "a probability in (0, 1)",
+              self.fool_confidence)
 
     def budgets(self, norm: str) -> tuple[float, ...]:
         return tuple(sorted(set(self.eps_linf if norm == "linf" else self.eps_l2)))

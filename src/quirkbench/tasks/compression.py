@@ -30,9 +30,9 @@ from dataclasses import dataclass
 
 import torch
 
+from ..config import at_least, check, check_choices, check_each
 from ..engine.models import count_params, make_model
 from ..engine.train import TrainConfig, evaluate, predict, train
-from ..errors import UserError
 from ..methods.pruning import (
     INDEX_SCHEMES,
     bisect_ratio,
@@ -76,27 +76,15 @@ class CompressionConfig:
                                         eval_test=False)  # after every cut
 
     def __post_init__(self):
-        bad = [m for m in self.methods if m not in METHODS]
-        if bad or not self.methods:
-            raise UserError(f"unknown pruning method(s) {bad}; valid: {', '.join(METHODS)}")
-        if self.delta_pp < 0:
-            raise UserError(f"compression.delta_pp must be ≥ 0 percentage points, got "
-                            f"{self.delta_pp}")
-        if not self.ratios or any(not r > 1 for r in self.ratios):
-            raise UserError(f"compression.ratios must all be > 1 (dense/remaining), got "
-                            f"{list(self.ratios)}")
-        if list(self.ratios) != sorted(set(self.ratios)):
-            raise UserError(f"compression.ratios must be strictly increasing, got "
-                            f"{list(self.ratios)}")
-        if self.search_steps < 0:
-            raise UserError(f"compression.search_steps must be ≥ 0, got {self.search_steps}")
-        if self.min_iso_ratio < 1 or self.clearly_lower < 1:
-            raise UserError("compression.min_iso_ratio and clearly_lower must be ≥ 1")
-        if self.index_scheme not in INDEX_SCHEMES:
-            raise UserError(f"unknown index scheme {self.index_scheme!r}; valid: "
-                            f"{', '.join(INDEX_SCHEMES)}")
-        if not self.temperature > 0:
-            raise UserError(f"compression.temperature must be > 0, got {self.temperature}")
+        check_choices(self.methods, "methods", METHODS, "pruning method")
+        at_least(self, 0, "delta_pp", unit=" percentage points")
+        check_each(self.ratios, "ratios", lambda r: r > 1, "ratios > 1 (dense/remaining)")
+        check(list(self.ratios) == sorted(set(self.ratios)), "ratios", "strictly increasing",
+              self.ratios)
+        at_least(self, 0, "search_steps")
+        at_least(self, 1, "min_iso_ratio", "clearly_lower")
+        check_choices(self.index_scheme, "index_scheme", INDEX_SCHEMES, "index scheme")
+        check(self.temperature > 0, "temperature", "> 0", self.temperature)
 
 
 def _state(model) -> dict[str, torch.Tensor]:

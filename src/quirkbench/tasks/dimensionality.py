@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..errors import UserError
+from ..config import check, check_each
 from ..methods.geometry import mean_pairwise_angle, mean_pairwise_distance, nearest_farthest_ratio
 from ..metrics import NONE, Anchor, Metric
 from . import Context, Figure, Task, TaskOutput, register
@@ -37,11 +37,9 @@ class DimensionalityConfig:
     n_data: int = 1000  # data-set inputs (training split) for the same measures
 
     def __post_init__(self):
-        if not self.dims or any(d < 1 for d in self.dims):
-            raise UserError(f"dims must be positive integers, got {self.dims}")
-        if self.n_points < 3:
-            raise UserError(f"n_points must be ≥ 3 (a nearest and a farthest other), "
-                            f"got {self.n_points}")
+        check_each(self.dims, "dims", lambda d: d >= 1, "positive integers")
+        check(self.n_points >= 3, "n_points", "≥ 3 (a nearest and a farthest other)",
+              self.n_points)
 
 
 def measure(points: torch.Tensor, centre: torch.Tensor) -> dict[str, float]:

@@ -20,9 +20,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..config import at_least, check, check_choices
 from ..engine.models import make_model
 from ..engine.train import TrainConfig
-from ..errors import UserError
 from ..methods import continual
 from ..methods.continual import PROTOCOLS, STRATEGIES, run_sequence
 from ..metrics import HIGHER, LOWER, NONE, Anchor, Metric
@@ -71,21 +71,12 @@ class ForgettingConfig:
                                      max_steps=100, target_train_acc=None, eval_test=False)
 
     def __post_init__(self):
-        bad = [p for p in self.protocols if p not in PROTOCOLS]
-        if bad or not self.protocols:
-            raise UserError(f"unknown forgetting protocol (scenario) {bad}; valid: "
-                            f"{', '.join(PROTOCOLS)}")
-        bad = [s for s in self.strategies if s not in STRATEGIES]
-        if bad or not self.strategies:
-            raise UserError(f"unknown forgetting strategy {bad}; valid: {', '.join(STRATEGIES)}")
-        if self.n_tasks < 2:
-            raise UserError(f"forgetting needs n_tasks ≥ 2 (a sequence), got {self.n_tasks}")
-        if self.memory_per_task < 0:
-            raise UserError(f"memory_per_task must be ≥ 0 examples, got {self.memory_per_task}")
-        if self.classes_per_task < 1 or self.fisher_samples < 1:
-            raise UserError("classes_per_task and fisher_samples must be ≥ 1")
-        if self.ewc_lambda < 0:
-            raise UserError(f"ewc_lambda must be ≥ 0, got {self.ewc_lambda}")
+        check_choices(self.protocols, "protocols", PROTOCOLS, "protocol (scenario)")
+        check_choices(self.strategies, "strategies", STRATEGIES, "strategy")
+        check(self.n_tasks >= 2, "n_tasks", "≥ 2 (a sequence)", self.n_tasks)
+        at_least(self, 0, "memory_per_task", unit=" examples")
+        at_least(self, 1, "classes_per_task", "fisher_samples")
+        at_least(self, 0, "ewc_lambda")
 
 
 def run(cfg: ForgettingConfig, ctx: Context) -> TaskOutput:

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..config import at_least, check
 from ..engine.models import make_model
 from ..engine.train import TrainConfig, train_many
-from ..errors import UserError
 from ..methods.geometry import barrier_height, interpolation_path, max_relative_rise, params_vector
 from ..metrics import HIGHER, NONE, Anchor, Metric
 from . import Context, Figure, Task, TaskOutput, register
@@ -41,12 +41,10 @@ class LandscapeConfig:
                                      max_epochs=10, target_train_acc=None, eval_test=False)
 
     def __post_init__(self):
-        if self.n_points < 3:
-            raise UserError(f"n_points must be ≥ 3 (the ends and a middle), got {self.n_points}")
-        if self.n_eval < 10:
-            raise UserError(f"n_eval must be ≥ 10 examples, got {self.n_eval}")
-        if not self.monotone_tolerance >= 0:
-            raise UserError(f"monotone_tolerance is a fraction ≥ 0, got {self.monotone_tolerance}")
+        check(self.n_points >= 3, "n_points", "≥ 3 (the ends and a middle)", self.n_points)
+        at_least(self, 10, "n_eval", unit=" examples")
+        check(self.monotone_tolerance >= 0, "monotone_tolerance", "a fraction ≥ 0",
+              self.monotone_tolerance)
 
 
 def run(cfg: LandscapeConfig, ctx: Context) -> TaskOutput:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ..config import check, check_choices
 from ..engine.models import make_model
 from ..engine.train import TrainConfig, train
 from ..errors import UserError
@@ -47,13 +48,9 @@ class MemorizationConfig:
                                      max_epochs=300, target_train_acc=1.0)
 
     def __post_init__(self):
-        bad = [c for c in self.conditions if c not in CONDITIONS]
-        if bad or not self.conditions:
-            raise UserError(f"unknown memorization condition(s) {bad}; "
-                            f"valid: {', '.join(CONDITIONS)}")
-        if "true-labels" not in self.conditions:
-            raise UserError("memorization needs the 'true-labels' condition: "
-                            "slowdowns are against it")
+        check_choices(self.conditions, "conditions", CONDITIONS, "memorization condition")
+        check("true-labels" in self.conditions, "conditions",
+              "a list with 'true-labels' (slowdowns are against it)", self.conditions)
 
 
 def make_condition(cond: str, x, y, x_test, y_test, num_classes: int, seed: int):

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 
 import torch
 
+from ..config import check
 from ..engine.models import make_model
 from ..engine.train import TrainConfig, train_many
-from ..errors import UserError
 from ..metrics import HIGHER, NONE, Anchor, Metric
 from . import Context, Figure, Task, TaskOutput, register
 
@@ -47,11 +47,9 @@ class SensitivityConfig:
                                      max_epochs=10, target_train_acc=None, eval_test=False)
 
     def __post_init__(self):
-        if self.n_seeds < 2:
-            raise UserError(f"n_seeds must be ≥ 2 to measure a spread, got {self.n_seeds}")
-        if any(not s > 0 for s in self.bad_init_scales):
-            raise UserError(f"bad_init_scales must be positive multipliers, "
-                            f"got {self.bad_init_scales}")
+        check(self.n_seeds >= 2, "n_seeds", "≥ 2 to measure a spread", self.n_seeds)
+        check(all(s > 0 for s in self.bad_init_scales), "bad_init_scales",
+              "positive multipliers", self.bad_init_scales)
 
 
 def scaled(model: torch.nn.Module, scale: float) -> torch.nn.Module:

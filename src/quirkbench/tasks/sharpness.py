@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from ..config import at_least, check
 from ..engine.models import make_model
 from ..engine.train import TrainConfig, train
 from ..errors import UserError
@@ -47,15 +48,11 @@ class SharpnessConfig:
                                      max_epochs=10, target_train_acc=None, eval_test=False)
 
     def __post_init__(self):
-        if not 0 < self.large_fraction <= 1:
-            raise UserError(f"large_fraction is a fraction of the training set in (0, 1], "
-                            f"got {self.large_fraction}")
-        if self.small_batch < 1:
-            raise UserError(f"small_batch must be ≥ 1, got {self.small_batch}")
-        if not self.eps > 0 or self.power_iters < 1 or self.sharpness_steps < 1:
-            raise UserError("eps must be > 0, power_iters and sharpness_steps ≥ 1")
-        if self.n_curvature < 10:
-            raise UserError(f"n_curvature must be ≥ 10 examples, got {self.n_curvature}")
+        check(0 < self.large_fraction <= 1, "large_fraction",
+              "a fraction of the training set in (0, 1]", self.large_fraction)
+        at_least(self, 1, "small_batch", "power_iters", "sharpness_steps")
+        check(self.eps > 0, "eps", "> 0", self.eps)
+        at_least(self, 10, "n_curvature", unit=" examples")
 
 
 def run(cfg: SharpnessConfig, ctx: Context) -> TaskOutput:

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ..config import at_least, check, check_each
 from ..engine.models import make_model
 from ..engine.profiling import input_shape_for, profile_steps, random_data, train_step_fn
 from ..engine.timing import (
@@ -51,7 +52,6 @@ from ..engine.timing import (
     with_one_thread,
 )
 from ..engine.train import TrainConfig, train
-from ..errors import UserError
 from ..metrics import HIGHER, NONE, Goal, Metric
 from . import Context, Figure, Task, TaskOutput, register
 
@@ -91,22 +91,14 @@ class ThroughputConfig:
     probe_batch: int = 8192
 
     def __post_init__(self):
-        for name in ("steps", "repeats", "matmul_n", "pgd_n", "pgd_steps", "many_batch",
-                     "profile_batch", "probe_batch"):
-            if getattr(self, name) < 1:
-                raise UserError(f"throughput.{name} must be ≥ 1, got {getattr(self, name)}")
-        if self.warmup_steps < 0 or self.pgd_train_steps < 0:
-            raise UserError("throughput.warmup_steps and pgd_train_steps must be ≥ 0")
+        at_least(self, 1, "steps", "repeats", "matmul_n", "pgd_n", "pgd_steps", "many_batch",
+                 "profile_batch", "probe_batch")
+        at_least(self, 0, "warmup_steps", "pgd_train_steps")
         for name in ("batches", "conv_batches"):
-            v = getattr(self, name)
-            if not v or any(b < 1 for b in v):
-                raise UserError(f"throughput.{name} must be positive integers, got {v}")
-        if not self.repeat_s > 0:
-            raise UserError(f"throughput.repeat_s must be > 0 seconds, got {self.repeat_s}")
-        if any(k < 2 for k in self.many_k):
-            raise UserError(f"throughput.many_k values must be ≥ 2, got {self.many_k}")
-        if not 0 < self.pgd_eps <= 1:
-            raise UserError(f"throughput.pgd_eps is an L∞ budget in (0, 1], got {self.pgd_eps}")
+            check_each(getattr(self, name), name, lambda b: b >= 1, "positive integers")
+        check(self.repeat_s > 0, "repeat_s", "> 0 seconds", self.repeat_s)
+        check(all(k >= 2 for k in self.many_k), "many_k", "a list of values ≥ 2", self.many_k)
+        check(0 < self.pgd_eps <= 1, "pgd_eps", "an L∞ budget in (0, 1]", self.pgd_eps)
 
 
 # --------------------------------------------------------------------------- training

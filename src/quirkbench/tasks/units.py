@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ..config import at_least, check
 from ..engine.models import make_model
 from ..engine.train import TrainConfig, train
 from ..errors import UserError
@@ -41,10 +42,8 @@ class UnitsConfig:
                                      max_epochs=5, target_train_acc=None, eval_test=False)
 
     def __post_init__(self):
-        if self.top_k < 1:
-            raise UserError(f"top_k must be ≥ 1 input per direction, got {self.top_k}")
-        if not self.close_margin_pp >= 0:
-            raise UserError(f"close_margin_pp must be ≥ 0, got {self.close_margin_pp}")
+        at_least(self, 1, "top_k", unit=" input per direction")
+        check(self.close_margin_pp >= 0, "close_margin_pp", "≥ 0", self.close_margin_pp)
 
 
 def run(cfg: UnitsConfig, ctx: Context) -> TaskOutput:

@@ -108,12 +108,29 @@ def read(path: str | Path) -> dict[str, Any]:
     return doc
 
 
-def unit_record(task: str, dataset: str, seed: int, config: dict, started: str, seconds: float,
-                output) -> dict[str, Any]:
-    return {"task": task, "dataset": dataset, "seed": seed, "config": config, "status": "done",
-            "started": started, "ended": now(), "seconds": seconds,
-            "metrics": [m.to_dict() for m in output.metrics],
-            "series": output.series, "info": output.info, "error": None}
+def unit_record(task: str, dataset: str, seed: int, config: dict, started: str | None,
+                seconds: float | None, output=None, *,
+                error: BaseException | str | None = None,
+                traceback: str | None = None) -> dict[str, Any]:
+    """The record of one unit in a results document: the one place its keys are spelled.
+
+    Finished: ``output`` (a ``TaskOutput``), status ``done``. Failed: ``error`` (the
+    exception it raised, written as ``Type: message``, or that line itself) and its
+    ``traceback``, status ``failed``, no metrics.
+    """
+    if (output is None) == (error is None):
+        raise ValueError("a unit record takes an output (done) or an error (failed)")
+    rec = {"task": task, "dataset": dataset, "seed": seed, "config": config,
+           "status": "done" if error is None else "failed",
+           "started": started, "ended": now(), "seconds": seconds,
+           "metrics": [m.to_dict() for m in output.metrics] if output is not None else [],
+           "series": output.series if output is not None else {},
+           "info": output.info if output is not None else {},
+           "error": error if error is None or isinstance(error, str)
+           else f"{type(error).__name__}: {error}"}
+    if traceback is not None:
+        rec["traceback"] = traceback
+    return rec
 
 
 def metrics_of(unit: dict[str, Any]) -> list[Metric]:
