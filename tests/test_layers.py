@@ -1,0 +1,128 @@
+"""Imports go one way: no module imports from a higher layer (function-level imports
+included). The layers, lowest first (docs/development/architecture.md draws them):
+
+    core      errors, config, metrics, registry, _compat
+    engine    engine/    data, models, training, timing, profiling
+    methods   methods/   attacks, pruning, continual learning, geometry
+    tasks     tasks/     one file per phenomenon
+    tracking  tracking/  results documents, compare, history
+    runner    runner/    suites, plan, executors
+    report    report/    HTML pages and plots
+    commands  commands/  one module per CLI command
+    cli       cli.py, __main__.py, and the package's public API (quirkbench/__init__.py)
+
+Modules of one layer may import each other.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+import quirkbench
+
+LAYERS = ("core", "engine", "methods", "tasks", "tracking", "runner", "report", "commands",
+          "cli")
+TOP = {"errors": "core", "config": "core", "metrics": "core", "registry": "core",
+       "_compat": "core", "__version__": "core",  # set first thing in __init__, imports nothing
+       "engine": "engine", "methods": "methods", "tasks": "tasks", "tracking": "tracking",
+       "runner": "runner", "report": "report", "commands": "commands", "cli": "cli",
+       "__main__": "cli", "": "cli"}  # "": the package itself (its public API)
+SRC = Path(quirkbench.__file__).parent
+
+
+def module_name(path: Path, root: Path) -> str:
+    parts = list(path.relative_to(root.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def layer_of(module: str, root_name: str) -> str | None:
+    """The layer of ``root_name.x.y`` (``None``: outside the package)."""
+    if module != root_name and not module.startswith(root_name + "."):
+        return None
+    head = module[len(root_name) + 1:].split(".")[0]
+    if head not in TOP:
+        raise AssertionError(f"{module} is in no layer: add it to TOP here and to the "
+                             "architecture page")
+    return TOP[head]
+
+
+def imported(tree: ast.AST, module: str, is_package: bool) -> list[tuple[int, str]]:
+    """(line, absolute module) for every import in the tree, relative ones resolved; for
+    ``from pkg import name``, ``pkg.name`` (a submodule, or an attribute of ``pkg``)."""
+    out = []
+    base = module.split(".") if is_package else module.split(".")[:-1]
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out += [(node.lineno, a.name) for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                pkg = ".".join(base[:len(base) - node.level + 1])
+                target = f"{pkg}.{node.module}" if node.module else pkg
+            else:
+                target = node.module
+            if node.module and node.level == 0:
+                out.append((node.lineno, target))
+            for a in node.names:
+                out.append((node.lineno, f"{target}.{a.name}"))
+    return out
+
+
+def violations(root: Path) -> list[str]:
+    """Every import in the package at ``root`` that reaches a higher layer."""
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        module = module_name(path, root)
+        mine = layer_of(module, root.name)
+        for line, target in imported(ast.parse(path.read_text()), module,
+                                     path.name == "__init__.py"):
+            theirs = _target_layer(target, root)
+            if theirs is not None and LAYERS.index(theirs) > LAYERS.index(mine):
+                found.append(f"{path.relative_to(root.parent)}:{line} ({mine}) imports "
+                             f"{target} ({theirs})")
+    return found
+
+
+def _target_layer(target: str, root: Path) -> str | None:
+    """``pkg.a.b.name``: the layer of the longest prefix that is a module of the package
+    (``from pkg import __version__``: the attribute's own entry in ``TOP``)."""
+    parts = target.split(".")
+    if parts[0] != root.name:
+        return None
+    if len(parts) > 1 and not ((root / parts[1]).is_dir() or (root / f"{parts[1]}.py").exists()):
+        return TOP.get(parts[1], "cli")  # a name defined in the package's __init__
+    return layer_of(target, root.name)
+
+
+def test_no_module_imports_a_higher_layer():
+    assert not violations(SRC), "\n".join(violations(SRC))
+
+
+def test_every_module_has_a_layer():
+    for path in SRC.rglob("*.py"):
+        layer_of(module_name(path, SRC), SRC.name)
+
+
+@pytest.mark.parametrize("source,bad", [
+    ("def f():\n    from ..runner import suite\n", True),  # a lazy import counts too
+    ("from ..tracking.results import read\n", True),
+    ("from .. import report\n", True),
+    ("from quirkbench.cli import main\n", True),
+    ("from .. import run_suite\n", True),  # the public API sits on top
+    ("from .. import __version__\n", False),
+    ("from ..errors import UserError\nfrom . import models\n", False),
+])
+def test_the_checker_finds_a_planted_violation(tmp_path, source, bad):
+    """A copy of the package with one line added to engine/data.py."""
+    root = tmp_path / "quirkbench"
+    for path in SRC.rglob("*.py"):
+        dest = root / path.relative_to(SRC)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_text(path.read_text())
+    data = root / "engine" / "data.py"
+    data.write_text(data.read_text() + "\n" + source)
+    found = violations(root)
+    assert bool(found) == bad, found
+    assert all("engine/data.py" in v for v in found)
