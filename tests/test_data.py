@@ -47,7 +47,7 @@ def test_idx_reader_refuses_truncated(tmp_path):
 
 
 def test_mnist_from_idx_files(mnist_root):
-    ds = data.load("mnist", data_root=mnist_root)
+    ds = data.load("mnist", data_root=mnist_root, trust_data_root=True)
     assert ds.x_train.shape == (30, 1, 28, 28) and ds.x_test.shape == (20, 1, 28, 28)
     assert ds.x_train.dtype == torch.float32 and 0 <= ds.x_train.min() and ds.x_train.max() <= 1
     assert ds.y_test.tolist() == [i % 10 for i in range(20)]
@@ -61,7 +61,7 @@ def test_cifar10_from_pickle_batches(tmp_path):
         batch = {b"data": g.integers(0, 256, (4, 3072)).astype(np.uint8), b"labels": [0, 1, 2, 3]}
         with open(sub / name, "wb") as f:
             pickle.dump(batch, f)
-    ds = data.load("cifar10", data_root=tmp_path)
+    ds = data.load("cifar10", data_root=tmp_path, trust_data_root=True)
     assert ds.x_train.shape == (20, 3, 32, 32) and ds.x_test.shape == (4, 3, 32, 32)
     # channel-major layout: the first 1024 bytes of a row are the red plane
     with open(sub / "test_batch", "rb") as f:

@@ -29,14 +29,15 @@ def run(suite: str = "quick", tasks: list[str] | None = None,
             datasets: list[str] | None = None, seeds: str | None = None, device: str = "auto",
             out: str | None = None, sets: list[str] | None = None, data_root: str | None = None,
             download: bool = False, executor: str = "local", report: bool = True,
-            quiet: bool = False, jobs: str = "1") -> int:
+            quiet: bool = False, jobs: str = "1", trust_data_root: bool = False) -> int:
     from ..runner.suite import run_suite
     from ..tracking.results import load_results
 
     log = (lambda m: None) if quiet else (lambda m: print(m, flush=True))
     path = run_suite(suite, tasks=tasks, datasets=datasets, seeds=seeds, device=device, out=out,
                      overrides=_overrides(sets), data_root=data_root, download=download,
-                     executor=executor, argv=sys.argv[1:], jobs=jobs, log=log)
+                     executor=executor, argv=sys.argv[1:], jobs=jobs, log=log,
+                     trust_data_root=trust_data_root)
     df = load_results(path)
     print(format_summary(df))
     print(f"\nresults: {path}")
@@ -111,7 +112,11 @@ def add_parser(sub) -> None:
     r.add_argument("--set", dest="sets", action="append", metavar="TASK.KEY=VALUE",
                    help="override a task setting, e.g. memorization.train.lr=0.05 (repeatable)")
     r.add_argument("--data-root", help="folder with full data sets (mnist, fashion-mnist, cifar10)")
-    r.add_argument("--download", action="store_true", help="download missing full data sets")
+    r.add_argument("--download", action="store_true",
+                   help="download missing full data sets (HTTPS, SHA-256 verified)")
+    r.add_argument("--trust-data-root", action="store_true",
+                   help="use files under --data-root that are not the official ones (your own "
+                        "IDX files); their hashes are still recorded in the results")
     r.add_argument("--executor", default="local", help="local (default) | ray")
     r.add_argument("--jobs", "-j", nargs="?", const="auto", default="1", metavar="N",
                    help="run N units at once in worker processes, one torch thread each on "

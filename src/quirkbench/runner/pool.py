@@ -92,7 +92,7 @@ def _watch_parent(parent: int) -> None:
 
 
 def _worker(conn, wid: int, device: str, data_root, download: bool, parent: int,
-            threads: int) -> None:
+            threads: int, trust_data_root: bool = False) -> None:
     """A worker's life: receive (task, dataset, seed, config), run it, send the record back."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C for everyone
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
@@ -118,7 +118,8 @@ def _worker(conn, wid: int, device: str, data_root, download: bool, parent: int,
         key = unit.key
         try:
             rec = suite.run_unit(unit, dev, data_root, download,
-                                 log=lambda m, k=key: conn.send(("log", k, m)))
+                                 log=lambda m, k=key: conn.send(("log", k, m)),
+                                 trust_data_root=trust_data_root)
         except UserError as e:
             conn.send(("user-error", key, str(e)))
         else:
@@ -153,8 +154,10 @@ class PoolExecutor:
     ``UserError`` in any unit stops the run (raised here)."""
 
     def __init__(self, jobs: int, device: torch.device, data_root=None, download: bool = False,
-                 log: Callable[[str], None] = print, threads: int = 1):
+                 log: Callable[[str], None] = print, threads: int = 1,
+                 trust_data_root: bool = False):
         self.jobs, self.device, self.data_root, self.download = jobs, device, data_root, download
+        self.trust_data_root = trust_data_root
         self.log, self.threads = log, threads
         self.restarts = 0  # workers replaced after dying
 
@@ -162,7 +165,8 @@ class PoolExecutor:
         parent_conn, child_conn = ctx.Pipe(duplex=True)
         proc = ctx.Process(target=_worker, name=f"quirkbench-worker-{wid}", daemon=True,
                            args=(child_conn, wid, str(self.device), self.data_root,
-                                 self.download, os.getpid(), self.threads))
+                                 self.download, os.getpid(), self.threads,
+                                 self.trust_data_root))
         proc.start()
         child_conn.close()
         return _Worker(wid, proc, parent_conn)

@@ -111,24 +111,30 @@ def plan(suite: str, tasks: list[str] | None = None, datasets: list[str] | None 
 
 
 def execute(unit: Unit, device: torch.device, data_root=None, download=False,
-            log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Run one unit; the returned record goes into the results document."""
+            log: Callable[[str], None] = print, trust_data_root: bool = False) -> dict[str, Any]:
+    """Run one unit; the returned record goes into the results document (with ``data``: the
+    digests of the data sets the unit read)."""
     torch.manual_seed(unit.seed)
-    ctx = Context(unit.dataset, unit.seed, device, data_root, download, log)
+    ctx = Context(unit.dataset, unit.seed, device, data_root, download, log,
+                  trust_data_root=trust_data_root)
     started = results.now()
     t0 = time.perf_counter()
+    data.used(reset=True)
     out = unit.task.run(unit.config, ctx)
-    return results.unit_record(unit.task.name, unit.dataset, unit.seed, to_dict(unit.config),
-                               started, time.perf_counter() - t0, out)
+    rec = results.unit_record(unit.task.name, unit.dataset, unit.seed, to_dict(unit.config),
+                              started, time.perf_counter() - t0, out)
+    rec["data"] = data.used(reset=True)
+    return rec
 
 
 def run_unit(unit: Unit, device: torch.device, data_root=None, download=False,
-             log: Callable[[str], None] = print) -> dict[str, Any]:
+             log: Callable[[str], None] = print, trust_data_root: bool = False) -> dict[str, Any]:
     """``execute``, with a bug in the task recorded as a failed unit (a ``UserError`` still
     stops the run). Module-level so that pool workers (``runner/pool.py``) can call it."""
     started, t0 = results.now(), time.perf_counter()
     try:
-        return execute(unit, device, data_root, download, log=log)
+        return execute(unit, device, data_root, download, log=log,
+                       trust_data_root=trust_data_root)
     except UserError:
         raise
     except Exception as e:  # a bug in one task must not lose the others
@@ -213,7 +219,8 @@ def run_suite(suite: str = "quick", *, tasks: list[str] | None = None,
               device: str = "auto", out: str | Path | None = None,
               overrides: dict[str, dict[str, Any]] | None = None, data_root: str | None = None,
               download: bool = False, executor: str = "local", argv: list[str] | None = None,
-              jobs: int | str = 1, log: Callable[[str], None] = print) -> Path:
+              jobs: int | str = 1, log: Callable[[str], None] = print,
+              trust_data_root: bool = False) -> Path:
     """Run a suite and return the path of its results document.
 
     ``jobs``: units run in that many worker processes at once (``auto``: one per physical
@@ -239,12 +246,14 @@ def run_suite(suite: str = "quick", *, tasks: list[str] | None = None,
     t_run = time.perf_counter()
 
     def run_one(u: Unit) -> dict[str, Any]:
-        return run_unit(u, dev, data_root, download, log=lambda m, k=u.key: log(f"  {k}: {m}"))
+        return run_unit(u, dev, data_root, download, log=lambda m, k=u.key: log(f"  {k}: {m}"),
+                        trust_data_root=trust_data_root)
 
     if executor == "ray":
         ex = RayExecutor(dev)
     elif n_jobs > 1 and len(todo) > 1:
-        ex = pool.PoolExecutor(n_jobs, dev, data_root, download, log)
+        ex = pool.PoolExecutor(n_jobs, dev, data_root, download, log,
+                               trust_data_root=trust_data_root)
     else:
         ex = LocalExecutor()
     i = done_before
@@ -252,6 +261,7 @@ def run_suite(suite: str = "quick", *, tasks: list[str] | None = None,
         for u, rec in ex.map(todo, run_one):
             i += 1
             doc["units"][u.key] = rec
+            doc["meta"].setdefault("data", {}).update(rec.get("data") or {})
             results.write_atomic(out, doc)
             if rec["status"] == "done":
                 log(f"[{i}/{len(units)}] {u.key} done in {rec['seconds']:.1f} s "

@@ -31,13 +31,15 @@ class Context:
     data_root: str | None = None
     download: bool = False
     log: Callable[[str], None] = lambda msg: None  # progress lines for the user
+    trust_data_root: bool = False  # accept files under data_root that are not the official ones
 
     def load_data(self, name: str | None = None, **kw):
         """The context's data set (or ``name``) on the context's device, split by the seed."""
         from ..engine import data
 
         return data.load(name or self.dataset, seed=self.seed, device=self.device,
-                         data_root=self.data_root, download=self.download, **kw)
+                         data_root=self.data_root, download=self.download,
+                         trust_data_root=self.trust_data_root, **kw)
 
 
 @dataclass

@@ -126,6 +126,35 @@ def settings_warnings(base, head) -> list[str]:
     return lines
 
 
+def data_digests(x) -> dict[str, set[str]]:
+    """data set → the distinct digests of the data it was read from, over one side's
+    documents (``meta.data``); empty for a frame or for documents that predate it."""
+    if not isinstance(x, (str, Path)):
+        return {}
+    from .results import find_documents, read
+
+    out: dict[str, set[str]] = {}
+    for file in find_documents(x):
+        for name, rec in (read(file)["meta"].get("data") or {}).items():
+            sha = rec.get("sha256") if isinstance(rec, dict) else None
+            if isinstance(sha, dict):
+                out.setdefault(name, set()).add(json.dumps(sha, sort_keys=True))
+    return out
+
+
+def data_warnings(base, head) -> list[str]:
+    """One line per data set whose recorded digests differ between ``base`` and ``head``."""
+    db, dh = data_digests(base), data_digests(head)
+    lines = []
+    for name in sorted(set(db) & set(dh)):
+        if db[name] != dh[name]:
+            files = sorted({k for s in db[name] | dh[name] for k in json.loads(s)})
+            lines.append(f"warning: data set {name} was read from different data in base and "
+                         f"head (SHA-256 of {', '.join(files)} differ); differences may not be "
+                         "regressions")
+    return lines
+
+
 def _suites(df: pd.DataFrame) -> set[str]:
     return set(df["suite"].dropna().astype(str)) if "suite" in df.columns else set()
 
@@ -215,7 +244,7 @@ def compare(base, head, *, threshold: float = 0.05, alpha: float = 0.05,
                    p_value=p, verdict=_verdict(row["direction"], change, big and noisy_ok))
         rows.append(row)
     df = pd.DataFrame(rows, columns=COLUMNS)
-    df.attrs["warnings"] = settings_warnings(base, head)  # format_table prints them
+    df.attrs["warnings"] = settings_warnings(base, head) + data_warnings(base, head)
     return df
 
 
