@@ -356,3 +356,15 @@ def test_run_records_data_hashes_and_compare_warns_when_they_differ(tmp_path, pr
     warn = [ln for ln in text.splitlines() if "data set mnist" in ln]
     assert len(warn) == 1 and "train-images-idx3-ubyte.gz" in warn[0]
     assert "data set" not in format_table(compare(outs[0], outs[0]))
+
+
+def test_generated_hash_table_in_the_docs_matches_the_code():
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "generated" / "data-hashes.md")
+    text = page.read_text()
+    rows = [ln for ln in text.splitlines() if ln.startswith("| `")]
+    assert len(rows) == sum(len(v) for v in dl.OFFICIAL.values())  # rerun data_hashes.py
+    for name, files in dl.OFFICIAL.items():
+        for f in files.values():
+            assert f"| `{name}` | `{f.name}` |" in text and f"`{f.sha256}`" in text
