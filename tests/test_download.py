@@ -325,16 +325,16 @@ def _probe(cfg, ctx):
 
 
 @pytest.fixture
-def probe_task(monkeypatch):
+def probe_task():
     from dataclasses import dataclass
 
     @dataclass(frozen=True)
     class Cfg:
         pass
 
-    monkeypatch.setitem(REGISTRY, "hashprobe", Task("hashprobe", "reads its data set", Cfg,
-                                                    _probe, {"smoke": {}}))
-    return "hashprobe"
+    REGISTRY.register(Task("hashprobe", "reads its data set", Cfg, _probe, {"smoke": {}}))
+    yield "hashprobe"
+    REGISTRY.unregister("hashprobe")
 
 
 def test_run_records_data_hashes_and_compare_warns_when_they_differ(tmp_path, probe_task):
