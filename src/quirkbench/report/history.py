@@ -2,7 +2,10 @@
 
 Runs are ordered by start time and grouped by suite (a smoke value and a nightly value of
 the same metric are not comparable). Each consecutive pair of runs of one suite goes
-through ``quirkbench.compare``; the points it calls ``regressed`` are marked.
+through ``quirkbench.compare``; the points it calls ``regressed`` are marked. Step
+changes in each metric's history (``quirkbench.tracking.changepoints``) are listed with
+the first commit after each step, and the nightly ledger's newest verdict (when the folder
+has one) names the first bad commit of every regression that stands.
 """
 
 from __future__ import annotations
@@ -62,7 +65,7 @@ def history_context(results_dir: Path) -> dict:
                 spread = float(v.std(ddof=1)) if v.notna().sum() > 1 else None
                 s["points"].append({"x": i, "value": float(v.mean()), "spread": spread,
                                     "verdict": verdicts.get((i, task, dataset, key))})
-        metrics, regressions = [], []
+        metrics, regressions, steps = [], [], []
         shown = list(range(max(0, len(rs) - MAX_TABLE_RUNS), len(rs)))
         for (task, dataset, key), s in series.items():
             at = {p["x"]: p for p in s["points"]}
@@ -78,6 +81,9 @@ def history_context(results_dir: Path) -> dict:
                 if p["verdict"] == "regressed":
                     regressions.append({"run": labels[i], "task": task, "dataset": dataset,
                                         "key": key, "value": number(p["value"]), "unit": s["unit"]})
+            steps += [{"task": task, "dataset": dataset, "key": key, "label": st.label,
+                       "text": st.describe(s["unit"])}
+                      for st in _steps(s["points"], labels, len(rs), notes)]
             metrics.append({"task": task, "dataset": dataset, "key": key, "unit": s["unit"],
                             "cells": cells,
                             "svg": plots.history(s["points"], labels, s["unit"])})
@@ -85,6 +91,42 @@ def history_context(results_dir: Path) -> dict:
                       "path": str(r["path"])} for i, r in enumerate(rs)]
         suites.append({"suite": suite, "runs": runs_list,
                        "shown": [labels[i] for i in shown], "metrics": metrics,
-                       "regressions": regressions})
+                       "regressions": regressions, "steps": steps})
     return {"folder": str(results_dir), "n_runs": len(runs), "suites": suites,
-            "notes": sorted(notes)}
+            "nightly": _nightly(results_dir, notes), "notes": sorted(notes)}
+
+
+def _steps(points: list[dict], labels: list[str], n: int, notes: set) -> list:
+    """Step changes of one metric over the runs (NaN where a run lacks it)."""
+    from ..tracking.changepoints import detect
+
+    values = [math.nan] * n
+    for p in points:
+        values[p["x"]] = p["value"]
+    try:
+        return detect(values, labels)
+    except UserError as e:  # asv (the step detection) not installed
+        notes.add(f"no step detection: {e}")
+        return []
+
+
+def _nightly(results_dir: Path, notes: set) -> dict | None:
+    """The nightly ledger's newest verdict, if the folder has a ledger."""
+    from ..tracking import nightly
+
+    path = nightly.ledger_path(results_dir)
+    if not path.exists():
+        return None
+    try:
+        nights = nightly.load_ledger(path)
+    except UserError as e:
+        notes.add(str(e))
+        return None
+    if not nights:
+        return None
+    last = nights[-1]
+    return {"commit": last["commit"][:10], "started": last["started"][:19].replace("T", " "),
+            "status": last["status"], "baseline": (last.get("baseline_commit") or "")[:10],
+            "failures": [{**f, "first_bad_commit": f["first_bad_commit"][:10]}
+                         for f in last["failures"]],
+            "n_red": sum(n["status"] == nightly.RED for n in nights), "n": len(nights)}

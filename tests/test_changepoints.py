@@ -1,0 +1,184 @@
+"""Change points in a metric's history and the nightly baseline policy (last good night),
+on synthetic histories and hand-written results documents (no training)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from quirkbench.cli import main
+from quirkbench.metrics import LOWER, NONE, Metric
+from quirkbench.tracking import changepoints as cp
+from quirkbench.tracking import nightly
+from quirkbench.tracking.results import SCHEMA, write_atomic
+
+pytest.importorskip("asv.step_detect")  # the 'track' extra
+
+COMMITS = [f"{i:02d}" + "c" * 38 for i in range(80)]
+
+
+# --------------------------------------------------------------------------- detection
+
+@pytest.mark.parametrize("n,at,size", [(30, 12, 4.0), (30, 27, 8.0), (60, 40, -5.0),
+                                       (12, 6, 5.0)])
+def test_planted_step_found_at_its_commit(n, at, size):
+    """A step of a few noise sds is found, named by the first commit after it."""
+    rng = np.random.default_rng(n + at)
+    found = 0
+    for _ in range(20):
+        x = 100 + rng.normal(size=n)
+        x[at:] += size
+        steps = cp.detect(x, COMMITS[:n])
+        found += [s.label for s in steps] == [COMMITS[at]]
+        for s in steps:
+            if s.label == COMMITS[at]:
+                assert s.size == pytest.approx(size, abs=2.5)  # medians of short segments
+    assert found >= 18, f"planted step at {at} found alone at its commit {found}/20 times"
+
+
+def test_pure_noise_rarely_gives_a_step():
+    """Over 200 flat noisy histories (normal and heavy-tailed, 12 and 30 nights, at
+    different levels and scales): at most 5% show any step."""
+    rng = np.random.default_rng(0)
+    false = trials = 0
+    for n in (12, 30):
+        for _ in range(50):
+            for noise in (rng.normal(size=n), rng.standard_t(3, size=n)):
+                level, scale = rng.uniform(-100, 100), 10 ** rng.uniform(-3, 2)
+                false += bool(cp.detect(level + scale * noise))
+                trials += 1
+    assert trials == 200
+    assert false / trials <= 0.05, f"{false}/{trials} noise histories had a step"
+
+
+def test_deterministic_metric_any_change_is_a_step_roundoff_is_not():
+    x = [0.875] * 6 + [0.8750000001] + [0.875] * 3  # float round-off: no step
+    assert cp.detect(x) == []
+    x = [0.875] * 6 + [0.87] * 3 + [0.875] * 3  # a 0.5 pp change and its revert
+    steps = cp.detect(x, COMMITS[:12])
+    assert [(s.label, s.before, s.after) for s in steps] == [
+        (COMMITS[6], 0.875, 0.87), (COMMITS[9], 0.87, 0.875)]
+
+
+def test_short_and_missing_points():
+    assert cp.detect([1.0, 2.0, 3.0]) == []  # fewer than 2 segments of min_size
+    x = [1.0, np.nan, 1.0, 1.0, np.nan, 5.0, 5.0, 5.0]
+    assert [s.index for s in cp.detect(x)] == [5]  # NaN nights skipped, indices kept
+    with pytest.raises(ValueError):
+        cp.detect([1.0, 2.0], ["a"])
+
+
+# --------------------------------------------------------------------------- documents
+
+def write_night(folder, i, metrics, suite="smoke"):
+    """A results document for night ``i`` (commit COMMITS[i], started on day i)."""
+    units = {f"t/d/{seed}": {"task": "t", "dataset": "d", "seed": seed, "config": {},
+                             "status": "done", "metrics": [m.to_dict() for m in ms]}
+             for seed, ms in enumerate(metrics)}
+    meta = {"commit": COMMITS[i], "suite": suite, "started": f"2026-11-{i + 1:02d}T02:00:00",
+            "status": "done"}
+    path = folder / f"night-{i:02d}.json"
+    write_atomic(path, {"schema": SCHEMA, "meta": meta, "units": units})
+    return path
+
+
+def ms(acc=90.0, secs=1.0, steps=100.0):
+    return [[Metric("acc", acc, "%", NONE, headline=True),
+             Metric("seconds", secs, "s", LOWER, headline=True),
+             Metric("steps", steps, "steps", NONE)]]
+
+
+def test_history_command_names_the_first_commit_after_each_step(tmp_path, capsys):
+    accs = [90.0] * 4 + [80.0] * 3 + [90.0] * 3
+    for i, a in enumerate(accs):
+        write_night(tmp_path, i, ms(acc=a))
+    (tmp_path / "asv.json").write_text("{}")  # other JSON in the folder is skipped
+    assert main(["history", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "smoke suite: 10 runs" in out and "2 steps" in out
+    assert f"t/d acc: step at {COMMITS[4][:10]}: 90 → 80" in out
+    assert f"step at {COMMITS[7][:10]}: 80 → 90" in out
+    assert "seconds" not in out  # flat
+
+
+def test_history_bad_input(tmp_path, capsys):
+    assert main(["history", str(tmp_path / "nope")]) == 2
+    assert "not one" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- baseline policy
+
+def test_regression_stays_red_until_fixed_and_names_first_bad_commit(tmp_path, capsys):
+    """Nights 0-2 good; 3 plants a change (acc 90 → 70); 4-5 keep it; 6 reverts."""
+    accs = [90.0, 90.0, 90.0, 70.0, 70.0, 70.0, 90.0, 90.0]
+    codes = []
+    for i, a in enumerate(accs):
+        write_night(tmp_path, i, ms(acc=a))
+        codes.append(main(["nightly", str(tmp_path)]))
+    assert codes == [0, 0, 0, 1, 1, 1, 0, 0]
+    ledger = json.loads((tmp_path / "ledger" / "nightly.json").read_text())
+    nights = ledger["nights"]
+    assert [n["status"] for n in nights] == ["good"] * 3 + ["red"] * 3 + ["good"] * 2
+    # every red night compares against the last good night (2), never yesterday
+    assert [n["baseline_commit"] for n in nights[3:7]] == [COMMITS[2]] * 4
+    for n in nights[3:6]:
+        (f,) = n["failures"]
+        assert f["metric"] == "t/d acc" and f["first_bad_commit"] == COMMITS[3]
+    out = capsys.readouterr().out
+    assert f"first bad commit: {COMMITS[3][:10]}" in out
+
+
+def test_second_regression_gets_its_own_first_bad_commit(tmp_path):
+    rows = [(90, 1.0), (90, 1.0), (70, 1.0), (70, 3.0), (70, 3.0)]
+    for i, (a, s) in enumerate(rows):
+        write_night(tmp_path, i, ms(acc=a, secs=s))
+        night, _ = nightly.record(tmp_path, tmp_path / f"night-{i:02d}.json")
+    firsts = {f["metric"]: f["first_bad_commit"] for f in night.failures}
+    assert firsts == {"t/d acc": COMMITS[2], "t/d seconds": COMMITS[3]}
+
+
+def test_acknowledged_change_becomes_the_new_baseline(tmp_path):
+    expect = tmp_path / "expected.txt"
+    expect.write_text("t/d acc  # the new data split lowers accuracy on purpose\n")
+    write_night(tmp_path, 0, ms(acc=90))
+    write_night(tmp_path, 1, ms(acc=70))
+    nightly.record(tmp_path, tmp_path / "night-00.json")
+    night, _ = nightly.record(tmp_path, tmp_path / "night-01.json",
+                              expect=nightly.load_expect(expect))
+    assert night.status == nightly.ACK and "on purpose" in night.acknowledged[0]["reason"]
+    write_night(tmp_path, 2, ms(acc=70))  # without the file: 70 is the baseline now
+    night, _ = nightly.record(tmp_path, tmp_path / "night-02.json")
+    assert night.status == nightly.GOOD and night.baseline_commit == COMMITS[1]
+
+
+def test_ledger_rebuilt_by_replay_and_rerun_replaces(tmp_path):
+    for i, a in enumerate([90.0, 70.0, 70.0]):
+        write_night(tmp_path, i, ms(acc=a))
+    night, nights = nightly.record(tmp_path, tmp_path / "night-02.json")  # no ledger yet
+    assert [n["status"] for n in nights] == ["good", "red", "red"]
+    assert night.failures[0]["first_bad_commit"] == COMMITS[1]
+    _, again = nightly.record(tmp_path, tmp_path / "night-02.json")  # rerun of the night
+    assert len(again) == 3
+
+
+def test_damaged_ledger_is_one_line_exit_2(tmp_path, capsys):
+    write_night(tmp_path, 0, ms())
+    (tmp_path / "ledger").mkdir()
+    (tmp_path / "ledger" / "nightly.json").write_text("{not json")
+    assert main(["nightly", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "not a readable nightly ledger" in err and len(err.strip().splitlines()) == 1
+
+
+def test_history_page_marks_steps_and_first_bad_commit(tmp_path):
+    from quirkbench.report import render_history
+
+    for i, a in enumerate([90.0, 90.0, 90.0, 70.0, 70.0]):
+        write_night(tmp_path, i, ms(acc=a))
+        nightly.record(tmp_path, tmp_path / f"night-{i:02d}.json")
+    html = render_history(tmp_path, out=tmp_path / "h.html").read_text()
+    assert "Step changes" in html and f"step at 3: {COMMITS[3][:7]}: 90 → 70" in html
+    assert "Nightly verdict" in html and "red" in html
+    assert f"<code>{COMMITS[3][:10]}</code>" in html  # the first bad commit
