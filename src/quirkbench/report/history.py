@@ -14,6 +14,7 @@ import math
 from collections import defaultdict
 from pathlib import Path
 
+from ..errors import UserError
 from ..tracking.results import find_documents, load_results, read
 from . import plots
 from .view import VERDICTS, number
