@@ -238,15 +238,8 @@ def train_many(models: list[nn.Module], x: torch.Tensor, y: torch.Tensor, cfg: T
     x_per = per_model and tuple(x.shape[:2]) == tuple(y.shape[:2])
     n = y.shape[1] if per_model else y.shape[0]
     device = x.device
-    base = copy.deepcopy(models[0]).to("meta")
-    torch.func.replace_all_batch_norm_modules_(base)
-    params, buffers = stack_module_state(models)
-
-    def logits_one(p, bufs, xb):
-        return functional_call(base, (p, bufs), (xb,))
-
-    batched = vmap(logits_one, in_dims=(0, 0, 0))
-    opt = make_optimizer(list(params.values()), cfg)
+    stack = _Stack(models)
+    opt = make_optimizer(list(stack.params.values()), cfg)
     gens = [torch.Generator(device=device).manual_seed(s) for s in seeds]
     b = min(cfg.batch_size, n)
     spe = _steps_per_epoch(n, b)
@@ -254,76 +247,131 @@ def train_many(models: list[nn.Module], x: torch.Tensor, y: torch.Tensor, cfg: T
     ar = torch.arange(k, device=device)[:, None]
     yl = hard_labels(y)
 
-    def gather(t, idx, per):  # idx (K, B) → (K, B, ...)
-        return t[ar, idx] if per else t[idx]
+    def batch(idx):  # idx (K, B) → inputs, targets, hard labels, each (K, B, ...)
+        def gather(t, per):
+            return t[ar, idx] if per else t[idx]
+        return gather(x, x_per), gather(y, per_model), gather(yl, per_model)
 
-    def eval_all(xe, ye, xper, yper):  # accuracy (K,); xper/yper: one set per model
-        with torch.no_grad():
-            n_e = ye.shape[1] if yper else len(ye)
-            accs = []
-            for i in range(0, n_e, 4096):
-                xb = xe[:, i:i + 4096] if xper else xe[i:i + 4096].expand(k, *xe[i:i + 4096].shape)
-                yb = ye[:, i:i + 4096] if yper else ye[i:i + 4096].expand(k, -1)
-                accs.append((batched(params, buffers, xb).argmax(-1) == yb).float().sum(1))
-            return torch.stack(accs).sum(0) / n_e
-
-    done_at: list[dict | None] = [None] * k
-    snapshot: dict[int, dict[str, torch.Tensor]] = {}
-    curves: list[list[dict]] = [[] for _ in range(k)]
+    fit = _Fit(k)
     step, epoch = 0, 0
     _sync(device)
     t0 = time.perf_counter()
-    while step < max_steps and not all(d is not None for d in done_at):
+    while step < max_steps and not fit.all_done():
         perm = torch.stack([torch.randperm(n, generator=g, device=device) for g in gens])
-        correct = torch.zeros(k, device=device)
-        for i in range(spe):
-            if step >= max_steps:
-                break
-            idx = perm[:, i * b:(i + 1) * b]
-            xb, yb = gather(x, idx, x_per), gather(y, idx, per_model)
-            logits = batched(params, buffers, xb)
-            loss = vmap(default_loss)(logits, yb).sum()  # sum of per-model means: independent grads
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            step += 1
-            with torch.no_grad():
-                correct += (logits.argmax(-1) == gather(yl, idx, per_model)).sum(1)
+        correct, step = _one_epoch(stack, opt, perm, b, spe, step, max_steps, batch)
         epoch += 1
         run_acc = (correct / (spe * b)).tolist()
         full = None
         if cfg.target_train_acc is not None and max(run_acc) >= cfg.target_train_acc - 0.02:
-            full = eval_all(x, yl, x_per, per_model).tolist()
-        test = eval_all(x_test, y_test, False, False).tolist() \
+            full = stack.accuracy(x, yl, x_per, per_model).tolist()
+        test = stack.accuracy(x_test, y_test, False, False).tolist() \
             if (cfg.eval_test and x_test is not None) else None
-        now = time.perf_counter() - t0
-        for j in range(k):
-            if done_at[j] is not None:
+        fit.record(stack, epoch, step, time.perf_counter() - t0, run_acc, full, test,
+                   cfg.target_train_acc)
+    _sync(device)
+    total = time.perf_counter() - t0
+    with torch.no_grad():
+        for j, snap in fit.snapshot.items():
+            stack.restore(j, snap)
+        train_accs = stack.accuracy(x, yl, x_per, per_model).tolist()
+        test_accs = stack.accuracy(x_test, y_test, False, False).tolist() if x_test is not None \
+            else [None] * k
+        stack.write_back(models)
+    out = []
+    for j in range(k):
+        d = fit.done_at[j]
+        s = d["step"] if d else step
+        out.append(TrainResult(s, s / spe, d["seconds"] if d else total, d is not None,
+                               train_accs[j], test_accs[j], float("nan"), fit.curves[j]))
+    return out
+
+
+class _Stack:
+    """K models of one architecture as stacked parameters, called at once through ``vmap``."""
+
+    def __init__(self, models: list[nn.Module]):
+        self.k = len(models)
+        base = copy.deepcopy(models[0]).to("meta")
+        torch.func.replace_all_batch_norm_modules_(base)
+        self.params, self.buffers = stack_module_state(models)
+
+        def logits_one(p, bufs, xb):
+            return functional_call(base, (p, bufs), (xb,))
+
+        self.batched = vmap(logits_one, in_dims=(0, 0, 0))
+
+    def logits(self, xb: torch.Tensor) -> torch.Tensor:
+        """xb (K, B, ...) → logits (K, B, C)."""
+        return self.batched(self.params, self.buffers, xb)
+
+    def accuracy(self, xe, ye, xper: bool, yper: bool) -> torch.Tensor:
+        """Accuracy (K,) on ``xe``, ``ye``; xper/yper: one set per model (K, N, ...)."""
+        with torch.no_grad():
+            n_e = ye.shape[1] if yper else len(ye)
+            accs = []
+            for i in range(0, n_e, 4096):
+                xb = xe[:, i:i + 4096] if xper else xe[i:i + 4096].expand(self.k,
+                                                                        *xe[i:i + 4096].shape)
+                yb = ye[:, i:i + 4096] if yper else ye[i:i + 4096].expand(self.k, -1)
+                accs.append((self.logits(xb).argmax(-1) == yb).float().sum(1))
+            return torch.stack(accs).sum(0) / n_e
+
+    def snapshot(self, j: int) -> dict[str, torch.Tensor]:
+        return {name: p[j].detach().clone() for name, p in self.params.items()}
+
+    def restore(self, j: int, snap: dict[str, torch.Tensor]) -> None:
+        for name, p in self.params.items():
+            p[j].copy_(snap[name])
+
+    def write_back(self, models: list[nn.Module]) -> None:
+        for j, m in enumerate(models):
+            m.load_state_dict({name: p[j].detach().clone() for name, p in self.params.items()}
+                              | {name: bb[j].clone() for name, bb in self.buffers.items()})
+
+
+def _one_epoch(stack: _Stack, opt, perm: torch.Tensor, b: int, spe: int, step: int,
+               max_steps: int, batch) -> tuple[torch.Tensor, int]:
+    """One pass, each model in its own order ``perm`` (K, N): (correct (K,), steps so far)."""
+    correct = torch.zeros(stack.k, device=perm.device)
+    for i in range(spe):
+        if step >= max_steps:
+            break
+        xb, yb, lb = batch(perm[:, i * b:(i + 1) * b])
+        logits = stack.logits(xb)
+        loss = vmap(default_loss)(logits, yb).sum()  # sum of per-model means: independent grads
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        step += 1
+        with torch.no_grad():
+            correct += (logits.argmax(-1) == lb).sum(1)
+    return correct, step
+
+
+class _Fit:
+    """Per model: the curve, and the point (and weights) where it reached the target."""
+
+    def __init__(self, k: int):
+        self.done_at: list[dict | None] = [None] * k
+        self.snapshot: dict[int, dict[str, torch.Tensor]] = {}
+        self.curves: list[list[dict]] = [[] for _ in range(k)]
+
+    def all_done(self) -> bool:
+        return all(d is not None for d in self.done_at)
+
+    def record(self, stack: _Stack, epoch: int, step: int, now: float, run_acc: list[float],
+               full: list[float] | None, test: list[float] | None,
+               target: float | None) -> None:
+        """One epoch's point for every model still training; a model whose full training
+        accuracy ``full`` reached ``target`` is done, its weights kept from now."""
+        for j in range(len(self.done_at)):
+            if self.done_at[j] is not None:
                 continue
             acc = full[j] if full is not None else run_acc[j]
             point = {"epoch": epoch, "step": step, "seconds": now, "train_acc": acc}
             if test is not None:
                 point["test_acc"] = test[j]
-            curves[j].append(point)
-            if full is not None and full[j] >= cfg.target_train_acc:
-                done_at[j] = point
-                snapshot[j] = {name: p[j].detach().clone() for name, p in params.items()}
-    _sync(device)
-    total = time.perf_counter() - t0
-    with torch.no_grad():
-        for j, snap in snapshot.items():
-            for name, p in params.items():
-                p[j].copy_(snap[name])
-        train_accs = eval_all(x, yl, x_per, per_model).tolist()
-        test_accs = eval_all(x_test, y_test, False, False).tolist() if x_test is not None \
-            else [None] * k
-        for j, m in enumerate(models):
-            m.load_state_dict({name: p[j].detach().clone() for name, p in params.items()}
-                              | {name: bb[j].clone() for name, bb in buffers.items()})
-    out = []
-    for j in range(k):
-        d = done_at[j]
-        s = d["step"] if d else step
-        out.append(TrainResult(s, s / spe, d["seconds"] if d else total, d is not None,
-                               train_accs[j], test_accs[j], float("nan"), curves[j]))
-    return out
+            self.curves[j].append(point)
+            if full is not None and full[j] >= target:
+                self.done_at[j] = point
+                self.snapshot[j] = stack.snapshot(j)

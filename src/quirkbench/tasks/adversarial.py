@@ -117,55 +117,15 @@ def run(cfg: AdversarialConfig, ctx: Context) -> TaskOutput:
     ok1 = predict(p1, x).argmax(1) == y  # success and distortion count only these
     ok2 = predict(p2, x).argmax(1) == y
 
-    def wrong(model, xa):  # (N,) bool: model misclassifies xa
-        return predict(model, xa).argmax(1) != y
-
     metrics: list[Metric] = [
         Metric("clean_accuracy", 100 * runs[j].test_acc, "%", HIGHER, {"model": name})
         for j, name in enumerate(("P1", "P2"))]
     curve: list[dict] = []
     for norm in cfg.norms:
-        eps_all = cfg.budgets(norm)
-        for eps in eps_all:
-            tn = {"norm": norm, "eps": f"{eps:g}"}
-            noise = A.RandomNoise(eps, norm, ds.bounds, seed=ctx.seed)(p1, x, y)
-            noise_rate, noise_p2 = pct(wrong(p1, noise), ok1), pct(wrong(p2, noise), ok2)
-            pgd_rate = None
-            for attack in cfg.attacks:
-                if attack == "fgsm" and norm != "linf":
-                    continue
-                atk = (A.FGSM(eps, cfg.loss, ds.bounds) if attack == "fgsm" else
-                       A.PGD(eps, norm, cfg.pgd_steps, cfg.pgd_step_size, loss=cfg.loss,
-                             bounds=ds.bounds, seed=ctx.seed, early_stop=True))
-                xa = atk(p1, x, y)
-                fooled = wrong(p1, xa)
-                rate = pct(fooled, ok1)
-                curve.append({"attack": attack, "norm": norm, "eps": eps, "success_rate": rate,
-                              "noise_success_rate": noise_rate})
-                t = {"attack": attack, **tn}
-                top = attack == "pgd" and norm == "linf" and eps == eps_all[-1]
-                metrics += [
-                    Metric("success_rate", rate, "%", NONE, t, headline=top,
-                           holds=rate >= cfg.success_threshold_pct if top else None,
-                           anchor=_success_anchor(attack, norm, eps)),
-                    Metric("robust_accuracy", 100.0 * float((~fooled).float().mean()), "%",
-                           NONE, t, headline=top,
-                           anchor=Anchor(MADRY, 0.0, "%", "MNIST, natural training, PGD-40 "
-                                         "L∞ ε=0.3 (approx.)") if top and eps == 0.3 else None)]
-                if attack == "pgd":
-                    pgd_rate = rate
-                    if eps > 0:  # transfer: P1's successful examples shown to P2
-                        moved = pct(wrong(p2, xa), ok1 & ok2 & fooled)
-                        metrics += [
-                            Metric("transfer_rate", moved, "%", NONE, t, headline=top,
-                                   holds=moved > noise_p2),
-                            Metric("noise_transfer_rate", noise_p2, "%", NONE, tn)]
-            metrics.append(Metric(
-                "noise_success_rate", noise_rate, "%", NONE, tn,
-                holds=(noise_rate <= cfg.noise_ratio_max * pgd_rate) if eps > 0 and pgd_rate
-                else None,
-                anchor=Anchor(SZEGEDY, None, "%", "Gaussian noise σ=0.1 flips 0-5%, σ=0.3 3-16%")
-                if norm == "linf" else None))
+        for eps in cfg.budgets(norm):
+            m, points = at_budget(cfg, norm, eps, p1, p2, x, y, ok1, ok2, ds.bounds, ctx.seed)
+            metrics += m
+            curve += points
         ctx.log(f"{norm}: " + ", ".join(f"ε={r['eps']:g} {r['attack']} {r['success_rate']:.0f}%"
                                         for r in curve if r["norm"] == norm))
 
@@ -175,6 +135,66 @@ def run(cfg: AdversarialConfig, ctx: Context) -> TaskOutput:
                       info={"dataset": ds.describe(), "model": cfg.model, "n_attacked": len(y),
                             "train_seconds": runs[0].seconds,
                             "l2_unit": "raw L2 norm of x'-x; Szegedy unit = L2/sqrt(n)"})
+
+
+def at_budget(cfg: AdversarialConfig, norm: str, eps: float, p1, p2, x, y, ok1, ok2, bounds,
+              seed: int) -> tuple[list[Metric], list[dict]]:
+    """Every attack on P1 at one (norm, ε), and the noise control of the same norm:
+    (metrics, success-curve points). Success counts inputs P1 got right (``ok1``)."""
+
+    def wrong(model, xa):  # (N,) bool: model misclassifies xa
+        return predict(model, xa).argmax(1) != y
+
+    tn = {"norm": norm, "eps": f"{eps:g}"}
+    top_eps = eps == cfg.budgets(norm)[-1]
+    noise = A.RandomNoise(eps, norm, bounds, seed=seed)(p1, x, y)
+    noise_rate, noise_p2 = pct(wrong(p1, noise), ok1), pct(wrong(p2, noise), ok2)
+    metrics: list[Metric] = []
+    curve: list[dict] = []
+    pgd_rate = None
+    for attack in cfg.attacks:
+        if attack == "fgsm" and norm != "linf":
+            continue
+        atk = (A.FGSM(eps, cfg.loss, bounds) if attack == "fgsm" else
+               A.PGD(eps, norm, cfg.pgd_steps, cfg.pgd_step_size, loss=cfg.loss,
+                     bounds=bounds, seed=seed, early_stop=True))
+        xa = atk(p1, x, y)
+        fooled = wrong(p1, xa)
+        rate = pct(fooled, ok1)
+        curve.append({"attack": attack, "norm": norm, "eps": eps, "success_rate": rate,
+                      "noise_success_rate": noise_rate})
+        t = {"attack": attack, **tn}
+        top = attack == "pgd" and norm == "linf" and top_eps
+        metrics += success_metrics(cfg, t, rate, fooled, top, attack, norm, eps)
+        if attack == "pgd":
+            pgd_rate = rate
+            if eps > 0:  # transfer: P1's successful examples shown to P2
+                moved = pct(wrong(p2, xa), ok1 & ok2 & fooled)
+                metrics += [
+                    Metric("transfer_rate", moved, "%", NONE, t, headline=top,
+                           holds=moved > noise_p2),
+                    Metric("noise_transfer_rate", noise_p2, "%", NONE, tn)]
+    metrics.append(Metric(
+        "noise_success_rate", noise_rate, "%", NONE, tn,
+        holds=(noise_rate <= cfg.noise_ratio_max * pgd_rate) if eps > 0 and pgd_rate
+        else None,
+        anchor=Anchor(SZEGEDY, None, "%", "Gaussian noise σ=0.1 flips 0-5%, σ=0.3 3-16%")
+        if norm == "linf" else None))
+    return metrics, curve
+
+
+def success_metrics(cfg: AdversarialConfig, tags: dict, rate: float, fooled: torch.Tensor,
+                    top: bool, attack: str, norm: str, eps: float) -> list[Metric]:
+    """Success rate and robust accuracy of one attack; ``top``: PGD L∞ at the largest ε,
+    the headline and the check against ``success_threshold_pct``."""
+    return [
+        Metric("success_rate", rate, "%", NONE, tags, headline=top,
+               holds=rate >= cfg.success_threshold_pct if top else None,
+               anchor=_success_anchor(attack, norm, eps)),
+        Metric("robust_accuracy", 100.0 * float((~fooled).float().mean()), "%",
+               NONE, tags, headline=top,
+               anchor=Anchor(MADRY, 0.0, "%", "MNIST, natural training, PGD-40 "
+                             "L∞ ε=0.3 (approx.)") if top and eps == 0.3 else None)]
 
 
 def pct(hit: torch.Tensor, among: torch.Tensor) -> float:

@@ -149,52 +149,86 @@ def run(cfg: CompressionConfig, ctx: Context) -> TaskOutput:
     t_start = time.perf_counter()
     seconds: dict[str, float] = {}
     ds = ctx.load_data(n_train=cfg.n_train, n_test=cfg.n_test)
-    x, y, xt, yt = ds.x_train, ds.y_train, ds.x_test, ds.y_test
 
-    # ---- dense baseline (also the distillation teacher)
-    t0 = time.perf_counter()
+    t0 = time.perf_counter()  # the dense baseline, also the distillation teacher
     model = make_model(cfg.model, ds.input_shape, ds.num_classes, seed=ctx.seed).to(ctx.device)
-    train(model, x, y, cfg.train, seed=ctx.seed)
-    dense_acc = 100 * evaluate(model, xt, yt)[0]
+    train(model, ds.x_train, ds.y_train, cfg.train, seed=ctx.seed)
+    dense_acc = 100 * evaluate(model, ds.x_test, ds.y_test)[0]
     dense_state, total = _state(model), count_params(model)
     seconds["dense"] = time.perf_counter() - t0
     ctx.log(f"dense {cfg.model}: {total:,} parameters, test {dense_acc:.2f}%")
 
-    # ---- accuracy-vs-ratio curves and the iso-accuracy search
     series, iso, probes = [], {}, []
     for method in cfg.methods:
         t0 = time.perf_counter()
-        pruner = Pruner(method, model, dense_state, ds, cfg, ctx.seed)
-        points = [{"target": 1.0, "ratio": 1.0, "test_acc": dense_acc, "params": total,
-                   "state": dense_state, "masks": None}] + pruner.curve()
-        series += [{"method": method, "ratio": p["ratio"], "test_acc": p["test_acc"],
-                    "target_ratio": p["target"], "params": p["params"]} for p in points]
-        i = iso_accuracy_index([p["ratio"] for p in points], [p["test_acc"] for p in points],
-                               dense_acc, cfg.delta_pp)
-        best = points[i]
-        censored = i == len(points) - 1  # even the last ratio met δ: a lower bound
-        if not censored and cfg.search_steps:
-            best = search(pruner, best, points[i + 1]["target"], dense_acc, probes)
-        iso[method] = {**best, "censored": censored}
+        points, iso[method] = iso_accuracy(method, model, dense_state, dense_acc, ds, cfg,
+                                           ctx, probes)
+        series += points
         seconds[method] = time.perf_counter() - t0
-        ctx.log(f"{method:20s} iso-accuracy ratio {best['ratio']:.1f}× "
-                f"({best['test_acc']:.2f}% vs dense {dense_acc:.2f}%)"
-                + (" — every ratio met δ" if censored else ""))
 
-    # ---- int8 post-training quantization of the pruned model
     t0 = time.perf_counter()
     qmethod = "magnitude-iterative" if "magnitude-iterative" in iso else cfg.methods[0]
-    model.load_state_dict(iso[qmethod]["state"])
-    pruned_acc = 100 * evaluate(model, xt, yt)[0]
-    quantize_int8_(model)
-    int8_acc = 100 * evaluate(model, xt, yt)[0]
-    bits = bits_breakdown(model, 8, cfg.index_scheme)
+    quant = quantize(model, iso[qmethod]["state"], ds, cfg)
     seconds["quantize"] = time.perf_counter() - t0
 
-    # ---- distillation: same student, same init and epochs, soft vs hard targets
     t0 = time.perf_counter()
     model.load_state_dict(dense_state)
-    teacher_soft = soft_targets(predict(model, x), cfg.temperature)
+    students, student_params = distill(model, ds, cfg, ctx)
+    seconds["distill"] = time.perf_counter() - t0
+
+    m = [Metric("test_acc", dense_acc, "%", HIGHER, {"model": "dense"}, headline=True,
+                anchor=Anchor(HAN15, 98.36, "%", "LeNet-300-100 on full MNIST, 1.64% error"))]
+    m += iso_metrics(iso, cfg)
+    m += quantization_metrics(quant, qmethod, cfg)
+    m += distillation_metrics(students, total / student_params, cfg)
+    seconds["total"] = time.perf_counter() - t_start
+    return TaskOutput(m, series={"accuracy_vs_ratio": series},
+                      info={"dataset": ds.describe(), "model": cfg.model, "dense_params": total,
+                            "dense_acc_pct": dense_acc, "search_probes": probes,
+                            "bits": quant["bits"],
+                            "censored": {k: v["censored"] for k, v in iso.items()},
+                            "student_params": student_params, "seconds": seconds})
+
+
+def iso_accuracy(method: str, model, dense_state, dense_acc: float, ds, cfg: CompressionConfig,
+                 ctx: Context, probes: list) -> tuple[list[dict], dict]:
+    """One method's accuracy-vs-ratio curve (series records) and its iso-accuracy point:
+    the largest ratio within δ of dense, refined by bisection (each probe appended to
+    ``probes``); ``censored`` when even the last ratio met δ (a lower bound)."""
+    pruner = Pruner(method, model, dense_state, ds, cfg, ctx.seed)
+    total = count_params(model)
+    points = [{"target": 1.0, "ratio": 1.0, "test_acc": dense_acc, "params": total,
+               "state": dense_state, "masks": None}] + pruner.curve()
+    series = [{"method": method, "ratio": p["ratio"], "test_acc": p["test_acc"],
+               "target_ratio": p["target"], "params": p["params"]} for p in points]
+    i = iso_accuracy_index([p["ratio"] for p in points], [p["test_acc"] for p in points],
+                           dense_acc, cfg.delta_pp)
+    best = points[i]
+    censored = i == len(points) - 1
+    if not censored and cfg.search_steps:
+        best = search(pruner, best, points[i + 1]["target"], dense_acc, probes)
+    ctx.log(f"{method:20s} iso-accuracy ratio {best['ratio']:.1f}× "
+            f"({best['test_acc']:.2f}% vs dense {dense_acc:.2f}%)"
+            + (" — every ratio met δ" if censored else ""))
+    return series, {**best, "censored": censored}
+
+
+def quantize(model, state, ds, cfg: CompressionConfig) -> dict:
+    """int8 post-training quantization of the pruned ``state``: accuracy before and after,
+    and the bits-level breakdown with the sparse index overhead."""
+    model.load_state_dict(state)
+    pruned_acc = 100 * evaluate(model, ds.x_test, ds.y_test)[0]
+    quantize_int8_(model)
+    int8_acc = 100 * evaluate(model, ds.x_test, ds.y_test)[0]
+    return {"pruned_acc": pruned_acc, "int8_acc": int8_acc,
+            "bits": bits_breakdown(model, 8, cfg.index_scheme)}
+
+
+def distill(teacher, ds, cfg: CompressionConfig, ctx: Context) -> tuple[dict[str, float], int]:
+    """The same student (same init, same epochs) on hard labels and on the teacher's
+    softened outputs: ({kind: test accuracy %}, student parameters)."""
+    x, y = ds.x_train, ds.y_train
+    teacher_soft = soft_targets(predict(teacher, x), cfg.temperature)
     students = {}
     for kind in ("hard-labels", "distilled"):
         s = make_model(cfg.student, ds.input_shape, ds.num_classes, seed=ctx.seed + 1)
@@ -204,18 +238,16 @@ def run(cfg: CompressionConfig, ctx: Context) -> TaskOutput:
                   loss_fn=distillation_loss(cfg.temperature))
         else:
             train(s, x, y, cfg.train, seed=ctx.seed)
-        students[kind] = 100 * evaluate(s, xt, yt)[0]
-    student_params = count_params(s)
-    seconds["distill"] = time.perf_counter() - t0
-    gain = students["distilled"] - students["hard-labels"]
+        students[kind] = 100 * evaluate(s, ds.x_test, ds.y_test)[0]
     ctx.log(f"student {cfg.student}: hard labels {students['hard-labels']:.2f}%, distilled "
             f"{students['distilled']:.2f}% (T={cfg.temperature:g})")
+    return students, count_params(s)
 
-    # ---- metrics
+
+def iso_metrics(iso: dict[str, dict], cfg: CompressionConfig) -> list[Metric]:
+    """Ratio, accuracy and remaining weights at iso-accuracy, per method."""
     d = f"{cfg.delta_pp:g}"
-    m: list[Metric] = [Metric("test_acc", dense_acc, "%", HIGHER, {"model": "dense"}, headline=True,
-                              anchor=Anchor(HAN15, 98.36, "%", "LeNet-300-100 on full MNIST, "
-                                            "1.64% error"))]
+    m: list[Metric] = []
     mag = iso.get("magnitude-iterative")
     for method, p in iso.items():
         t = {"method": method, "delta_pp": d}
@@ -234,28 +266,34 @@ def run(cfg: CompressionConfig, ctx: Context) -> TaskOutput:
                      headline=method in ("magnitude-iterative", "random")),
               Metric("test_acc_at_iso", p["test_acc"], "%", NONE, t),
               Metric("remaining_params", p["params"], "1", NONE, t)]
+    return m
+
+
+def quantization_metrics(quant: dict, qmethod: str, cfg: CompressionConfig) -> list[Metric]:
     q = {"method": qmethod, "index": cfg.index_scheme}
-    m += [Metric("test_acc", pruned_acc, "%", HIGHER, {"model": "pruned-fp32"}),
-          Metric("test_acc", int8_acc, "%", HIGHER, {"model": "pruned-int8"}),
-          Metric("quantization_drop", pruned_acc - int8_acc, "pp", NONE, {"model": "pruned-int8"}),
-          Metric("bits_compression_ratio", bits["ratio"], "×", HIGHER, q, headline=True,
-                 anchor=Anchor(HAN16, 40.0, "×",
-                               "LeNet-300-100, pruning + 6-bit sharing + Huffman"))]
+    pruned_acc, int8_acc = quant["pruned_acc"], quant["int8_acc"]
+    return [Metric("test_acc", pruned_acc, "%", HIGHER, {"model": "pruned-fp32"}),
+            Metric("test_acc", int8_acc, "%", HIGHER, {"model": "pruned-int8"}),
+            Metric("quantization_drop", pruned_acc - int8_acc, "pp", NONE,
+                   {"model": "pruned-int8"}),
+            Metric("bits_compression_ratio", quant["bits"]["ratio"], "×", HIGHER, q,
+                   headline=True, anchor=Anchor(HAN16, 40.0, "×",
+                                                "LeNet-300-100, pruning + 6-bit sharing + "
+                                                "Huffman"))]
+
+
+def distillation_metrics(students: dict[str, float], param_ratio: float,
+                         cfg: CompressionConfig) -> list[Metric]:
     st = {"student": cfg.student, "T": f"{cfg.temperature:g}"}
-    m += [Metric("test_acc", students["hard-labels"], "%", HIGHER,
-                 {**st, "model": "student-hard"}),
-          Metric("test_acc", students["distilled"], "%", HIGHER,
-                 {**st, "model": "student-distilled"},
-                 anchor=Anchor(HINTON, 99.26, "%", "2×800 student distilled from 2×1200 at T=20: "
-                               "74 errors vs 146 alone on 10K MNIST test")),
-          Metric("distillation_gain", gain, "pp", HIGHER, st, holds=gain >= 0, headline=True),
-          Metric("teacher_student_param_ratio", total / student_params, "×", NONE, st)]
-    seconds["total"] = time.perf_counter() - t_start
-    return TaskOutput(m, series={"accuracy_vs_ratio": series},
-                      info={"dataset": ds.describe(), "model": cfg.model, "dense_params": total,
-                            "dense_acc_pct": dense_acc, "search_probes": probes, "bits": bits,
-                            "censored": {k: v["censored"] for k, v in iso.items()},
-                            "student_params": student_params, "seconds": seconds})
+    gain = students["distilled"] - students["hard-labels"]
+    return [Metric("test_acc", students["hard-labels"], "%", HIGHER,
+                   {**st, "model": "student-hard"}),
+            Metric("test_acc", students["distilled"], "%", HIGHER,
+                   {**st, "model": "student-distilled"},
+                   anchor=Anchor(HINTON, 99.26, "%", "2×800 student distilled from 2×1200 at "
+                                 "T=20: 74 errors vs 146 alone on 10K MNIST test")),
+            Metric("distillation_gain", gain, "pp", HIGHER, st, holds=gain >= 0, headline=True),
+            Metric("teacher_student_param_ratio", param_ratio, "×", NONE, st)]
 
 
 # smoke: 500 examples in batches of 50, 5 epochs dense, 1 epoch after each of two cuts

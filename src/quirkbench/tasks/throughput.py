@@ -204,15 +204,31 @@ def run(cfg: ThroughputConfig, ctx: Context) -> TaskOutput:
     dev = ctx.device
     info: dict[str, object] = {"device": torch.cuda.get_device_name(dev) if dev.type == "cuda"
                                else "cpu", "threads": torch.get_num_threads(), "goals": GOALS}
-    metrics: list[Metric] = []
     rows = measure_training(cfg, ctx)
     by = {(r["model"], r["batch"], r["variant"]): r for r in rows}
+    peaks = peak_tflops(dev)
+    metrics = _training_metrics(cfg, rows, by, peaks)
+    if cfg.probe_model and dev.type == "cuda":
+        metrics += _probe(cfg, ctx, peaks)
+    metrics += _many_metrics(cfg, ctx, rows)
+    if cfg.pgd:
+        metrics += _pgd_metrics(cfg, ctx, rows, info)
+    if cfg.profile:
+        metrics += _profile_metrics(cfg, ctx, by, info)
+    series = [{"model": r["model"], "batch": r["batch"], "variant": r["variant"],
+               "samples_per_s": r["samples_per_s"]} for r in rows]
+    return TaskOutput(metrics, series={"throughput": series}, info=info)
 
+
+def _training_metrics(cfg: ThroughputConfig, rows: list[dict], by: dict,
+                      peaks) -> list[Metric]:
+    """Per model × batch × variant: samples/s, steps/s, achieved GFLOP/s; the engine vs the
+    naive loop and vs the matmul yardstick; the other variants vs the engine."""
+    metrics: list[Metric] = []
     mms = [r["matmul_gflops"] for r in rows if r["variant"] == "engine" and r["matmul_gflops"]]
     if mms:  # the yardstick, measured beside every model × batch
         metrics.append(Metric("matmul_gflops", statistics.median(mms), "GFLOP/s", HIGHER,
                               {"n": cfg.matmul_n}))
-    peaks = peak_tflops(dev)
     first_mlp = next((m for m in cfg.models if m.startswith(("mlp", "lenet-300"))), None)
     for r in rows:
         t = {"model": r["model"], "batch": r["batch"], "variant": r["variant"]}
@@ -243,10 +259,12 @@ def run(cfg: ThroughputConfig, ctx: Context) -> TaskOutput:
             peak = peaks[0] if r["variant"] in ("bf16",) else peaks[1]
             metrics += [Metric("achieved_tflops", gflops / 1e3, "TFLOP/s", HIGHER, t),
                         Metric("peak_share", 100 * gflops / 1e3 / peak, "%", HIGHER, t)]
+    return metrics
 
-    if cfg.probe_model and dev.type == "cuda":
-        metrics += _probe(cfg, ctx, peaks)
 
+def _many_metrics(cfg: ThroughputConfig, ctx: Context, rows: list[dict]) -> list[Metric]:
+    """K models at once (``train_many``) vs K sequential runs; a row per K for the plot."""
+    metrics = []
     for k in cfg.many_k:
         sp, rate = measure_many(cfg, ctx, k)
         ctx.log(f"train_many K={k}: {sp:.2f}× K sequential runs")
@@ -254,33 +272,33 @@ def run(cfg: ThroughputConfig, ctx: Context) -> TaskOutput:
         metrics.append(Metric("speedup_vs_sequential", sp, "×", HIGHER, t,
                               headline=k == max(cfg.many_k)))
         rows.append({**t, "samples_per_s": rate})
+    return metrics
 
-    if cfg.pgd:
-        metrics += _pgd_metrics(cfg, ctx, rows, info)
 
-    if cfg.profile:
-        shape = input_shape_for(cfg.profile_model)
-        net = make_model(cfg.profile_model, shape, 10, seed=ctx.seed).to(dev)
-        x, y = random_data(shape, 4 * cfg.profile_batch, dev, ctx.seed)
-        summary = profile_steps(train_step_fn(net, x, y, cfg.profile_batch, seed=ctx.seed), dev)
-        metrics += summary.metrics({"model": cfg.profile_model, "batch": cfg.profile_batch,
-                                    "variant": "profiled"})
-        info["profile"] = summary.to_dict()
-        naive = by.get((cfg.profile_model, cfg.profile_batch, "naive"))
-        if naive and summary.gemm_ms > 0:
-            # no loop that does this step's matmuls can beat the naive one by more than
-            # (naive step) / (matmul time): the bound the speedup_vs_naive goal lives under
-            ceiling = 1e3 * naive["step_s"] / summary.gemm_ms
-            metrics.append(Metric("speedup_ceiling_vs_naive", ceiling, "×", NONE,
-                                  {"model": cfg.profile_model, "batch": cfg.profile_batch,
-                                   "variant": "engine"}))
-            ctx.log(f"{cfg.profile_model} b={cfg.profile_batch}: matmuls are "
-                    f"{100 * summary.gemm_ms / summary.step_ms:.0f}% of the profiled step; "
-                    f"ceiling vs naive {ceiling:.2f}×")
-
-    series = [{"model": r["model"], "batch": r["batch"], "variant": r["variant"],
-               "samples_per_s": r["samples_per_s"]} for r in rows]
-    return TaskOutput(metrics, series={"throughput": series}, info=info)
+def _profile_metrics(cfg: ThroughputConfig, ctx: Context, by: dict,
+                     info: dict) -> list[Metric]:
+    """torch.profiler summary of training steps, and the ceiling it puts on the speedup
+    vs the naive loop."""
+    dev = ctx.device
+    shape = input_shape_for(cfg.profile_model)
+    net = make_model(cfg.profile_model, shape, 10, seed=ctx.seed).to(dev)
+    x, y = random_data(shape, 4 * cfg.profile_batch, dev, ctx.seed)
+    summary = profile_steps(train_step_fn(net, x, y, cfg.profile_batch, seed=ctx.seed), dev)
+    metrics = summary.metrics({"model": cfg.profile_model, "batch": cfg.profile_batch,
+                               "variant": "profiled"})
+    info["profile"] = summary.to_dict()
+    naive = by.get((cfg.profile_model, cfg.profile_batch, "naive"))
+    if naive and summary.gemm_ms > 0:
+        # no loop that does this step's matmuls can beat the naive one by more than
+        # (naive step) / (matmul time): the bound the speedup_vs_naive goal lives under
+        ceiling = 1e3 * naive["step_s"] / summary.gemm_ms
+        metrics.append(Metric("speedup_ceiling_vs_naive", ceiling, "×", NONE,
+                              {"model": cfg.profile_model, "batch": cfg.profile_batch,
+                               "variant": "engine"}))
+        ctx.log(f"{cfg.profile_model} b={cfg.profile_batch}: matmuls are "
+                f"{100 * summary.gemm_ms / summary.step_ms:.0f}% of the profiled step; "
+                f"ceiling vs naive {ceiling:.2f}×")
+    return metrics
 
 
 def _pgd_metrics(cfg: ThroughputConfig, ctx: Context, rows: list, info: dict) -> list[Metric]:
