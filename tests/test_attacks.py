@@ -183,3 +183,57 @@ def test_pgd_leaves_its_input_untouched(trained):
         before = x.clone()
         A.PGD(0.1, steps=3, random_start=start)(m, x, y)
         assert torch.equal(x, before)
+
+
+def _autograd_grad(model, x, y):
+    xg = x.clone().requires_grad_(True)
+    (g,) = torch.autograd.grad(A.attack_loss(model(xg), y, "ce"), xg)
+    return g
+
+
+def test_hand_derived_mlp_gradient_is_autograds_bit_for_bit(trained):
+    m, x, y = trained
+    deep = make_model("mlp-64-32", (1, 28, 28), 10, seed=1)
+    for model in (m, deep):
+        model.requires_grad_(False)
+        try:
+            layers = A._MLPGradient.match(model, "ce")
+            assert layers is not None
+            fast = A._MLPGradient(layers, len(x), x)
+            for n in (len(x), 37):  # the whole batch, then the first rows of the buffers
+                flipped, g = fast(x[:n], y[:n])
+                assert torch.equal(g, _autograd_grad(model, x[:n], y[:n]))
+                assert torch.equal(flipped, predict(model, x[:n]).argmax(1) != y[:n])
+        finally:
+            model.requires_grad_(True)
+
+
+def test_hand_derived_gradient_only_where_it_is_exact(trained):
+    m, _, _ = trained
+    m.requires_grad_(False)
+    try:
+        assert A._MLPGradient.match(m, "margin") is None  # amax's tie rule: autograd's
+        assert A._MLPGradient.match(make_model("lenet5", (1, 28, 28), 10, seed=0), "ce") is None
+        h = m.net[1].register_forward_hook(lambda *a: None)
+        assert A._MLPGradient.match(m, "ce") is None  # a hook could change the output
+        h.remove()
+        assert A._MLPGradient.match(m, "ce") is not None
+    finally:
+        m.requires_grad_(True)
+    assert A._MLPGradient.match(m, "ce") is None  # trainable: autograd (no out= ops)
+
+
+@pytest.mark.parametrize("norm,eps", [("linf", 0.2), ("l2", 2.0)])
+def test_per_input_early_stop_same_answer_less_work_no_weight_grads(trained, norm, eps):
+    m, x, y = trained
+    for p in m.parameters():
+        p.grad = None
+    full = A.PGD(eps, norm, steps=15)
+    xa = full(m, x, y)
+    stop = A.PGD(eps, norm, steps=15, early_stop=True)
+    xb = stop(m, x, y)
+    assert torch.equal(xa, xb) and torch.equal(full.found, stop.found)
+    assert full.input_iterations == 15 * len(x)
+    # flipped inputs leave the batch: the work is what the unflipped ones still needed
+    assert stop.input_iterations < 0.6 * full.input_iterations
+    assert all(p.requires_grad and p.grad is None for p in m.parameters())

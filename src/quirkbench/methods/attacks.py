@@ -115,6 +115,71 @@ def _keep(dst: torch.Tensor, src: torch.Tensor, rows: torch.Tensor) -> None:
         dst.copy_(torch.where(_view(rows, dst), src, dst))
 
 
+class _MLPGradient:
+    """(flipped, ∇ₓ CE) for a plain ReLU MLP (``engine.models.MLP``: Flatten, then Linear and
+    ReLU alternating, a Linear last), derived by hand instead of by autograd: the same ATen
+    ops autograd would run (addmm forward, log-softmax and its backward at the logits,
+    ``mm`` by each weight, ``threshold_backward`` at each ReLU), so the gradient is
+    bit-identical, but into buffers allocated once per attack (rows ``[:n]`` of them as the
+    batch shrinks), with no graph, no weight gradient and no per-step allocation of the
+    (N, features) tensors. ``match`` returns None for anything else (autograd is used)."""
+
+    def __init__(self, layers: list[nn.Linear], n: int, like: torch.Tensor):
+        self.layers = layers
+        kw = dict(device=like.device, dtype=like.dtype)
+        self.acts = [torch.empty(n, lin.out_features, **kw) for lin in layers]
+        self.grads = [torch.empty(n, lin.in_features, **kw) for lin in layers]
+        classes = layers[-1].out_features
+        self.onehot = torch.empty(n, classes, **kw)  # −onehot(y): ∂(sum CE)/∂ log_softmax
+        self.logp = torch.empty(n, classes, **kw)
+        self.dz = torch.empty(n, classes, **kw)
+
+    @staticmethod
+    def match(model: nn.Module, loss: str) -> list[nn.Linear] | None:
+        from ..engine.models import MLP
+
+        if (loss != "ce" or type(model) is not MLP or type(model).forward is not MLP.forward
+                or any(p.requires_grad for p in model.parameters())):
+            return None
+        mods = list(model.net)
+        if not mods or type(mods[0]) is not nn.Flatten or mods[0].start_dim != 1:
+            return None
+        layers = mods[1::2]
+        if (any(type(m) is not nn.Linear for m in layers)
+                or any(type(m) is not nn.ReLU for m in mods[2::2])
+                or type(mods[-1]) is not nn.Linear
+                or any(m._forward_hooks or m._forward_pre_hooks or m._backward_hooks
+                       for m in [model, *mods])):
+            return None
+        return layers
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        n, last = len(x), len(self.layers) - 1
+        h = x.reshape(n, -1)
+        for i, lin in enumerate(self.layers):
+            out = self.acts[i][:n]
+            if lin.bias is None:
+                torch.mm(h, lin.weight.t(), out=out)
+            else:
+                torch.addmm(lin.bias, h, lin.weight.t(), out=out)
+            if i < last:
+                out.clamp_min_(0)
+            h = out
+        flipped = h.argmax(1) != y
+        logp, g = self.logp[:n], self.dz[:n]
+        torch.ops.aten._log_softmax.out(h, 1, False, out=logp)
+        onehot = self.onehot[:n].zero_().scatter_(1, y[:, None], -1.0)
+        torch.ops.aten._log_softmax_backward_data.out(onehot, logp, 1, h.dtype, out=g)
+        for i in range(last, -1, -1):
+            out = self.grads[i][:n]
+            torch.mm(g, self.layers[i].weight, out=out)
+            if i:
+                torch.ops.aten.threshold_backward.grad_input(out, self.acts[i - 1][:n], 0,
+                                                             grad_input=out)
+            g = out
+        return flipped, g.view(x.shape)
+
+
 class Attack:
     """Base: ``__call__`` switches the model to eval (and back), enables grad, and runs
     ``forward``. Subclasses hold hyperparameters and put the algorithm in ``forward``."""
@@ -125,12 +190,20 @@ class Attack:
     def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         was = model.training
         model.eval()
+        # parameters frozen for the call: no weight-gradient work, no weights kept for a
+        # backward that only needs ∇ₓ (restored after, as the caller had them)
+        trainable = [p for p in model.parameters() if p.requires_grad]
+        for p in trainable:
+            p.requires_grad_(False)
+        self._work = None
         try:
             with torch.enable_grad():
                 out = self.forward(model, x.detach(), y)
         finally:
             model.train(was)
-        self.input_iterations = self.iterations * len(x)
+            for p in trainable:
+                p.requires_grad_(True)
+        self.input_iterations = self.iterations * len(x) if self._work is None else self._work
         return out.detach()
 
     def forward(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -163,8 +236,12 @@ class PGD(Attack):
     normalised gradient steps), random start in the ball, ``steps`` iterations of
     ``step_size`` (default 2.5·ε/steps, Madry's rule). Returns, per input, the first
     iterate that is misclassified (any step, the start included), else the last iterate.
-    ``early_stop`` ends the loop once every input is flipped: the output is identical,
-    only ``iterations`` (and the time) shrink. ``eps`` may be a tensor (N,) of per-input
+    ``early_stop``: an input leaves the batch once flipped (the rows still in play are
+    gathered into a smaller batch as others leave, and the loop ends when none is left):
+    the output is identical, only the work (``input_iterations``) and the time shrink.
+    On a plain ReLU MLP with the CE loss the input gradient is derived by hand
+    (``_MLPGradient``, bit-identical to autograd's); any other model uses autograd, with
+    the parameters frozen for the call. ``eps`` may be a tensor (N,) of per-input
     budgets (used by the bisection of ``MinimalPerturbation``)."""
 
     def __init__(self, eps: float, norm: str = "linf", steps: int = 40,
@@ -207,35 +284,84 @@ class PGD(Attack):
                 self.found = model(x).argmax(1) != y
             return x.clone()
         x_adv = self._start(x, eps)
+        lo = hi = None
         if self.norm == "linf":  # the ε-box ∩ the data bounds, once: one clamp per step
             lo, hi = x - eps, x + eps
             if self.bounds is not None:
                 lo, hi = lo.clamp_(min=self.bounds[0]), hi.clamp_(max=self.bounds[1])
         best = x_adv.clone()
         found = torch.zeros(len(x), dtype=torch.bool, device=x.device)
+        layers = _MLPGradient.match(model, self.loss)
+        fast = _MLPGradient(layers, len(x), x) if layers else None
+        diff = torch.empty_like(x) if self.norm == "l2" else None
+        # the rows still attacked: all at first; with early_stop, flipped rows leave the
+        # batch (gathered into a smaller one once enough have left), so no work is spent
+        # on inputs whose answer is already kept
+        idx, xa, x0, ya, lo_a, hi_a, eps_a, step_a = None, x_adv, x, y, lo, hi, eps, step
+        done = found  # flipped, per active row
+        work = 0
         for t in range(self.steps + 1):
             last = t == self.steps
             if last:  # the final iterate only needs checking, not a gradient
                 with torch.no_grad():
-                    logits = model(x_adv)
+                    flipped = model(xa).argmax(1) != ya
+            elif fast is not None:
+                flipped, g = fast(xa, ya)
             else:
-                logits, g = self._grad(model, x_adv, y, self.loss)
-            flipped = logits.argmax(1) != y
-            _keep(best, x_adv, flipped & ~found)
-            found |= flipped
-            if last or (self.early_stop and bool(found.all())):
+                logits, g = self._grad(model, xa, ya, self.loss)
+                flipped = logits.argmax(1) != ya
+            new = flipped & ~done
+            if idx is None:
+                _keep(best, xa, new)
+                found |= flipped
+            else:
+                r = new.nonzero().squeeze(1)
+                if len(r):
+                    best.index_copy_(0, idx[r], xa.index_select(0, r))
+                    found.index_fill_(0, idx[r], True)
+                done |= flipped
+            if last:
                 break
+            if self.early_stop:
+                left = int((~done).sum())
+                if left == 0:
+                    break
+                if left <= 0.875 * len(xa):  # compact: gather the rows still in play
+                    keep = (~done).nonzero().squeeze(1)
+                    idx = keep if idx is None else idx[keep]
+                    xa, x0, ya = xa.index_select(0, keep), x0.index_select(0, keep), ya[keep]
+                    if lo_a is not None:
+                        lo_a, hi_a = lo_a.index_select(0, keep), hi_a.index_select(0, keep)
+                    if eps_a.shape[0] > 1:
+                        eps_a = eps_a.index_select(0, keep)
+                    if isinstance(step_a, torch.Tensor) and step_a.shape[0] > 1:
+                        step_a = step_a.index_select(0, keep)
+                    done = torch.zeros(left, dtype=torch.bool, device=x.device)
+                    g = g.index_select(0, keep)
+            work += len(xa)
             if self.norm == "linf":  # in place: the graph of this step is already freed
-                if isinstance(step, torch.Tensor):
-                    x_adv.addcmul_(step, g.sign_())
+                if isinstance(step_a, torch.Tensor):
+                    xa.addcmul_(step_a, g.sign_())
                 else:
-                    x_adv.add_(g.sign_(), alpha=step)
-                x_adv.clamp_(lo, hi)
-            else:
-                direction = g / _view(_norms(g, "l2").clamp_min(1e-12), x)
-                x_adv = _clip(_project(x_adv + step * direction, x, eps, self.norm), self.bounds)
+                    xa.add_(g.sign_(), alpha=step_a)
+                xa.clamp_(lo_a, hi_a)
+            else:  # the same ops as x + step·g/‖g‖, projected, clipped; in place
+                g.div_(_view(_norms(g, "l2").clamp_min(1e-12), xa)).mul_(step_a)
+                xa.add_(g)
+                d = torch.sub(xa, x0, out=diff[:len(xa)])
+                d.mul_(torch.clamp(eps_a / _view(_norms(d, "l2"), xa).clamp_min(1e-12), max=1.0))
+                torch.add(x0, d, out=xa)
+                if self.bounds is not None:
+                    xa.clamp_(self.bounds[0], self.bounds[1])
             self.iterations += 1
-        _keep(best, x_adv, ~found)
+        rest = ~done
+        if idx is None:
+            _keep(best, xa, rest)
+        else:
+            r = rest.nonzero().squeeze(1)
+            if len(r):
+                best.index_copy_(0, idx[r], xa.index_select(0, r))
+        self._work = work
         self.found = found  # (N,) bool: misclassified at some iterate
         return best
 
