@@ -87,11 +87,11 @@ def test_task_metrics_units_and_tags(output):
         by.setdefault(m.name, []).append(m)
     for name in ("samples_per_s", "steps_per_s", "speedup_vs_naive", "matmul_share",
                  "matmul_gflops", "achieved_gflops", "speedup_vs_sequential",
-                 "input_iterations_per_s", "success_rate", "speedup_vs_foolbox",
+                 "input_iterations_per_s", "success_rate", "speedup_vs_peer",
                  "profiled_step_time", "idle_fraction", "op_self_time"):
         assert name in by, name
     units = {"samples_per_s": "samples/s", "steps_per_s": "steps/s", "speedup_vs_naive": "×",
-             "matmul_share": "%", "speedup_vs_sequential": "×", "speedup_vs_foolbox": "×"}
+             "matmul_share": "%", "speedup_vs_sequential": "×", "speedup_vs_peer": "×"}
     for name, unit in units.items():
         assert all(m.unit == unit and m.value > 0 for m in by[name]), name
     variants = {m.tags["variant"] for m in by["samples_per_s"]}
@@ -113,12 +113,42 @@ def test_task_metrics_units_and_tags(output):
 def test_series_records(output):
     recs = output.series["throughput"]
     assert recs and all(set(r) == {"model", "batch", "variant", "samples_per_s"} for r in recs)
-    assert {"engine", "naive", "vmap-2", "pgd-ours", "pgd-foolbox"} <= {r["variant"] for r in recs}
+    assert {"engine", "naive", "vmap-2", "pgd-linf-ours", "pgd-l2-foolbox", "pgd-l2-torchattacks"} \
+        <= {r["variant"] for r in recs}
     assert output.info["profile"]["steps"] >= 1
 
 
+def test_attack_speed_is_against_the_fastest_peer_named_in_the_tags(output):
+    got = [m for m in output.metrics if m.tags.get("attack", "").startswith("pgd-")]
+    for attack in ("pgd-linf", "pgd-l2"):
+        mine = [m for m in got if m.tags["attack"] == attack]
+        rate = {m.tags["variant"]: m.value for m in mine if m.name == "input_iterations_per_s"}
+        success = {m.tags["variant"] for m in mine if m.name == "success_rate"}
+        assert {"ours", "ours-full", "torchattacks", "foolbox"} <= set(rate) == success
+        fastest = max((v for v in rate if v not in ("ours", "ours-full")), key=rate.get)
+        (sp,) = [m for m in mine if m.name == "speedup_vs_peer" and m.tags["variant"] == "ours"]
+        assert sp.tags["peer"] == fastest and sp.headline and sp.goal.target == 1.5
+        assert sp.value == pytest.approx(rate["ours"] / rate[fastest])
+        (share,) = [m for m in mine if m.name == "matmul_share"]
+        assert share.unit == "%" and share.value > 0 and share.goal.target == 70
+
+
+def test_attack_peers_missing_are_skipped_naming_the_extra(monkeypatch):
+    from quirkbench.tasks import throughput
+
+    monkeypatch.setattr(throughput, "_peer_attack", lambda *a, **k: None)
+    lines = []
+    task = get("throughput")
+    cfg = task.make_config(None, TINY | {"pgd_norms": ("linf",)})
+    res = throughput.measure_attacks(cfg, Context("mnist5k", 0, CPU), log=lines.append)
+    assert set(res["linf"]["rate"]) == {"ours", "ours-full"}
+    assert set(res["linf"]["skipped"]) == {"torchattacks", "foolbox", "art"}
+    assert "quirkbench[attacks]" in lines[-1] and "no peer installed" in lines[-1]
+
+
 @pytest.mark.parametrize("bad", [{"steps": 0}, {"batches": ()}, {"batches": (0,)},
-                                 {"many_k": (1,)}, {"pgd_eps": 0.0}, {"warmup_steps": -1}])
+                                 {"many_k": (1,)}, {"pgd_eps": 0.0}, {"warmup_steps": -1},
+                                 {"pgd_peers": ("cleverhans",)}, {"pgd_norms": ("l1",)}])
 def test_bad_config_is_a_user_error(bad):
     with pytest.raises(UserError):
         get("throughput").make_config(None, bad)
