@@ -29,7 +29,8 @@ def run(suite: str = "quick", tasks: list[str] | None = None,
             datasets: list[str] | None = None, seeds: str | None = None, device: str = "auto",
             out: str | None = None, sets: list[str] | None = None, data_root: str | None = None,
             download: bool = False, executor: str = "local", report: bool = True,
-            quiet: bool = False, jobs: str = "1", trust_data_root: bool = False) -> int:
+            quiet: bool = False, jobs: str = "1", trust_data_root: bool = False,
+            model: str | None = None) -> int:
     from ..runner.suite import run_suite
     from ..tracking.results import load_results
 
@@ -37,7 +38,7 @@ def run(suite: str = "quick", tasks: list[str] | None = None,
     path = run_suite(suite, tasks=tasks, datasets=datasets, seeds=seeds, device=device, out=out,
                      overrides=_overrides(sets), data_root=data_root, download=download,
                      executor=executor, argv=sys.argv[1:], jobs=jobs, log=log,
-                     trust_data_root=trust_data_root)
+                     trust_data_root=trust_data_root, model=model)
     df = load_results(path)
     print(format_summary(df))
     print(f"\nresults: {path}")
@@ -105,6 +106,10 @@ def add_parser(sub) -> None:
     r.add_argument("--tasks", nargs="+", metavar="TASK", help="run only these tasks")
     r.add_argument("--dataset", dest="datasets", nargs="+", metavar="NAME",
                    help="data set(s) (default: each task's own, mnist5k)")
+    r.add_argument("--model", metavar="NAME|PKG.MOD:FACTORY",
+                   help="the model of every task in the run (its model settings): a zoo name "
+                        "(mlp-256, lenet5, ...) or your own factory(input_shape, num_classes) "
+                        "as package.module:factory")
     r.add_argument("--seeds", help="e.g. 0,1,2 or 0-4 (default: the suite's)")
     r.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     r.add_argument("--out", help="results file; an existing one is resumed "

@@ -10,10 +10,17 @@ A factory is ``factory(input_shape, num_classes) -> nn.Module``; ``register_mode
 factory)`` adds one (other packages: the entry-point group ``quirkbench.models``, naming a
 module that registers). ``make_model(name, input_shape, num_classes, generator=g)`` draws the
 initial weights from ``g`` and leaves torch's global RNG as it was.
+
+Anywhere a model name is accepted, a reference ``package.module:factory`` names a user's
+factory instead (imported on use, nothing to register). ``validate_model`` checks one up
+front — importable, callable, ``(B, num_classes)`` logits on a dummy batch, every parameter
+on the run's device — each failure a one-line ``UserError``.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -173,8 +180,40 @@ def model_names() -> list[str]:
     return out
 
 
+def is_reference(name) -> bool:
+    """``package.module:factory`` (a user's factory) rather than a registered name."""
+    return isinstance(name, str) and ":" in name
+
+
+FACTORY_CONTRACT = "factory(input_shape, num_classes) -> torch.nn.Module"
+
+
+def import_factory(ref: str) -> Factory:
+    """The callable a ``package.module:factory`` reference names; one-line errors."""
+    mod, _, attr = ref.partition(":")
+    if not mod or not attr or not all(p.isidentifier() for p in mod.split(".") + attr.split(".")):
+        raise UserError(f"model {ref!r} is not a reference of the form package.module:factory")
+    try:
+        obj = importlib.import_module(mod)
+    except Exception as e:  # ImportError, or the module's own code failing
+        msg = str(e).splitlines()[0] if str(e) else ""
+        raise UserError(f"model {ref!r}: cannot import module {mod!r} ({type(e).__name__}: "
+                        f"{msg})") from None
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise UserError(f"model {ref!r}: module {mod!r} has no attribute {attr!r}")
+        obj = getattr(obj, part)
+    if not callable(obj):
+        raise UserError(f"model {ref!r}: {attr} is a {type(obj).__name__}, not callable; "
+                        f"expected {FACTORY_CONTRACT}")
+    return obj
+
+
 def get_model_factory(name: str) -> Factory:
-    """The factory of a registered model name or of a family member (``mlp-300-100``)."""
+    """The factory of a registered model name, of a family member (``mlp-300-100``), or of a
+    ``package.module:factory`` reference."""
+    if is_reference(name):
+        return import_factory(name)
     if name in REGISTRY:
         return REGISTRY[name].factory
     families = [s for s in REGISTRY.values() if s.variants and name.startswith(f"{s.name}-")]
@@ -222,6 +261,80 @@ def make_model(name: str, input_shape, num_classes: int = 10, seed: int | None =
     if seed is not None:
         generator = torch.Generator().manual_seed(seed)
     return build(factory, input_shape, num_classes, generator=generator)
+
+
+def model_fields(cfg) -> dict[str, str]:
+    """A task config's settings that name a model (``model``, ``*_model``, ``student``,
+    nested configs too) → their value, for those set to a string."""
+    out: dict[str, str] = {}
+    if not dataclasses.is_dataclass(cfg):
+        return out
+    for f in dataclasses.fields(cfg):
+        v = getattr(cfg, f.name)
+        if dataclasses.is_dataclass(v):
+            out.update({f"{f.name}.{k}": w for k, w in model_fields(v).items()})
+        elif isinstance(v, str) and (f.name in ("model", "student") or f.name.endswith("_model")):
+            out[f.name] = v
+    return out
+
+
+_VALIDATED: set[tuple] = set()
+
+
+def validate_model(name: str, input_shape, num_classes: int,
+                   device: str | torch.device = "cpu") -> None:
+    """Check that ``name`` builds a model that works here, or raise a one-line ``UserError``:
+    the factory imports and is callable, returns an ``nn.Module`` whose parameters and
+    buffers all sit on ``device`` after ``.to(device)``, and maps a dummy batch of two
+    inputs of ``input_shape`` to ``(2, num_classes)`` logits. Checked once per process for
+    each (name, shape, classes, device); torch's global RNG is left alone."""
+    device = torch.device(device)
+    shape = tuple(int(d) for d in input_shape)
+    key = (name, shape, num_classes, str(device))
+    if key in _VALIDATED:
+        return
+    what = f"model {name!r}"
+    factory = get_model_factory(name)
+    try:
+        model = build(factory, shape, num_classes, generator=torch.Generator().manual_seed(0))
+    except UserError as e:
+        raise UserError(f"{what}: {e}") from None
+    except Exception as e:
+        raise UserError(f"{what}: factory({shape}, {num_classes}) raised {type(e).__name__}: "
+                        f"{_first_line(e)}") from None
+    try:
+        model = model.to(device)
+    except Exception as e:
+        raise UserError(f"{what}: .to({device}) failed ({type(e).__name__}: "
+                        f"{_first_line(e)})") from None
+    off = [n for n, t in [*model.named_parameters(), *model.named_buffers()]
+           if t.device.type != device.type
+           or (device.index is not None and t.device.index != device.index)]
+    if off:
+        raise UserError(f"{what}: parameters not on the device {device} after .to({device}): "
+                        f"{', '.join(off[:3])}{' ...' if len(off) > 3 else ''}")
+    x = torch.zeros(2, *shape, device=device)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            y = model(x)
+    except Exception as e:
+        msg = _first_line(e)
+        hint = " (parameters not on the device?)" if "device" in msg else ""
+        raise UserError(f"{what} failed on a dummy batch of shape {tuple(x.shape)}: "
+                        f"{type(e).__name__}: {msg}{hint}") from None
+    model.train(was_training)
+    if not isinstance(y, torch.Tensor) or tuple(y.shape) != (2, num_classes):
+        got = tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__
+        raise UserError(f"{what}: output {got} on a dummy batch of shape {tuple(x.shape)}; "
+                        f"expected logits of shape (2, {num_classes})")
+    _VALIDATED.add(key)
+
+
+def _first_line(e: BaseException) -> str:
+    s = str(e).strip()
+    return s.splitlines()[0][:200] if s else ""
 
 
 def count_params(model: nn.Module, nonzero: bool = False) -> int:

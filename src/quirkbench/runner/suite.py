@@ -20,6 +20,7 @@ import torch
 
 from ..config import to_dict
 from ..engine import data
+from ..engine.models import get_model_factory, is_reference, model_fields
 from ..errors import UserError, choices
 from ..tasks import Context, Task, get, load_all
 from ..tracking import results
@@ -79,8 +80,15 @@ def parse_seeds(text: str | Iterable[int] | None) -> list[int] | None:
 
 def plan(suite: str, tasks: list[str] | None = None, datasets: list[str] | None = None,
          seeds: list[int] | None = None,
-         overrides: dict[str, dict[str, Any]] | None = None) -> list[Unit]:
-    """The units a run will execute, configs resolved; every name is checked here."""
+         overrides: dict[str, dict[str, Any]] | None = None,
+         model: str | None = None) -> list[Unit]:
+    """The units a run will execute, configs resolved; every name is checked here.
+
+    ``model``: a model name or ``package.module:factory`` put into every chosen task's
+    model settings (``model``, ``*_model``; an explicit ``--set`` wins). Model references
+    are imported here, before any unit runs; the rest of their check (output shape,
+    device) runs once the first unit has its data set (``Context.load_data``).
+    """
     if suite not in SUITES:
         raise UserError(f"unknown suite {suite!r}; valid: {choices(SUITES)}")
     registry = load_all()
@@ -99,9 +107,19 @@ def plan(suite: str, tasks: list[str] | None = None, datasets: list[str] | None 
             raise UserError(f"--set names task {name!r}, which is not in this run; tasks: "
                             f"{choices(t.name for t in chosen)}")
     seeds = seeds or list(SUITES[suite].seeds)
+    if model is not None:
+        get_model_factory(model)  # an unknown name or a bad reference stops here
+        overrides = {k: dict(v) for k, v in overrides.items()}
+        for t in chosen:
+            for key in model_fields(t.config()):
+                if key != "student" and "." not in key:
+                    overrides.setdefault(t.name, {}).setdefault(key, model)
     units = []
     for t in chosen:
         cfg = t.make_config(suite, overrides.get(t.name))
+        for ref in model_fields(cfg).values():
+            if is_reference(ref):
+                get_model_factory(ref)
         for d in datasets or [t.default_dataset]:
             if t.datasets is not None and d not in t.datasets:
                 raise UserError(f"task {t.name!r} does not run on data set {d!r}; valid: "
@@ -115,8 +133,9 @@ def execute(unit: Unit, device: torch.device, data_root=None, download=False,
     """Run one unit; the returned record goes into the results document (with ``data``: the
     digests of the data sets the unit read)."""
     torch.manual_seed(unit.seed)
+    refs = tuple(v for v in model_fields(unit.config).values() if is_reference(v))
     ctx = Context(unit.dataset, unit.seed, device, data_root, download, log,
-                  trust_data_root=trust_data_root)
+                  trust_data_root=trust_data_root, models=refs)
     started = results.now()
     t0 = time.perf_counter()
     data.used(reset=True)
@@ -220,7 +239,7 @@ def run_suite(suite: str = "quick", *, tasks: list[str] | None = None,
               overrides: dict[str, dict[str, Any]] | None = None, data_root: str | None = None,
               download: bool = False, executor: str = "local", argv: list[str] | None = None,
               jobs: int | str = 1, log: Callable[[str], None] = print,
-              trust_data_root: bool = False) -> Path:
+              trust_data_root: bool = False, model: str | None = None) -> Path:
     """Run a suite and return the path of its results document.
 
     ``jobs``: units run in that many worker processes at once (``auto``: one per physical
@@ -233,7 +252,7 @@ def run_suite(suite: str = "quick", *, tasks: list[str] | None = None,
         raise UserError(f"unknown executor {executor!r}; valid: {choices(EXECUTORS)}")
     dev = data.resolve_device(device)
     n_jobs = pool.resolve_jobs(jobs, dev)
-    units = plan(suite, tasks, datasets, parse_seeds(seeds), overrides)
+    units = plan(suite, tasks, datasets, parse_seeds(seeds), overrides, model=model)
     out = Path(out) if out else default_out(suite)
     doc = _open_document(out, suite, units, dev, argv)
     todo = [u for u in units if doc["units"].get(u.key, {}).get("status") != "done"]
