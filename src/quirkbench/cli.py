@@ -14,7 +14,7 @@ import pkgutil
 import sys
 
 from . import __version__
-from .errors import UserError
+from .errors import Terminated, UserError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -60,9 +60,10 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `quirkbench list | head`: the reader left; not an error of ours
         sys.stderr.close()
         return 0
-    except KeyboardInterrupt:
-        print("quirkbench: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM during a run (Terminated)
+        term = isinstance(e, Terminated)
+        print(f"quirkbench: {'terminated' if term else 'interrupted'}", file=sys.stderr)
+        return 143 if term else 130
 
 
 if __name__ == "__main__":

@@ -11,3 +11,15 @@ class UserError(Exception):
 def choices(valid) -> str:
     """Format the valid choices for an error message."""
     return ", ".join(str(v) for v in valid)
+
+
+class DivergenceError(RuntimeError):
+    """Training produced a non-finite loss or parameters; the unit fails with this message."""
+
+    def __init__(self, step: int, what: str = "loss"):
+        super().__init__(f"diverged at step {step} (non-finite {what})")
+        self.step = step
+
+
+class Terminated(KeyboardInterrupt):
+    """The process received SIGTERM: stop like Ctrl-C (the CLI exits with status 143)."""

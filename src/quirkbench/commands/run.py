@@ -25,46 +25,85 @@ def _overrides(pairs: list[str] | None) -> dict[str, dict]:
 
 # --------------------------------------------------------------------------- commands
 
-def run(suite: str = "quick", tasks: list[str] | None = None,
-            datasets: list[str] | None = None, seeds: str | None = None, device: str = "auto",
-            out: str | None = None, sets: list[str] | None = None, data_root: str | None = None,
-            download: bool = False, executor: str = "local", report: bool = True,
-            quiet: bool = False, jobs: str = "1", trust_data_root: bool = False,
-            model: str | None = None) -> int:
-    from ..runner.suite import run_suite
-    from ..tracking.results import load_results
+RUN_DEFAULTS = {"suite": "quick", "device": "auto", "executor": "local"}
+# what --resume takes from the document; giving one of these with it is a mistake
+_FROM_DOCUMENT = ("suite", "tasks", "datasets", "seeds", "device", "out", "sets", "data_root",
+                  "download", "trust_data_root", "model")
+
+
+def run(suite: str | None = None, tasks: list[str] | None = None,
+        datasets: list[str] | None = None, seeds: str | None = None, device: str | None = None,
+        out: str | None = None, sets: list[str] | None = None, data_root: str | None = None,
+        download: bool = False, executor: str | None = None, report: bool = True,
+        quiet: bool = False, resume: str | None = None, jobs: str | None = None,
+        trust_data_root: bool = False, model: str | None = None) -> int:
+    """Run a suite (or ``resume`` one from its document); exit status 1 if a unit failed."""
+    from ..runner.suite import resume_from, run_suite
 
     log = (lambda m: None) if quiet else (lambda m: print(m, flush=True))
-    path = run_suite(suite, tasks=tasks, datasets=datasets, seeds=seeds, device=device, out=out,
-                     overrides=_overrides(sets), data_root=data_root, download=download,
-                     executor=executor, argv=sys.argv[1:], jobs=jobs, log=log,
-                     trust_data_root=trust_data_root, model=model)
+    if resume is not None:
+        given = {"suite": suite, "tasks": tasks, "datasets": datasets, "seeds": seeds,
+                 "device": device, "out": out, "sets": sets, "data_root": data_root,
+                 "download": download or None, "trust_data_root": trust_data_root or None,
+                 "model": model}
+        clash = [k for k in _FROM_DOCUMENT if given[k] is not None]
+        if clash:
+            flags = ", ".join("--" + {"datasets": "dataset", "sets": "set"}.get(k, k)
+                              .replace("_", "-") for k in clash)
+            raise UserError(f"--resume takes the run's arguments from {resume}; drop {flags} "
+                            "(or start a new run with another --out)")
+        path = resume_from(resume, executor=executor, jobs=jobs, argv=sys.argv[1:], log=log)
+    else:
+        path = run_suite(suite or RUN_DEFAULTS["suite"], tasks=tasks, datasets=datasets,
+                         seeds=seeds, device=device or RUN_DEFAULTS["device"], out=out,
+                         overrides=_overrides(sets), data_root=data_root, download=download,
+                         executor=executor or RUN_DEFAULTS["executor"], argv=sys.argv[1:],
+                         log=log, jobs=jobs or 1, trust_data_root=trust_data_root, model=model)
+    return _after_run(path, report, log)
+
+
+def _after_run(path: Path, report: bool, log) -> int:
+    from ..tracking.results import load_results, read
+
     df = load_results(path)
     print(format_summary(df))
     print(f"\nresults: {path}")
-    failed = _failed_units(path)
+    doc = read(path)
+    failed = [k for k, u in doc["units"].items() if u.get("status") != "done"]
     if report:
-        _report_after_run(path, log)
+        _report_after_run(path, doc, log)
     if failed:
         print(f"{len(failed)} unit(s) failed: {', '.join(failed)} (their errors are in {path})")
+        for k in failed:
+            print(f"  {k}: {doc['units'][k].get('error')}")
         return 1
     return 0
 
 
-def _failed_units(path) -> list[str]:
-    from ..tracking.results import read
+def report_path(path: Path, doc: dict) -> Path:
+    """reports/<results name>-<run id>.html: two runs' reports never overwrite each other,
+    even when their documents share a name (results/a/run.json, results/b/run.json)."""
+    import hashlib
 
-    return [k for k, u in read(path)["units"].items() if u.get("status") != "done"]
+    rid = doc["meta"].get("run_id") or hashlib.sha1(
+        str(Path(path).resolve()).encode()).hexdigest()[:8]
+    return Path("reports") / f"{Path(path).stem}-{rid}.html"
 
 
-def _report_after_run(path: Path, log) -> None:
+def _report_after_run(path: Path, doc: dict, log) -> None:
     try:
         from ..report import render_report
     except ImportError:
         print("see the numbers with: python -c "
               f"\"import quirkbench; print(quirkbench.load_results('{path}'))\"")
         return
-    html = render_report([path], out=Path("reports") / (Path(path).stem + ".html"))
+    target = report_path(path, doc)
+    try:
+        html = render_report([path], out=target)
+    except OSError as e:
+        raise UserError(f"cannot write the report {target}: {e.strerror} (the results are "
+                        f"safe in {path}; make the report later with `quirkbench report "
+                        f"{path}`)") from None
     print(f"report:  {html}")
 
 
@@ -102,8 +141,9 @@ def format_summary(df) -> str:
 
 def add_parser(sub) -> None:
     r = sub.add_parser("run", help="run a suite and write a results document")
-    r.add_argument("--suite", default="quick", help="smoke | pr | quick (default) | nightly")
-    r.add_argument("--tasks", nargs="+", metavar="TASK", help="run only these tasks")
+    r.add_argument("--suite", help="smoke | pr | quick (default) | nightly")
+    r.add_argument("--tasks", nargs="+", metavar="TASK",
+                   help="run only these tasks (space or comma separated; repeats count once)")
     r.add_argument("--dataset", dest="datasets", nargs="+", metavar="NAME",
                    help="data set(s) (default: each task's own, mnist5k)")
     r.add_argument("--model", metavar="NAME|PKG.MOD:FACTORY",
@@ -111,9 +151,11 @@ def add_parser(sub) -> None:
                         "(mlp-256, lenet5, ...) or your own factory(input_shape, num_classes) "
                         "as package.module:factory")
     r.add_argument("--seeds", help="e.g. 0,1,2 or 0-4 (default: the suite's)")
-    r.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
-    r.add_argument("--out", help="results file; an existing one is resumed "
-                                 "(default results/DATE-SUITE.json)")
+    r.add_argument("--device", help="auto (default) | cpu | cuda | cuda:N")
+    r.add_argument("--out", help="results file; an existing one from the same arguments is "
+                                 "resumed (default results/DATE-SUITE.json)")
+    r.add_argument("--resume", metavar="RESULTS",
+                   help="resume the run in this results file with the arguments it records")
     r.add_argument("--set", dest="sets", action="append", metavar="TASK.KEY=VALUE",
                    help="override a task setting, e.g. memorization.train.lr=0.05 (repeatable)")
     r.add_argument("--data-root", help="folder with full data sets (mnist, fashion-mnist, cifar10)")
@@ -122,8 +164,8 @@ def add_parser(sub) -> None:
     r.add_argument("--trust-data-root", action="store_true",
                    help="use files under --data-root that are not the official ones (your own "
                         "IDX files); their hashes are still recorded in the results")
-    r.add_argument("--executor", default="local", help="local (default) | ray")
-    r.add_argument("--jobs", "-j", nargs="?", const="auto", default="1", metavar="N",
+    r.add_argument("--executor", help="local (default) | ray (see docs/running.md)")
+    r.add_argument("--jobs", "-j", nargs="?", const="auto", metavar="N",
                    help="run N units at once in worker processes, one torch thread each on "
                         "the CPU, one GPU each on CUDA; --jobs alone or 'auto': one per "
                         "physical core (or GPU). Default 1: one after another in this process")

@@ -20,7 +20,7 @@ from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
 from ..config import at_least, check, check_choices
-from ..errors import UserError
+from ..errors import DivergenceError, UserError
 
 OPTIMIZERS = ("sgd", "adam")
 
@@ -112,6 +112,25 @@ def _steps_per_epoch(n: int, b: int) -> int:
     return max(1, n // b)  # drop the ragged last batch: every step sees b examples
 
 
+def _finite_check(losses: list[torch.Tensor], params) -> torch.Tensor:
+    """On the device, no host sync: (index of the first non-finite loss in ``losses`` or -1,
+    1 if every parameter is finite else 0), as a float64 pair to read with the epoch's other
+    numbers in one transfer. The per-step cost is a list append of a tensor the step made
+    anyway; the check runs once per epoch."""
+    bad = ~torch.isfinite(torch.stack(losses))
+    first = torch.where(bad.any(), bad.long().argmax(), -1)
+    ok = torch.stack([torch.isfinite(p).all() for p in params]).all()
+    return torch.stack([first.double(), ok.double()])
+
+
+def _raise_if_diverged(first_bad: float, params_ok: float, step0: int, step: int) -> None:
+    """``step0``: steps taken before this epoch; ``step``: after it."""
+    if first_bad >= 0:
+        raise DivergenceError(step0 + int(first_bad) + 1, "loss")
+    if not params_ok:
+        raise DivergenceError(step, "parameters")
+
+
 # --------------------------------------------------------------------------- one model
 
 def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig, *,
@@ -153,6 +172,7 @@ def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig, 
         correct = torch.zeros((), device=device)
         loss_sum = torch.zeros((), device=device)
         seen = 0
+        step0, losses = step, []
         for i in range(spe):
             if step >= max_steps:
                 break
@@ -171,10 +191,17 @@ def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig, 
             seen += len(idx)
             with torch.no_grad():
                 correct += (logits.argmax(1) == yl[idx]).sum()
-                loss_sum += loss.detach() * len(idx)
+                lost = loss.detach()
+                losses.append(lost)
+                loss_sum += lost * len(idx)
         epoch += 1
-        run_acc = correct.item() / seen  # one host sync per epoch
-        train_loss = loss_sum.item() / seen
+        with torch.no_grad():  # one host sync per epoch: accuracy, loss, divergence check
+            c, ls, first_bad, params_ok = torch.cat([
+                torch.stack([correct.double(), loss_sum.double()]),
+                _finite_check(losses, model.parameters())]).tolist()
+        _raise_if_diverged(first_bad, params_ok, step0, step)
+        run_acc = c / seen
+        train_loss = ls / seen
         train_acc = run_acc
         if cfg.target_train_acc is not None and run_acc >= cfg.target_train_acc - 0.02:
             train_acc, train_loss = evaluate(model, x, y)
@@ -258,9 +285,14 @@ def train_many(models: list[nn.Module], x: torch.Tensor, y: torch.Tensor, cfg: T
     t0 = time.perf_counter()
     while step < max_steps and not fit.all_done():
         perm = torch.stack([torch.randperm(n, generator=g, device=device) for g in gens])
-        correct, step = _one_epoch(stack, opt, perm, b, spe, step, max_steps, batch)
+        step0 = step
+        correct, step, losses = _one_epoch(stack, opt, perm, b, spe, step, max_steps, batch)
         epoch += 1
-        run_acc = (correct / (spe * b)).tolist()
+        with torch.no_grad():  # one host sync per epoch, divergence check included
+            stats = torch.cat([(correct / (spe * b)).double(),
+                               _finite_check(losses, stack.params.values())]).tolist()
+        _raise_if_diverged(stats[-2], stats[-1], step0, step)
+        run_acc = stats[:-2]
         full = None
         if cfg.target_train_acc is not None and max(run_acc) >= cfg.target_train_acc - 0.02:
             full = stack.accuracy(x, yl, x_per, per_model).tolist()
@@ -330,9 +362,11 @@ class _Stack:
 
 
 def _one_epoch(stack: _Stack, opt, perm: torch.Tensor, b: int, spe: int, step: int,
-               max_steps: int, batch) -> tuple[torch.Tensor, int]:
-    """One pass, each model in its own order ``perm`` (K, N): (correct (K,), steps so far)."""
+               max_steps: int, batch) -> tuple[torch.Tensor, int, list[torch.Tensor]]:
+    """One pass, each model in its own order ``perm`` (K, N): (correct (K,), steps so far,
+    each step's summed loss, still on the device, for the divergence check)."""
     correct = torch.zeros(stack.k, device=perm.device)
+    losses = []
     for i in range(spe):
         if step >= max_steps:
             break
@@ -343,9 +377,10 @@ def _one_epoch(stack: _Stack, opt, perm: torch.Tensor, b: int, spe: int, step: i
         loss.backward()
         opt.step()
         step += 1
+        losses.append(loss.detach())
         with torch.no_grad():
             correct += (logits.argmax(-1) == lb).sum(1)
-    return correct, step
+    return correct, step, losses
 
 
 class _Fit:

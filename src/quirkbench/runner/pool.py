@@ -160,6 +160,12 @@ class PoolExecutor:
         self.trust_data_root = trust_data_root
         self.log, self.threads = log, threads
         self.restarts = 0  # workers replaced after dying
+        self._workers: list[_Worker] = []
+
+    @property
+    def in_flight(self) -> list[str]:
+        """Keys of the units running now (the runner names them when interrupted)."""
+        return [w.unit.key for w in self._workers if w.unit is not None]
 
     def _start(self, ctx, wid: int) -> _Worker:
         parent_conn, child_conn = ctx.Pipe(duplex=True)
@@ -178,6 +184,7 @@ class PoolExecutor:
             return
         ctx = mp.get_context("spawn")
         workers = [self._start(ctx, i) for i in range(min(self.jobs, len(pending)))]
+        self._workers = workers
         clean = False
         try:
             while pending or any(w.unit is not None for w in workers):

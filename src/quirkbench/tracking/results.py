@@ -16,6 +16,7 @@ what it finished and, started again with the same ``--out``, resumes.
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import subprocess
@@ -75,14 +76,41 @@ def new_document(*, suite: str, seeds, datasets, tasks, device, argv=None) -> di
     return {"schema": SCHEMA, "meta": meta, "units": {}}
 
 
+def finite(obj: Any, path: str = "", reasons: dict[str, str] | None = None) -> Any:
+    """``obj`` with every NaN or infinity replaced by ``None`` (strict JSON has neither);
+    ``reasons`` (if given) collects ``{"dotted.path": "nan"}`` for each replacement."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        if reasons is not None:
+            reasons[path or "."] = repr(obj)
+        return None
+    if isinstance(obj, dict):
+        return {k: finite(v, f"{path}.{k}" if path else str(k), reasons) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite(v, f"{path}[{i}]", reasons) for i, v in enumerate(obj)]
+    return obj
+
+
+def _umask() -> int:
+    mask = os.umask(0o22)
+    os.umask(mask)
+    return mask
+
+
 def write_atomic(path: str | Path, doc: dict[str, Any]) -> None:
-    """Write JSON to a temporary file in the same folder, fsync, then rename over ``path``."""
+    """Write strict JSON (no NaN) to a temporary file in the same folder, fsync, then rename
+    over ``path``; the file gets the usual mode (0644 under the usual umask)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "w") as f:
-            json.dump(doc, f, indent=1, allow_nan=True)
+            try:
+                json.dump(doc, f, indent=1, allow_nan=False)
+            except ValueError:  # a NaN slipped past unit_record: null it rather than fail
+                f.seek(0)
+                f.truncate()
+                json.dump(finite(doc), f, indent=1, allow_nan=False)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -115,21 +143,33 @@ def unit_record(task: str, dataset: str, seed: int, config: dict, started: str |
     """The record of one unit in a results document: the one place its keys are spelled.
 
     Finished: ``output`` (a ``TaskOutput``), status ``done``. Failed: ``error`` (the
-    exception it raised, written as ``Type: message``, or that line itself) and its
-    ``traceback``, status ``failed``, no metrics.
+    exception it raised, written on one line as ``Type: first line of the message``, or that
+    line itself) and its ``traceback``, status ``failed``, no metrics.
+    Strict JSON: a NaN or infinity in the metrics, series or info becomes ``null`` and
+    ``non_finite`` says where and what it was (``{"info.loss": "nan"}``).
     """
     if (output is None) == (error is None):
         raise ValueError("a unit record takes an output (done) or an error (failed)")
+    reasons: dict[str, str] = {}
+    metrics = [m.to_dict() for m in output.metrics] if output is not None else []
+    for m, d in zip(output.metrics if output is not None else [], metrics, strict=True):
+        if not math.isfinite(m.value):
+            reasons[f"metrics.{m.key}"] = repr(m.value)
+            d["value"] = None
+    if error is not None and not isinstance(error, str):
+        lines = str(error).strip().splitlines()
+        error = f"{type(error).__name__}: {lines[0] if lines else ''}".rstrip(": ")
     rec = {"task": task, "dataset": dataset, "seed": seed, "config": config,
            "status": "done" if error is None else "failed",
            "started": started, "ended": now(), "seconds": seconds,
-           "metrics": [m.to_dict() for m in output.metrics] if output is not None else [],
-           "series": output.series if output is not None else {},
-           "info": output.info if output is not None else {},
-           "error": error if error is None or isinstance(error, str)
-           else f"{type(error).__name__}: {error}"}
+           "metrics": finite(metrics),
+           "series": finite(output.series, "series", reasons) if output is not None else {},
+           "info": finite(output.info, "info", reasons) if output is not None else {},
+           "error": error}
     if traceback is not None:
         rec["traceback"] = traceback
+    if reasons:
+        rec["non_finite"] = reasons
     return rec
 
 
