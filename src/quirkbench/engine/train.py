@@ -10,6 +10,7 @@ steps, epochs, wall seconds and a per-epoch curve.
 from __future__ import annotations
 
 import copy
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -44,7 +45,9 @@ class TrainConfig:
 
 def check_train_config(cfg: TrainConfig) -> None:
     check_choices(cfg.optimizer, "optimizer", OPTIMIZERS, "optimizer")
-    check(cfg.lr > 0, "lr", "> 0", cfg.lr)
+    check(0 < cfg.lr < math.inf, "lr", "a finite number > 0", cfg.lr)
+    check(math.isfinite(cfg.momentum), "momentum", "a finite number", cfg.momentum)
+    check(math.isfinite(cfg.weight_decay), "weight_decay", "a finite number", cfg.weight_decay)
     at_least(cfg, 1, "batch_size", "max_epochs")
     t = cfg.target_train_acc
     check(t is None or 0 < t <= 1, "target_train_acc", "a fraction in (0, 1] (or none)", t)

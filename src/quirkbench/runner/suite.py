@@ -448,6 +448,10 @@ def _open_document(out: Path, inv: dict[str, Any], units: list[Unit], device, ar
     if out.exists():
         doc = results.read(out)
         meta = doc["meta"]
+        bad = next((k for k, v in doc["units"].items() if not isinstance(v, dict)), None)
+        if bad is not None:
+            raise UserError(f"{out} is a damaged results document (units.{bad} is not a record)"
+                            "; choose another --out")
         if meta.get("suite") != suite:
             raise UserError(f"{out} holds a {meta.get('suite')!r} run; resuming needs the "
                             f"same suite, or choose another --out")
