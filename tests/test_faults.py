@@ -129,17 +129,30 @@ def _kept_first_unit(tmp, prev):
     assert list(doc["units"]) == ["dimensionality/digits/0"]
 
 
+def _damage(prev, to):
+    doc = json.loads(prev.read_text())
+    next(iter(doc["units"].values()))["metrics"] = "oops"
+    to.write_text(json.dumps(doc))
+
+
+def _folder(prev, tmp):
+    (tmp / "folder").mkdir()
+    shutil.copy(prev, tmp / "folder" / "run.json")
+    (tmp / "folder" / "package.json").write_text('{"name": "not ours"}')
+
+
 OUT = ["--out", "{tmp}/r.json"]
 MEM = ["run", "--suite", "smoke", "--tasks", "memorization", "--dataset", "digits",
-       "--device", "cpu", "--no-report", "--set", "memorization.n_train=200", "--set", "memorization.n_test=50",
-       "--set", "memorization.conditions=['true-labels']", *OUT]
+       "--device", "cpu", "--no-report", "--set", "memorization.n_train=200",
+       "--set", "memorization.n_test=50", "--set", "memorization.conditions=['true-labels']",
+       *OUT]
 
 CASES = {
     # the resume command and the arguments it takes from the document
     "resume with run args": Case(["run", "--resume", "{prev}", "--tasks", "memorization"], 2,
                                  "--resume takes the run's arguments from"),
     "resume a missing file": Case(["run", "--resume", "{tmp}/nope.json"], 2, "does not exist"),
-    "resume a folder": Case(["run", "--resume", "{tmp}"], 2, "does not exist"),
+    "resume a folder": Case(["run", "--resume", "{tmp}"], 2, "--resume takes a results file"),
     "resume an old document": Case(["run", "--resume", "{tmp}/old.json"], 2,
                                    "does not record its invocation", files={
                                        "old.json": json.dumps({"schema": results.SCHEMA,
@@ -178,14 +191,23 @@ CASES = {
                            "not a readable results document", files={"b.json": b"\xff\xfe{\x00"}),
     "foreign JSON": Case(["run", *TINY, "--out", "{tmp}/f.json"], 2, "no 'schema' key",
                          files={"f.json": b'{"name": "package.json"}'}),
-    "a JSON list": Case(["run", *TINY, "--out", "{tmp}/l.json"], 2, "no 'schema' key",
+    "a JSON list": Case(["run", *TINY, "--out", "{tmp}/l.json"], 2, "the JSON is a list",
                         files={"l.json": b"[1, 2]"}),
     "other schema": Case(["run", *TINY, "--out", "{tmp}/s.json"], 2, "this quirkbench reads",
                          files={"s.json": b'{"schema": "quirkbench.results/99"}'}),
     "damaged unit record": Case(["run", *TINY, "--out", "{tmp}/d.json"], 2,
-                                "units.x is not a record", files={"d.json": json.dumps({
+                                "damaged results document: unit 'x'", files={"d.json": json.dumps({
                                     "schema": results.SCHEMA, "meta": {"suite": "smoke"},
                                     "units": {"x": "oops"}}).encode()}),
+    "compare a damaged document": Case(["compare", "{prev}", "{tmp}/d.json"], 2,
+                                       "d.json: damaged results document: unit",
+                                       setup=lambda tmp, prev, mp: _damage(prev, tmp / "d.json")),
+    "report a damaged document": Case(["report", "{tmp}/d.json", "--out", "{tmp}/x.html"], 2,
+                                      "d.json: damaged results document: unit",
+                                      setup=lambda tmp, prev, mp: _damage(prev, tmp / "d.json")),
+    "report a folder with foreign JSON": Case(
+        ["report", "{tmp}/folder", "--out", "{tmp}/folder.html"], 0,
+        "quirkbench: warning: skipped", setup=lambda tmp, prev, mp: _folder(prev, tmp)),
     # duplicates count once; files 0644
     "repeated task": Case(["run", *TINY[:2], "--tasks", "dimensionality,dimensionality",
                            "dimensionality", *TINY[4:], "--dataset", "digits", *OUT], 0, "",
@@ -241,6 +263,8 @@ def test_fault_matrix(name, prev, tmp_path, monkeypatch):
     if case.code == 2:
         assert stderr.startswith("quirkbench: error: ") and stderr.count("\n") == 1, stderr
         assert case.fragment in stderr, stderr
+    elif case.fragment:  # a warning: one line
+        assert case.fragment in stderr and stderr.count("\n") == 1, stderr
     else:
         assert stderr == "", stderr
     for fname, content in before.items():  # nothing already written is lost or changed
@@ -338,25 +362,28 @@ SLOWER = ["--set", "dimensionality.n_points=400"]  # ~0.3 s a unit: time to kill
 
 def test_sigterm_leaves_the_truth_and_the_exact_resume_command(tmp_path):
     out = tmp_path / "r.json"
-    proc = _spawn("run", *TINY, *SLOWER, "--seeds", SLOW_SEEDS, "--out", out)
-    _wait_for_line(proc, "done in")  # one unit finished, more running
+    args = [*MEM[:-1], str(out), "--seeds", "0,1",
+            "--set", "memorization.conditions=['true-labels','random-labels']"]
+    proc = _spawn(*args)
+    _wait_for_line(proc, "memorization/digits/0: true-labels")  # the second condition trains
     proc.send_signal(signal.SIGTERM)
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 143, stderr
     assert stderr.strip() == "quirkbench: terminated" and "Traceback" not in stderr
     meta = strict_json(out)["meta"]
     assert meta["status"] == "interrupted" and meta["ended"]
-    assert meta["interrupted_in"].startswith("dimensionality/digits/")
-    p = meta["progress"]
-    assert p["planned"] == 6 and p["done"] >= 1 and p["done"] + p["left"] == 6
+    assert meta["interrupted_in"] == "memorization/digits/0"
+    assert meta["progress"] == {"planned": 2, "done": 0, "failed": 0, "left": 2}
     command = f"resume with: quirkbench run --resume {out}"
-    assert f"in {meta['interrupted_in']} after" in stdout and command in stdout
+    assert "terminated in memorization/digits/0 after 0 of 2 units" in stdout, stdout
+    assert command in stdout
     code, stdout, _ = cli("run", "--resume", out)  # exactly the printed command
     assert code == 0
     doc = strict_json(out)
-    assert doc["meta"]["status"] == "done" and len(doc["units"]) == 6
-    assert doc["meta"]["progress"] == {"planned": 6, "done": 6, "failed": 0, "left": 0}
+    assert doc["meta"]["status"] == "done" and len(doc["units"]) == 2
+    assert doc["meta"]["progress"] == {"planned": 2, "done": 2, "failed": 0, "left": 0}
     assert len(doc["meta"]["resumed"]) == 1 and "interrupted_in" not in doc["meta"]
+    assert doc["meta"]["invocation"]["overrides"]["memorization"]["n_train"] == 200
 
 
 @pytest.mark.slow

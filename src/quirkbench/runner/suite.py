@@ -448,10 +448,6 @@ def _open_document(out: Path, inv: dict[str, Any], units: list[Unit], device, ar
     if out.exists():
         doc = results.read(out)
         meta = doc["meta"]
-        bad = next((k for k, v in doc["units"].items() if not isinstance(v, dict)), None)
-        if bad is not None:
-            raise UserError(f"{out} is a damaged results document (units.{bad} is not a record)"
-                            "; choose another --out")
         if meta.get("suite") != suite:
             raise UserError(f"{out} holds a {meta.get('suite')!r} run; resuming needs the "
                             f"same suite, or choose another --out")
@@ -556,6 +552,8 @@ def resume_from(path: str | Path, *, executor: str | None = None, jobs: int | st
                 argv: list[str] | None = None, log: Callable[[str], None] = print) -> Path:
     """Resume the run whose document is ``path`` with the arguments it records."""
     path = Path(path)
+    if path.is_dir():
+        raise UserError(f"--resume takes a results file; {path} is a folder")
     doc = results.read(path)
     inv = doc["meta"].get("invocation")
     if not isinstance(inv, dict) or not isinstance(inv.get("suite"), str):
