@@ -63,6 +63,9 @@ def run(suite: str | None = None, tasks: list[str] | None = None,
 
 
 def _after_run(path: Path, report: bool, log) -> int:
+    """The summary, the report, then the failed units: exit status 1 if any unit failed, 2
+    (one line on stderr) if one failed on bad input (a ``UserError`` only the task could
+    raise: a setting out of range, a data file refused)."""
     from ..tracking.results import load_results, read
 
     df = load_results(path)
@@ -72,12 +75,18 @@ def _after_run(path: Path, report: bool, log) -> int:
     failed = [k for k, u in doc["units"].items() if u.get("status") != "done"]
     if report:
         _report_after_run(path, doc, log)
-    if failed:
-        print(f"{len(failed)} unit(s) failed: {', '.join(failed)} (their errors are in {path})")
-        for k in failed:
-            print(f"  {k}: {doc['units'][k].get('error')}")
-        return 1
-    return 0
+    if not failed:
+        return 0
+    print(f"{len(failed)} unit(s) failed: {', '.join(failed)} (their errors are in {path})")
+    for k in failed:
+        print(f"  {k}: {doc['units'][k].get('error')}")
+    bad = [k for k in failed if doc["units"][k].get("bad_input")]
+    if bad:
+        error = str(doc["units"][bad[0]].get("error") or "")
+        message = error.split(": ", 1)[-1]  # without the exception's type name
+        more = f" (and {len(bad) - 1} more unit(s); see {path})" if len(bad) > 1 else ""
+        raise UserError(f"{bad[0]}: {message}{more}")
+    return 1
 
 
 def report_path(path: Path, doc: dict) -> Path:

@@ -202,10 +202,15 @@ def one_line(err: BaseException) -> str:
 
 def failure_record(unit: Unit, err: BaseException | str, started: str | None = None,
                    seconds: float | None = None, tb: str | None = None) -> dict[str, Any]:
-    """The record of a unit that raised (or whose worker was lost): no metrics, no holds."""
-    return results.unit_record(unit.task.name, unit.dataset, unit.seed, to_dict(unit.config),
-                               started, seconds, error=err if isinstance(err, str)
-                               else one_line(err), traceback=tb)
+    """The record of a unit that raised (or whose worker was lost): no metrics, no holds.
+    ``bad_input`` marks a ``UserError`` (a setting or file only the task could check): the
+    run still goes on, and ends with exit status 2 rather than 1."""
+    rec = results.unit_record(unit.task.name, unit.dataset, unit.seed, to_dict(unit.config),
+                              started, seconds, error=err if isinstance(err, str)
+                              else one_line(err), traceback=tb)
+    if isinstance(err, UserError):
+        rec["bad_input"] = True
+    return rec
 
 
 def run_unit(unit: Unit, device: torch.device, data_root=None, download=False,
