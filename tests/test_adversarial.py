@@ -61,3 +61,40 @@ def test_bad_input_is_one_line_exit_2(tmp_path, capsys, setting, words):
     err = capsys.readouterr().err.strip()
     assert rc == 2
     assert len(err.splitlines()) == 1 and words in err
+
+
+def test_noise_control_at_the_minimal_distortion(smoke):
+    """Szegedy's control: noise as large as each input's minimal adversarial perturbation;
+    the fixed-ε noise rates carry no check."""
+    df, _ = smoke
+    for norm in ("l2", "linf"):
+        m = _value(df, f"noise_success_rate[at=min_distortion,norm={norm}]")
+        assert m["holds"] is not None and m["unit"] == "%" and 0 <= m["value"] <= 100
+    fixed = df[(df["metric"] == "noise_success_rate") & df["eps"].notna()]
+    assert len(fixed) and fixed["holds"].isna().all()
+
+
+@pytest.mark.parametrize("norm", ["l2", "linf"])
+def test_noise_at_has_each_inputs_own_size_after_clipping(norm):
+    import torch
+
+    from quirkbench.tasks.adversarial import noise_at
+
+    g = torch.Generator().manual_seed(0)
+    x = (torch.rand(6, 1, 28, 28, generator=g) > 0.8).float()  # MNIST-like: mostly 0, some 1
+    dist = torch.tensor([0.5, 1.0, 2.0, float("inf"), 0.05, 3.0]) if norm == "l2" else \
+        torch.tensor([0.05, 0.1, 0.2, float("inf"), 0.01, 0.3])
+    xn = noise_at(x, dist, norm, (0.0, 1.0), seed=1)
+    assert xn.min() >= 0 and xn.max() <= 1
+    d = (xn - x).flatten(1)
+    size = d.norm(dim=1) if norm == "l2" else d.abs().amax(1)
+    ok = torch.isfinite(dist)
+    assert torch.allclose(size[ok], dist[ok], rtol=1e-4)
+    assert torch.equal(xn[~ok], x[~ok])
+
+
+def test_l2_budgets_scale_with_input_size():
+    from quirkbench.tasks.adversarial import AdversarialConfig, l2_scale
+
+    assert l2_scale(AdversarialConfig(), 784) == 1.0
+    assert l2_scale(AdversarialConfig(), 64) == pytest.approx((64 / 784) ** 0.5)
