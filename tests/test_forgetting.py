@@ -31,7 +31,8 @@ def test_metric_formulas_on_hand_made_matrix():
 def test_chaudhry_uses_the_best_earlier_row_and_bwt_the_diagonal():
     assert C.bwt(R2) == pytest.approx(((60 - 50) + (90 - 90)) / 2)  # +5: later training helped
     assert C.chaudhry_forgetting(R2) == pytest.approx(((80 - 60) + (90 - 90)) / 2)  # 10
-    assert C.forgetting_pct(R2) == pytest.approx(100 * (20 / 80) / 2)  # 12.5
+    # forgetting % is against the diagonal R[j, j]: task 0 went 50 → 60 (-20%), task 1 90 → 90
+    assert C.forgetting_pct(R2) == pytest.approx(100 * (-10 / 50) / 2)  # -10
     assert C.average_accuracy(R2) == pytest.approx(220 / 3)
 
 
@@ -184,3 +185,59 @@ def test_bad_input_exits_2_with_one_line(run_cli, tmp_path, setting, words):
                            else "forgetting.ewc_lambda=1.0")
     assert code == 2
     assert len(err.strip().splitlines()) == 1 and words in err
+
+
+def _seq(R, classes=2):
+    return C.SequenceResult(np.array(R, dtype=float), 1.0, 10, (classes,) * len(R))
+
+
+def test_a_task_not_learned_reports_not_learned_instead_of_forgetting():
+    """The last pair stuck at one class (50%): no forgetting figure, failed checks with the
+    reason, and the 'learned' check itself fails."""
+    from quirkbench.tasks.forgetting import ForgettingConfig, measure
+
+    cfg = ForgettingConfig(n_tasks=3, protocols=("split-class",), strategies=("naive", "replay"))
+    stuck = _seq([[99.0, 0, 0], [0, 98.0, 0], [0, 0, 50.0]])
+    fine = _seq([[99.0, 0, 0], [60.0, 98.0, 0], [50.0, 60.0, 97.0]])
+    out = measure(cfg, {("split-class", "naive"): stuck, ("split-class", "replay"): fine})
+    m = {(x.name, x.tags["strategy"]): x for x in out.metrics}
+    assert np.isnan(m["forgetting_pct", "naive"].value)
+    assert np.isnan(m["average_accuracy", "naive"].value)
+    assert m["average_accuracy", "naive"].holds is False
+    assert m["min_learned_accuracy", "naive"].holds is False
+    assert m["min_learned_accuracy", "naive"].value == 50.0
+    assert m["min_learned_accuracy", "replay"].holds is True
+    reasons = out.info["check_reasons"]
+    assert reasons["average_accuracy[protocol=split-class,strategy=naive]"] == "task 2 not learned"
+    # replay's check is against naive's forgetting, which does not exist here
+    assert m["forgetting_pct", "replay"].holds is False
+    assert "not learned" in reasons["forgetting_pct[protocol=split-class,strategy=replay]"]
+    assert out.info["not_learned"] == {"split-class/naive": [2]}
+
+
+def test_forgetting_is_measured_against_the_diagonal_when_every_task_is_learned():
+    from quirkbench.tasks.forgetting import ForgettingConfig, measure
+
+    cfg = ForgettingConfig(n_tasks=3, protocols=("permuted",), strategies=("naive",))
+    out = measure(cfg, {("permuted", "naive"): _seq(R1.tolist(), classes=10)})
+    m = {x.name: x for x in out.metrics}
+    assert m["forgetting_pct"].value == pytest.approx(100 * (50 / 90 + 25 / 95) / 2)
+    assert m["min_learned_accuracy"].value == 80.0 and m["min_learned_accuracy"].holds
+    assert out.info["check_reasons"] == {}
+
+
+def test_learned_criterion_is_halfway_from_chance():
+    assert C.learned_criterion(2) == 75.0 and C.learned_criterion(10) == 55.0
+    assert C.unlearned_tasks(np.array([[80.0, 0], [0, 74.0]]), [2, 2]) == [1]
+
+
+def test_training_that_cannot_learn_reports_not_learned():
+    """End to end: a learning rate of ~0 learns nothing; the unit says so."""
+    task = get("forgetting")
+    cfg = task.make_config("smoke", {"protocols": ("split-class",), "strategies": ("naive",),
+                                     "n_tasks": 2, "train.lr": 1e-12, "n_train": 200})
+    out = task.run(cfg, Context("mnist5k", 0, torch.device("cpu")))
+    m = {x.name: x for x in out.metrics}
+    assert np.isnan(m["forgetting_pct"].value) and m["average_accuracy"].holds is False
+    assert "not learned" in out.info["check_reasons"][
+        "average_accuracy[protocol=split-class,strategy=naive]"]

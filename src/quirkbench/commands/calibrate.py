@@ -202,8 +202,8 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any], seeds: list[int],
         lines.append(
             f"| {_md_escape(r['task'])} | {_md_escape(r['dataset'])} | {_md_escape(r['metric'])} "
             f"| {r['passes']}/{r['n_seeds']} | {'ok' if r['ok'] else '**below**'} "
-            f"| {_fmt(r['median'])} {_unit(r['unit'])} "
-            f"| {_fmt(r['p5'])} – {_fmt(r['p95'])} | {_fmt(r['cv_pct'])}% "
+            f"| {(_fmt(r['median']) + ' ' + _unit(r['unit'])).strip()} "
+            f"| {_fmt(r['p5'])} – {_fmt(r['p95'])} | {_cv(r['cv_pct'])} "
             f"| {_md_escape(fails)} |")
     goals = [r for r in rows if r["goal"]]
     if goals:
@@ -223,13 +223,19 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any], seeds: list[int],
     for r in heads:
         lines.append(
             f"| {_md_escape(r['task'])} | {_md_escape(r['dataset'])} | {_md_escape(r['metric'])} "
-            f"| {_fmt(r['median'])} {_unit(r['unit'])} | {_fmt(r['p5'])} – {_fmt(r['p95'])} "
-            f"| {_fmt(r['mean'])} ± {_fmt(r['std'])} | {_fmt(r['cv_pct'])}% |")
+            f"| {(_fmt(r['median']) + ' ' + _unit(r['unit'])).strip()} "
+            f"| {_fmt(r['p5'])} – {_fmt(r['p95'])} | {_fmt(r['mean'])} ± {_fmt(r['std'])} "
+            f"| {_cv(r['cv_pct'])} |")
     return "\n".join(lines) + "\n"
 
 
 def _unit(unit: str) -> str:
     return "" if unit in ("", "1") else _md_escape(unit)
+
+
+def _cv(v: float) -> str:
+    """The coefficient of variation; n/a where the mean is 0 or one seed only."""
+    return "n/a" if v is None or not math.isfinite(v) else f"{_fmt(v)}%"
 
 
 def _seed_text(seeds: list[int]) -> str:

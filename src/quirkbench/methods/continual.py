@@ -78,14 +78,28 @@ def chaudhry_forgetting(R) -> float:
 
 
 def forgetting_pct(R) -> float:
-    """Mean over earlier tasks of (best − final) / best × 100, best = max_{l<T} R[l, j].
-
-    Forgetting relative to what was learned: 100% = everything lost, 0% = nothing;
-    negative = later training improved the task. A task never learned (best = 0) counts 0."""
+    """Mean over earlier tasks of (R[j, j] − R[T, j]) / R[j, j] × 100: forgetting relative to
+    the accuracy just after learning the task; 100% = everything lost, 0% = nothing, negative
+    = later training improved it. Meaningful only when every task was learned (see
+    ``unlearned_tasks``); a task at 0 on the diagonal counts 0."""
     R = _check_matrix(R)
-    best, final = _best_before_last(R), R[-1, :-1]
-    rel = np.where(best > 0, (best - final) / np.where(best > 0, best, 1.0), 0.0)
+    learned, final = np.diag(R)[:-1], R[-1, :-1]
+    rel = np.where(learned > 0, (learned - final) / np.where(learned > 0, learned, 1.0), 0.0)
     return float(100.0 * rel.mean())
+
+
+def learned_criterion(n_classes: int, fraction: float = 0.5) -> float:
+    """Accuracy (%) on a task just after training it that counts as *learned*: ``fraction``
+    of the way from chance among the task's own classes (100/k) to 100%. Halfway: 75% for a
+    class pair (50% = only one class of the pair predicted), 55% for a 10-class task."""
+    chance = 100.0 / max(n_classes, 1)
+    return chance + fraction * (100.0 - chance)
+
+
+def unlearned_tasks(R, n_classes: list[int], fraction: float = 0.5) -> list[int]:
+    """Tasks t whose R[t, t] is below ``learned_criterion`` (their own class counts)."""
+    R = _check_matrix(R)
+    return [t for t in range(len(R)) if R[t, t] < learned_criterion(n_classes[t], fraction)]
 
 
 # --------------------------------------------------------------------------- protocols
@@ -250,17 +264,25 @@ class SequenceResult:
     R: np.ndarray  # (T, T) test accuracy in percent, R[i, j] after training task i
     seconds: float  # wall time of training (Fisher and memory included, evaluation excluded)
     steps: int  # optimizer steps over the whole sequence
+    task_classes: tuple[int, ...] = ()  # classes per task (for the "learned" criterion)
 
 
 def run_sequence(protocol: Protocol, strategy: str, model: nn.Module, cfg: TrainConfig, *,
                  seed: int = 0, ewc_lambda: float = 100.0, fisher_samples: int = 500,
-                 memory_per_task: int = 100,
+                 memory_per_task: int = 100, learn_fraction: float | None = None,
+                 extra_steps: int = 0,
                  log: Callable[[str], None] | None = None) -> SequenceResult:
     """Train ``model`` on the protocol's tasks in order with ``strategy``; fill R.
 
     ``cfg`` is used for every task (a fresh optimizer per task); it is run for its epoch budget
     (``target_train_acc`` ignored). Replay concatenates ``memory_per_task`` stored examples of
     every earlier task to the current task's training set, so later tasks take more steps.
+
+    With ``learn_fraction`` and ``extra_steps``: a task whose training accuracy after its
+    budget is below ``learned_criterion(k, learn_fraction)`` (k = its classes) trains on, with
+    a fresh optimizer, for up to ``extra_steps`` more steps until it reaches it — a
+    class-incremental task whose classes start far behind (their logits were pushed down
+    by every earlier task) is then learned instead of left at one class of its pair.
     """
     if strategy not in STRATEGIES:
         raise UserError(f"unknown strategy {strategy!r}; valid: {choices(STRATEGIES)}")
@@ -276,8 +298,17 @@ def run_sequence(protocol: Protocol, strategy: str, model: nn.Module, cfg: Train
         t0 = time.perf_counter()
         if strategy == "replay" and mem_x:
             x, y = torch.cat([x, *mem_x]), torch.cat([y, *mem_y])
-        r = train(model, x, y, cfg, seed=seed * 1000 + i, loss_fn=protocol.loss,
-                  penalty=penalty if (penalty is not None and penalty.tasks) else None)
+        pen = penalty if (penalty is not None and penalty.tasks) else None
+        r = train(model, x, y, cfg, seed=seed * 1000 + i, loss_fn=protocol.loss, penalty=pen)
+        steps += r.steps
+        if learn_fraction is not None and extra_steps > 0:
+            goal = learned_criterion(len(task.classes), learn_fraction) / 100.0
+            if r.train_acc < goal:
+                more = replace(cfg, max_steps=extra_steps, max_epochs=10 ** 6,
+                               target_train_acc=goal)
+                r = train(model, x, y, more, seed=seed * 1000 + 500 + i, loss_fn=protocol.loss,
+                          penalty=pen)
+                steps += r.steps
         if strategy == "ewc" and i < t_n - 1:
             fx, fy = memory_sample(task.x_train, task.y_train, fisher_samples, seed * 1000 + i)
             penalty.add(model, fisher_diagonal(model, fx, fy, protocol.loss))
@@ -288,9 +319,8 @@ def run_sequence(protocol: Protocol, strategy: str, model: nn.Module, cfg: Train
         if x.device.type == "cuda":
             torch.cuda.synchronize(x.device)
         seconds += time.perf_counter() - t0
-        steps += r.steps
         R[i] = [protocol.accuracy(model, j) for j in range(t_n)]
         if log is not None:
             log(f"{protocol.name}/{strategy} after task {i}: "
                 + " ".join(f"{a:5.1f}" for a in R[i]))
-    return SequenceResult(R, seconds, steps)
+    return SequenceResult(R, seconds, steps, tuple(len(t.classes) for t in protocol.tasks))
