@@ -12,7 +12,7 @@ metric:
 - the value's median and its 5-95% range over the seeds;
 - the coefficient of variation (std/|mean|, in %) of every headline metric.
 
-Outputs in ``--out DIR``: ``results-SUITE[-TASKS].json`` (the run documents; every
+Outputs in ``--out DIR``: ``results-SUITE[-TASKS]-sSEEDS.json`` (the run documents; every
 ``results-*.json`` of the folder feeds the table, so a calibration split over processes by
 ``--tasks`` shares one folder), ``calibration.csv``, ``calibration.json`` and
 ``calibration.md``; ``--markdown FILE`` also writes the Markdown page elsewhere (the docs'
@@ -323,7 +323,9 @@ def run(suite: str = "quick", seeds: str = "100-119", out: str | None = None,
     log = (lambda m: None) if quiet else (lambda m: print(m, flush=True))
     if not no_run:
         seed_list = parse_seeds(seeds)
-        name = f"results-{suite}" + ("-" + "-".join(sorted(tasks)) if tasks else "") + ".json"
+        # one document per (tasks, seeds) call: calls split over processes never share one
+        name = (f"results-{suite}" + ("-" + "-".join(sorted(tasks)) if tasks else "")
+                + f"-s{_seed_text(seed_list).replace(',', '_')}.json")
         kw: dict[str, Any] = {}
         if "jobs" in inspect.signature(run_suite).parameters:
             kw["jobs"] = jobs
