@@ -29,7 +29,7 @@ def test_same_seed_same_metrics(run_cli, tmp_path):
         assert run_cli("run", "--suite", "smoke", "--tasks", "memorization", "--device", "cpu",
                        "--out", out, "--no-report", "-q", *SMALL)[0] == 0
         df = load_results(out)
-        frames.append(df[df["unit"] != "s"].set_index("key")["value"])  # timings aside
+        frames.append(df[df["kind"] != "timing"].set_index("key")["value"])  # timings aside
     assert frames[0].equals(frames[1])
 
 

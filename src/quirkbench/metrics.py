@@ -1,4 +1,20 @@
-"""One metric type: a value with a unit, a direction, and the paper it is held against."""
+"""One metric type: a value with a unit, a direction, a kind, and the paper it is held against.
+
+The *kind* says how a metric may be compared between runs (``quirkbench compare``), and it is
+declared where the metric is made, never inferred from its unit:
+
+* ``exact``: deterministic given the seed, the settings, the library versions, the device
+  and the thread count (the phenomena on a CPU are bit-identical run to run): compared value
+  by value per seed when both runs share that environment, statistically otherwise;
+* ``stochastic``: varies between runs of the same seed even in one environment: compared by
+  effect size against the spread over seeds;
+* ``timing``: wall clock or anything derived from it (seconds, samples/s, speedups, shares of
+  the step time, idle fraction): machine-bound and noisy, compared by a factor rule.
+
+``baseline`` names, for a ratio of two timings (``speedup_vs_naive``), the key of the metric
+in the same unit that is its denominator: when that baseline moves, the ratio moves without
+anything in the numerator changing, and ``compare`` labels the row so.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +26,11 @@ HIGHER = "higher"  # higher is better (accuracy, throughput)
 LOWER = "lower"  # lower is better (time, forgetting)
 NONE = "none"  # a phenomenon value that should stay where it is
 DIRECTIONS = (HIGHER, LOWER, NONE)
+
+EXACT = "exact"  # deterministic for one seed, settings and environment
+STOCHASTIC = "stochastic"  # varies run to run even for one seed: compare against the spread
+TIMING = "timing"  # wall clock and everything derived from it
+KINDS = (EXACT, STOCHASTIC, TIMING)
 
 
 @dataclass(frozen=True)
@@ -78,10 +99,14 @@ class Metric:
     holds: bool | None = None
     headline: bool = False  # shown first in summaries, tracked by asv
     goal: Goal | None = None  # a performance target, not a phenomenon check
+    kind: str = EXACT  # how compare treats it: exact, stochastic or timing (see the module)
+    baseline: str | None = None  # timing ratios: key of the denominator metric in this unit
 
     def __post_init__(self):
         if self.direction not in DIRECTIONS:
             raise ValueError(f"direction {self.direction!r} is not one of {DIRECTIONS}")
+        if self.kind not in KINDS:
+            raise ValueError(f"kind {self.kind!r} is not one of {KINDS}")
         object.__setattr__(self, "value", float(self.value))
         object.__setattr__(self, "tags", {str(k): str(v) for k, v in self.tags.items()})
         if self.goal is not None:
@@ -91,10 +116,7 @@ class Metric:
     @property
     def key(self) -> str:
         """``name[k=v,...]``: a stable identifier within a task."""
-        if not self.tags:
-            return self.name
-        inner = ",".join(f"{k}={v}" for k, v in sorted(self.tags.items()))
-        return f"{self.name}[{inner}]"
+        return metric_key(self.name, self.tags)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -111,6 +133,14 @@ class Metric:
         v = math.nan if v is None else float(v)
         return cls(value=v, anchor=Anchor(**a) if a else None, goal=Goal(**g) if g else None,
                    **d)
+
+
+def metric_key(name: str, tags: dict[str, Any] | None = None) -> str:
+    """``name[k=v,...]`` (tags sorted): the key a metric with these name and tags has."""
+    if not tags:
+        return name
+    inner = ",".join(f"{k}={v}" for k, v in sorted((str(k), str(v)) for k, v in tags.items()))
+    return f"{name}[{inner}]"
 
 
 def fmt_value(value: float, unit: str) -> str:

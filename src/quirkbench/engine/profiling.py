@@ -42,7 +42,7 @@ from torch.profiler import (
 )
 
 from ..errors import UserError
-from ..metrics import HIGHER, LOWER, NONE, Metric
+from ..metrics import HIGHER, LOWER, NONE, TIMING, Metric
 
 LABELS = ("data", "forward", "backward", "optimizer", "attack-step")
 # the step's essential arithmetic: aten matmul/convolution operators (on a GPU, the kernels
@@ -133,19 +133,26 @@ class ProfileSummary:
     traces: list[str] = field(default_factory=list)  # files written (empty without out_dir)
 
     def metrics(self, tags: dict[str, str] | None = None) -> list[Metric]:
+        """Timing metrics of the profiled step. Operator times are reported by group (matmuls
+        and convolutions, everything else), so the same keys appear in every run: the ranking
+        of the top operators (``top_ops``, kept in the summary) changes from run to run."""
         t = dict(tags or {})
         out = [
-            Metric("profiled_step_time", self.step_ms, "ms", LOWER, t),
-            Metric("host_time_per_step", self.host_ms, "ms", LOWER, t),
-            Metric("busy_time_per_step", self.busy_ms, "ms", NONE, t),
-            Metric("idle_fraction", 100 * self.idle_fraction, "%", LOWER, t),
+            Metric("profiled_step_time", self.step_ms, "ms", LOWER, t, kind=TIMING),
+            Metric("host_time_per_step", self.host_ms, "ms", LOWER, t, kind=TIMING),
+            Metric("busy_time_per_step", self.busy_ms, "ms", NONE, t, kind=TIMING),
+            Metric("idle_fraction", 100 * self.idle_fraction, "%", LOWER, t, kind=TIMING),
         ]
         if self.device_ms is not None:
-            out.append(Metric("device_time_per_step", self.device_ms, "ms", NONE, t))
+            out.append(Metric("device_time_per_step", self.device_ms, "ms", NONE, t, kind=TIMING))
         if self.step_ms > 0:  # the rest of the step is overhead a faster loop could remove
-            out.append(Metric("gemm_share", 100 * self.gemm_ms / self.step_ms, "%", HIGHER, t))
-        for name, ms in self.top_ops:  # keyed by operator (a rank tag would swap between runs)
-            out.append(Metric("op_self_time", ms, "ms", NONE, t | {"op": name}))
+            out.append(Metric("gemm_share", 100 * self.gemm_ms / self.step_ms, "%", HIGHER, t,
+                              kind=TIMING))
+        if self.top_ops:
+            out += [Metric("op_self_time", self.gemm_ms, "ms", NONE, t | {"op": "gemm"},
+                           kind=TIMING),
+                    Metric("op_self_time", max(self.busy_ms - self.gemm_ms, 0.0), "ms", NONE,
+                           t | {"op": "other"}, kind=TIMING)]
         return out
 
     def to_dict(self) -> dict:

@@ -47,7 +47,7 @@ from ..engine.models import make_model
 from ..engine.train import TrainConfig, predict, train_many
 from ..errors import UserError
 from ..methods import attacks as A
-from ..metrics import HIGHER, NONE, Anchor, Metric
+from ..metrics import HIGHER, LOWER, NONE, Anchor, Metric
 from . import Context, Figure, Task, TaskOutput, register
 
 ATTACKS = ("fgsm", "pgd")  # fgsm is L∞ only; pgd runs in every norm asked for
@@ -218,11 +218,13 @@ def success_metrics(cfg: AdversarialConfig, tags: dict, rate: float, fooled: tor
     """Success rate and robust accuracy of one attack; ``top``: PGD L∞ at the largest ε,
     the headline and the check against ``success_threshold_pct``."""
     return [
-        Metric("success_rate", rate, "%", NONE, tags, headline=top,
+        # directions are the harness's: on a fixed model the attack is the instrument, so a
+        # lower success rate means a weaker attack (a regression)
+        Metric("success_rate", rate, "%", HIGHER, tags, headline=top,
                holds=rate >= cfg.success_threshold_pct if top else None,
                anchor=_success_anchor(attack, norm, eps)),
         Metric("robust_accuracy", 100.0 * float((~fooled).float().mean()), "%",
-               NONE, tags, headline=top,
+               LOWER, tags, headline=top,
                anchor=Anchor(MADRY, 0.0, "%", "MNIST, natural training, PGD-40 "
                              "L∞ ε=0.3 (approx.)") if top and eps == 0.3 else None)]
 
@@ -291,7 +293,7 @@ def minimal_distortion(cfg, p1, p2, x, y, ok1, ok2, bounds, seed,
         med = float(d.median()) if len(d) else math.nan  # inf counted: a failure is "large"
         t = {"attack": "minimal", "norm": norm}
         out.append(Metric(
-            f"median_min_distortion_{norm}", med, "1", NONE, headline=norm == "l2",
+            f"median_min_distortion_{norm}", med, "1", LOWER, headline=norm == "l2",
             anchor=Anchor(SZEGEDY, 0.058, "1", "FC100-100-10, √(Σ(x′−x)²/n)")
             if norm == "l2" else None))
         share = 100.0 * float(found.float().mean()) if len(d) else 0.0
@@ -335,7 +337,7 @@ def fooling(cfg: AdversarialConfig, model, ds, ctx: Context) -> list[Metric]:
     ctx.log(f"fooling images: {100 * float(ok.float().mean()):.0f}% reach "
             f"{100 * cfg.fool_confidence:g}% confidence, median {median:g} steps")
     return [
-        Metric("fooling_rate", 100.0 * float(ok.float().mean()), "%", NONE,
+        Metric("fooling_rate", 100.0 * float(ok.float().mean()), "%", HIGHER,
                {"confidence": f"{cfg.fool_confidence:g}", "steps": str(cfg.fool_steps)},
                holds=most, headline=True,
                anchor=Anchor(NGUYEN, None, "%", "MNIST LeNet: ≥99.99% confidence within "

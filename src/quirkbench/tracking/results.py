@@ -2,7 +2,7 @@
 
 Layout::
 
-    {"schema": "quirkbench.results/1",
+    {"schema": "quirkbench.results/2",
      "meta":  {commit, dirty, quirkbench, torch, python, platform, device, suite, seeds,
                datasets, tasks, started, ended, status, argv},
      "units": {"memorization/mnist5k/0": {task, dataset, seed, config, status,
@@ -11,6 +11,11 @@ Layout::
 
 A unit (task × data set × seed) is written as soon as it finishes, so a killed run keeps
 what it finished and, started again with the same ``--out``, resumes.
+
+Schema 2 added each metric's ``kind`` (exact, stochastic, timing) and ``baseline`` (see
+``quirkbench.metrics``). Documents of schema 1 still load: ``read`` upgrades them in memory,
+giving each metric the kind ``legacy_kind`` infers from its name and unit (the only place a
+kind is ever inferred; new documents carry the kind the task declared).
 """
 
 from __future__ import annotations
@@ -29,7 +34,38 @@ from typing import Any
 from ..errors import UserError
 from ..metrics import Metric
 
-SCHEMA = "quirkbench.results/1"
+SCHEMA = "quirkbench.results/2"
+OLD_SCHEMAS = ("quirkbench.results/1",)  # still read, upgraded in memory by ``read``
+LEGACY_TIME_UNITS = frozenset({"s", "ms", "us", "µs", "ns", "samples/s", "steps/s", "it/s",
+                               "iters/s", "inputs/s", "GFLOP/s", "TFLOP/s"})
+LEGACY_TIMING_NAMES = ("speedup_", "matmul_share", "gemm_share", "peak_share", "idle_fraction",
+                       "op_self_time", "profiled_step_time", "host_time_per_step",
+                       "busy_time_per_step", "device_time_per_step")
+
+
+def legacy_kind(name: str, unit: str) -> str:
+    """The kind of a metric in a schema-1 document, which did not record it: ``timing`` for a
+    wall-clock unit (s, ms, samples/s, GFLOP/s, ...) or a name that schema-1 tasks derived
+    from timings (``speedup_*``, ``*_share`` of time or peak, ``idle_fraction``, the profiler's
+    per-step times and ``op_self_time``), else ``exact``."""
+    if unit in LEGACY_TIME_UNITS or name.startswith(LEGACY_TIMING_NAMES):
+        return "timing"
+    return "exact"
+
+
+def _upgrade(doc: dict[str, Any]) -> dict[str, Any]:
+    """A schema-1 document as schema 2, in memory: each metric gets ``legacy_kind``
+    (damaged parts are left for ``validate`` to name)."""
+    units = doc.get("units")
+    for unit in units.values() if isinstance(units, dict) else ():
+        ms = unit.get("metrics") if isinstance(unit, dict) else None
+        for m in ms if isinstance(ms, list) else ():
+            if isinstance(m, dict) and "kind" not in m:
+                m["kind"] = legacy_kind(str(m.get("name", "")), str(m.get("unit", "")))
+    if isinstance(doc.get("meta"), dict):
+        doc["meta"]["upgraded_from"] = doc["schema"]
+    doc["schema"] = SCHEMA
+    return doc
 
 
 def now() -> str:
@@ -66,7 +102,10 @@ def environment(device) -> dict[str, Any]:
     return {"quirkbench": __version__, "torch": torch.__version__,
             "python": platform.python_version(),
             "platform": platform.platform(), "device": dev, "device_name": name,
-            "cpu_threads": torch.get_num_threads()}
+            "cpu_threads": torch.get_num_threads(),
+            # exact metrics repeat bit for bit only where the kernels are deterministic
+            "deterministic": not dev.startswith("cuda")
+            or torch.are_deterministic_algorithms_enabled()}
 
 
 def new_document(*, suite: str, seeds, datasets, tasks, device, argv=None) -> dict[str, Any]:
@@ -132,6 +171,8 @@ def read(path: str | Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise UserError(f"{path} is not a readable results document ({type(e).__name__}: "
                         f"{str(e).splitlines()[0] if str(e) else 'empty'})") from None
+    if isinstance(doc, dict) and doc.get("schema") in OLD_SCHEMAS:
+        doc = _upgrade(doc)
     validate(doc, path)
     return doc
 
@@ -222,9 +263,9 @@ def load_results(path: str | Path):
     """A tidy ``pandas.DataFrame``: one row per metric per task per data set per seed.
 
     ``path`` is a results document or a folder of them. Columns: run, commit, suite,
-    device, started, task, dataset, seed, metric, key, value, unit, direction, holds,
-    headline, goal (e.g. ``≥ 1.5``, None where none), goal_met, anchor, anchor_value, plus
-    one column per tag (e.g. condition, attack, eps).
+    device, started, task, dataset, seed, metric, key, value, unit, direction, kind,
+    baseline, holds, headline, goal (e.g. ``≥ 1.5``, None where none), goal_met, anchor,
+    anchor_value, plus one column per tag (e.g. condition, attack, eps).
     """
     import pandas as pd
 
@@ -241,7 +282,8 @@ def load_results(path: str | Path):
                     "device": meta.get("device"), "started": meta.get("started"),
                     "task": unit["task"], "dataset": unit["dataset"], "seed": unit["seed"],
                     "metric": m.name, "key": m.key, "value": m.value, "unit": m.unit,
-                    "direction": m.direction, "holds": m.holds, "headline": m.headline,
+                    "direction": m.direction, "kind": m.kind, "baseline": m.baseline,
+                    "holds": m.holds, "headline": m.headline,
                     "goal": m.goal.describe() if m.goal else None,
                     "goal_met": m.goal.met if m.goal else None,
                     "anchor": m.anchor.describe() if m.anchor else None,
@@ -320,6 +362,7 @@ def _check_metric(m, where: str) -> None:
     k = _need(m, "kind", (str,), "a string", where, required=False)
     if k is not None and kinds is not None and k not in kinds:
         raise _Bad(where, f"unknown kind {k!r}; valid: {', '.join(kinds)}")
+    _need(m, "baseline", (str, None), "a metric key or null", where, required=False)
     tags = _need(m, "tags", (dict,), "an object of name → value", where, required=False)
     for tk, tv in (tags or {}).items():
         if not isinstance(tv, str | int | float | bool):
