@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from quirkbench.metrics import HIGHER, LOWER, NONE, Anchor, Metric
+from quirkbench.metrics import HIGHER, LOWER, NONE, TIMING, Anchor, Metric
 from quirkbench.tasks import TaskOutput
 from quirkbench.tracking import results
 
@@ -49,7 +49,7 @@ def outputs(seed: int, speed: float) -> dict[str, TaskOutput]:
                                         for j in range(i + 1)]}),
         "throughput": TaskOutput(
             [Metric("samples_per_s", 1000 * speed + seed, "samples/s", HIGHER, {"model": "mlp"},
-                    headline=True)],
+                    headline=True, kind=TIMING)],
             series={"throughput": [{"model": "mlp", "batch": b, "variant": v,
                                     "samples_per_s": speed * b * (2 if v == "vmap" else 1)}
                                    for b in (64, 256) for v in ("eager", "vmap")]},

@@ -59,10 +59,13 @@ def test_direction_none_moves_either_way():
     assert verdict([100, 104, 98], [101, 99, 103], **kw) == "unchanged"
 
 
-def test_mann_whitney_decides_when_n_is_large_enough():
+def test_welch_decides_where_a_rank_test_cannot():
+    # a rank test on 3 seeds against 3 can never reach p ≤ 0.05: the gate never uses one
     assert min_mwu_p(3, 3) == pytest.approx(0.1)
-    assert min_mwu_p(5, 5) < 0.05
-    base, head = [80, 81, 82, 83, 84], [88, 89, 90, 91, 83.5]  # one pair swapped: p = 4/252
+    df = compare(frame({"m": [80, 81, 82]}), frame({"m": [88, 89, 90]}))
+    assert df.iloc[0]["p_value"] < 0.01 and df.iloc[0]["verdict"] == "improved"
+    assert df.iloc[0]["test"] == "welch"
+    base, head = [80, 81, 82, 83, 84], [88, 89, 90, 91, 83.5]  # overlapping, still clear
     df = compare(frame({"m": base}), frame({"m": head}))
     assert df.iloc[0]["p_value"] < 0.05 and df.iloc[0]["verdict"] == "improved"
 
@@ -107,22 +110,31 @@ def test_different_suites_refused():
 
 # --------------------------------------------------------------------------- the command
 
-def write_doc(path, values: list[float], *, suite="pr", unit="%", direction=HIGHER):
+ENV = {"quirkbench": "0.1.0", "torch": "2.3.0", "python": "3.11.7", "device": "cpu",
+       "device_name": "x86_64", "cpu_threads": 1, "deterministic": True}
+
+
+def write_doc(path, values: list[float], *, suite="pr", unit="%", direction=HIGHER,
+              headline=True, kind="exact", env=None, status="done"):
     units = {}
     for seed, v in enumerate(values):
-        m = Metric("test_acc", v, unit, direction, {"condition": "true-labels"}, headline=True)
+        m = Metric("test_acc", v, unit, direction, {"condition": "true-labels"},
+                   headline=headline, kind=kind)
         units[f"memorization/mnist5k/{seed}"] = {
             "task": "memorization", "dataset": "mnist5k", "seed": seed, "config": {},
             "status": "done", "metrics": [m.to_dict()], "series": {}, "info": {}}
-    doc = {"schema": SCHEMA, "meta": {"suite": suite, "commit": "abc"}, "units": units}
+    meta = {**ENV, **(env or {}), "suite": suite, "commit": "abc", "status": status,
+            "tasks": ["memorization"], "datasets": ["mnist5k"], "seeds": list(range(len(values)))}
+    doc = {"schema": SCHEMA, "meta": meta, "units": units}
     path.write_text(json.dumps(doc))
     return str(path)
 
 
 def test_cli_exit_codes_and_markdown(tmp_path, capsys):
-    base = write_doc(tmp_path / "base.json", [90, 91, 90.5])
-    same = write_doc(tmp_path / "same.json", [90, 91, 90.5])
-    worse = write_doc(tmp_path / "worse.json", [80, 81, 80.5])
+    # stochastic metrics: judged over seeds (exact ones in one environment: test_gate.py)
+    base = write_doc(tmp_path / "base.json", [90, 91, 90.5], kind="stochastic")
+    same = write_doc(tmp_path / "same.json", [90, 91, 90.5], kind="stochastic")
+    worse = write_doc(tmp_path / "worse.json", [80, 81, 80.5], kind="stochastic")
     assert main(["compare", base, same]) == 0
     md = tmp_path / "c.md"
     assert main(["compare", base, worse, "--markdown", str(md)]) == 1
@@ -132,8 +144,9 @@ def test_cli_exit_codes_and_markdown(tmp_path, capsys):
 
 
 def test_cli_fail_on_moved(tmp_path):
-    base = write_doc(tmp_path / "b.json", [100, 104, 98], unit="steps", direction=NONE)
-    head = write_doc(tmp_path / "h.json", [150, 160, 155], unit="steps", direction=NONE)
+    kw = dict(unit="steps", direction=NONE, headline=False, kind="stochastic")
+    base = write_doc(tmp_path / "b.json", [100, 104, 98], **kw)
+    head = write_doc(tmp_path / "h.json", [150, 160, 155], **kw)
     assert main(["compare", base, head]) == 0
     assert main(["compare", base, head, "--fail-on", "moved"]) == 1
 
@@ -180,7 +193,7 @@ def test_settings_warning_names_differing_keys(tmp_path, capsys):
     assert f"> ⚠ {warn[0]}" in md.read_text().splitlines()
     # a regression still fails, with the warning printed beside it
     worse = write_cfg_doc(tmp_path / "w.json", {**cfg, "n_train": 250}, values=(80, 81, 80.5))
-    assert main(["compare", base, worse]) == 1
+    assert main(["compare", base, worse]) == 1  # other settings: judged over seeds
     assert "n_train 500 → 250" in capsys.readouterr().out
 
 

@@ -55,8 +55,9 @@ def clone(tmp_path_factory) -> Path:
 
 
 def gate(repo: Path, base: str, head: str, out: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, **TINY, "QB_OUT": str(out), "PYTHON": sys.executable}
-    env.pop("PYTHONPATH", None)
+    # each side runs its own worktree's source; the comparison runs this checkout's
+    env = {**os.environ, **TINY, "QB_OUT": str(out), "PYTHON": sys.executable,
+           "PYTHONPATH": str(ROOT / "src")}
     return subprocess.run(["bash", str(SCRIPT), base, head], cwd=repo, env=env,
                           capture_output=True, text=True, timeout=600)
 
@@ -66,13 +67,14 @@ def test_planted_regression_fails_naming_the_metric(clone, tmp_path):
     print(r.stdout)  # the gate's table, shown with pytest -s
     assert r.returncode == 1, r.stdout + r.stderr
     assert "FAIL: " in r.stdout
-    assert "test_acc[condition=true-labels]" in r.stdout.split("FAIL:")[1]
+    # same environment, same seeds: the deterministic metric is compared value by value
+    assert "test_acc[condition=true-labels] (behaviour changed)" in r.stdout.split("FAIL:")[1]
     md = (tmp_path / "compare.md").read_text()
-    assert "✗ regressed | memorization/mnist5k | test_acc[condition=true-labels]" in md
+    assert "≠ behaviour changed | memorization/mnist5k | test_acc[condition=true-labels]" in md
     assert not git(clone, "worktree", "list").count("\n"), "worktrees were not removed"
 
 
 def test_aa_run_of_one_commit_passes(clone, tmp_path):
     r = gate(clone, "base", "base", tmp_path)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "0 regressed, 0 moved" in r.stdout
+    assert "0 regressed, 0 behaviour changed, 0 moved" in r.stdout

@@ -1,69 +1,287 @@
-"""Noise-aware comparison of two result sets: ``quirkbench compare BASE HEAD``.
+"""The PR gate's statistics: ``quirkbench compare BASE HEAD``.
 
 Each side is a results document, a folder of them, or a tidy frame from
-``quirkbench.load_results``. Values of one metric (task × data set × key) are pooled over
-seeds and runs; a change is flagged only when it is beyond BOTH
+``quirkbench.load_results``. Values of one metric (task × data set × key) are taken per
+seed. How a metric is judged depends on its *kind* (declared by the task, see
+``quirkbench.metrics``), never on its unit:
 
-* a relative threshold: ``|head_mean - base_mean| > t · max(|base_mean|, floor)``, with
-  ``t = threshold`` (default 5%) or ``t = time_threshold`` (default 25%) for time-like units
-  (``s``, ``ms``, ``samples/s``, ...: wall clock on a shared CI machine moves 10-20% between
-  identical runs). ``floor`` keeps percentages near zero from turning tiny moves into huge
-  relative ones: 20 for ``%``/``pp`` (so 5% means at least 1 percentage point);
-* the noise: with ≥ 2 values on each side, the two-sided Mann-Whitney U test
-  (``scipy.stats.mannwhitneyu``, exact for small n) must give ``p ≤ alpha``. Three seeds
-  against three can never reach p ≤ 0.05 (the smallest exact p is 0.1), so where the
-  sample sizes cannot reach ``alpha`` the rule is the strongest one those sizes allow: the
-  two samples do not overlap at all (every head value beyond every base value);
-* with only one value on a side (n = 1) there is no noise estimate: the threshold alone
-  decides, widened ``N1_MARGIN`` = 2× (10% / 50% by default), and ``p_value`` is NaN.
+* ``exact`` metrics, when both runs share the environment fingerprint (quirkbench, torch and
+  Python versions, device, thread count, deterministic kernels; the task's settings) and at
+  least one seed: compared value by value on the shared seeds; a difference beyond
+  ``EXACT_RTOL`` (relative) is ``behaviour changed``. No statistics, no false alarms, one
+  seed suffices. When the fingerprints differ, ``warnings`` name the differing fields and the
+  metric is judged like a stochastic one.
+* ``stochastic`` metrics (and exact ones across environments): Welch's t-test over seeds
+  (``scipy.stats.ttest_ind(equal_var=False)``) gives ``p_value``; the change must be
+  significant after the false-discovery-rate control below AND beyond the relative
+  ``threshold`` (default 5% of |base mean|, with a floor of 20 for % and pp, i.e. 1
+  percentage point). ``mde`` is the minimal detectable change at ``alpha`` and 80% power,
+  ``(t₁₋α/₂ + t₀.₈) · s_base · sqrt(1/n_base + 1/n_head)`` with t quantiles on
+  n_base + n_head − 2 degrees of freedom (the z formula for many seeds); where it exceeds the
+  threshold the row notes how many seeds would resolve it (``seeds_needed``). With a single
+  value on a side there is no spread: the threshold alone decides, widened ``N1_MARGIN``×.
+* ``timing`` metrics: ``ratio`` = head median / base median; flagged only when the slowdown
+  or speedup factor beats ``1 + time_threshold`` (default 1.2) AND three times the log-spread
+  seen within the runs and, when given, in A/A runs (``timing_spread``: metric → standard
+  deviation of log(head/base) between identical runs) AND, with ≥ 2 values a side, Welch's
+  test on the log values survives the FDR control. A ratio of timings whose denominator
+  (``baseline``) itself moved beyond this rule reads ``baseline moved``, never improved or
+  regressed.
 
-Verdicts follow the metric's direction: ``improved`` / ``regressed`` for higher- or
-lower-is-better metrics, ``moved`` for direction-none phenomenon values that changed
-beyond noise either way, ``unchanged`` otherwise, ``new`` / ``gone`` for metrics present on
-one side only.
+Suite-wide false-alarm control: Benjamini-Hochberg over every p-value computed
+(``scipy.stats.false_discovery_control``) gives ``q_value``; a change counts as significant
+when ``q ≤ fdr`` (default 0.05). ``df.attrs["chance"]`` says how many alarms chance alone
+would give.
+
+Verdicts: ``regressed`` / ``improved`` by the metric's direction, ``moved`` for a
+direction-none value that changed significantly, ``behaviour changed`` (exact), ``baseline
+moved`` (timing ratios), ``expected`` (a change listed in the expected-changes file),
+``new`` / ``gone``, ``unchanged``. ``fails`` marks the rows that fail the gate: regressions;
+a headline metric that changed behaviour, moved, or is gone (timings excepted) unless
+expected; with ``fail_on="moved"`` every non-timing change.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from ..errors import UserError
-from ..metrics import HIGHER, LOWER, fmt_value
+from ..metrics import EXACT, HIGHER, LOWER, TIMING, fmt_value
 
-VERDICTS = ("regressed", "moved", "improved", "new", "gone", "unchanged")  # display order
-TIME_UNITS = frozenset({"s", "ms", "us", "µs", "ns", "samples/s", "steps/s", "it/s",
-                        "iters/s", "inputs/s", "GFLOP/s", "TFLOP/s"})  # wall-clock based
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+VERDICTS = ("regressed", "behaviour changed", "moved", "gone", "expected", "baseline moved",
+            "improved", "new", "unchanged")  # display order
 PERCENT_FLOOR = {"%": 20.0, "pp": 20.0}  # relative changes of % measured against ≥ 20
 N1_MARGIN = 2.0  # threshold multiplier when a side has a single value (no noise estimate)
+EXACT_RTOL = 1e-9  # exact metrics: relative difference that counts as a change
+EXACT_ATOL = 1e-12  # ... and absolute, for values at 0
+TIMING_K = 3.0  # timing: the factor must beat TIMING_K × the log-spread (within and A/A)
+POWER = 0.8  # the power the minimal detectable change is quoted at
 KEYS = ["task", "dataset", "key"]
 REQUIRED = {"task", "dataset", "key", "metric", "value", "unit", "direction"}
 COLUMNS = ["task", "dataset", "key", "metric", "unit", "direction", "base_mean", "base_std",
            "base_n", "head_mean", "head_std", "head_n", "change", "change_pct", "p_value",
-           "verdict"]
+           "verdict",
+           # added with metric kinds; the names above keep their meaning
+           "kind", "headline", "test", "exact", "ratio", "q_value", "mde", "seeds_needed",
+           "fails", "note"]
+# the fingerprint fields that must agree for exact metrics to be compared value by value
+FINGERPRINT = ("quirkbench", "torch", "python", "device", "device_name", "cpu_threads",
+               "deterministic", "data")
+FAIL_ON = ("regressed", "moved")
 
 
-def _frame(x, side: str) -> pd.DataFrame:
+# --------------------------------------------------------------------------- the two sides
+
+@dataclass
+class Side:
+    """One side of the comparison: its metrics frame and, for documents, their meta."""
+
+    name: str  # BASE or HEAD
+    df: pd.DataFrame
+    metas: list[dict]  # one per document (empty for a frame)
+    units: dict[str, dict]  # unit key → record (documents only)
+    files: list[str]
+
+    @property
+    def fingerprint(self) -> dict[str, object] | None:
+        """The environment fields of FINGERPRINT, or None when unknown or mixed."""
+        if not self.metas:
+            return None
+        prints = []
+        for m in self.metas:
+            fp = {k: m.get(k) for k in FINGERPRINT}
+            data = m.get("data") if isinstance(m.get("data"), dict) else {}
+            fp["data"] = json.dumps({name: rec.get("sha256") if isinstance(rec, dict) else None
+                                     for name, rec in data.items()}, sort_keys=True)
+            if fp["deterministic"] is None:  # documents from before the field: CPU kernels are
+                fp["deterministic"] = not str(m.get("device", "")).startswith("cuda")
+            prints.append(fp)
+        return prints[0] if all(p == prints[0] for p in prints) else None
+
+
+def _side(x, name: str) -> Side:
     if isinstance(x, pd.DataFrame):
-        df = x
+        df, metas, units, files = x, [], {}, []
     elif isinstance(x, (str, Path)):
-        from .results import load_results
+        from .results import find_documents, load_results, read
 
+        files = [str(f) for f in find_documents(x)]
+        docs = [read(f) for f in files]
+        metas = [d["meta"] for d in docs]
+        units = {k: u for d in docs for k, u in d["units"].items()}
         df = load_results(x)
     else:
-        raise UserError(f"{side} must be a results file, a folder or a DataFrame, "
+        raise UserError(f"{name} must be a results file, a folder or a DataFrame, "
                         f"got {type(x).__name__}")
     missing = REQUIRED - set(df.columns)
     if len(df) and missing:
-        raise UserError(f"{side} is not a quirkbench results table (missing columns: "
+        raise UserError(f"{name} is not a quirkbench results table (missing columns: "
                         f"{', '.join(sorted(missing))})")
     if df.empty:
-        raise UserError(f"{side} holds no finished metrics")
-    return df
+        raise UserError(f"{name} holds no finished metrics")
+    df = df.copy()
+    if "kind" not in df.columns:  # a frame without kinds: the schema-1 rule
+        from .results import legacy_kind
+
+        df["kind"] = [legacy_kind(str(m), str(u)) for m, u in zip(df["metric"], df["unit"],
+                                                                   strict=True)]
+    for col, default in (("headline", False), ("baseline", None), ("seed", None)):
+        if col not in df.columns:
+            df[col] = default
+    df["headline"] = df["headline"].fillna(False).astype(bool)
+    return Side(name, df, metas, units, files)
+
+
+def _frame(x, side: str) -> pd.DataFrame:
+    return _side(x, side).df
+
+
+def incomplete_units(side: Side) -> list[str]:
+    """Unit keys of a document side that were planned but are not done: failed or missing
+    units, judged from each document's planned tasks × seeds (data sets as run)."""
+    missing = []
+    for meta in side.metas:
+        seeds = meta.get("seeds") or []
+        for task in meta.get("tasks") or []:
+            sets = sorted({u.get("dataset") for u in side.units.values()
+                           if u.get("task") == task} - {None}) or list(meta.get("datasets") or [])
+            for d in sets:
+                for s in seeds:
+                    k = f"{task}/{d}/{s}"
+                    if side.units.get(k, {}).get("status") != "done":
+                        missing.append(k)
+    missing += [k for k, u in side.units.items()
+                if u.get("status") != "done" and k not in missing]
+    return sorted(set(missing))
+
+
+def check_complete(side: Side, allow_incomplete: bool) -> list[str]:
+    """Refuse (``UserError``) a side whose run did not finish, unless allowed; the warning
+    lines listing what is missing otherwise."""
+    if not side.metas:
+        return []
+    status = sorted({str(m.get("status")) for m in side.metas} - {"done"})
+    missing = incomplete_units(side)
+    if not status and not missing:
+        return []
+    what = (f"status {'/'.join(status)}" if status else "status done") + \
+        (f", {len(missing)} unit(s) not done" if missing else "")
+    if not allow_incomplete:
+        raise UserError(f"{side.name} {', '.join(side.files)} is an incomplete run ({what}); "
+                        f"finish it (quirkbench run resumes) or pass --allow-incomplete")
+    shown = ", ".join(missing[:12]) + (f" and {len(missing) - 12} more" if len(missing) > 12
+                                       else "")
+    return [f"warning: {side.name} is incomplete ({what})" + (f": {shown}" if missing else "")]
+
+
+def environment_warnings(b: Side, h: Side) -> tuple[bool, list[str]]:
+    """(do the environments agree, so exact metrics compare value by value?, warnings)."""
+    fb, fh = b.fingerprint, h.fingerprint
+    lines = []
+    if b.metas and fb is None or h.metas and fh is None:
+        lines.append("warning: the documents of one side ran in different environments; "
+                     "exact metrics are compared statistically")
+        return False, lines
+    if fb is None or fh is None:
+        return False, lines  # frames: no fingerprint, statistics only
+    diff = [f"{k} {fb.get(k)} → {fh.get(k)}" for k in FINGERPRINT if fb.get(k) != fh.get(k)]
+    if diff:
+        lines.append(f"warning: environments differ ({'; '.join(diff)}): exact metrics are "
+                     "compared statistically, over seeds")
+    if not fb.get("deterministic"):
+        lines.append("warning: nondeterministic kernels (a GPU without deterministic "
+                     "algorithms): exact metrics are compared statistically")
+        return False, lines
+    return not diff, lines
+
+
+def _suites(df: pd.DataFrame) -> set[str]:
+    return set(df["suite"].dropna().astype(str)) if "suite" in df.columns else set()
+
+
+def _datasets(df: pd.DataFrame) -> set[str]:
+    return set(df["dataset"].dropna().astype(str))
+
+
+# --------------------------------------------------------------------------- expected changes
+
+@dataclass(frozen=True)
+class Expected:
+    """One approved change: ``metric`` is ``task/key`` or ``task/dataset/key`` (``task/*``:
+    every metric of the task); ``old``/``new`` (None: any value) with relative ``tol``."""
+
+    metric: str
+    reason: str
+    old: float | None = None
+    new: float | None = None
+    tol: float = 0.01
+
+    def matches(self, task: str, dataset: str, key: str) -> bool:
+        return self.metric in (f"{task}/{key}", f"{task}/{dataset}/{key}", f"{task}/*")
+
+    def agrees(self, base_mean: float, head_mean: float) -> bool:
+        def near(a, b):
+            return a is None or (np.isfinite(b) and abs(b - a) <= self.tol * max(abs(a), 1e-12))
+        return near(self.old, base_mean) and near(self.new, head_mean)
+
+
+def read_expected(path: str | Path) -> list[Expected]:
+    """The expected-changes file (TOML): ``[[change]]`` tables with ``metric``, ``reason`` and
+    optionally ``old``, ``new`` (numbers; leave out or ``"any"`` for any value) and ``tol``
+    (relative, default 0.01). Anything else is a one-line ``UserError`` naming the entry."""
+    path = Path(path)
+    try:
+        doc = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"--expect file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise UserError(f"--expect file {path} cannot be read ({type(e).__name__})") from None
+    except tomllib.TOMLDecodeError as e:
+        raise UserError(f"--expect file {path} is not valid TOML: {e}") from None
+    entries = doc.get("change")
+    extra = sorted(set(doc) - {"change"})
+    if extra or not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise UserError(f"--expect file {path}: expected only [[change]] tables with metric "
+                        f"and reason, found {', '.join(extra) or 'no [[change]] entries'}")
+    out = []
+    for i, e in enumerate(entries, 1):
+        where = f"--expect file {path}, change {i}"
+        unknown = sorted(set(e) - {"metric", "reason", "old", "new", "tol"})
+        if unknown:
+            raise UserError(f"{where}: unknown field(s) {', '.join(unknown)}; valid: metric, "
+                            "reason, old, new, tol")
+        metric, reason = e.get("metric"), e.get("reason")
+        if not isinstance(metric, str) or metric.count("/") not in (1, 2):
+            raise UserError(f"{where}: metric must be text like 'task/key' or "
+                            f"'task/dataset/key', got {metric!r}")
+        if not isinstance(reason, str) or not reason.strip():
+            raise UserError(f"{where}: reason must be non-empty text (say why it changed)")
+        vals = {}
+        for f in ("old", "new"):
+            v = e.get(f, "any")
+            if v == "any":
+                vals[f] = None
+            elif isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+                vals[f] = float(v)
+            else:
+                raise UserError(f"{where}: {f} must be a number or \"any\", got {v!r}")
+        tol = e.get("tol", 0.01)
+        if not isinstance(tol, (int, float)) or isinstance(tol, bool) or not tol >= 0:
+            raise UserError(f"{where}: tol must be a number ≥ 0 (relative), got {tol!r}")
+        out.append(Expected(metric, reason.strip(), vals["old"], vals["new"], float(tol)))
+    return out
 
 
 # --------------------------------------------------------------------------- settings
@@ -155,97 +373,100 @@ def data_warnings(base, head) -> list[str]:
     return lines
 
 
-def _suites(df: pd.DataFrame) -> set[str]:
-    return set(df["suite"].dropna().astype(str)) if "suite" in df.columns else set()
-
+# --------------------------------------------------------------------------- statistics
 
 def min_mwu_p(n1: int, n2: int) -> float:
-    """The smallest two-sided exact Mann-Whitney p that samples of sizes n1, n2 can give."""
+    """The smallest two-sided exact Mann-Whitney p that samples of sizes n1, n2 can give
+    (3 against 3: 0.1, so a rank test on three seeds a side can never reach α = 0.05)."""
     return min(1.0, 2.0 / math.comb(n1 + n2, n1))
 
 
-def beyond_noise(base: np.ndarray, head: np.ndarray, alpha: float) -> tuple[bool, float]:
-    """(is the difference beyond the spread?, p-value) for two samples of ≥ 2 values each."""
-    from scipy.stats import mannwhitneyu
+def welch_p(base: np.ndarray, head: np.ndarray) -> float:
+    """Two-sided Welch's t-test p-value (NaN with fewer than 2 values a side). Two constant
+    samples give 1 when equal and 0 when not (no spread: any difference is beyond it)."""
+    if len(base) < 2 or len(head) < 2:
+        return math.nan
+    if np.ptp(base) == 0 and np.ptp(head) == 0:
+        return 1.0 if base[0] == head[0] else 0.0
+    from scipy.stats import ttest_ind
 
-    if np.all(base == base[0]) and np.all(head == base[0]):
-        return False, 1.0  # identical values (deterministic metrics): nothing moved
-    p = float(mannwhitneyu(head, base, alternative="two-sided", method="auto").pvalue)
-    if min_mwu_p(len(base), len(head)) > alpha:  # too few values for the test to reach alpha
-        return bool(head.min() > base.max() or head.max() < base.min()), p
-    return p <= alpha, p
-
-
-def relative_threshold(unit: str, threshold: float, time_threshold: float) -> float:
-    return time_threshold if unit in TIME_UNITS else threshold
+    return float(ttest_ind(head, base, equal_var=False).pvalue)
 
 
-def _verdict(direction: str, change: float, significant: bool) -> str:
-    if not significant:
-        return "unchanged"
+def mde(s: float, n_base: int, n_head: int, alpha: float = 0.05, power: float = POWER) -> float:
+    """Minimal detectable change (same unit as ``s``) of a two-sided test at ``alpha`` with
+    ``power``: ``(t₁₋α/₂ + t_power) · s · sqrt(1/n_base + 1/n_head)``, t quantiles on
+    n_base + n_head − 2 degrees of freedom (→ the z formula for many seeds); NaN when the
+    spread is unknown."""
+    from scipy.stats import t as student
+
+    if not (n_base >= 1 and n_head >= 1 and np.isfinite(s)) or n_base + n_head < 3:
+        return math.nan
+    df = n_base + n_head - 2
+    return float((student.ppf(1 - alpha / 2, df) + student.ppf(power, df))
+                 * s * math.sqrt(1 / n_base + 1 / n_head))
+
+
+def seeds_needed(s: float, change: float, alpha: float = 0.05, power: float = POWER,
+                 limit: int = 10_000) -> int | None:
+    """Seeds per side for ``mde(s, n, n) ≤ |change|`` (None: not within ``limit``)."""
+    if not (np.isfinite(s) and np.isfinite(change)) or change == 0:
+        return None
+    if s == 0:
+        return 2
+    lo, hi = 2, 2
+    while mde(s, hi, hi, alpha, power) > abs(change):
+        lo, hi = hi, hi * 2
+        if hi > limit:
+            return None
+    while lo < hi:  # smallest n with mde ≤ |change|
+        mid = (lo + hi) // 2
+        if mde(s, mid, mid, alpha, power) <= abs(change):
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+def bh_q_values(p: np.ndarray) -> np.ndarray:
+    """Benjamini-Hochberg adjusted p-values (q) over the finite entries; NaN stays NaN."""
+    from scipy.stats import false_discovery_control
+
+    q = np.full(len(p), math.nan)
+    ok = np.isfinite(p)
+    if ok.any():
+        q[ok] = false_discovery_control(np.clip(p[ok], 0.0, 1.0), method="bh")
+    return q
+
+
+def relative_threshold(kind: str, threshold: float, time_threshold: float) -> float:
+    return time_threshold if kind == TIMING else threshold
+
+
+def _log_spread(v: np.ndarray) -> float:
+    v = v[v > 0]
+    return float(np.std(np.log(v), ddof=1)) if len(v) > 1 else math.nan
+
+
+def timing_limit(vb: np.ndarray, vh: np.ndarray, time_threshold: float,
+                 aa_sigma: float | None) -> float:
+    """The factor a timing must beat: max(1 + time_threshold, exp(TIMING_K · σ)) where σ is
+    the larger of the A/A log-spread (if known) and the within-run spread of the ratio."""
+    sig = [math.log1p(time_threshold)]
+    sb, sh = _log_spread(vb), _log_spread(vh)
+    if np.isfinite(sb) and np.isfinite(sh):
+        sig.append(TIMING_K * math.sqrt(sb**2 / len(vb) + sh**2 / len(vh)))
+    if aa_sigma is not None and np.isfinite(aa_sigma):
+        sig.append(TIMING_K * aa_sigma)
+    return math.exp(max(sig))
+
+
+def _direction_verdict(direction: str, change: float) -> str:
     if direction == HIGHER:
         return "improved" if change > 0 else "regressed"
     if direction == LOWER:
         return "improved" if change < 0 else "regressed"
     return "moved"
-
-
-def compare(base, head, *, threshold: float = 0.05, alpha: float = 0.05,
-            time_threshold: float = 0.25) -> pd.DataFrame:
-    """One row per (task, dataset, key): the change from ``base`` to ``head`` and its verdict.
-
-    ``base``/``head``: a results file, a folder of them, or a ``load_results`` frame.
-    ``threshold``: relative change that counts (fraction, default 0.05 = 5%);
-    ``time_threshold``: the same for time-like units (default 0.25); ``alpha``: significance
-    level of the Mann-Whitney U test over seeds/repeats. Columns: see ``COLUMNS``;
-    ``change`` = head_mean − base_mean in the metric's unit, ``change_pct`` in % of
-    |base_mean|. Bad input (missing file, not a results table, different suites) raises
-    ``UserError``.
-    """
-    if not threshold >= 0 or not time_threshold >= 0:
-        raise UserError(f"thresholds are fractions ≥ 0 (0.05 = 5%), got {threshold}, "
-                        f"{time_threshold}")
-    if not 0 < alpha < 1:
-        raise UserError(f"alpha is a significance level in (0, 1), got {alpha}")
-    b, h = _frame(base, "BASE"), _frame(head, "HEAD")
-    sb, sh = _suites(b), _suites(h)
-    if sb and sh and sb != sh:
-        raise UserError(f"BASE is a {'/'.join(sorted(sb))} run and HEAD a {'/'.join(sorted(sh))} "
-                        "run; compare runs of the same suite")
-    groups_b = {k: g for k, g in b.groupby(KEYS, sort=False)}
-    groups_h = {k: g for k, g in h.groupby(KEYS, sort=False)}
-    rows = []
-    for k in list(groups_b) + [k for k in groups_h if k not in groups_b]:
-        gb, gh = groups_b.get(k), groups_h.get(k)
-        ref = gh if gh is not None else gb
-        vb = _values(gb)
-        vh = _values(gh)
-        row = dict(zip(KEYS, k, strict=True), metric=ref["metric"].iloc[0],
-                   unit=ref["unit"].iloc[0], direction=ref["direction"].iloc[0],
-                   **_stats("base", vb), **_stats("head", vh))
-        if len(vb) == 0 or len(vh) == 0:
-            row.update(change=math.nan, change_pct=math.nan, p_value=math.nan,
-                       verdict="new" if len(vb) == 0 else "gone")
-            rows.append(row)
-            continue
-        change = row["head_mean"] - row["base_mean"]
-        base_abs = abs(row["base_mean"])
-        scale = max(base_abs, PERCENT_FLOOR.get(row["unit"], 0.0))
-        t = relative_threshold(row["unit"], threshold, time_threshold)
-        if len(vb) >= 2 and len(vh) >= 2:
-            noisy_ok, p = beyond_noise(vb, vh, alpha)
-        else:
-            t *= N1_MARGIN
-            noisy_ok, p = True, math.nan
-        big = abs(change) > t * scale if scale > 0 else change != 0
-        row.update(change=change,
-                   change_pct=100 * change / base_abs if base_abs > 0 else
-                   (0.0 if change == 0 else math.copysign(math.inf, change)),
-                   p_value=p, verdict=_verdict(row["direction"], change, big and noisy_ok))
-        rows.append(row)
-    df = pd.DataFrame(rows, columns=COLUMNS)
-    df.attrs["warnings"] = settings_warnings(base, head) + data_warnings(base, head)
-    return df
 
 
 def _values(g) -> np.ndarray:
@@ -255,15 +476,279 @@ def _values(g) -> np.ndarray:
     return v[np.isfinite(v)]
 
 
+def _per_seed(g) -> dict | None:
+    """seed → value for one metric on one side; None when a seed has two different values
+    (then the side is not deterministic for this metric) or seeds are unknown."""
+    if g is None or g["seed"].isna().any():
+        return None
+    out: dict = {}
+    for s, v in zip(g["seed"], pd.to_numeric(g["value"], errors="coerce"), strict=True):
+        v = float(v)
+        if s in out and not _same(out[s], v):
+            return None
+        out[s] = v
+    return out
+
+
+def _same(a: float, b: float) -> bool:
+    if math.isnan(a) or math.isnan(b):
+        return math.isnan(a) and math.isnan(b)
+    return abs(a - b) <= EXACT_ATOL + EXACT_RTOL * max(abs(a), abs(b))
+
+
 def _stats(side: str, v: np.ndarray) -> dict:
     return {f"{side}_mean": float(v.mean()) if len(v) else math.nan,
             f"{side}_std": float(v.std(ddof=1)) if len(v) > 1 else math.nan,
             f"{side}_n": len(v)}
 
 
+def read_timing_spread(path: str | Path | None) -> dict[str, float]:
+    """A/A spread file (JSON ``{"task/key": σ of log(head/base), ...}``, as written by
+    ``scripts/aa_gate.py``); {} when no path."""
+    if path is None:
+        return {}
+    path = Path(path)
+    try:
+        d = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"--timing-spread file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise UserError(f"--timing-spread file {path} is not readable JSON "
+                        f"({type(e).__name__})") from None
+    spread = d.get("spread") if isinstance(d, dict) else None
+    if not isinstance(spread, dict) or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0
+            for v in spread.values()):
+        raise UserError(f"--timing-spread file {path}: expected {{\"spread\": {{\"task/key\": "
+                        "σ ≥ 0, ...}}}")
+    return {str(k): float(v) for k, v in spread.items()}
+
+
+# --------------------------------------------------------------------------- compare
+
+def compare(base, head, *, threshold: float = 0.05, alpha: float = 0.05,
+            time_threshold: float = 0.20, fdr: float = 0.05,
+            expected: list[Expected] | str | Path | None = None,
+            allow_incomplete: bool = True, timing_spread: dict | str | Path | None = None,
+            fail_on: str = "regressed") -> pd.DataFrame:
+    """One row per (task, dataset, key): the change from ``base`` to ``head`` and its verdict.
+
+    ``base``/``head``: a results file, a folder of them, or a ``load_results`` frame.
+    ``threshold``: relative change of a stochastic metric that counts (0.05 = 5%);
+    ``time_threshold``: the least timing factor that counts, minus 1 (0.2 = 1.2×);
+    ``alpha``: the test level the minimal detectable change is quoted at; ``fdr``: the
+    Benjamini-Hochberg false-discovery rate (q) a change must pass; ``expected``: approved
+    changes (``read_expected`` entries or the TOML file); ``allow_incomplete``: compare runs
+    that did not finish, with a warning listing what is missing (the library's default, so a
+    report still shows a crashed run; ``quirkbench compare`` refuses them with a
+    ``UserError`` unless ``--allow-incomplete``); ``timing_spread``: A/A log-spreads per
+    ``task/key`` (dict or JSON file); ``fail_on``: ``regressed`` (default) or ``moved``.
+
+    Columns (``COLUMNS``): task, dataset, key, metric, unit, direction; base_/head_ mean, std
+    (over seeds), n; ``change`` = head_mean − base_mean (the metric's unit), ``change_pct``
+    (% of |base_mean|); ``p_value`` (Welch, NaN where not tested); ``verdict``; ``kind``;
+    ``headline``; ``test`` (exact, welch, threshold, factor, none); ``exact`` (compared value
+    by value); ``ratio`` (timing: head/base medians); ``q_value`` (BH); ``mde`` (minimal
+    detectable change at alpha and 80% power, the metric's unit; 0 for an exact comparison);
+    ``seeds_needed`` (per side, to detect a change of the threshold's size); ``fails`` (this
+    row fails the gate); ``note``. ``df.attrs``: ``warnings`` (lines to print), ``chance``
+    (one line: alarms chance alone would give), ``tested``, ``fdr``, ``expected_unused``.
+    """
+    if not threshold >= 0 or not time_threshold >= 0:
+        raise UserError(f"thresholds are fractions ≥ 0 (0.05 = 5%), got {threshold}, "
+                        f"{time_threshold}")
+    if not 0 < alpha < 1:
+        raise UserError(f"alpha is a significance level in (0, 1), got {alpha}")
+    if not 0 < fdr < 1:
+        raise UserError(f"--fdr is a false-discovery rate in (0, 1), e.g. 0.05, got {fdr}")
+    if fail_on not in FAIL_ON:
+        raise UserError(f"--fail-on {fail_on!r}; valid: {', '.join(FAIL_ON)}")
+    if isinstance(expected, (str, Path)):
+        expected = read_expected(expected)
+    expected = list(expected or [])
+    spread = timing_spread if isinstance(timing_spread, dict) else \
+        read_timing_spread(timing_spread)
+    sb_, sh_ = _side(base, "BASE"), _side(head, "HEAD")
+    warnings = check_complete(sb_, allow_incomplete) + check_complete(sh_, allow_incomplete)
+    b, h = sb_.df, sh_.df
+    sb, sh = _suites(b), _suites(h)
+    if sb and sh and sb != sh:
+        raise UserError(f"BASE is a {'/'.join(sorted(sb))} run and HEAD a {'/'.join(sorted(sh))} "
+                        "run; compare runs of the same suite")
+    same_env, env_lines = environment_warnings(sb_, sh_)
+    warnings += env_lines
+    db, dh = _datasets(b), _datasets(h)
+    if db != dh:
+        warnings.append(f"warning: data sets differ: {', '.join(sorted(db))} → "
+                        f"{', '.join(sorted(dh))}")
+    cfg_b, cfg_h = task_configs(base), task_configs(head)
+    same_cfg = {t for t in set(cfg_b) & set(cfg_h)
+                if len(cfg_b[t]) == 1 and cfg_b[t] == cfg_h[t]}
+    if isinstance(base, pd.DataFrame) and "config" not in base.columns:
+        same_cfg = set()
+
+    groups_b = {k: g for k, g in b.groupby(KEYS, sort=False)}
+    groups_h = {k: g for k, g in h.groupby(KEYS, sort=False)}
+    rows = []
+    for k in list(groups_b) + [k for k in groups_h if k not in groups_b]:
+        gb, gh = groups_b.get(k), groups_h.get(k)
+        ref = gh if gh is not None else gb
+        vb, vh = _values(gb), _values(gh)
+        kind = str(ref["kind"].iloc[0])
+        row = dict(zip(KEYS, k, strict=True), metric=ref["metric"].iloc[0],
+                   unit=ref["unit"].iloc[0], direction=ref["direction"].iloc[0],
+                   **_stats("base", vb), **_stats("head", vh),
+                   kind=kind, headline=bool(ref["headline"].any()),
+                   test="none", exact=False, ratio=math.nan, q_value=math.nan, mde=math.nan,
+                   seeds_needed=None, note="",
+                   _baseline=ref["baseline"].dropna().iloc[0] if ref["baseline"].notna().any()
+                   else None, _big=False)
+        if len(vb) == 0 or len(vh) == 0:
+            row.update(change=math.nan, change_pct=math.nan, p_value=math.nan,
+                       verdict="new" if len(vb) == 0 else "gone")
+            rows.append(row)
+            continue
+        change = row["head_mean"] - row["base_mean"]
+        base_abs = abs(row["base_mean"])
+        row.update(change=change, change_pct=100 * change / base_abs if base_abs > 0 else
+                   (0.0 if change == 0 else math.copysign(math.inf, change)), p_value=math.nan)
+        pb, ph = _per_seed(gb), _per_seed(gh)
+        shared = sorted(set(pb) & set(ph), key=str) if pb is not None and ph is not None else []
+        if kind == EXACT and same_env and k[0] in same_cfg and shared:
+            diff = [s for s in shared if not _same(pb[s], ph[s])]
+            row.update(test="exact", exact=True, mde=0.0, verdict="behaviour changed" if diff
+                       else "unchanged")
+            if diff:
+                row["note"] = (f"seed {diff[0]}: {pb[diff[0]]:.10g} → {ph[diff[0]]:.10g}"
+                               + (f" (and {len(diff) - 1} more seeds)" if len(diff) > 1 else ""))
+            rows.append(row)
+            continue
+        if kind == TIMING:
+            _timing(row, vb, vh, time_threshold, spread.get(f"{k[0]}/{k[2]}"))
+        else:
+            _stochastic(row, vb, vh, threshold, alpha)
+        rows.append(row)
+
+    # Benjamini-Hochberg over every p-value computed, then the verdicts that rest on it
+    p = np.array([r["p_value"] for r in rows], dtype=float)
+    q = bh_q_values(p)
+    tested = int(np.isfinite(p).sum())
+    for r, qi in zip(rows, q, strict=True):
+        r["q_value"] = float(qi)
+        if "verdict" in r:
+            continue
+        sig = r["_big"] and (not np.isfinite(qi) or qi <= fdr)
+        r["verdict"] = _direction_verdict(r["direction"], r["change"]) if sig else "unchanged"
+    _baselines(rows)
+    unused = _expectations(rows, expected)
+    for r in rows:
+        r["fails"] = _fails(r, fail_on)
+    df = pd.DataFrame(rows, columns=COLUMNS)
+    df.attrs["warnings"] = settings_warnings(base, head) + data_warnings(base, head) + warnings + \
+        [f"warning: expected change not seen: {e.metric} ({e.reason})" for e in unused]
+    df.attrs["tested"], df.attrs["fdr"], df.attrs["expected_unused"] = tested, fdr, unused
+    df.attrs["chance"] = (
+        f"{tested} metric(s) tested statistically: chance alone would flag about "
+        f"{alpha * tested:.1f} of them at p ≤ {alpha:g}; with the false-discovery rate "
+        f"controlled at q ≤ {fdr:g}, on average at most {fdr:.0%} of the flagged ones are "
+        f"false alarms; {int((df['test'] == 'exact').sum())} exact metric(s) compared value "
+        "by value (no false alarms)")
+    return df
+
+
+def _stochastic(row: dict, vb: np.ndarray, vh: np.ndarray, threshold: float,
+                alpha: float) -> None:
+    scale = max(abs(row["base_mean"]), PERCENT_FLOOR.get(row["unit"], 0.0))
+    t = threshold
+    if len(vb) >= 2 and len(vh) >= 2:
+        row["p_value"] = welch_p(vb, vh)
+        row["test"] = "welch"
+        s = row["base_std"]
+        row["mde"] = mde(s, len(vb), len(vh), alpha)
+        want = t * scale
+        if np.isfinite(row["mde"]) and want > 0 and row["mde"] > want:
+            row["seeds_needed"] = seeds_needed(s, want, alpha)
+            n = row["seeds_needed"]
+            row["note"] = (f"underpowered: detects ≥ {fmt_value(row['mde'], row['unit'])}; "
+                           + (f"run {n} seeds a side for {fmt_value(want, row['unit'])}"
+                              if n else "more seeds needed"))
+    else:
+        t *= N1_MARGIN
+        row["test"] = "threshold"
+        row["note"] = "one value on a side: no spread, threshold only"
+    row["_big"] = abs(row["change"]) > t * scale if scale > 0 else row["change"] != 0
+
+
+def _timing(row: dict, vb: np.ndarray, vh: np.ndarray, time_threshold: float,
+            aa_sigma: float | None) -> None:
+    mb, mh = float(np.median(vb)), float(np.median(vh))
+    if not (mb > 0 and mh > 0):
+        row.update(test="none", note="timing not positive: not compared")
+        return
+    ratio = mh / mb
+    limit = timing_limit(vb, vh, time_threshold, aa_sigma)
+    row.update(ratio=ratio, test="factor", mde=(limit - 1) * mb)
+    if len(vb) >= 2 and len(vh) >= 2 and (vb > 0).all() and (vh > 0).all():
+        row["p_value"] = welch_p(np.log(vb), np.log(vh))
+    row["_big"] = max(ratio, 1 / ratio) > limit
+    row["_limit"] = limit
+    if row["_big"] and len(vb) >= 2 and len(vh) >= 2 and not (
+            vh.min() > vb.max() or vh.max() < vb.min()):
+        row["_big"] = False  # the medians differ but the runs overlap: not a step
+    row["note"] = f"×{ratio:.3g} (limit ×{limit:.3g})"
+
+
+def _baselines(rows: list[dict]) -> None:
+    """Timing ratios whose denominator moved beyond the timing rule read ``baseline moved``."""
+    by = {(r["task"], r["dataset"], r["key"]): r for r in rows}
+    for r in rows:
+        base = by.get((r["task"], r["dataset"], r["_baseline"])) if r["_baseline"] else None
+        if base is None or not np.isfinite(base["ratio"]):
+            continue
+        if max(base["ratio"], 1 / base["ratio"]) > base.get("_limit", math.inf):
+            r["note"] = (f"baseline {r['_baseline']} moved ×{base['ratio']:.3g}; "
+                         + r["note"]).rstrip("; ")
+            if r["verdict"] in ("improved", "regressed", "moved"):
+                r["verdict"] = "baseline moved"
+
+
+def _expectations(rows: list[dict], expected: list[Expected]) -> list[Expected]:
+    used = set()
+    for r in rows:
+        if r["verdict"] in ("unchanged", "new"):
+            continue
+        for i, e in enumerate(expected):
+            if e.matches(r["task"], r["dataset"], r["key"]):
+                used.add(i)
+                if e.agrees(r["base_mean"], r["head_mean"]):
+                    r["note"] = f"expected ({r['verdict']}): {e.reason}"
+                    r["verdict"] = "expected"
+                else:
+                    r["note"] = (f"listed as expected ({e.reason}) but not as "
+                                 f"{'any' if e.old is None else f'{e.old:g}'} → "
+                                 f"{'any' if e.new is None else f'{e.new:g}'}; " + r["note"])
+                break
+    return [e for i, e in enumerate(expected) if i not in used]
+
+
+def _fails(r: dict, fail_on: str) -> bool:
+    v = r["verdict"]
+    if v == "regressed":
+        return True
+    if r["kind"] == TIMING or v not in ("behaviour changed", "moved", "gone"):
+        return False
+    return bool(r["headline"]) or (fail_on == "moved" and v != "gone")
+
+
+def failing(df: pd.DataFrame) -> pd.DataFrame:
+    """The rows that fail the gate."""
+    return df[df["fails"].astype(bool)]
+
+
 # --------------------------------------------------------------------------- the table
 
-MARK = {"regressed": "✗", "moved": "~", "improved": "✓", "new": "+", "gone": "-", "unchanged": " "}
+MARK = {"regressed": "✗", "moved": "~", "improved": "✓", "new": "+", "gone": "-", "unchanged": " ",
+        "behaviour changed": "≠", "expected": "=", "baseline moved": "÷"}
 
 
 def summary_line(df: pd.DataFrame) -> str:
