@@ -1,0 +1,238 @@
+#!/usr/bin/env python
+"""Planted-regression matrix: does the gate catch real breakages, naming the right metric?
+
+Copies this checkout's HEAD commit (``git archive``) into scratch folders, plants one
+breakage in each copy, runs a suite on the unchanged copy (the base), on a second unchanged
+copy (an A/A control) and on every broken copy, then runs ``quirkbench compare`` (this
+checkout's) of each against the same base. Sides run seed by seed, interleaved, in separate
+processes on one thread. Writes a table (Markdown, with machine and commit) to ``--md``.
+
+    scripts/planted_matrix.py [--suite smoke] [--seeds 0,1] [--plants all] [--md FILE]
+
+The five breakages (text edits that must apply to the code, else the script stops):
+  pgd-step        PGD's step size halved (a weaker attack on the same model)
+  compression-ft  fine-tuning after every pruning cut cut to one step
+  forgetting      training steps per continual-learning task halved
+  memorization    the random-labels condition trains on the true labels
+  slow-train      the training loop does a ~25% extra forward pass per step (timing only)
+Each must fail the gate (exit 1) naming a metric of its task; the A/A must pass. The
+"one seed" column compares seed 0 alone: a phenomenon breakage reads "behaviour changed".
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from io import BytesIO
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+# name → (file under src/quirkbench, old text, new text, task the gate must name, metric regex)
+PLANTS = {
+    "pgd-step": (
+        "methods/attacks.py",
+        "step = 2.5 * eps / self.steps if self.step_size is None else self.step_size",
+        "step = 0.5 * (2.5 * eps / self.steps if self.step_size is None else self.step_size)",
+        "adversarial", r"success_rate|robust_accuracy"),
+    "compression-ft": (
+        "tasks/compression.py",
+        "r = train(self.model, self.ds.x_train, self.ds.y_train, self.cfg.finetune,",
+        "r = train(self.model, self.ds.x_train, self.ds.y_train, __import__('dataclasses')"
+        ".replace(self.cfg.finetune, max_steps=1),",
+        "compression", r"compression_ratio|test_acc"),
+    "forgetting": (
+        "methods/continual.py",
+        "r = train(model, x, y, cfg, seed=seed * 1000 + i,",
+        "r = train(model, x, y, __import__('dataclasses').replace(cfg, max_steps=max(1, "
+        "(cfg.max_steps or cfg.max_epochs * -(-len(x) // cfg.batch_size)) // 2)), "
+        "seed=seed * 1000 + i,",
+        "forgetting", r"forgetting_pct|average_accuracy|train_steps"),
+    "memorization": (
+        "tasks/memorization.py",
+        "return x, torch.randint(0, num_classes, (n,), generator=g).to(dev), x_test, y_test",
+        "return x, y, x_test, y_test",
+        "memorization", r"steps_to_fit|test_acc|slowdown"),
+    "slow-train": (
+        "engine/train.py",
+        "            opt.step()\n            if mask_list:",
+        "            opt.step()\n            with torch.no_grad():\n                model(xb)  # planted"
+        "\n            if mask_list:",
+        "throughput", r"samples_per_s|steps_per_s|speedup_vs_naive|ms_per_step|gflops"),
+}
+TASKS = ["adversarial", "compression", "forgetting", "memorization", "throughput"]
+
+
+def sh(*args, **kw) -> str:
+    return subprocess.run(args, check=True, capture_output=True, text=True, **kw).stdout.strip()
+
+
+def export_head(dest: Path) -> str:
+    """HEAD's tracked files into ``dest``; returns the commit."""
+    commit = sh("git", "-C", str(ROOT), "rev-parse", "HEAD")
+    data = subprocess.run(["git", "-C", str(ROOT), "archive", "--format=tar", commit],
+                          check=True, capture_output=True).stdout
+    with tarfile.open(fileobj=BytesIO(data)) as tar:
+        tar.extractall(dest, filter="data")
+    return commit
+
+
+def plant(tree: Path, name: str) -> None:
+    rel, old, new, _, _ = PLANTS[name]
+    f = tree / "src" / "quirkbench" / rel
+    text = f.read_text()
+    if text.count(old) != 1:
+        raise SystemExit(f"planted_matrix: the line to break for {name} is not (once) in "
+                         f"{rel}; update PLANTS")
+    f.write_text(text.replace(old, new))
+
+
+def run_side(tree: Path, out: Path, suite: str, tasks: list[str], seed: int,
+             sets: list[str], log) -> None:
+    args = [sys.executable, "-m", "quirkbench.cli", "run", "--suite", suite, "--out", str(out),
+            "--no-report", "--quiet", "--seeds", str(seed), "--device", "cpu",
+            "--tasks", *tasks]
+    for s in sets:
+        args += ["--set", s]
+    env = {**os.environ, "PYTHONPATH": str(tree / "src"), "OMP_NUM_THREADS": "1"}
+    t0 = time.time()
+    r = subprocess.run(args, cwd=tree, env=env, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise SystemExit(f"planted_matrix: the run of {tree.name} seed {seed} failed:\n"
+                         + (r.stdout + r.stderr)[-2000:])
+    log(f"  {tree.name:15s} seed {seed}: {time.time() - t0:.0f} s")
+
+
+def one_seed(doc_path: Path, seed: int) -> Path:
+    """A copy of a document with only ``seed``'s units."""
+    doc = json.loads(doc_path.read_text())
+    doc["units"] = {k: u for k, u in doc["units"].items() if u.get("seed") == seed}
+    doc["meta"]["seeds"] = [seed]
+    out = doc_path.with_name(f"{doc_path.stem}.seed{seed}.json")
+    out.write_text(json.dumps(doc))
+    return out
+
+
+def judge(base: Path, head: Path, task: str | None, pattern: str | None) -> dict:
+    from quirkbench.tracking.compare import compare, failing
+
+    df = compare(base, head, allow_incomplete=False)
+    bad = failing(df)
+    right = None
+    if task:
+        right = bool(((bad["task"] == task) & bad["key"].str.contains(pattern)).any())
+    timing_flags = df[(df["kind"] == "timing") & (df["verdict"] != "unchanged")]
+    return {"fails": bool(len(bad)), "failing": [f"{r.task}/{r.key} ({r.verdict})"
+                                                 for r in bad.itertuples()],
+            "right": right, "changed": int((df["verdict"] == "behaviour changed").sum()),
+            "timing_flags": [f"{r.task}/{r.key} {r.verdict} ×{r.ratio:.2f}"
+                             for r in timing_flags.itertuples()],
+            "rows": len(df)}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--suite", default="smoke")
+    ap.add_argument("--seeds", default="0,1")
+    ap.add_argument("--plants", default="all", help="comma-separated names, or all")
+    ap.add_argument("--tasks", nargs="*", help="tasks to run (default: the planted ones')")
+    ap.add_argument("--set", action="append", default=[], dest="sets",
+                    help="TASK.KEY=VALUE for every run (e.g. smaller settings)")
+    ap.add_argument("--out", default=str(ROOT / "results" / "planted"))
+    ap.add_argument("--md", default=str(ROOT / "docs" / "generated" / "planted.md"))
+    ap.add_argument("--json", help="also write the results as JSON here")
+    a = ap.parse_args(argv)
+    names = list(PLANTS) if a.plants == "all" else a.plants.split(",")
+    unknown = [n for n in names if n not in PLANTS]
+    if unknown:
+        ap.error(f"unknown plant(s) {unknown}; valid: {', '.join(PLANTS)}")
+    tasks = a.tasks or [t for t in TASKS if t in {PLANTS[n][3] for n in names}]
+    seeds = [int(s) for s in a.seeds.split(",")]
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    log = lambda m: print(m, flush=True)  # noqa: E731
+    t_start = time.time()
+    with tempfile.TemporaryDirectory(prefix="qb-planted-") as tmp:
+        trees = {}
+        for v in ["base", "aa", *names]:
+            trees[v] = Path(tmp) / v
+            commit = export_head(trees[v])
+            if v in PLANTS:
+                plant(trees[v], v)
+            (out / f"{v}.json").unlink(missing_ok=True)
+        log(f"planted matrix: {len(trees)} copies of {commit[:10]}, suite {a.suite}, seeds "
+            f"{seeds}, tasks {' '.join(tasks)}")
+        order = list(trees)
+        for i, seed in enumerate(seeds):  # interleaved; the order reverses every seed
+            for v in (order if i % 2 == 0 else order[::-1]):
+                run_side(trees[v], out / f"{v}.json", a.suite, tasks, seed, a.sets, log)
+    results = {}
+    for v in ["aa", *names]:
+        task, pattern = (None, None) if v == "aa" else PLANTS[v][3:5]
+        r = judge(out / "base.json", out / f"{v}.json", task, pattern)
+        r1 = judge(one_seed(out / "base.json", seeds[0]), one_seed(out / f"{v}.json", seeds[0]),
+                   task, pattern)
+        r["one_seed_changed"] = r1["changed"]
+        r["one_seed_fails"] = r1["fails"]
+        results[v] = r
+        log(f"{v:15s} fails={r['fails']} right={r['right']} changed={r['changed']} "
+            f"one-seed changed={r1['changed']} failing: {', '.join(r['failing'][:4])}")
+    ok = (not results["aa"]["fails"]) and all(results[n]["fails"] and results[n]["right"]
+                                               for n in names)
+    write_md(Path(a.md), results, names, commit, a, tasks, seeds, time.time() - t_start, ok)
+    if a.json:
+        Path(a.json).write_text(json.dumps(results, indent=1))
+    log(f"{'all breakages caught, A/A passed' if ok else 'NOT all as expected'}; "
+        f"table in {a.md} ({time.time() - t_start:.0f} s)")
+    return 0 if ok else 1
+
+
+def write_md(path: Path, results: dict, names: list[str], commit: str, a, tasks, seeds,
+             seconds: float, ok: bool) -> None:
+    def esc(s):
+        return str(s).replace("|", "\\|")
+
+    lines = [
+        "# Planted regressions: what the gate catches",
+        "",
+        "Generated by `scripts/planted_matrix.py` — do not edit by hand.",
+        "",
+        f"- commit `{commit[:12]}`, suite `{a.suite}`, seeds {seeds}, tasks {', '.join(tasks)}"
+        + (f", settings {' '.join(a.sets)}" if a.sets else ""),
+        f"- machine: {platform.machine()} {platform.processor() or ''} "
+        f"({os.cpu_count()} CPUs, shared and loaded while this ran), Python "
+        f"{platform.python_version()}, one torch thread; {seconds / 60:.0f} min in all",
+        f"- result: {'every breakage failed the gate naming its task, the A/A passed' if ok else 'NOT every breakage was caught, or the A/A failed: see below'}",
+        "",
+        "| breakage | gate | names the right metric | behaviour changed (all seeds / seed "
+        f"{seeds[0]} alone) | failing metrics (first 4) | timing rows flagged |",
+        "|---|---|---|---|---|---|",
+    ]
+    for v in ["aa", *names]:
+        r = results[v]
+        what = "A/A (no change)" if v == "aa" else f"`{v}`"
+        gate = "**fails**" if r["fails"] else "passes"
+        right = "—" if r["right"] is None else ("yes" if r["right"] else "**no**")
+        fl = ", ".join(f"`{esc(x)}`" for x in r["failing"][:4]) + \
+            (f" and {len(r['failing']) - 4} more" if len(r["failing"]) > 4 else "")
+        tf = ", ".join(f"`{esc(x)}`" for x in r["timing_flags"][:3]) + \
+            (f" and {len(r['timing_flags']) - 3} more" if len(r["timing_flags"]) > 3 else "")
+        lines.append(f"| {what} | {gate} | {right} | {r['changed']} / {r['one_seed_changed']} "
+                     f"| {fl or '—'} | {tf or '—'} |")
+    lines += ["", "The breakages: " + "; ".join(
+        f"`{n}`: {PLANTS[n][0]} `{PLANTS[n][1][:60]}`" for n in names) + "."]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
