@@ -25,7 +25,6 @@ import argparse
 import json
 import os
 import platform
-import re
 import subprocess
 import sys
 import tarfile
@@ -65,8 +64,8 @@ PLANTS = {
     "slow-train": (
         "engine/train.py",
         "            opt.step()\n            if mask_list:",
-        "            opt.step()\n            with torch.no_grad():\n                model(xb)  # planted"
-        "\n            if mask_list:",
+        "            opt.step()\n            with torch.no_grad():\n"
+        "                model(xb)  # planted\n            if mask_list:",
         "throughput", r"samples_per_s|steps_per_s|speedup_vs_naive|ms_per_step|gflops"),
 }
 TASKS = ["adversarial", "compression", "forgetting", "memorization", "throughput"]
@@ -211,7 +210,8 @@ def write_md(path: Path, results: dict, names: list[str], commit: str, a, tasks,
         f"- machine: {platform.machine()} {platform.processor() or ''} "
         f"({os.cpu_count()} CPUs, shared and loaded while this ran), Python "
         f"{platform.python_version()}, one torch thread; {seconds / 60:.0f} min in all",
-        f"- result: {'every breakage failed the gate naming its task, the A/A passed' if ok else 'NOT every breakage was caught, or the A/A failed: see below'}",
+        "- result: " + ("every breakage failed the gate naming its task, the A/A passed"
+                        if ok else "NOT every breakage was caught, or the A/A failed: see below"),
         "",
         "| breakage | gate | names the right metric | behaviour changed (all seeds / seed "
         f"{seeds[0]} alone) | failing metrics (first 4) | timing rows flagged |",
@@ -228,10 +228,16 @@ def write_md(path: Path, results: dict, names: list[str], commit: str, a, tasks,
             (f" and {len(r['timing_flags']) - 3} more" if len(r["timing_flags"]) > 3 else "")
         lines.append(f"| {what} | {gate} | {right} | {r['changed']} / {r['one_seed_changed']} "
                      f"| {fl or '—'} | {tf or '—'} |")
-    lines += ["", "The breakages: " + "; ".join(
-        f"`{n}`: {PLANTS[n][0]} `{PLANTS[n][1][:60]}`" for n in names) + "."]
+    lines += ["", "The breakages (file: the line changed):", ""]
+    lines += [f"- `{n}`: {PLANTS[n][0]}: `{PLANTS[n][1].strip().splitlines()[0][:70]}` → "
+              f"`{_new_line(n)[:70]}`" for n in names]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n")
+
+
+def _new_line(name: str) -> str:
+    old = PLANTS[name][1].splitlines()
+    return next((ln.strip() for ln in PLANTS[name][2].splitlines() if ln not in old), "")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,11 @@
 #                Sides run interleaved seed by seed (base 0, head 0, head 1, base 1, ...)
 #   QB_SETS      space-separated TASK.KEY=VALUE overrides for both runs
 #   QB_OUT       folder for base.json, head.json, compare.md (default results/pr/, git-ignored)
-#   QB_COMPARE   extra arguments for `quirkbench compare` (e.g. "--fail-on moved")
+#   QB_COMPARE   extra arguments for `quirkbench compare` (e.g. "--fail-on moved", "--fdr 0.1")
+#   QB_EXPECT    expected-changes file (default: expected-changes.toml at the root of HEAD's
+#                tree, when it exists): changes it lists, with a reason, do not fail the gate
+#   QB_TIMING_SPREAD  A/A log-spread per timing metric (JSON from scripts/aa_gate.py) measured
+#                on the machine that runs the gate; raises each timing's factor limit
 #   QB_REPO      repository to check (default: the current directory's)
 #   QB_JOBS      units at once per run (`quirkbench run --jobs`; default auto: one per
 #                physical core, one torch thread each); a side that predates --jobs runs
@@ -19,6 +23,8 @@
 #   OMP_NUM_THREADS  torch threads per run (default 1 here, see below)
 # The worktrees run their own source (PYTHONPATH=<worktree>/src); the comparison runs with
 # the quirkbench of the current environment, so a base that predates `compare` still works.
+# Both sides run in the same environment and with the same seeds, so the deterministic
+# metrics are compared value by value ("behaviour changed"); timings by the factor rule.
 set -euo pipefail
 set -f  # no globbing: QB_SETS values such as conditions=['a'] hold brackets
 
@@ -76,10 +82,18 @@ for seed in ${seeds//,/ }; do
   i=$((i + 1))
 done
 echo "== ran both sides (seeds $seeds) in $((SECONDS - start)) s; comparing base ${base_sha:0:10} → head ${head_sha:0:10}"
+gate_args=()
+expect=${QB_EXPECT:-$work/head/expected-changes.toml}
+if [[ -f "$expect" ]]; then
+  cp "$expect" "$out/expected-changes.toml"
+  gate_args+=(--expect "$out/expected-changes.toml")
+  echo "== expected changes: ${QB_EXPECT:-expected-changes.toml (HEAD)}"
+fi
+[[ -n "${QB_TIMING_SPREAD:-}" ]] && gate_args+=(--timing-spread "$QB_TIMING_SPREAD")
 set +e
 "$py" -m quirkbench.cli compare "$out/base.json" "$out/head.json" \
-  --markdown "$out/compare.md" ${QB_COMPARE:-}
+  --markdown "$out/compare.md" "${gate_args[@]}" ${QB_COMPARE:-}
 status=$?
 set -e
-echo "== quirkbench compare exit status $status (0 ok, 1 regression, 2 bad input)"
+echo "== quirkbench compare exit status $status (0 ok, 1 the gate failed, 2 bad input)"
 exit $status

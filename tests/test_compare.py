@@ -59,12 +59,12 @@ def test_direction_none_moves_either_way():
     assert verdict([100, 104, 98], [101, 99, 103], **kw) == "unchanged"
 
 
-def test_welch_decides_where_a_rank_test_cannot():
+def test_t_test_decides_where_a_rank_test_cannot():
     # a rank test on 3 seeds against 3 can never reach p ≤ 0.05: the gate never uses one
     assert min_mwu_p(3, 3) == pytest.approx(0.1)
     df = compare(frame({"m": [80, 81, 82]}), frame({"m": [88, 89, 90]}))
     assert df.iloc[0]["p_value"] < 0.01 and df.iloc[0]["verdict"] == "improved"
-    assert df.iloc[0]["test"] == "welch"
+    assert df.iloc[0]["test"] == "t"
     base, head = [80, 81, 82, 83, 84], [88, 89, 90, 91, 83.5]  # overlapping, still clear
     df = compare(frame({"m": base}), frame({"m": head}))
     assert df.iloc[0]["p_value"] < 0.05 and df.iloc[0]["verdict"] == "improved"

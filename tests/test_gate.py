@@ -81,11 +81,11 @@ def test_environment_difference_is_named_and_falls_back_to_statistics(tmp_path):
     df = compare(base, head)
     assert [w for w in df.attrs["warnings"] if "cpu_threads 1 → 2" in w]
     row = df.iloc[0]
-    assert row["test"] == "welch" and not row["exact"] and row["verdict"] == "unchanged"
+    assert row["test"] == "t" and not row["exact"] and row["verdict"] == "unchanged"
     # different task settings: that task is judged statistically too
     other = doc(tmp_path / "o.json", {s: [acc(v)] for s, v in enumerate([90, 91, 90.6])},
                 config={"a": 2})
-    assert compare(base, other).iloc[0]["test"] == "welch"
+    assert compare(base, other).iloc[0]["test"] == "t"
 
 
 # --------------------------------------------------------------------------- FDR
@@ -121,7 +121,7 @@ def timing_frames(base, head, **extra):
     rows = lambda vals, **kw: pd.DataFrame([  # noqa: E731
         {"task": "throughput", "dataset": "synthetic", "seed": s, "metric": "samples_per_s",
          "key": "samples_per_s", "value": v, "unit": "samples/s", "direction": HIGHER,
-         "kind": TIMING, **kw} for s, v in enumerate(vals)])
+         "kind": TIMING, "headline": True, **kw} for s, v in enumerate(vals)])
     return rows(base), rows(head)
 
 
@@ -141,6 +141,11 @@ def test_timing_factor_rule():
     b, h = timing_frames([1000, 1020, 990], [700, 720, 690])
     row = compare(b, h, timing_spread={"throughput/samples_per_s": 0.15}).iloc[0]
     assert row["verdict"] == "unchanged"
+    # a regressed timing fails the gate only as a headline; timings never enter BH
+    b, h = timing_frames([1000, 1020, 990], [700, 720, 690])
+    b["headline"], h["headline"] = False, False
+    row = compare(b, h).iloc[0]
+    assert row["verdict"] == "regressed" and not row["fails"] and np.isnan(row["q_value"])
 
 
 def test_ratio_whose_baseline_moved_is_labelled():

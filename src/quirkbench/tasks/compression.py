@@ -318,8 +318,11 @@ register(Task(
     suites={
         "smoke": _SMOKE,
         # pr: the whole training split (a weaker teacher cannot show distillation), up to 64×,
-        # one fine-tune epoch per cut, no bisection: about half of quick
-        "pr": dict(ratios=(2.0, 4.0, 8.0, 16.0, 32.0, 64.0), search_steps=0,
+        # one fine-tune epoch per cut: about half of quick
+        # two log-ratio bisections after the scan: the iso ratio resolves to 2^(1/4) ≈ 1.19×
+        # instead of the schedule's factor 2, so the gate can see a ratio halve (without
+        # them one overlapping power of two hid 16× → 8×)
+        "pr": dict(ratios=(2.0, 4.0, 8.0, 16.0, 32.0, 64.0), search_steps=2,
                    finetune=TrainConfig(lr=0.02, max_epochs=1, target_train_acc=None,
                                         eval_test=False)),
         "quick": {},
