@@ -53,7 +53,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     c = subparsers.add_parser(
         "compare", help="compare two result sets; exit 1 when the gate fails",
         description="Exact metrics are compared value by value when both runs share the "
-                    "environment and seeds; stochastic ones by Welch's t-test over seeds; "
+                    "environment and seeds; stochastic ones by a t-test over seeds; "
                     "timings by a factor rule. Benjamini-Hochberg controls the false discovery "
                     "rate over all tested metrics.")
     c.add_argument("base", help="results file or folder of the baseline (e.g. the PR's base)")
