@@ -99,12 +99,12 @@ def test_task_metrics_units_and_tags(output):
               "matmul_share", "speedup_ceiling_vs_naive", "busy_time_per_step",
               "host_time_per_step",
               "matmul_gflops", "achieved_gflops", "speedup_vs_sequential", "gemm_share",
-              "input_iterations_per_s", "speedup_vs_foolbox", "profiled_step_time",
+              "input_iterations_per_s", "speedup_vs_peer", "profiled_step_time",
               "idle_fraction", "op_self_time", "sequential_samples_per_s"}
     for m in output.metrics:
         assert m.kind == ("timing" if m.name in timing or m.unit in ("ms", "s") else "exact"), m
     keys = {m.key for m in output.metrics}
-    for name in ("speedup_vs_naive", "speedup_vs_foolbox", "speedup_vs_sequential"):
+    for name in ("speedup_vs_naive", "speedup_vs_peer", "speedup_vs_sequential"):
         assert all(m.baseline in keys for m in by[name]), name
     variants = {m.tags["variant"] for m in by["samples_per_s"]}
     extra = {"1-thread"} if torch.get_num_threads() > 1 else set()
