@@ -35,7 +35,7 @@ from ..errors import UserError
 LEDGER_SCHEMA = "quirkbench.nightly-ledger/1"
 LEDGER = Path("ledger") / "nightly.json"  # inside the results folder (not a *.json there)
 GOOD, RED, ACK = "good", "red", "acknowledged"
-FAIL_VERDICTS = ("regressed", "moved")
+FAIL_VERDICTS = ("regressed", "moved", "behaviour changed")  # compare: exact metrics differ
 ASV_FACTOR = 1.1  # asv's default --factor; its statistics must also say "different"
 
 

@@ -1,0 +1,39 @@
+"""The planted-regression matrix, small: one breakage (memorization trains on the true labels
+under the random-labels condition) against an unchanged base, and an A/A copy, on a tiny
+memorization run of one seed. The breakage must fail the gate naming its metric as
+"behaviour changed"; the A/A must pass. The full matrix: scripts/planted_matrix.py."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(shutil.which("git") is None, reason="needs git")]
+
+
+def test_small_planted_matrix(tmp_path):
+    md, js = tmp_path / "planted.md", tmp_path / "planted.json"
+    r = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "planted_matrix.py"), "--plants", "memorization",
+         "--seeds", "0", "--out", str(tmp_path / "runs"), "--md", str(md), "--json", str(js),
+         "--set", "memorization.n_train=200", "--set", "memorization.n_test=100",
+         "--set", "memorization.conditions=['true-labels','random-labels']",
+         "--set", "memorization.train.batch_size=50"],
+        capture_output=True, text=True, timeout=900, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert r.returncode == 0, r.stdout + r.stderr
+    res = json.loads(js.read_text())
+    assert not res["aa"]["fails"] and res["aa"]["changed"] == 0
+    br = res["memorization"]
+    assert br["fails"] and br["right"] and br["one_seed_changed"] > 0
+    assert any("steps_to_fit[condition=random-labels] (behaviour changed)" in f
+               for f in br["failing"])
+    text = md.read_text()
+    assert "| `memorization` | **fails** | yes |" in text and "| A/A (no change) | passes |" in text
