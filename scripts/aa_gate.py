@@ -19,6 +19,7 @@ import json
 import math
 import os
 import platform
+import shutil
 import sys
 import tempfile
 import time
@@ -62,14 +63,15 @@ def main(argv=None) -> int:
             if a.until and datetime.now(timezone.utc).strftime("%H:%M") >= a.until:
                 log(f"stopping before pair {i}: past --until {a.until}")
                 break
-            pa, pb = out / f"pair{i}-a.json", out / f"pair{i}-b.json"
-            pa.unlink(missing_ok=True)
-            pb.unlink(missing_ok=True)
+            pa, pb = out / f"pair{i}-a", out / f"pair{i}-b"  # one document per seed
+            shutil.rmtree(pa, ignore_errors=True)
+            shutil.rmtree(pb, ignore_errors=True)
             tp = time.time()
             for j, seed in enumerate(seeds):
                 sides = [(pa, "A"), (pb, "B")] if j % 2 == 0 else [(pb, "B"), (pa, "A")]
                 for path, _ in sides:
-                    run_side(tree, path, a.suite, tasks, seed, a.sets, lambda m: None)
+                    run_side(tree, path / f"seed{seed}.json", a.suite, tasks, seed, a.sets,
+                             lambda m: None)
             df = compare(pa, pb, allow_incomplete=False)
             bad = failing(df)
             flagged = df[df["verdict"] != "unchanged"]

@@ -5,7 +5,8 @@ Copies this checkout's HEAD commit (``git archive``) into scratch folders, plant
 breakage in each copy, runs a suite on the unchanged copy (the base), on a second unchanged
 copy (an A/A control) and on every broken copy, then runs ``quirkbench compare`` (this
 checkout's) of each against the same base. Sides run seed by seed, interleaved, in separate
-processes on one thread. Writes a table (Markdown, with machine and commit) to ``--md``.
+processes on one thread, one results document per seed in a folder per copy. Writes a
+table (Markdown, with machine and commit) to ``--md``.
 
     scripts/planted_matrix.py [--suite smoke] [--seeds 0,1] [--plants all] [--md FILE]
 
@@ -25,6 +26,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -42,7 +44,7 @@ PLANTS = {
         "methods/attacks.py",
         "step = 2.5 * eps / self.steps if self.step_size is None else self.step_size",
         "step = 0.5 * (2.5 * eps / self.steps if self.step_size is None else self.step_size)",
-        "adversarial", r"success_rate|robust_accuracy"),
+        "adversarial", r"success_rate|robust_accuracy|transfer_rate|min_distortion"),
     "compression-ft": (
         "tasks/compression.py",
         "r = train(self.model, self.ds.x_train, self.ds.y_train, self.cfg.finetune,",
@@ -66,7 +68,7 @@ PLANTS = {
         "            opt.step()\n            if mask_list:",
         "            opt.step()\n            with torch.no_grad():\n"
         "                model(xb)  # planted\n            if mask_list:",
-        "throughput", r"samples_per_s|steps_per_s|speedup_vs_naive|ms_per_step|gflops"),
+        "*", r"samples_per_s|steps_per_s|speedup_vs_naive|ms_per_step|gflops"),
 }
 TASKS = ["adversarial", "compression", "forgetting", "memorization", "throughput"]
 
@@ -111,8 +113,15 @@ def run_side(tree: Path, out: Path, suite: str, tasks: list[str], seed: int,
     log(f"  {tree.name:15s} seed {seed}: {time.time() - t0:.0f} s")
 
 
+def side(out: Path, v: str) -> Path:
+    """A variant's results: its folder of one document per seed (or an older single file)."""
+    return out / f"{v}.json" if (out / f"{v}.json").exists() else out / v
+
+
 def one_seed(doc_path: Path, seed: int) -> Path:
-    """A copy of a document with only ``seed``'s units."""
+    """The document with only ``seed``'s units."""
+    if doc_path.is_dir():
+        return doc_path / f"seed{seed}.json"
     doc = json.loads(doc_path.read_text())
     doc["units"] = {k: u for k, u in doc["units"].items() if u.get("seed") == seed}
     doc["meta"]["seeds"] = [seed]
@@ -121,14 +130,16 @@ def one_seed(doc_path: Path, seed: int) -> Path:
     return out
 
 
-def judge(base: Path, head: Path, task: str | None, pattern: str | None) -> dict:
+def judge(base: Path, head: Path, task: str | None, pattern: str | None,
+          spread: str | None = None) -> dict:
     from quirkbench.tracking.compare import compare, failing
 
-    df = compare(base, head, allow_incomplete=False)
+    df = compare(base, head, allow_incomplete=False, timing_spread=spread)
     bad = failing(df)
     right = None
     if task:
-        right = bool(((bad["task"] == task) & bad["key"].str.contains(pattern)).any())
+        in_task = bad["task"] == task if task != "*" else bad["task"].notna()
+        right = bool((in_task & bad["key"].str.contains(pattern)).any())
     timing_flags = df[(df["kind"] == "timing") & (df["verdict"] != "unchanged")]
     return {"fails": bool(len(bad)), "failing": [f"{r.task}/{r.key} ({r.verdict})"
                                                  for r in bad.itertuples()],
@@ -149,37 +160,33 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=str(ROOT / "results" / "planted"))
     ap.add_argument("--md", default=str(ROOT / "docs" / "generated" / "planted.md"))
     ap.add_argument("--json", help="also write the results as JSON here")
+    ap.add_argument("--judge-only", action="store_true",
+                    help="compare the runs already in --out again (no new runs)")
+    ap.add_argument("--timing-spread", help="A/A spread JSON for compare (scripts/aa_gate.py)")
     a = ap.parse_args(argv)
     names = list(PLANTS) if a.plants == "all" else a.plants.split(",")
     unknown = [n for n in names if n not in PLANTS]
     if unknown:
         ap.error(f"unknown plant(s) {unknown}; valid: {', '.join(PLANTS)}")
-    tasks = a.tasks or [t for t in TASKS if t in {PLANTS[n][3] for n in names}]
+    wanted = {PLANTS[n][3] if PLANTS[n][3] != "*" else "throughput" for n in names}
+    tasks = a.tasks or [t for t in TASKS if t in wanted]
     seeds = [int(s) for s in a.seeds.split(",")]
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     log = lambda m: print(m, flush=True)  # noqa: E731
     t_start = time.time()
-    with tempfile.TemporaryDirectory(prefix="qb-planted-") as tmp:
-        trees = {}
-        for v in ["base", "aa", *names]:
-            trees[v] = Path(tmp) / v
-            commit = export_head(trees[v])
-            if v in PLANTS:
-                plant(trees[v], v)
-            (out / f"{v}.json").unlink(missing_ok=True)
-        log(f"planted matrix: {len(trees)} copies of {commit[:10]}, suite {a.suite}, seeds "
-            f"{seeds}, tasks {' '.join(tasks)}")
-        order = list(trees)
-        for i, seed in enumerate(seeds):  # interleaved; the order reverses every seed
-            for v in (order if i % 2 == 0 else order[::-1]):
-                run_side(trees[v], out / f"{v}.json", a.suite, tasks, seed, a.sets, log)
+    if a.judge_only:
+        commit = json.loads((out / "commit.json").read_text())["commit"]
+    else:
+        commit = run_all(names, tasks, seeds, out, a, log)
+        (out / "commit.json").write_text(json.dumps({"commit": commit}))
     results = {}
     for v in ["aa", *names]:
         task, pattern = (None, None) if v == "aa" else PLANTS[v][3:5]
-        r = judge(out / "base.json", out / f"{v}.json", task, pattern)
-        r1 = judge(one_seed(out / "base.json", seeds[0]), one_seed(out / f"{v}.json", seeds[0]),
-                   task, pattern)
+        base, head = side(out, "base"), side(out, v)
+        r = judge(base, head, task, pattern, a.timing_spread)
+        r1 = judge(one_seed(base, seeds[0]), one_seed(head, seeds[0]), task, pattern,
+                   a.timing_spread)
         r["one_seed_changed"] = r1["changed"]
         r["one_seed_fails"] = r1["fails"]
         results[v] = r
@@ -195,6 +202,26 @@ def main(argv=None) -> int:
     return 0 if ok else 1
 
 
+def run_all(names, tasks, seeds, out: Path, a, log) -> str:
+    """Run base, aa and every planted copy, seed by seed, interleaved; the commit."""
+    with tempfile.TemporaryDirectory(prefix="qb-planted-") as tmp:
+        trees = {}
+        for v in ["base", "aa", *names]:
+            trees[v] = Path(tmp) / v
+            commit = export_head(trees[v])
+            if v in PLANTS:
+                plant(trees[v], v)
+            shutil.rmtree(out / v, ignore_errors=True)
+        log(f"planted matrix: {len(trees)} copies of {commit[:10]}, suite {a.suite}, seeds "
+            f"{seeds}, tasks {' '.join(tasks)}")
+        order = list(trees)
+        for i, seed in enumerate(seeds):  # interleaved; the order reverses every seed
+            for v in (order if i % 2 == 0 else order[::-1]):
+                run_side(trees[v], out / v / f"seed{seed}.json", a.suite, tasks, seed, a.sets,
+                         log)
+    return commit
+
+
 def write_md(path: Path, results: dict, names: list[str], commit: str, a, tasks, seeds,
              seconds: float, ok: bool) -> None:
     def esc(s):
@@ -206,10 +233,14 @@ def write_md(path: Path, results: dict, names: list[str], commit: str, a, tasks,
         "Generated by `scripts/planted_matrix.py` — do not edit by hand.",
         "",
         f"- commit `{commit[:12]}`, suite `{a.suite}`, seeds {seeds}, tasks {', '.join(tasks)}"
-        + (f", settings {' '.join(a.sets)}" if a.sets else ""),
+        + (f", settings {' '.join(a.sets)}" if a.sets else "")
+        + (f"; timing limits from the A/A spread in `{Path(a.timing_spread).name}`"
+           if a.timing_spread else "; timing limits from the runs' own seeds (no A/A spread)"),
         f"- machine: {platform.machine()} {platform.processor() or ''} "
         f"({os.cpu_count()} CPUs, shared and loaded while this ran), Python "
-        f"{platform.python_version()}, one torch thread; {seconds / 60:.0f} min in all",
+        f"{platform.python_version()}, one torch thread"
+        + ("; runs of an earlier invocation, judged again" if a.judge_only
+           else f"; {seconds / 60:.0f} min in all"),
         "- result: " + ("every breakage failed the gate naming its task, the A/A passed"
                         if ok else "NOT every breakage was caught, or the A/A failed: see below"),
         "",

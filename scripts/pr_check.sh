@@ -10,7 +10,8 @@
 #   QB_SEEDS     seeds, e.g. 0,1,2 (default: the suite's; ≥ 2 gives a noise estimate).
 #                Sides run interleaved seed by seed (base 0, head 0, head 1, base 1, ...)
 #   QB_SETS      space-separated TASK.KEY=VALUE overrides for both runs
-#   QB_OUT       folder for base.json, head.json, compare.md (default results/pr/, git-ignored)
+#   QB_OUT       folder for base/ and head/ (one document per seed), compare.md (default
+#                results/pr/, git-ignored)
 #   QB_COMPARE   extra arguments for `quirkbench compare` (e.g. "--fail-on moved", "--fdr 0.1")
 #   QB_EXPECT    expected-changes file (default: expected-changes.toml at the root of HEAD's
 #                tree, when it exists): changes it lists, with a reason, do not fail the gate
@@ -53,12 +54,13 @@ trap cleanup EXIT
 
 add_worktree() {  # name sha
   git -C "$repo" worktree add --detach --quiet "$work/$1" "$2"
-  rm -f "$out/$1.json" "$out/$1.log"
+  rm -rf "$out/$1.json" "$out/$1" "$out/$1.log"
 }
 
-run_side() {  # name seed: one seed of one side, appended to (resuming) $out/name.json
+run_side() {  # name seed: one seed of one side, its own document $out/name/seed<seed>.json
   local name=$1 seed=$2 args=()
-  args=(run --suite "$suite" --out "$out/$name.json" --no-report --quiet --seeds "$seed")
+  args=(run --suite "$suite" --out "$out/$name/seed$seed.json" --no-report --quiet
+        --seeds "$seed")
   grep -qs -- '"--jobs"' "$work/$name/src/quirkbench/commands/run.py" \
     && args+=(--jobs "${QB_JOBS:-auto}")
   [[ -n "${QB_TASKS:-}" ]] && args+=(--tasks ${QB_TASKS})
@@ -91,7 +93,7 @@ if [[ -f "$expect" ]]; then
 fi
 [[ -n "${QB_TIMING_SPREAD:-}" ]] && gate_args+=(--timing-spread "$QB_TIMING_SPREAD")
 set +e
-"$py" -m quirkbench.cli compare "$out/base.json" "$out/head.json" \
+"$py" -m quirkbench.cli compare "$out/base" "$out/head" \
   --markdown "$out/compare.md" "${gate_args[@]}" ${QB_COMPARE:-}
 status=$?
 set -e
