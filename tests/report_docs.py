@@ -104,3 +104,8 @@ def write_doc(path: Path, *, seeds=(0, 1), speed: float = 1.0, commit: str = "a"
                 task, "mnist5k", seed, {"delta_pp": 1.0}, started, 0.5, out)
     results.write_atomic(path, doc)
     return path
+
+
+# names a PR comment or a page must show as text, never as markup (HTML and Markdown tests)
+PAYLOADS = [EVIL, "a|b", "`rm -rf /`", "&amp; &lt;", "**bold** _it_ [x](http://e.x) ~~s~~",
+            "@everyone #1", "back\\slash"]
