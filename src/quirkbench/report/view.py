@@ -13,7 +13,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from ..metrics import fmt_value
+from ..metrics import fmt_value, shown_unit
 from ..tracking.results import load_results, metrics_of, pool, read
 from . import plots
 
@@ -69,7 +69,7 @@ def metric_rows(df, changes: dict | None, headline_only: bool) -> list[dict]:
                 "tags": tags.replace(",", ", ").replace("=", " = "), "n": n,
                 "value": number(v.mean()) if n else "n/a",
                 "spread": number(spread) if spread is not None and math.isfinite(spread) else None,
-                "unit": first["unit"], "direction": first["direction"],
+                "unit": shown_unit(first["unit"]), "direction": first["direction"],
                 "anchor": first["anchor"] if isinstance(first["anchor"], str) else "",
                 "holds": None if holds.empty else bool(holds.astype(bool).all()),
                 "change": (changes or {}).get((task, dataset, key)),
@@ -95,8 +95,8 @@ def comparison(baseline: list[Path], heads: list[Path], sections: dict[str, str]
     for r in verdict_rows(table, changed_only=False):
         symbol, css = VERDICTS.get(r["verdict"], ("◆", "warn"))
         changes[(r["task"], r["dataset"], r["key"])] = {
-            "pct": " ".join(x for x in (r["change"], f"({r['relative']})" if r["relative"]
-                                        else "") if x),
+            "pct": "" if r["verdict"] == "unchanged" else " ".join(
+                x for x in (r["change"], f"({r['relative']})" if r["relative"] else "") if x),
             "verdict": r["verdict"], "symbol": symbol, "css": css}
     counts = verdict_counts(table)
     gone = [f"{r['task']}/{r['dataset']} {r['key']}" for r in rows if r["verdict"] == "gone"]
@@ -105,7 +105,9 @@ def comparison(baseline: list[Path], heads: list[Path], sections: dict[str, str]
         notes.append(f"✖ gone: {len(gone)} metric(s) of the baseline missing here: "
                      f"{'; '.join(gone)}")
     sides = table.attrs.get("sides", {})
-    return {"counts": [(k, n, VERDICTS.get(k, ("◆", "warn"))[1] if n else "same")
+    datasets = {r["dataset"] for r in rows}
+    return {"dataset": datasets.pop() if len(datasets) == 1 else None,
+            "counts": [(k, n, VERDICTS.get(k, ("◆", "warn"))[1] if n else "same")
                        for k, n in counts.items()],
             "regressed": counts.get("regressed", 0), "rows": rows, "changes": changes,
             "notes": notes, "sides": [(name.upper() if name == "base" else name, f,
@@ -143,7 +145,7 @@ def figures(units: list[dict], base_units: list[dict], task=None) -> list[dict]:
         plot_name = fig.plot_name if fig is not None else name
         if plot_name not in plots.PLOTS:
             out.append({"title": f"series {name!r}", "svg": None, "series": name, "n": len(recs),
-                        "error": None})
+                        "error": None, "wide": False})
             continue
         title, fn = plots.PLOTS[plot_name].title, plots.PLOTS[plot_name].fn
         try:
@@ -151,8 +153,17 @@ def figures(units: list[dict], base_units: list[dict], task=None) -> list[dict]:
             svg, error = fn(recs, base.get(name), **kw), None
         except Exception as e:  # records a plot does not expect must not lose the whole page
             svg, error = None, f"{type(e).__name__}: {e}"
-        out.append({"title": title, "svg": svg, "series": name, "n": len(recs), "error": error})
+        out.append({"title": title, "svg": svg, "series": name, "n": len(recs), "error": error,
+                    "wide": svg_width(svg) > plots.NARROW})
     return out
+
+
+def svg_width(svg: str | None) -> float:
+    """The width (px) a plot is drawn for (``plots.to_svg`` writes it as a max-width)."""
+    import re
+
+    m = re.search(r'max-width: (\d+)px', svg or "")
+    return float(m.group(1)) if m else 0.0
 
 
 def scalar_info(units: list[dict]) -> list[tuple[str, str]]:
