@@ -48,7 +48,8 @@ def run(model: str = "mlp-512", batch: int = 128, what: str = "train",
         tag = f" {m.tags['op']}" if "op" in m.tags else ""
         print(f"  {m.name}{tag}: {fmt_value(m.value, m.unit)}")
     print(f"traces: {out_dir}/ (TensorBoard: tensorboard --logdir {out_dir.parent}; "
-          f"Perfetto: open {out_dir / 'trace.json'} at https://ui.perfetto.dev)")
+          f"Perfetto: open {out_dir / 'trace.json'} at https://ui.perfetto.dev; "
+          f"Holistic Trace Analysis: TraceAnalysis(trace_dir=\"{out_dir / 'hta'}\"))")
     return 0
 
 
