@@ -19,7 +19,8 @@
 # Settings: QB_SIM_DIR (scratch, default /tmp/qb-nightly-sim; wiped at the start),
 # QB_SIM_NIGHTS (7 or 3), QB_SIM_DOC (write docs/generated/nightly_sim.md here: 1 default
 # for 7 nights), QB_SUITE (smoke), QB_TASKS (adversarial), QB_ASV (1),
-# QB_ASV_BENCH (default: the training epoch and the adversarial tracks), QB_ASV_SEEDS (0).
+# QB_ASV_BENCH (default: the mlp-512 CPU training epoch and PGD's success rate at eps 0.1),
+# QB_ASV_SEEDS (0).
 # One torch thread (OMP_NUM_THREADS=1) keeps a shared machine's timings steady.
 set -euo pipefail
 src=$(git rev-parse --show-toplevel)
@@ -30,7 +31,7 @@ py=${PYTHON:-python}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} MKL_NUM_THREADS=${MKL_NUM_THREADS:-1}
 export QB_SUITE=${QB_SUITE:-smoke} QB_TASKS=${QB_TASKS:-adversarial}
 export QB_ASV=${QB_ASV:-1} QB_ASV_SEEDS=${QB_ASV_SEEDS:-0}
-export QB_ASV_BENCH=${QB_ASV_BENCH:-TrainEpoch.time_epoch|Adversarial.track}
+export QB_ASV_BENCH=${QB_ASV_BENCH:-"TrainEpoch.time_epoch\\('mlp-512', 'cpu'\\)|Adversarial.track_pgd_success_rate\\('mnist5k', '0.1'"}
 export QB_ASV_MACHINE=nightly-sim QB_DEVICE=cpu QB_NIGHTLY_DIR="$sim/store"
 unset PYTHONPATH  # nightly.sh puts the clone's src/ first and checks it
 
