@@ -53,7 +53,7 @@ while IFS=$'\t' read -r pct select; do
   echo "== head $(git -C "$repo" rev-parse --short "$head_ref"): $select, fails beyond median +$pct%"
   set +e
   side head -k "$select" --benchmark-compare=0001 --benchmark-compare-fail="median:$pct%" \
-    > "$out/head-$pct.log" 2>&1
+    --benchmark-json="$out/head-$pct.json" > "$out/head-$pct.log" 2>&1
   rc=$?
   set -e
   grep -E "^(Name|test_)|Performance has regressed|passed|failed" "$out/head-$pct.log" || true
