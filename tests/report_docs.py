@@ -147,6 +147,11 @@ def write_planted(folder: Path, *, runs: int = 2) -> list[Path]:
                          started=f"2026-01-0{k + 1}T02:00:00+00:00", tasks=tasks)
         doc = json.loads(path.read_text())
         for u in doc["units"].values():
+            for recs in u["series"].values():  # seed-to-seed spread in the plotted series too
+                for r in recs:
+                    for key in ("samples_per_s", "success_rate", "test_acc", "loss"):
+                        if isinstance(r.get(key), float | int):
+                            r[key] = r[key] * (1 + 0.05 * JITTER[u["seed"]])
             for task, name, unit, direction, tags, base, head, spread in PLANTED:
                 if u["task"] == task:
                     v = (head if last else base) + spread * JITTER[u["seed"]]
