@@ -294,8 +294,37 @@ def test_divergence_json_is_strict_and_holds_are_not_computed(tmp_path):
     mem, dim = doc["units"]["memorization/digits/0"], doc["units"]["dimensionality/digits/0"]
     assert mem["status"] == "failed" and mem["metrics"] == []
     assert mem["error"].startswith("DivergenceError: diverged at step ")
+    assert mem["error"].endswith("(non-finite loss)")
     assert dim["status"] == "done" and dim["metrics"]
     assert "memorization/digits/0: DivergenceError: diverged at step" in stdout
+
+
+def test_divergence_names_the_first_non_finite_step():
+    """The check runs once per epoch, yet names the exact step whose loss went non-finite."""
+    import torch
+    import torch.nn.functional as F
+
+    from quirkbench.engine.train import TrainConfig, train, train_many
+    from quirkbench.errors import DivergenceError
+
+    x, y = torch.randn(64, 5), torch.randint(0, 3, (64,))
+    calls = []
+
+    def loss_nan_at_7(logits, target):
+        calls.append(1)
+        loss = F.cross_entropy(logits, target)
+        return loss * float("nan") if len(calls) == 7 else loss
+
+    cfg = TrainConfig(lr=0.01, batch_size=8, max_epochs=3, target_train_acc=None)  # 8 a epoch
+    with pytest.raises(DivergenceError, match=r"^diverged at step 7 \(non-finite loss\)$"):
+        train(torch.nn.Linear(5, 3), x, y, cfg, loss_fn=loss_nan_at_7)
+    models = [torch.nn.Linear(5, 3) for _ in range(2)]
+    x_bad = x.clone()
+    x_bad[5] = float("nan")  # the step that draws example 5 goes non-finite
+    with pytest.raises(DivergenceError, match="non-finite loss"):
+        train_many(models, x_bad, y, cfg, seeds=[0, 1])
+    r = train(torch.nn.Linear(5, 3), x, y, cfg)  # a sane run is untouched
+    assert r.steps == 24
 
 
 def test_non_finite_values_become_null_with_a_reason(tmp_path):
@@ -315,11 +344,23 @@ def test_non_finite_values_become_null_with_a_reason(tmp_path):
 
 
 def test_report_names_are_unique_per_run(tmp_path):
-    from quirkbench.commands.run import report_path
+    from quirkbench.commands.report import report_path
 
     a, b = tmp_path / "a" / "run.json", tmp_path / "b" / "run.json"
     assert report_path(a, {"meta": {"run_id": "1"}}) != report_path(b, {"meta": {"run_id": "2"}})
     assert report_path(a, {"meta": {}}) != report_path(b, {"meta": {}})  # older documents
+
+
+def test_two_reports_of_documents_with_one_name_both_survive(prev, tmp_path, monkeypatch):
+    for sub, rid in (("a", "run0000a"), ("b", "run0000b")):
+        (tmp_path / sub).mkdir()
+        doc = json.loads(prev.read_text())
+        doc["meta"]["run_id"] = rid
+        (tmp_path / sub / "run.json").write_text(json.dumps(doc))
+    monkeypatch.chdir(tmp_path)
+    assert cli("report", "a/run.json")[0] == 0 and cli("report", "b/run.json")[0] == 0
+    assert sorted(p.name for p in (tmp_path / "reports").glob("*.html")) == \
+        ["run-run0000a.html", "run-run0000b.html"]
 
 
 def test_stale_lock_of_a_killed_run_is_taken_over(tmp_path):

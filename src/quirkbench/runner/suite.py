@@ -604,9 +604,10 @@ def _run_locked(out: Path, inv, units: list[Unit], dev, argv, resume: bool, ex, 
         results.write_atomic(out, doc)
 
     i = done_before
+    finished = ex.map(todo, fn)
     try:
         with _SigtermAsInterrupt():
-            for u, rec in ex.map(todo, fn):
+            for u, rec in finished:
                 i += 1
                 doc["units"][u.key] = rec
                 doc["meta"].setdefault("data", {}).update(rec.get("data") or {})
@@ -638,6 +639,9 @@ def _run_locked(out: Path, inv, units: list[Unit], dev, argv, resume: bool, ex, 
         except OSError:
             pass  # the disk refused: the previous document stays as it was
         raise
+    finally:
+        if hasattr(finished, "close"):  # stop the executor's workers before the lock goes
+            finished.close()
     order = {k: i for i, k in enumerate(planned)}  # plan order, however many workers ran
     doc["units"] = dict(sorted(doc["units"].items(), key=lambda kv: order.get(kv[0], len(order))))
     failed = [k for k in planned if doc["units"].get(k, {}).get("status") != "done"]
