@@ -121,7 +121,8 @@ def _failed_units(n, fragment):
 def _one_unit(tmp, prev):
     doc = strict_json(tmp / "r.json")
     assert list(doc["units"]) == ["dimensionality/digits/0"]
-    assert doc["meta"]["status"] == "done"
+    assert doc["meta"]["status"] == "done" and doc["meta"]["progress"]["planned"] == 1
+    assert doc["meta"]["invocation"]["tasks"] == ["dimensionality"]
     assert (tmp / "r.json").stat().st_mode & 0o777 == 0o644
 
 
@@ -433,22 +434,30 @@ def test_sigterm_leaves_the_truth_and_the_exact_resume_command(tmp_path):
 
 @pytest.mark.slow
 def test_kill_9_at_five_random_points_then_resume_gives_identical_metrics(tmp_path):
-    """One run killed with SIGKILL five times at random moments (each restart resumes the
-    document, taking over the dead run's lock), then finished: every unit is there once and
-    every metric equals an uninterrupted run's."""
+    """One run killed with SIGKILL five times at random moments (after a random number of
+    finished units, then a random delay: mid-unit or mid-write), each restart resuming the
+    document and taking over the dead run's lock; then finished: every unit is there once
+    and every metric equals an uninterrupted run's."""
+    seeds = "0-11"
     ref = tmp_path / "ref.json"
-    assert cli("run", *TINY, *SLOWER, "--seeds", SLOW_SEEDS, "--out", ref, "-q")[0] == 0
+    assert cli("run", *TINY, *SLOWER, "--seeds", seeds, "--out", ref, "-q")[0] == 0
     out = tmp_path / "r.json"
     rng = random.Random(1234)
-    first = ["run", *TINY, *SLOWER, "--seeds", SLOW_SEEDS, "--out", out]
+    first = ["run", *TINY, *SLOWER, "--seeds", seeds, "--out", out]
+    taken_over, done_after_kill = 0, []
     for i in range(5):
         proc = _spawn(*(first if i == 0 else ["run", "--resume", out, "--no-report"]))
-        _wait_for_line(proc, "units on cpu")  # past start-up: the lock is held
-        time.sleep(rng.uniform(0.0, 1.5))
+        lines = _wait_for_line(proc, "units on cpu")  # past start-up: the lock is held
+        taken_over += any("taking over" in line for line in lines)
+        for _ in range(rng.randint(0, 2)):
+            lines = _wait_for_line(proc, "done in")
+        time.sleep(rng.uniform(0.0, 0.3))
         proc.kill()
         proc.communicate(timeout=60)
-        if out.exists():
-            strict_json(out)  # never a torn file
+        doc = strict_json(out)  # never a torn file
+        done_after_kill.append(sum(u["status"] == "done" for u in doc["units"].values()))
+    assert taken_over == 4  # every restart found the killed run's holder note
+    assert 0 < done_after_kill[-1] < 12  # the kills really landed mid-run
     code, _, err = cli("run", "--resume", out, "-q")
     assert code == 0, err
     assert _values(out) == _values(ref)
