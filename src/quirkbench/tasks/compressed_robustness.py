@@ -156,7 +156,8 @@ def run(cfg: CompressedRobustnessConfig, ctx: Context) -> TaskOutput:
         mt = {"model": name}
         matched = abs(r["clean_acc"] - dense_acc) <= cfg.delta_pp
         m += [Metric("clean_acc", r["clean_acc"], "%", HIGHER, mt),
-              Metric("median_min_l2", r["median_l2"], "", NONE, mt)]
+              Metric("median_min_l2", r["median_l2"], "", NONE, mt),
+              Metric("remaining_params", r["params"], "params", NONE, mt)]
         for norm, grid in (("linf", cfg.eps_linf), ("l2", cfg.eps_l2)):
             for eps in grid:
                 t = {**mt, "norm": norm, "eps": f"{eps:g}"}
@@ -178,7 +179,9 @@ def run(cfg: CompressedRobustnessConfig, ctx: Context) -> TaskOutput:
     return TaskOutput(m, series={"compressed_robustness": series},
                       info={"dataset": ds.describe(), "model": cfg.model, "student": cfg.student,
                             "dense_acc_pct": dense_acc, "pruned_ratio": ratio,
-                            "attacked": int(len(ya))})
+                            "attacked": int(len(ya)),
+                            "int8_levels": max(int(w.unique().numel()) for n, w in
+                                               q.named_parameters() if w.dim() >= 2)})
 
 
 _SMOKE = dict(n_train=300, n_attack=32, ratios=(2.0, 4.0), eps_linf=(0.1,), eps_l2=(1.0,),
