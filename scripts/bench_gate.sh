@@ -9,7 +9,10 @@
 # Both sides run HEAD's benchmark files (tests/bench/test_bench_core.py) against their own
 # source (PYTHONPATH=<worktree>/src; checked), so the same benchmark code times the two
 # library versions. Settings: QB_REPO (repository, default the current one), QB_OUT (folder
-# for the storage and logs, default results/bench/), OMP_NUM_THREADS (default 1).
+# for the storage and logs, default results/bench/), OMP_NUM_THREADS (default 1),
+# QB_BENCH_TIMER (default time.process_time: the CPU time of the one-threaded process, what
+# the code costs; wall time on a shared runner also counts the wait for a CPU, and moved
+# 0.6-1.7x between two runs of the same commit here. Use time.perf_counter on a GPU).
 set -euo pipefail
 repo=$(git -C "${QB_REPO:-.}" rev-parse --show-toplevel)
 if [[ $# -ge 1 ]]; then base_ref=$1
@@ -42,6 +45,7 @@ side() {  # name, pytest arguments...: HEAD's benchmark files on the side's own 
     || { echo "bench_gate: $name imports quirkbench from $where, not its worktree" >&2; exit 2; }
   (cd "$work/head" && PYTHONPATH="$work/$name/src" "$py" -m pytest "$files" -p no:cacheprovider \
     --benchmark-only --benchmark-storage="file://$storage" --benchmark-columns=median,iqr,mean,rounds \
+    --benchmark-timer="${QB_BENCH_TIMER:-time.process_time}" \
     -q "$@")
 }
 
