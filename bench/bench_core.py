@@ -7,7 +7,10 @@ runs of ``asv run --python=same``, see docs/benchmarks.md): each sample is ONE c
 (``number = 1``: an epoch is ~40-200 ms, long enough for the clock), at least 15 and at most
 40 samples per round (``repeat``), 2 rounds in separate processes (``rounds``), after
 ``warmup_time`` s of unrecorded calls. asv then compares medians with a 99% confidence
-interval from the samples; ``quirkbench nightly`` adds asv's factor rule (1.1×).
+interval from the samples; ``quirkbench nightly`` adds asv's factor rule (1.1×). The clock
+is ``common.TIMER``: wall time on the GPU runner, the process's CPU time on a shared CPU
+(``QB_ASV_TIMER=process``; there a 25% slower training step read 0.79× in wall time
+because the machine's load fell between two nights).
 """
 
 from . import common
@@ -24,6 +27,7 @@ class TrainEpoch:
     timeout = 300
     number, repeat, rounds = TIMING["number"], TIMING["repeat"], TIMING["rounds"]
     warmup_time, min_run_count = TIMING["warmup_time"], TIMING["min_run_count"]
+    timer = staticmethod(common.TIMER)
 
     def setup(self, model, device):
         from quirkbench.engine.train import TrainConfig
@@ -50,6 +54,7 @@ class PGDBatch:
     timeout = 300
     number, repeat, rounds = TIMING["number"], TIMING["repeat"], TIMING["rounds"]
     warmup_time, min_run_count = TIMING["warmup_time"], TIMING["min_run_count"]
+    timer = staticmethod(common.TIMER)
 
     def setup(self, device):
         try:

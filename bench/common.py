@@ -20,12 +20,19 @@ import functools
 import math
 import os
 import tempfile
+import time
+import timeit
 
 import torch
 
 #: suite whose settings the track_* benchmarks use (smoke on a CPU, nightly on the GPU runner)
 SUITE = os.environ.get("QB_ASV_SUITE", "smoke")
 SEED = 0
+#: clock of the time_* benchmarks (``QB_ASV_TIMER``): ``wall`` (default; the GPU runner) or
+#: ``process`` (CPU time of the one-threaded process: what the code costs on a shared CPU,
+#: where wall time also counts the wait for a core; scripts/nightly.sh picks it on a CPU)
+TIMER = time.process_time if os.environ.get("QB_ASV_TIMER") == "process" \
+    else timeit.default_timer
 #: seeds of the phenomenon tracks (``QB_ASV_SEEDS``, default 0,1,2): each seed is its own asv
 #: series, so asv's step detection reads a deterministic value per seed, not a mean
 SEEDS = [s.strip() for s in os.environ.get("QB_ASV_SEEDS", "0,1,2").split(",") if s.strip()]

@@ -70,6 +70,8 @@ if [[ "${QB_ASV:-1}" == 1 ]]; then
   fi
   ln -sfn "$store/asv" .asv/results
   export QB_ASV_SUITE=${QB_ASV_SUITE:-$suite} QB_ASV_DEVICE=${QB_ASV_DEVICE:-$device}
+  # a CPU box is shared: time the process's CPU, not the wall (docs/benchmarks.md)
+  export QB_ASV_TIMER=${QB_ASV_TIMER:-$([[ $device == cpu ]] && echo process || echo wall)}
   bench=()
   [[ -n "${QB_ASV_BENCH:-}" ]] && bench=(--bench "$QB_ASV_BENCH")
   "$py" -m asv machine --yes --machine "$machine" >/dev/null
