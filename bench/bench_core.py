@@ -9,8 +9,8 @@ runs of ``asv run --python=same``, see docs/benchmarks.md): each sample is ONE c
 ``warmup_time`` s of unrecorded calls. asv then compares medians with a 99% confidence
 interval from the samples; ``quirkbench nightly`` adds asv's factor rule (1.1×). The clock
 is ``common.TIMER``: wall time on the GPU runner, the process's CPU time on a shared CPU
-(``QB_ASV_TIMER=process``; there a 25% slower training step read 0.79× in wall time
-because the machine's load fell between two nights).
+(``QB_ASV_TIMER=process``; there a 25% slower training step read faster in wall time
+when the machine's load fell between two nights).
 """
 
 from . import common
