@@ -11,7 +11,6 @@ import json
 import os
 import subprocess
 import sys
-import tomllib
 from importlib.metadata import entry_points
 from pathlib import Path
 
@@ -28,6 +27,8 @@ def _env(tmp_path) -> dict[str, str]:
     installed = any(ep.value.startswith("qb_example_plugin")
                     for ep in entry_points(group="quirkbench.tasks"))
     if not installed:
+        tomllib = pytest.importorskip("tomllib", reason="needs Python 3.11 (tomllib) when the "
+                                      "plugin is not installed")
         meta = tomllib.loads((PLUGIN / "pyproject.toml").read_text())["project"]
         dist = tmp_path / "site" / f"quirkbench_example_plugin-{meta['version']}.dist-info"
         dist.mkdir(parents=True)
