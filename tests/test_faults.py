@@ -433,7 +433,8 @@ def test_sigterm_leaves_the_truth_and_the_exact_resume_command(tmp_path):
 
 
 @pytest.mark.slow
-def test_kill_9_at_five_random_points_then_resume_gives_identical_metrics(tmp_path):
+@pytest.mark.parametrize("executor", [[], ["--jobs", "2"]], ids=["local", "jobs2"])
+def test_kill_9_at_five_random_points_then_resume_gives_identical_metrics(tmp_path, executor):
     """One run killed with SIGKILL five times at random moments (after a random number of
     finished units, then a random delay: mid-unit or mid-write), each restart resuming the
     document and taking over the dead run's lock; then finished: every unit is there once
@@ -443,7 +444,7 @@ def test_kill_9_at_five_random_points_then_resume_gives_identical_metrics(tmp_pa
     assert cli("run", *TINY, *SLOWER, "--seeds", seeds, "--out", ref, "-q")[0] == 0
     out = tmp_path / "r.json"
     rng = random.Random(1234)
-    first = ["run", *TINY, *SLOWER, "--seeds", seeds, "--out", out]
+    first = ["run", *TINY, *SLOWER, "--seeds", seeds, "--out", out, *executor]
     taken_over, done_after_kill = 0, []
     for i in range(5):
         proc = _spawn(*(first if i == 0 else ["run", "--resume", out, "--no-report"]))

@@ -148,7 +148,10 @@ def real_ray():
     cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the test tasks travel
     if not ray.is_initialized():
         try:
-            ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR")
+            if os.environ.get("RAY_ADDRESS"):  # a cluster started with `ray start --head`
+                ray.init(logging_level="ERROR")
+            else:
+                ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR")
         except Exception as e:  # e.g. a loaded machine where the raylet times out
             pytest.skip(f"a local Ray cluster could not start here: {suite.one_line(e)}")
     yield ray
