@@ -66,6 +66,11 @@ def test_exact_and_q_values_are_shown_when_compare_gives_them(table):
                      q_value=[0.5, 0.02, 0.04, 1.0, 0.3])
     p = {x["key"]: x["p"] for x in verdict_rows(t)}
     assert p["small_drop"] == "exact" and p["big_drop"] == "q=0.02"
+    # a minimal detectable change, when compare gives one, gets its own column
+    assert "MDE" not in format_table(table)
+    text = format_table(t.assign(mde=[1.5, 40.0, 2.0, 0.0, 0.1]), changed_only=True)
+    header = text.splitlines()[text.splitlines().index("") + 1]
+    assert header.split()[-1] == "MDE" and "1.50 pp" in text  # pp: the metric is a %
 
 
 def test_text_table_opens_with_counts_and_the_table(table):

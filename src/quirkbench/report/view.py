@@ -107,6 +107,7 @@ def comparison(baseline: list[Path], heads: list[Path], sections: dict[str, str]
     sides = table.attrs.get("sides", {})
     datasets = {r["dataset"] for r in rows}
     return {"dataset": datasets.pop() if len(datasets) == 1 else None,
+            "mde": any(r["mde"] for r in rows),
             "counts": [(k, n, VERDICTS.get(k, ("◆", "warn"))[1] if n else "same")
                        for k, n in counts.items()],
             "regressed": counts.get("regressed", 0), "rows": rows, "changes": changes,

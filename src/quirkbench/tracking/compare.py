@@ -412,9 +412,18 @@ HEADER = ("verdict", "task", "metric", "base mean ± sd (n)", "head mean ± sd (
           "relative", "p")
 
 
-def _cells(r: dict) -> tuple[str, ...]:
-    return (f"{r['mark']} {r['verdict']}", f"{r['task']}/{r['dataset']}", r["key"], r["base"],
-            r["head"], r["change"], r["relative"], r["p"])
+def _cells(r: dict, mde: bool = False) -> tuple[str, ...]:
+    """A row's cells under ``HEADER`` (plus the minimal detectable change with ``mde``)."""
+    cells = (f"{r['mark']} {r['verdict']}", f"{r['task']}/{r['dataset']}", r["key"], r["base"],
+             r["head"], r["change"], r["relative"], r["p"])
+    return (*cells, r["mde"]) if mde else cells
+
+
+def _header(rows: list[dict]) -> tuple[tuple[str, ...], bool]:
+    """The table's header, with an "MDE" column when ``compare`` gives a minimal detectable
+    change for any row."""
+    mde = any(r["mde"] for r in rows)
+    return ((*HEADER, "MDE") if mde else HEADER), mde
 
 
 def side_facts(df: pd.DataFrame) -> dict[str, str]:
@@ -466,8 +475,9 @@ def format_table(df: pd.DataFrame, fmt: str = "text", *, changed_only: bool = Fa
     warnings = list(df.attrs.get("warnings", ())) + list(df.attrs.get("notes", ()))
     if fmt == "markdown":
         def table(rows):
-            out = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
-            return out + ["| " + " | ".join(md_escape(c) for c in _cells(r)) + " |"
+            header, mde = _header(rows)
+            out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+            return out + ["| " + " | ".join(md_escape(c) for c in _cells(r, mde)) + " |"
                           for r in rows]
         lines = [f"**quirkbench compare**: {md_escape(summary_line(df))}", ""]
         lines += [f"- {md_escape(f)}" for f in _facts_lines(df)]
@@ -480,10 +490,11 @@ def format_table(df: pd.DataFrame, fmt: str = "text", *, changed_only: bool = Fa
         return "\n".join(lines)
 
     def aligned(rows):
-        cells = [_cells(r) for r in rows]
-        widths = [max(len(str(c[i])) for c in [HEADER, *cells]) for i in range(len(HEADER))]
+        header, mde = _header(rows)
+        cells = [_cells(r, mde) for r in rows]
+        widths = [max(len(str(c[i])) for c in [header, *cells]) for i in range(len(header))]
         line = lambda c: "  ".join(str(x).ljust(w) for x, w in zip(c, widths, strict=True))  # noqa: E731
-        return [line(HEADER).rstrip(), line(tuple("-" * w for w in widths)).rstrip(),
+        return [line(header).rstrip(), line(tuple("-" * w for w in widths)).rstrip(),
                 *(line(c).rstrip() for c in cells)]
 
     lines = [summary_line(df), *_facts_lines(df), ""]
