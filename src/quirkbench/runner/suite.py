@@ -271,6 +271,8 @@ class RayExecutor:
     CUDA); a task whose worker dies is retried once, then recorded as failed."""
 
     RETRIES = 1
+    LOST = {"WorkerCrashedError", "NodeDiedError", "LocalRayletDiedError", "ObjectLostError",
+            "OwnerDiedError", "OutOfMemoryError"}  # the worker is gone, not the unit's error
 
     def __init__(self, device: torch.device, *_, **__):
         try:
@@ -307,10 +309,11 @@ class RayExecutor:
                     u = refs.pop(ref)
                     try:
                         rec = self.ray.get(ref)
-                    except self.ray.exceptions.RayError as e:  # worker lost after retries
-                        rec = failure_record(u, f"{type(e).__name__}: the Ray worker running "
-                                                f"this unit was lost (tried {1 + self.RETRIES} "
-                                                "times)")
+                    except self.ray.exceptions.RayError as e:
+                        if type(e).__name__ in self.LOST:  # after Ray's retries
+                            e = f"{type(e).__name__}: the Ray worker running this unit was " \
+                                f"lost (tried {1 + self.RETRIES} times)"
+                        rec = failure_record(u, e)  # else: e.g. quirkbench missing on a node
                     yield u, rec
         finally:
             for ref in refs:
