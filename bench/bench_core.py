@@ -1,8 +1,21 @@
 """asv ``time_*`` / ``peakmem_*`` for the performance-critical core: one training epoch,
 one PGD iteration batch, and the peak memory of a task. Lower is better for all of them
-(asv's own convention, so its table reads right as it is)."""
+(asv's own convention, so its table reads right as it is).
+
+Sampling, set so asv's statistics resolve a 25% change on a loaded CPU (calibrated by A/A
+runs of ``asv run --python=same``, see docs/benchmarks.md): each sample is ONE call
+(``number = 1``: an epoch is ~40-200 ms, long enough for the clock), at least 15 and at most
+40 samples per round (``repeat``), 2 rounds in separate processes (``rounds``), after
+``warmup_time`` s of unrecorded calls. asv then compares medians with a 99% confidence
+interval from the samples; ``quirkbench nightly`` adds asv's factor rule (1.1×). The clock
+is ``common.TIMER``: wall time on the GPU runner, the process's CPU time on a shared CPU
+(``QB_ASV_TIMER=process``; there a 25% slower training step read faster in wall time
+when the machine's load fell between two nights).
+"""
 
 from . import common
+
+TIMING = dict(number=1, repeat=(15, 40, 30.0), rounds=2, warmup_time=1.0, min_run_count=15)
 
 
 class TrainEpoch:
@@ -12,6 +25,9 @@ class TrainEpoch:
     params = (["mlp-512", "lenet5"], ["cpu", "cuda"])
     param_names = ["model", "device"]
     timeout = 300
+    number, repeat, rounds = TIMING["number"], TIMING["repeat"], TIMING["rounds"]
+    warmup_time, min_run_count = TIMING["warmup_time"], TIMING["min_run_count"]
+    timer = staticmethod(common.TIMER)
 
     def setup(self, model, device):
         from quirkbench.engine.train import TrainConfig
@@ -36,6 +52,9 @@ class PGDBatch:
     params = (["cpu", "cuda"],)
     param_names = ["device"]
     timeout = 300
+    number, repeat, rounds = TIMING["number"], TIMING["repeat"], TIMING["rounds"]
+    warmup_time, min_run_count = TIMING["warmup_time"], TIMING["min_run_count"]
+    timer = staticmethod(common.TIMER)
 
     def setup(self, device):
         try:

@@ -20,12 +20,28 @@ import functools
 import math
 import os
 import tempfile
+import time
+import timeit
 
 import torch
 
 #: suite whose settings the track_* benchmarks use (smoke on a CPU, nightly on the GPU runner)
 SUITE = os.environ.get("QB_ASV_SUITE", "smoke")
 SEED = 0
+#: clock of the time_* benchmarks (``QB_ASV_TIMER``): ``wall`` (default; the GPU runner) or
+#: ``process`` (CPU time of the one-threaded process: what the code costs on a shared CPU,
+#: where wall time also counts the wait for a core; scripts/nightly.sh picks it on a CPU)
+TIMER = time.process_time if os.environ.get("QB_ASV_TIMER") == "process" \
+    else timeit.default_timer
+#: seeds of the phenomenon tracks (``QB_ASV_SEEDS``, default 0,1,2): each seed is its own asv
+#: series, so asv's step detection reads a deterministic value per seed, not a mean
+SEEDS = [s.strip() for s in os.environ.get("QB_ASV_SEEDS", "0,1,2").split(",") if s.strip()]
+#: benchmarks without a direction (fnmatch patterns of asv's names): the nightly gate
+#: (``quirkbench nightly --either-way``) fails a move either way, not only a rise
+EITHER_WAY = (
+    "*.Memorization.track_steps_to_fit*", "*.Memorization.track_slowdown*",
+    "*.Adversarial.track_*", "bench_beyond.*", "*.Throughput.track_speedup_ceiling_vs_naive*",
+)
 
 
 def run_task(task: str, datasets: tuple[str, ...] = ("mnist5k",), suite: str = SUITE,
@@ -41,6 +57,12 @@ def run_task(task: str, datasets: tuple[str, ...] = ("mnist5k",), suite: str = S
         df = load_results(path)
     return {(r.dataset, r.key): {"value": r.value, "unit": r.unit, "direction": r.direction}
             for r in df.itertuples()}
+
+
+def run_seeds(task: str, **kw) -> dict[str, dict]:
+    """``run_task`` once per seed in ``SEEDS``: {seed: metrics}, for a ``setup_cache`` whose
+    tracks take ``seed`` as their last parameter."""
+    return {s: run_task(task, seed=int(s), **kw) for s in SEEDS}
 
 
 def key(name: str, **tags: str) -> str:

@@ -3,6 +3,7 @@ task and metric whose names contain ``<script>`` (must come out escaped)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from quirkbench.metrics import HIGHER, LOWER, NONE, TIMING, Anchor, Metric
@@ -104,3 +105,58 @@ def write_doc(path: Path, *, seeds=(0, 1), speed: float = 1.0, commit: str = "a"
                 task, "mnist5k", seed, {"delta_pp": 1.0}, started, 0.5, out)
     results.write_atomic(path, doc)
     return path
+
+
+# names a PR comment or a page must show as text, never as markup (HTML and Markdown tests)
+PAYLOADS = [EVIL, "a|b", "`rm -rf /`", "&amp; &lt;", "**bold** _it_ [x](http://e.x) ~~s~~",
+            "@everyone #1", "back\\slash"]
+
+
+# --------------------------------------------------------------------------- planted changes
+
+JITTER = (0.0, 0.4, -0.3, 0.2, -0.1)  # seed-to-seed spread, as a fraction of ``spread``
+PLANTED = [  # (task, name, unit, direction, tags, base value, head value, spread)
+    *[("adversarial", "success_rate", "%", HIGHER, {"attack": a, "eps": e}, b, b - d, 0.6)
+      for a, e, b, d in (("fgsm", "0.05", 41.0, 9.0), ("fgsm", "0.2", 88.0, 21.0),
+                         ("pgd-linf", "0.05", 63.0, 12.0), ("pgd-linf", "0.2", 99.5, 6.5),
+                         ("pgd-l2", "1.0", 71.0, 15.0), ("pgd-l2", "2.0", 95.0, 10.0))],
+    *[("compression", "compression_ratio", "×", HIGHER, {"method": m}, b, h, 0.2)
+      for m, b, h in (("magnitude-oneshot", 8.0, 5.5), ("lottery-ticket", 10.0, 6.0))],
+    *[("forgetting", "forgetting_pct", "%", LOWER, {"protocol": p, "strategy": s}, b, h, 0.5)
+      for p, s, b, h in (("split-task", "naive", 30.0, 42.0), ("split-class", "naive", 80.0, 91.0),
+                         ("split-class", "replay", 35.0, 52.0),
+                         ("split-task", "ewc", 22.0, 15.0))],  # the last one improves
+    *[("throughput", "samples_per_s", "samples/s", HIGHER, {"model": m, "variant": "engine"}, b,
+       h, 15.0) for m, b, h in (("lenet5", 2400.0, 1300.0), ("convnet", 900.0, 610.0),
+                                ("mlp-512", 5200.0, 7100.0))],  # the last one improves
+    ("memorization", "steps_to_fit", "steps", NONE, {"condition": "true-labels"}, 60.0, 84.0,
+     1.0),  # a phenomenon value that moved: behaviour changed
+]
+
+
+def write_planted(folder: Path, *, runs: int = 2) -> list[Path]:
+    """``runs`` documents of one smoke suite on 5 seeds, oldest first: the first is the
+    baseline, the last has 13 planted regressions (and 2 improvements, 1 behaviour change)
+    over the tasks' usual metrics; runs in between equal the baseline."""
+    tasks = ("memorization", "adversarial", "compression", "forgetting", "throughput",
+             "landscape")
+    paths = []
+    for k in range(runs):
+        last = k == runs - 1
+        path = write_doc(folder / f"run{k}.json", seeds=range(5), commit=f"{k:x}" * 40,
+                         started=f"2026-01-0{k + 1}T02:00:00+00:00", tasks=tasks)
+        doc = json.loads(path.read_text())
+        for u in doc["units"].values():
+            for recs in u["series"].values():  # seed-to-seed spread in the plotted series too
+                for r in recs:
+                    for key in ("samples_per_s", "success_rate", "test_acc", "loss"):
+                        if isinstance(r.get(key), float | int):
+                            r[key] = r[key] * (1 + 0.05 * JITTER[u["seed"]])
+            for task, name, unit, direction, tags, base, head, spread in PLANTED:
+                if u["task"] == task:
+                    v = (head if last else base) + spread * JITTER[u["seed"]]
+                    u["metrics"].append(Metric(name, v, unit, direction, tags,
+                                               headline=True).to_dict())
+        path.write_text(json.dumps(doc, indent=1))
+        paths.append(path)
+    return paths

@@ -5,6 +5,7 @@ through the ``quirkbench.tasks`` entry point."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ from test_registry import _plugin, check_task
 
 import quirkbench.tasks as tasks_pkg
 from quirkbench.cli import main
+from quirkbench.errors import UserError
 from quirkbench.report import render_report
 from quirkbench.tracking import results
 
@@ -48,6 +50,16 @@ def test_one_file_in_the_tasks_folder(tmp_path, monkeypatch, fresh_registry):
     html = render_report([out], out=page).read_text()
     assert "memorization needs capacity" in html  # the blurb, from the task file
     assert 'id="task-width"' in html and "<svg" in html
+
+
+def test_the_page_quotes_the_real_error(fresh_registry, tmp_path, monkeypatch):
+    """The bad-setting message the page shows is the one the example gives."""
+    page = (EXAMPLE.parents[1] / "development" / "adding-a-task.md").read_text()
+    quoted = re.search(r"`(width\.widths must [^`]*)`", page).group(1)
+    _plugin(tmp_path, monkeypatch, "quirkbench.tasks", "qb_width_plugin", EXAMPLE.read_text())
+    with pytest.raises(UserError) as e:
+        fresh_registry.lookup("width").make_config(None, {"widths": [0]})
+    assert str(e.value) == quoted
 
 
 def test_the_same_file_from_another_package(tmp_path, monkeypatch, fresh_registry):

@@ -182,3 +182,67 @@ def test_history_page_marks_steps_and_first_bad_commit(tmp_path):
     assert "Step changes" in html and f"step at 3: {COMMITS[3][:7]}: 90 → 70" in html
     assert "Nightly verdict" in html and "red" in html
     assert f"<code>{COMMITS[3][:10]}</code>" in html  # the first bad commit
+
+
+# --------------------------------------------------------------------------- asv's record
+
+def asv_store(folder, nights: dict[str, tuple[float, float]], seed=0):
+    """asv results for machine ``m``: per commit a timed benchmark (40 samples around ``t``,
+    5% noise) and a direction-less track with value ``track``."""
+    results = pytest.importorskip("asv.results")
+    from asv import util
+    from asv.machine import Machine
+    from asv.runner import BenchmarkResult
+
+    (folder / "m").mkdir(parents=True, exist_ok=True)
+    util.write_json(str(folder / "m" / "machine.json"), {"machine": "m"},
+                    api_version=Machine.api_version)
+    rng = np.random.default_rng(seed)
+    for commit, (t, track) in nights.items():
+        r = results.Results({"machine": "m"}, {}, commit, 0, "3.11", "existing-py", {})
+        s = list(t * (1 + 0.05 * rng.normal(size=40)))
+        r.add_result({"name": "bench_core.T.time_epoch", "version": "1", "params": [["cpu"]]},
+                     BenchmarkResult([float(np.median(s))], [s], [1], 0, "", None),
+                     record_samples=True)
+        r.add_result({"name": "bench_phenomena.A.track_rate", "version": "1", "params": []},
+                     BenchmarkResult([track], [None], [None], 0, "", None))
+        r.save(str(folder))
+
+
+def test_asv_changes_slower_time_and_either_way_track(tmp_path):
+    a, b, c = COMMITS[:3]
+    asv_store(tmp_path, {a: (0.040, 60.0), b: (0.050, 30.0), c: (0.0405, 60.0)})
+    ch = {x["metric"]: x for x in nightly.asv_changes(tmp_path, "m", a, b)}
+    assert ch["asv bench_core.T.time_epoch(cpu)"]["verdict"] == "slower"
+    assert ch["asv bench_core.T.time_epoch(cpu)"]["ratio"] == pytest.approx(1.25, abs=0.05)
+    assert "asv bench_phenomena.A.track_rate" not in ch  # it fell: asv reads that as better
+    ch = {x["metric"]: x for x in nightly.asv_changes(tmp_path, "m", a, b,
+                                                        either_way=("*.A.track_*",))}
+    assert ch["asv bench_phenomena.A.track_rate"]["verdict"] == "moved"
+    assert nightly.asv_changes(tmp_path, "m", a, c) == []  # 1.0125×: within noise and factor
+    assert nightly.asv_changes(tmp_path, "m", a, COMMITS[9]) == []  # no record of that commit
+
+
+def test_nightly_command_with_asv_stays_red_and_names_first_bad_commit(tmp_path, capsys):
+    res, store = tmp_path / "results", tmp_path / "asv"
+    res.mkdir()
+    times = [0.040, 0.041, 0.052, 0.051, 0.040]
+    asv_store(store, {COMMITS[i]: (t, 60.0) for i, t in enumerate(times)})
+    codes = []
+    for i in range(len(times)):
+        write_night(res, i, ms())
+        codes.append(main(["nightly", str(res), "--asv-results", str(store),
+                           "--asv-machine", "m"]))
+    assert codes == [0, 0, 1, 1, 0]
+    out = capsys.readouterr().out
+    assert f"first bad commit: {COMMITS[2][:10]}" in out
+    assert "asv bench_core.T.time_epoch(cpu)" in out
+
+
+def test_baseline_is_the_last_good_night_of_the_same_suite(tmp_path):
+    write_night(tmp_path, 0, ms(acc=90), suite="nightly")
+    write_night(tmp_path, 1, ms(acc=70), suite="smoke")  # a smoke run in the same folder
+    write_night(tmp_path, 2, ms(acc=90), suite="nightly")
+    for i in range(3):
+        night, _ = nightly.record(tmp_path, tmp_path / f"night-{i:02d}.json")
+    assert night.status == nightly.GOOD and night.baseline_commit == COMMITS[0]

@@ -179,7 +179,12 @@ def test_task_smoke_reports_units_curve_and_headlines(smoke_output):
     by = {m.key: m for m in out.metrics}
     ratio = by["compression_ratio[delta_pp=1,method=magnitude-iterative]"]
     assert ratio.unit == "×" and ratio.value >= 1 and ratio.holds is not None
-    assert by["distillation_gain[T=4,student=mlp-100]"].unit == "pp"
+    assert by["distillation_gain[T=4,student=mlp-100,transfer=0.1]"].unit == "pp"
+    draws = by["compression_ratio_mean[delta_pp=1,draws=3,method=random]"]
+    assert draws.value >= 1 and by["compression_ratio_std[delta_pp=1,draws=3,method=random]"]
+    assert out.info["random_draw_ratios"][0] == by[
+        "compression_ratio[delta_pp=1,method=random]"].value
+    assert by["test_acc[model=dense-start]"].unit == "%"
     assert 2 <= sum(m.headline for m in out.metrics) <= 5
     curve = out.series["accuracy_vs_ratio"]
     methods = {r["method"] for r in curve}
@@ -206,3 +211,21 @@ def test_bad_input_exits_2_with_one_line(setting, capsys, tmp_path):
     err = capsys.readouterr().err.strip()
     assert rc == 2 and len(err.splitlines()) == 1
     assert "compression" in err or "pruning method" in err
+
+
+def test_dense_reference_gets_the_pruning_paths_budget(monkeypatch):
+    """The reference is trained on for one fine-tune per cut of the schedule, so no pruned
+    point has had more training than the accuracy it is held against."""
+    from quirkbench.tasks import compression as T
+
+    seen = []
+    monkeypatch.setattr(T, "train", lambda model, x, y, cfg, **kw: seen.append(cfg))
+    monkeypatch.setattr(T, "evaluate", lambda model, x, y: (0.9, 0.1))
+    cfg = T.CompressionConfig(ratios=(2.0, 4.0, 8.0))
+    model = torch.nn.Linear(3, 2)
+    ds = type("D", (), {"x_train": None, "y_train": None, "x_test": None, "y_test": None})
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    _, acc = T.dense_reference(model, ds, cfg, seed=0)
+    assert acc == 90.0 and len(seen) == 1
+    assert seen[0].max_epochs == 3 * cfg.finetune.max_epochs and seen[0].lr == cfg.finetune.lr
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())

@@ -121,7 +121,8 @@ def _failed_units(n, fragment):
 def _one_unit(tmp, prev):
     doc = strict_json(tmp / "r.json")
     assert list(doc["units"]) == ["dimensionality/digits/0"]
-    assert doc["meta"]["status"] == "done"
+    assert doc["meta"]["status"] == "done" and doc["meta"]["progress"]["planned"] == 1
+    assert doc["meta"]["invocation"]["tasks"] == ["dimensionality"]
     assert (tmp / "r.json").stat().st_mode & 0o777 == 0o644
 
 
@@ -294,8 +295,37 @@ def test_divergence_json_is_strict_and_holds_are_not_computed(tmp_path):
     mem, dim = doc["units"]["memorization/digits/0"], doc["units"]["dimensionality/digits/0"]
     assert mem["status"] == "failed" and mem["metrics"] == []
     assert mem["error"].startswith("DivergenceError: diverged at step ")
+    assert mem["error"].endswith("(non-finite loss)")
     assert dim["status"] == "done" and dim["metrics"]
     assert "memorization/digits/0: DivergenceError: diverged at step" in stdout
+
+
+def test_divergence_names_the_first_non_finite_step():
+    """The check runs once per epoch, yet names the exact step whose loss went non-finite."""
+    import torch
+    import torch.nn.functional as F
+
+    from quirkbench.engine.train import TrainConfig, train, train_many
+    from quirkbench.errors import DivergenceError
+
+    x, y = torch.randn(64, 5), torch.randint(0, 3, (64,))
+    calls = []
+
+    def loss_nan_at_7(logits, target):
+        calls.append(1)
+        loss = F.cross_entropy(logits, target)
+        return loss * float("nan") if len(calls) == 7 else loss
+
+    cfg = TrainConfig(lr=0.01, batch_size=8, max_epochs=3, target_train_acc=None)  # 8 a epoch
+    with pytest.raises(DivergenceError, match=r"^diverged at step 7 \(non-finite loss\)$"):
+        train(torch.nn.Linear(5, 3), x, y, cfg, loss_fn=loss_nan_at_7)
+    models = [torch.nn.Linear(5, 3) for _ in range(2)]
+    x_bad = x.clone()
+    x_bad[5] = float("nan")  # the step that draws example 5 goes non-finite
+    with pytest.raises(DivergenceError, match="non-finite loss"):
+        train_many(models, x_bad, y, cfg, seeds=[0, 1])
+    r = train(torch.nn.Linear(5, 3), x, y, cfg)  # a sane run is untouched
+    assert r.steps == 24
 
 
 def test_non_finite_values_become_null_with_a_reason(tmp_path):
@@ -315,11 +345,23 @@ def test_non_finite_values_become_null_with_a_reason(tmp_path):
 
 
 def test_report_names_are_unique_per_run(tmp_path):
-    from quirkbench.commands.run import report_path
+    from quirkbench.commands.report import report_path
 
     a, b = tmp_path / "a" / "run.json", tmp_path / "b" / "run.json"
     assert report_path(a, {"meta": {"run_id": "1"}}) != report_path(b, {"meta": {"run_id": "2"}})
     assert report_path(a, {"meta": {}}) != report_path(b, {"meta": {}})  # older documents
+
+
+def test_two_reports_of_documents_with_one_name_both_survive(prev, tmp_path, monkeypatch):
+    for sub, rid in (("a", "run0000a"), ("b", "run0000b")):
+        (tmp_path / sub).mkdir()
+        doc = json.loads(prev.read_text())
+        doc["meta"]["run_id"] = rid
+        (tmp_path / sub / "run.json").write_text(json.dumps(doc))
+    monkeypatch.chdir(tmp_path)
+    assert cli("report", "a/run.json")[0] == 0 and cli("report", "b/run.json")[0] == 0
+    assert sorted(p.name for p in (tmp_path / "reports").glob("*.html")) == \
+        ["run-run0000a.html", "run-run0000b.html"]
 
 
 def test_stale_lock_of_a_killed_run_is_taken_over(tmp_path):
@@ -391,23 +433,32 @@ def test_sigterm_leaves_the_truth_and_the_exact_resume_command(tmp_path):
 
 
 @pytest.mark.slow
-def test_kill_9_at_five_random_points_then_resume_gives_identical_metrics(tmp_path):
-    """One run killed with SIGKILL five times at random moments (each restart resumes the
-    document, taking over the dead run's lock), then finished: every unit is there once and
-    every metric equals an uninterrupted run's."""
+@pytest.mark.parametrize("executor", [[], ["--jobs", "2"]], ids=["local", "jobs2"])
+def test_kill_9_at_five_random_points_then_resume_gives_identical_metrics(tmp_path, executor):
+    """One run killed with SIGKILL five times at random moments (after a random number of
+    finished units, then a random delay: mid-unit or mid-write), each restart resuming the
+    document and taking over the dead run's lock; then finished: every unit is there once
+    and every metric equals an uninterrupted run's."""
+    seeds = "0-11"
     ref = tmp_path / "ref.json"
-    assert cli("run", *TINY, *SLOWER, "--seeds", SLOW_SEEDS, "--out", ref, "-q")[0] == 0
+    assert cli("run", *TINY, *SLOWER, "--seeds", seeds, "--out", ref, "-q")[0] == 0
     out = tmp_path / "r.json"
     rng = random.Random(1234)
-    first = ["run", *TINY, *SLOWER, "--seeds", SLOW_SEEDS, "--out", out]
+    first = ["run", *TINY, *SLOWER, "--seeds", seeds, "--out", out, *executor]
+    taken_over, done_after_kill = 0, []
     for i in range(5):
         proc = _spawn(*(first if i == 0 else ["run", "--resume", out, "--no-report"]))
-        _wait_for_line(proc, "units on cpu")  # past start-up: the lock is held
-        time.sleep(rng.uniform(0.0, 1.5))
+        lines = _wait_for_line(proc, "units on cpu")  # past start-up: the lock is held
+        taken_over += any("taking over" in line for line in lines)
+        for _ in range(rng.randint(0, 2)):
+            lines = _wait_for_line(proc, "done in")
+        time.sleep(rng.uniform(0.0, 0.3))
         proc.kill()
         proc.communicate(timeout=60)
-        if out.exists():
-            strict_json(out)  # never a torn file
+        doc = strict_json(out)  # never a torn file
+        done_after_kill.append(sum(u["status"] == "done" for u in doc["units"].values()))
+    assert taken_over == 4  # every restart found the killed run's holder note
+    assert 0 < done_after_kill[-1] < 12  # the kills really landed mid-run
     code, _, err = cli("run", "--resume", out, "-q")
     assert code == 0, err
     assert _values(out) == _values(ref)

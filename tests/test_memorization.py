@@ -75,6 +75,45 @@ def test_phenomenon_random_labels_fit_slower_and_test_at_chance():
 
 
 def test_all_conditions_known():
-    assert set(CONDITIONS) == {"true-labels", "corrupt-0.2", "corrupt-0.5", "corrupt-0.8",
-                               "corrupt-1.0", "random-labels", "shuffled-pixels", "random-pixels",
-                               "gaussian"}
+    assert set(CONDITIONS) == {"true-labels", "corrupt-0.2", "corrupt-0.4", "corrupt-0.5",
+                               "corrupt-0.6", "corrupt-0.8", "corrupt-1.0", "random-labels",
+                               "shuffled-pixels", "random-pixels", "gaussian"}
+
+
+def test_fit_time_has_step_resolution():
+    """check_every: the fit is found within a few steps, not at the end of an epoch."""
+    import torch
+
+    from quirkbench.engine.models import make_model
+    from quirkbench.engine.train import TrainConfig, train
+
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(400, 1, 4, 4, generator=g), torch.randint(0, 10, (400,), generator=g)
+    runs = {}
+    for every in (None, 1):
+        cfg = TrainConfig(lr=0.1, batch_size=32, max_epochs=400, target_train_acc=1.0,
+                          eval_test=False, check_every=every)
+        model = make_model("mlp-128", (1, 4, 4), 10, seed=0)
+        runs[every] = train(model, x, y, cfg, seed=0)
+    assert runs[1].fitted and runs[None].fitted
+    spe = round(runs[None].steps / runs[None].epochs)  # steps per epoch
+    assert runs[None].steps % spe == 0  # epoch resolution
+    assert runs[1].steps < runs[None].steps  # found before that epoch ended
+    assert runs[1].steps > runs[None].steps - 2 * spe
+
+
+def test_corruption_ladder_rank_correlation():
+    from types import SimpleNamespace
+
+    from quirkbench.tasks.memorization import corruption_ladder
+
+    def fit(steps, ok=True):
+        return SimpleNamespace(steps=steps, fitted=ok)
+
+    rising = {"true-labels": fit(100), "corrupt-0.2": fit(150), "corrupt-0.6": fit(180),
+              "corrupt-1.0": fit(300), "random-labels": fit(400)}
+    (m,) = corruption_ladder(rising)
+    assert m.value == 1.0 and m.holds is None and m.tags == {"levels": "4"}
+    flat = {**rising, "corrupt-0.6": fit(120)}
+    assert corruption_ladder(flat)[0].value < 1.0
+    assert corruption_ladder({**rising, "corrupt-0.6": fit(120, ok=False)}) == []

@@ -70,11 +70,13 @@ def test_planted_regression_fails_naming_the_metric(clone, tmp_path):
     # same environment, same seeds: the deterministic metric is compared value by value
     assert "test_acc[condition=true-labels] (behaviour changed)" in r.stdout.split("FAIL:")[1]
     md = (tmp_path / "compare.md").read_text()
-    assert "≠ behaviour changed | memorization/mnist5k | test_acc[condition=true-labels]" in md
+    # names are escaped for GitHub Markdown (\_ and \[ render as _ and [)
+    assert ("≠ behaviour changed | memorization/mnist5k | "
+            "test\\_acc\\[condition=true-labels\\]") in md
     assert not git(clone, "worktree", "list").count("\n"), "worktrees were not removed"
 
 
 def test_aa_run_of_one_commit_passes(clone, tmp_path):
     r = gate(clone, "base", "base", tmp_path)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "0 regressed, 0 behaviour changed, 0 moved" in r.stdout
+    assert "0 regressed, 0 improved, 0 behaviour changed" in r.stdout

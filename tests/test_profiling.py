@@ -16,8 +16,10 @@ import torch
 from quirkbench.cli import main
 from quirkbench.engine.models import make_model
 from quirkbench.engine.profiling import (
+    CPU_STREAM,
     LABELS,
     attack_step_fn,
+    native_log,
     profile_steps,
     random_data,
     train_step_fn,
@@ -52,6 +54,24 @@ def test_trace_files_parse_as_chrome_json(traced):
     names = {e.get("name") for e in json.loads((out / "trace.json").read_text())["traceEvents"]}
     assert {"data", "forward", "backward", "optimizer"} <= names
     assert any(n and n.startswith("ProfilerStep#") for n in names)
+
+
+def test_hta_folder_holds_one_rank_trace_with_a_cpu_compute_track(traced):
+    _, out = traced
+    assert [p.name for p in (out / "hta").iterdir()] == ["rank0.json"]  # nothing else in it
+    doc = json.loads((out / "hta" / "rank0.json").read_text())
+    assert doc["distributedInfo"]["rank"] == 0
+    events = doc["traceEvents"]
+    kernels = [e for e in events if e.get("cat") == "kernel"]
+    ops = {e["args"]["correlation"]: e for e in events
+           if e.get("cat") == "cpu_op" and "correlation" in e.get("args", {})}
+    assert kernels and len(kernels) == len(ops)
+    for k in kernels:  # each device event is a top-level operator, linked to it
+        op = ops[k["args"]["correlation"]]
+        assert k["args"]["stream"] == CPU_STREAM and k["pid"] == 0
+        assert (k["name"], k["ts"], k["dur"]) == (op["name"], op["ts"], op["dur"])
+    spans = sorted((k["ts"], k["ts"] + k["dur"]) for k in kernels)
+    assert all(a[1] <= b[0] + 1e-3 for a, b in zip(spans, spans[1:], strict=False))  # no nesting
 
 
 def test_summary_metrics_present(traced):
@@ -98,13 +118,55 @@ def test_attack_step_is_labelled_and_stays_in_the_ball(tiny, tmp_path):
     assert s.steps == 2
 
 
-def test_cli_profile_writes_traces(tmp_path, capsys):
+def test_cli_profile_writes_traces(tmp_path, capfd):
     out = tmp_path / "p"
     rc = main(["profile", "--model", "mlp-16", "--batch", "8", "--device", "cpu",
                "--wait", "0", "--warmup", "1", "--active", "1", "--out", str(out)])
     assert rc == 0
     assert json.loads((out / "trace.json").read_text())["traceEvents"]
-    assert "idle_fraction" in capsys.readouterr().out
+    printed = capfd.readouterr()
+    assert "idle_fraction" in printed.out
+    # the profiler's native lines (Kineto's USDT ... profiler_start) go to the log file
+    assert "USDT" not in printed.out + printed.err and "profiler_st" not in printed.err
+    log = out / "profiler.log"
+    assert not log.exists() or all(ln.startswith("USDT") or "kineto" in ln.lower()
+                                   for ln in log.read_text().splitlines())
+
+
+def test_native_log_routes_profiler_lines_and_keeps_the_rest(tmp_path, capfd):
+    import os
+
+    with native_log(tmp_path / "profiler.log"):
+        os.write(2, b"USDT:2026 1:1 SyncActivityProfilerHandler.cpp:52] profiler_start\n")
+        os.write(2, b"a real warning\n")
+    err = capfd.readouterr().err
+    assert "a real warning" in err and "USDT" not in err
+    assert "profiler_start" in (tmp_path / "profiler.log").read_text()
+    with native_log(None):  # no log file: dropped
+        os.write(2, b"USDT: profiler_stop\n")
+    assert "USDT" not in capfd.readouterr().err
+
+
+def test_hta_breakdowns_on_a_cpu_trace(tmp_path, caplog):
+    """Holistic Trace Analysis reads the CPU trace `quirkbench profile` writes, as the docs
+    show: its temporal and idle-time breakdowns run, with no rank warning."""
+    pytest.importorskip("hta", reason="HolisticTraceAnalysis is not installed: "
+                                      "pip install 'quirkbench[profile]'")
+    from hta.trace_analysis import TraceAnalysis
+
+    out = tmp_path / "p"
+    assert main(["profile", "--model", "mlp-16", "--batch", "8", "--device", "cpu",
+                 "--wait", "1", "--warmup", "1", "--active", "3", "--out", str(out)]) == 0
+    analysis = TraceAnalysis(trace_dir=str(out / "hta"))
+    temporal = analysis.get_temporal_breakdown(visualize=False)
+    row = temporal.iloc[0]
+    assert row["rank"] == 0 and row["compute_time(us)"] > 0
+    assert 0 <= row["idle_time_pctg"] <= 100
+    assert abs(row["idle_time_pctg"] + row["compute_time_pctg"]
+               + row["non_compute_time_pctg"] - 100) < 0.5
+    idle, _ = analysis.get_idle_time_breakdown(visualize=False)
+    assert set(idle["stream"]) == {CPU_STREAM} and idle["idle_time"].sum() > 0
+    assert "distributedInfo" not in caplog.text  # the rank is in the trace
 
 
 @pytest.mark.parametrize("args", [["--what", "inference"], ["--batch", "0"], ["--active", "0"],

@@ -80,8 +80,12 @@ class FakeRay:
         class WorkerCrashedError(RayError):
             pass
 
-    def __init__(self, lost=()):
-        self.lost, self.options, self.cancelled = set(lost), None, []
+        class RayTaskError(RayError):
+            pass
+
+    def __init__(self, lost=(), broken=()):
+        self.lost, self.broken = set(lost), set(broken)
+        self.options, self.cancelled = None, []
 
     def is_initialized(self):
         return True
@@ -92,7 +96,9 @@ class FakeRay:
 
         class Remote:
             def remote(self, fn, unit):
-                return _Ref(fn, unit, unit.key in fake.lost)
+                ref = _Ref(fn, unit, unit.key in fake.lost)
+                ref.broken = unit.key in fake.broken
+                return ref
 
         return lambda f: Remote()
 
@@ -102,6 +108,9 @@ class FakeRay:
     def get(self, ref):
         if ref.lost:
             raise self.exceptions.WorkerCrashedError("The worker died unexpectedly")
+        if ref.broken:  # e.g. quirkbench not installed on that node
+            raise self.exceptions.RayTaskError("ModuleNotFoundError: No module named "
+                                               "'quirkbench'\n  traceback lines")
         return ref.fn(ref.unit)
 
     def cancel(self, ref, force=False):
@@ -109,7 +118,7 @@ class FakeRay:
 
 
 def test_a_lost_worker_fails_its_unit_and_loses_none(tmp_path, monkeypatch, fault_task):
-    fake = FakeRay(lost={"faulty/digits/1"})
+    fake = FakeRay(lost={"faulty/digits/1"}, broken={"faulty/digits/2"})
     monkeypatch.setitem(sys.modules, "ray", fake)
     doc = _run("ray", tmp_path / "r.json", "ok", seeds="0-2")
     assert fake.options == {"num_gpus": 0, "max_retries": 1}  # retried once by Ray
@@ -118,8 +127,10 @@ def test_a_lost_worker_fails_its_unit_and_loses_none(tmp_path, monkeypatch, faul
     assert lost["status"] == "failed" and lost["metrics"] == []
     assert lost["error"] == ("WorkerCrashedError: the Ray worker running this unit was lost "
                              "(tried 2 times)")
+    assert doc["units"]["faulty/digits/2"]["error"] == \
+        "RayTaskError: ModuleNotFoundError: No module named 'quirkbench'"  # its own words
     assert doc["meta"]["status"] == "failed"
-    assert doc["meta"]["progress"] == {"planned": 3, "done": 2, "failed": 1, "left": 0}
+    assert doc["meta"]["progress"] == {"planned": 3, "done": 1, "failed": 2, "left": 0}
 
 
 def test_a_unit_error_is_the_same_one_line_record_under_ray(tmp_path, monkeypatch, fault_task):
@@ -148,7 +159,10 @@ def real_ray():
     cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the test tasks travel
     if not ray.is_initialized():
         try:
-            ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR")
+            if os.environ.get("RAY_ADDRESS"):  # a cluster started with `ray start --head`
+                ray.init(logging_level="ERROR")
+            else:
+                ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR")
         except Exception as e:  # e.g. a loaded machine where the raylet times out
             pytest.skip(f"a local Ray cluster could not start here: {suite.one_line(e)}")
     yield ray

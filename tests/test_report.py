@@ -62,8 +62,19 @@ def test_every_value_appears(page, docs):
 
 def test_change_vs_baseline(page):
     pytest.importorskip("quirkbench.tracking.compare")
-    row = re.search(r"samples_per_s.*?</tr>", page, re.S).group(0)
-    assert "▼ regressed" in row and "-50.0%" in row
+    verdict = page[page.index('<section id="verdict"'):page.index("</section>")]
+    rows = re.findall(r"<tr>(.*?)</tr>", verdict[verdict.index("changes"):], re.S)[1:]
+    assert len(rows) == 2  # regressed throughput first, then the baseline's gone metric
+    assert "▼ regressed" in rows[0] and "samples_per_s" in rows[0] and "-50.0%" in rows[0]
+    assert "2,000 ± 0.707 samples/s (n=2)" in rows[0] and "-1,000 samples/s" in rows[0]
+    assert 'href="#fig-throughput"' in rows[0] and 'id="fig-throughput"' in page
+    assert "✖ gone" in rows[1] and "old_metric" in rows[1]
+    counts = re.sub(r"<[^>]+>", " ", verdict[:verdict.index("</p>")]).split()
+    assert counts == ["1", "regressed", "0", "improved", "0", "behaviour", "changed", "11",
+                      "unchanged", "1", "gone"]
+    summary = page[page.index('id="summary"'):]
+    row = re.search(r"samples_per_s.*?</tr>", summary, re.S).group(0)
+    assert "▼ regressed" in row and "-1,000 samples/s (-50.0%)" in row
     assert "= unchanged" in page
     assert "✖ gone: 1 metric(s)" in page and "old_metric" in page
 

@@ -135,3 +135,10 @@ def test_user_model_runs_through_a_task(run_cli, tmp_path, how):
     assert code == 0, err
     unit = results.read(out)["units"]["memorization/digits/0"]
     assert unit["status"] == "done" and unit["config"]["model"] == f"{MOD}:good"
+
+
+def test_profile_checks_a_factory_too(run_cli, tmp_path):
+    code, _, err = run_cli("profile", "--model", f"{MOD}:wrong_shape", "--device", "cpu",
+                           "--out", tmp_path / "p")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "expected logits of shape (2, 10)" in err and not (tmp_path / "p").exists()

@@ -45,6 +45,11 @@ class Registry(Mapping[str, T], Generic[T]):
 
     # ------------------------------------------------------------------ registering
     def register(self, spec: T) -> T:
+        """Add ``spec`` under ``spec.name`` and return it.
+
+        A name already registered with a different spec is a ``ValueError``; the same
+        spec again (its module imported twice) is not.
+        """
         name = spec.name  # type: ignore[attr-defined]
         if not isinstance(name, str) or not name:
             raise ValueError(f"a {self.kind} needs a non-empty name, got {name!r}")

@@ -1,29 +1,38 @@
-"""pytest-benchmark micro-benchmarks of the hot loops: one training step, one attack step.
+"""pytest-benchmark micro-benchmarks of the hot loops, through the code users run: training
+steps through ``quirkbench.engine.train.train`` (the one engine) and PGD iterations through
+``quirkbench.methods.attacks.PGD``. Nothing here re-writes a loop: a change to the engine or
+the attack is a change to what is timed.
 
-Skipped by plain ``pytest`` (``--benchmark-skip`` in pyproject). Run and save, then compare a
-later commit against the saved run and fail on a slowdown::
+Skipped by plain ``pytest`` (``--benchmark-skip`` in pyproject). Each benchmark runs
+``WARMUP`` unrecorded rounds, then ``ROUNDS`` recorded ones; the gate compares medians.
+Compare a change against its base with ``scripts/bench_gate.sh BASE [HEAD]``: it saves the
+base's run and fails (``--benchmark-compare-fail=median:X%``) when a benchmark's median
+slowed beyond its own threshold in ``tests/bench/thresholds.json``, set from the spread of
+A/A reruns (docs/benchmarks.md). Timed by process CPU time there (one torch thread):
+wall time on a shared machine also counts the wait for a CPU. By hand::
 
-    pytest tests/bench/test_bench_core.py --benchmark-only --benchmark-autosave
-    pytest tests/bench/test_bench_core.py --benchmark-only \
-        --benchmark-compare --benchmark-compare-fail=mean:25%
+    pytest tests/bench/test_bench_core.py --benchmark-only --benchmark-save=base \\
+        --benchmark-timer=time.process_time
+    pytest tests/bench/test_bench_core.py --benchmark-only -k train \\
+        --benchmark-compare --benchmark-compare-fail=median:15% --benchmark-timer=time.process_time
 
-CUDA variants synchronize inside the timed function (kernels are asynchronous) and are
-skipped without a GPU.
+CUDA variants synchronize inside the timed call and skip without a GPU.
 """
 
 from __future__ import annotations
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 from quirkbench.engine.data import load
 from quirkbench.engine.models import make_model
-from quirkbench.engine.train import TrainConfig, make_optimizer
+from quirkbench.engine.train import TrainConfig, train
 
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
     not torch.cuda.is_available(), reason="needs a CUDA GPU"))]
 BATCH = 128  # the engine's default batch size
+STEPS = 16  # training steps per timed call (4 epochs of 512 examples)
+WARMUP, ROUNDS = 2, 15
 
 
 def _sync(device: str) -> None:
@@ -33,44 +42,44 @@ def _sync(device: str) -> None:
 
 @pytest.fixture(scope="module")
 def mnist():
-    return load("mnist5k", seed=0, n_train=1000, n_test=256)
+    return load("mnist5k", seed=0, n_train=4 * BATCH, n_test=256)
 
 
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("model_name", ["mlp-512", "lenet5"])
 def test_train_step(benchmark, mnist, model_name, device):
-    """forward + backward + SGD update on one batch of 128 (the body of ``train``'s loop)."""
-    x, y = mnist.x_train[:BATCH].to(device), mnist.y_train[:BATCH].to(device)
+    """``STEPS`` training steps of batch 128 through ``engine.train.train`` (no target, no
+    test probe; it ends with one pass over the 512 training examples). Per step: / STEPS."""
+    x, y = mnist.x_train.to(device), mnist.y_train.to(device)
     model = make_model(model_name, mnist.input_shape, mnist.num_classes, seed=0).to(device)
-    opt = make_optimizer(model.parameters(), TrainConfig())
+    cfg = TrainConfig(max_epochs=STEPS, max_steps=STEPS, target_train_acc=None,
+                      eval_test=False)
 
-    def step():
-        loss = F.cross_entropy(model(x), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+    def steps():
+        out = train(model, x, y, cfg)
         _sync(device)
-        return loss.item()
+        return out
 
-    for _ in range(3):  # warm-up: allocator, thread pool, cuDNN autotune
-        step()
-    loss = benchmark(step)
-    assert loss > 0
+    benchmark.extra_info["steps_per_call"] = STEPS
+    out = benchmark.pedantic(steps, rounds=ROUNDS, warmup_rounds=WARMUP, iterations=1)
+    assert out.steps == STEPS
 
 
 @pytest.mark.parametrize("device", DEVICES)
 def test_pgd_step(benchmark, mnist, device):
-    """One PGD-L∞ iteration (ε = 0.1, random start) on 256 test images."""
-    attacks = pytest.importorskip("quirkbench.methods.attacks")
+    """Five PGD-L∞ iterations (ε = 0.1, random start) on 256 test images, through
+    ``methods.attacks.PGD``."""
+    from quirkbench.methods.attacks import PGD
+
     x, y = mnist.x_test.to(device), mnist.y_test.to(device)
     model = make_model("mlp-512", mnist.input_shape, mnist.num_classes, seed=0).to(device)
-    attack = attacks.PGD(0.1, norm="linf", steps=1)
+    attack = PGD(0.1, norm="linf", steps=5)
 
     def step():
         out = attack(model, x, y)
         _sync(device)
         return out
 
-    step()
-    x_adv = benchmark(step)
+    benchmark.extra_info["iterations_per_call"] = 5
+    x_adv = benchmark.pedantic(step, rounds=ROUNDS, warmup_rounds=WARMUP, iterations=1)
     assert (x_adv - x).abs().max() <= 0.1 + 1e-6

@@ -22,7 +22,7 @@ def run(model: str = "mlp-512", batch: int = 128, what: str = "train",
                 active: int = 3, eps: float = 0.1, seed: int = 0) -> int:
     """``quirkbench profile``: profile a training step or a PGD iteration on random data."""
     from ..engine.data import resolve_device
-    from ..engine.models import make_model
+    from ..engine.models import is_reference, make_model, validate_model
 
     if what not in WHATS:
         raise UserError(f"unknown --what {what!r}; valid: {', '.join(WHATS)}")
@@ -30,12 +30,14 @@ def run(model: str = "mlp-512", batch: int = 128, what: str = "train",
         raise UserError(f"--batch must be ≥ 1, got {batch}")
     dev = resolve_device(device)
     shape = input_shape_for(model)
+    if is_reference(model):  # a user's factory: one line if it cannot work here
+        validate_model(model, shape, 10, dev)
     net = make_model(model, shape, 10, seed=seed).to(dev)
     x, y = random_data(shape, max(4 * batch, batch) if what == "train" else batch, dev, seed)
     step = (train_step_fn(net, x, y, batch, seed=seed) if what == "train"
             else attack_step_fn(net, x, y, eps))
     out_dir = Path(out) if out else Path("profiles") / (
-        f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-{model}-{what}-b{batch}")
+        f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-{model.replace(':', '_')}-{what}-b{batch}")
     if out_dir.exists() and not out_dir.is_dir():
         raise UserError(f"--out {out_dir} is a file; give a folder")
     try:
@@ -48,7 +50,8 @@ def run(model: str = "mlp-512", batch: int = 128, what: str = "train",
         tag = f" {m.tags['op']}" if "op" in m.tags else ""
         print(f"  {m.name}{tag}: {fmt_value(m.value, m.unit)}")
     print(f"traces: {out_dir}/ (TensorBoard: tensorboard --logdir {out_dir.parent}; "
-          f"Perfetto: open {out_dir / 'trace.json'} at https://ui.perfetto.dev)")
+          f"Perfetto: open {out_dir / 'trace.json'} at https://ui.perfetto.dev; "
+          f"Holistic Trace Analysis: TraceAnalysis(trace_dir=\"{out_dir / 'hta'}\"))")
     return 0
 
 
@@ -56,7 +59,8 @@ def add_parser(subparsers) -> None:
     """Register ``quirkbench profile`` on the CLI's subparsers."""
     p = subparsers.add_parser("profile", help="profile a training step or an attack iteration "
                                               "with torch.profiler; write traces")
-    p.add_argument("--model", default="mlp-512", help="model name (default mlp-512)")
+    p.add_argument("--model", default="mlp-512",
+                   help="model name or package.module:factory (default mlp-512)")
     p.add_argument("--batch", type=int, default=128, help="batch size (default 128)")
     p.add_argument("--what", default="train", help="train (default) | attack (PGD-L∞ iterations)")
     p.add_argument("--out", help="trace folder (default profiles/DATE-MODEL-WHAT-bBATCH)")

@@ -7,7 +7,17 @@ from pathlib import Path
 
 from ..errors import UserError
 from ..report import render_history, render_report
-from ..tracking.results import find_documents
+from ..tracking.results import find_documents, read
+
+
+def report_path(path: Path, doc: dict) -> Path:
+    """reports/<results name>-<run id>.html: two runs' reports never overwrite each other,
+    even when their documents share a name (results/a/run.json, results/b/run.json)."""
+    import hashlib
+
+    rid = doc["meta"].get("run_id") or hashlib.sha1(
+        str(Path(path).resolve()).encode()).hexdigest()[:8]
+    return Path("reports") / f"{Path(path).stem}-{rid}.html"
 
 
 def _newest(folder: Path) -> Path:
@@ -31,7 +41,7 @@ def run(results: list[str] | None = None, baseline: str | None = None,
     else:
         paths = [Path(r) for r in results] if results else [_newest(Path("results"))]
         first = find_documents(paths[0])[0]
-        path = render_report(paths, out=Path(out or Path("reports") / f"{first.stem}.html"),
+        path = render_report(paths, out=Path(out or report_path(first, read(first))),
                              baseline=baseline)
     print(f"report: {path}")
     return 0
@@ -44,8 +54,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="results documents or folders of them (default: the newest in results/; "
                         "with --history: the folder, default results/)")
     p.add_argument("--baseline", help="results document to compare against (change vs baseline)")
-    p.add_argument("--out", help="HTML file to write (default reports/<results name>.html, "
-                                 "or reports/history.html)")
+    p.add_argument("--out", help="HTML file to write (default reports/<results name>-<run "
+                                 "id>.html, or reports/history.html)")
     p.add_argument("--history", action="store_true",
                    help="a history page: headline metrics over every run in the folder")
     p.set_defaults(func=run)

@@ -89,16 +89,6 @@ def _after_run(path: Path, report: bool, log) -> int:
     return 1
 
 
-def report_path(path: Path, doc: dict) -> Path:
-    """reports/<results name>-<run id>.html: two runs' reports never overwrite each other,
-    even when their documents share a name (results/a/run.json, results/b/run.json)."""
-    import hashlib
-
-    rid = doc["meta"].get("run_id") or hashlib.sha1(
-        str(Path(path).resolve()).encode()).hexdigest()[:8]
-    return Path("reports") / f"{Path(path).stem}-{rid}.html"
-
-
 def _report_after_run(path: Path, doc: dict, log) -> None:
     try:
         from ..report import render_report
@@ -106,6 +96,8 @@ def _report_after_run(path: Path, doc: dict, log) -> None:
         print("see the numbers with: python -c "
               f"\"import quirkbench; print(quirkbench.load_results('{path}'))\"")
         return
+    from .report import report_path
+
     target = report_path(path, doc)
     try:
         html = render_report([path], out=target)

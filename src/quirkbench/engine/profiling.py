@@ -8,8 +8,17 @@ active)``; with an ``out_dir`` it writes
 * ``<worker>.<ns>.pt.trace.json`` via ``tensorboard_trace_handler`` (the format the
   torch-tb-profiler TensorBoard plugin reads: ``tensorboard --logdir <parent of out_dir>``);
 * ``trace.json``, the same Chrome trace-event JSON (``export_chrome_trace`` under the hood),
-  for https://ui.perfetto.dev, ``chrome://tracing`` or Holistic Trace Analysis;
-* ``summary.json``, the summary's metrics.
+  for https://ui.perfetto.dev or ``chrome://tracing``;
+* ``hta/rank0.json``, the trace as Holistic Trace Analysis reads it
+  (``TraceAnalysis(trace_dir="<out_dir>/hta")``): a folder holding one trace per rank and
+  nothing else, the rank in ``distributedInfo``; on a CPU, each top-level aten operator is
+  also written as an event on a "CPU compute" device track (stream 7), because HTA's
+  temporal and idle-time breakdowns read device kernels only: the operators are what a CPU
+  step computes (the summary's busy time), the gaps between them the glue;
+* ``summary.json``, the summary's metrics;
+* ``profiler.log``, the profiler's native log lines (Kineto's ``USDT: ... profiler_start``),
+  which would otherwise reach the terminal even under ``--quiet``; without ``out_dir`` they
+  are dropped.
 
 The summary (per active step, milliseconds): wall time, host time (CPU time spent inside
 torch calls), busy time (GPU: kernel time on the device; CPU: time inside aten operators,
@@ -26,6 +35,7 @@ import re
 import shutil
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -183,9 +193,10 @@ def profile_steps(step: Callable[[], None], device: torch.device | str = "cpu", 
         handler = tensorboard_trace_handler(str(out_dir), worker_name=worker)
     walls: list[float] = []
     n = wait + warmup + active
-    with profile(activities=activities,
-                 schedule=schedule(wait=wait, warmup=warmup, active=active, repeat=1),
-                 on_trace_ready=handler) as prof:
+    with native_log(out_dir / "profiler.log" if out_dir is not None else None), \
+            profile(activities=activities,
+                    schedule=schedule(wait=wait, warmup=warmup, active=active, repeat=1),
+                    on_trace_ready=handler) as prof:
         for i in range(n):
             _sync(device)
             t0 = time.perf_counter()
@@ -234,14 +245,107 @@ def summarize(prof: profile, walls: list[float], device: torch.device,
         top_ops=[(e.key, self_of(e) / 1e3 / k) for e in ranked if self_of(e) > 0])
 
 
+NATIVE_LINE = re.compile(r"^(USDT:|STAGE:|\[[WIE] \S*kineto|.*ActivityProfiler|.*libkineto)")
+
+
+@contextmanager
+def native_log(path: Path | None):
+    """Route what native code writes to stderr (file descriptor 2) during the block: the
+    profiler's own log lines (``NATIVE_LINE``: Kineto's ``USDT: ... profiler_start``) go to
+    ``path`` (dropped when ``None``), every other line back to stderr after the block, so
+    a real warning is never lost."""
+    import os
+    import sys
+    import tempfile
+
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no file descriptor 2 (embedded interpreters): nothing to route
+        yield
+        return
+    with tempfile.TemporaryFile(mode="w+b") as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            lines = tmp.read().decode("utf-8", "replace").splitlines(keepends=True)
+            native = [ln for ln in lines if NATIVE_LINE.match(ln)]
+            other = [ln for ln in lines if not NATIVE_LINE.match(ln)]
+            if native and path is not None:
+                with open(path, "a", encoding="utf-8") as f:
+                    f.writelines(native)
+            if other:
+                sys.stderr.write("".join(other))
+                sys.stderr.flush()
+
+
+CPU_STREAM = 7  # the device track's stream id (HTA counts streams > 0 as device streams)
+
+
+def add_cpu_compute_track(events: list[dict]) -> list[dict]:
+    """``events`` plus the top-level aten operators of each host thread copied as "kernel"
+    events on one device stream (pid 0, stream ``CPU_STREAM``) of a "CPU compute" process,
+    each linked to its operator by a ``correlation`` id (as a GPU kernel is to its launch),
+    so that tools reading device kernels only (Holistic Trace Analysis) see what a CPU step
+    computes; the gaps between them are the host's glue."""
+    is_op = [e.get("ph") == "X" and e.get("cat") == "cpu_op"
+             and str(e.get("name", "")).startswith("aten::")
+             and isinstance(e.get("ts"), int | float) and isinstance(e.get("dur"), int | float)
+             for e in events]
+    order = sorted((i for i, ok in enumerate(is_op) if ok),
+                   key=lambda i: (str(events[i].get("tid")), events[i]["ts"], -events[i]["dur"]))
+    out = list(events)
+    track: list[dict] = [{"ph": "M", "name": "process_name", "pid": 0, "tid": 0,
+                          "args": {"name": "CPU compute (aten operators, quirkbench)"}},
+                         {"ph": "M", "name": "thread_name", "pid": 0, "tid": CPU_STREAM,
+                          "args": {"name": f"stream {CPU_STREAM}"}}]
+    end: dict[str, float] = {}
+    for k, i in enumerate(order):
+        e = events[i]
+        tid = str(e.get("tid"))
+        if e["ts"] < end.get(tid, -1.0):  # inside a top-level operator of this thread
+            continue
+        end[tid] = e["ts"] + e["dur"]
+        corr = 1_000_000 + k
+        out[i] = {**e, "args": {**(e.get("args") or {}), "correlation": corr}}
+        track.append({"ph": "X", "cat": "kernel", "name": e["name"], "pid": 0,
+                      "tid": CPU_STREAM, "ts": e["ts"], "dur": e["dur"],
+                      "args": {"device": 0, "stream": CPU_STREAM, "correlation": corr,
+                               "External id": (e.get("args") or {}).get("External id", -1)}})
+    return out + track
+
+
+def hta_trace(tb_trace: Path, folder: Path, cpu: bool) -> Path:
+    """Write ``folder/rank0.json``: the trace with its rank (``distributedInfo``) and, on a
+    CPU, the ``cpu_compute_track``; ``folder`` holds nothing else (HTA reads every JSON in
+    it as one rank's trace)."""
+    doc = json.loads(tb_trace.read_text())
+    doc.setdefault("distributedInfo", {"backend": "none", "rank": 0, "world_size": 1})
+    if cpu:
+        doc["traceEvents"] = add_cpu_compute_track(list(doc.get("traceEvents", [])))
+    if folder.exists():
+        for old in folder.glob("*.json"):
+            old.unlink()
+    folder.mkdir(parents=True, exist_ok=True)
+    out = folder / "rank0.json"
+    out.write_text(json.dumps(doc))
+    return out
+
+
 def _finish_traces(out_dir: Path, worker: str, summary: ProfileSummary) -> list[str]:
     """Copy the newest TensorBoard trace to ``trace.json`` (a trace can be exported only
-    once per profiler run) and write ``summary.json``."""
+    once per profiler run), write the HTA folder and ``summary.json``."""
     tb = sorted(out_dir.glob(f"{worker}.*.pt.trace.json"), key=lambda p: p.stat().st_mtime)
     written = []
     if tb:
         shutil.copyfile(tb[-1], out_dir / "trace.json")
-        written = [str(tb[-1]), str(out_dir / "trace.json")]
+        hta = hta_trace(tb[-1], out_dir / "hta", cpu=summary.device == "cpu")
+        written = [str(tb[-1]), str(out_dir / "trace.json"), str(hta)]
     body = {"summary": summary.to_dict() | {"traces": written},
             "metrics": [m.to_dict() for m in summary.metrics()]}
     (out_dir / "summary.json").write_text(json.dumps(body, indent=1))

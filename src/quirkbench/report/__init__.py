@@ -39,15 +39,17 @@ def render_report(results: list[Path | str], *, out: Path | str,
                   baseline: Path | str | None = None) -> Path:
     """Render the results documents (files or folders of them) into one HTML file at ``out``.
 
-    ``baseline``: a results document to compare against (the "vs baseline" column and the
-    baseline ticks in throughput plots). Returns ``out``.
+    ``baseline``: a results document (or a folder of them) to compare against: the page then
+    opens with the verdict (counts, both sides' commits, dates, machines and seeds, and a
+    table of every metric that did not stay unchanged, regressions first), and the tables
+    and plots below show the baseline too. Returns ``out``.
     """
     from .view import report_context
 
     paths = [p for r in results for p in find_documents(r)]
     if not paths:
         raise UserError("no results documents to report on")
-    base = find_documents(baseline)[0] if baseline is not None else None
+    base = find_documents(baseline) if baseline is not None else None
     out = Path(out)
     html = _env().get_template("report.html").render(**report_context(paths, out, base))
     return _write(out, html)

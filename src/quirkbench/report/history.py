@@ -15,6 +15,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from ..errors import UserError
+from ..metrics import shown_unit
 from ..tracking.results import find_documents, load_results, read
 from . import plots
 from .view import VERDICTS, number
@@ -81,11 +82,13 @@ def history_context(results_dir: Path) -> dict:
                               "verdict": p["verdict"], "symbol": sym, "css": css})
                 if p["verdict"] == "regressed":
                     regressions.append({"run": labels[i], "task": task, "dataset": dataset,
-                                        "key": key, "value": number(p["value"]), "unit": s["unit"]})
+                                        "key": key, "value": number(p["value"]),
+                                        "unit": shown_unit(s["unit"])})
             steps += [{"task": task, "dataset": dataset, "key": key, "label": st.label,
                        "text": st.describe(s["unit"])}
                       for st in _steps(s["points"], labels, len(rs), notes)]
-            metrics.append({"task": task, "dataset": dataset, "key": key, "unit": s["unit"],
+            metrics.append({"task": task, "dataset": dataset, "key": key,
+                            "unit": shown_unit(s["unit"]),
                             "cells": cells,
                             "svg": plots.history(s["points"], labels, s["unit"])})
         runs_list = [{"label": labels[i], "started": r["started"][:19].replace("T", " "),

@@ -13,13 +13,14 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from ..metrics import fmt_value
-from ..tracking.results import load_results, metrics_of, read
+from ..metrics import fmt_value, shown_unit
+from ..tracking.results import load_results, metrics_of, pool, read
 from . import plots
 
 VERDICTS = {  # verdict → (symbol, css class); the word is always shown beside the symbol
     "improved": ("▲", "good"), "regressed": ("▼", "bad"), "unchanged": ("=", "same"),
     "moved": ("◆", "warn"), "new": ("✚", "same"), "gone": ("✖", "warn"),
+    "behaviour changed": ("◆", "warn"), "changed": ("◆", "warn"),
 }
 META_ORDER = ("commit", "dirty", "suite", "started", "ended", "seconds", "status", "device",
               "device_name", "torch", "python", "quirkbench", "platform", "cpu_threads", "seeds",
@@ -31,14 +32,18 @@ def number(value: float) -> str:
     return fmt_value(value, "")
 
 
-def load(paths: list[Path]) -> tuple[list[dict], Any]:
-    """(documents with their path under ``"path"``, tidy metrics DataFrame of them all)."""
+def load(paths: list[Path], label: str = "RESULTS") -> tuple[list[dict], Any, list[str]]:
+    """(documents with their path under ``"path"``, oldest first; the tidy metrics frame of
+    them all, pooled honestly (``results.pool``: one suite and one setting per task, each
+    seed counted once); the notes on seeds counted once)."""
     import pandas as pd
 
-    docs = [{**read(p), "path": str(p)} for p in paths]
+    docs = sorted(({**read(p), "path": str(p)} for p in paths),
+                  key=lambda d: str(d["meta"].get("started") or ""))
     frames = [load_results(p) for p in paths]
     df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    return docs, df
+    df, notes = pool(df, label)
+    return docs, df, notes
 
 
 def metric_rows(df, changes: dict | None, headline_only: bool) -> list[dict]:
@@ -64,7 +69,7 @@ def metric_rows(df, changes: dict | None, headline_only: bool) -> list[dict]:
                 "tags": tags.replace(",", ", ").replace("=", " = "), "n": n,
                 "value": number(v.mean()) if n else "n/a",
                 "spread": number(spread) if spread is not None and math.isfinite(spread) else None,
-                "unit": first["unit"], "direction": first["direction"],
+                "unit": shown_unit(first["unit"]), "direction": first["direction"],
                 "anchor": first["anchor"] if isinstance(first["anchor"], str) else "",
                 "holds": None if holds.empty else bool(holds.astype(bool).all()),
                 "change": (changes or {}).get((task, dataset, key)),
@@ -72,29 +77,44 @@ def metric_rows(df, changes: dict | None, headline_only: bool) -> list[dict]:
     return rows
 
 
-def changes_vs(baseline: Path | None, heads: list[Path]) -> tuple[dict | None, str | None]:
-    """({(task, dataset, key): {pct, verdict, symbol, css}}, note) from ``quirkbench.compare``;
-    the note names the metrics the baseline has and this run lacks (verdict ``gone``)."""
-    if baseline is None:
-        return None, None
-    try:
-        from ..tracking.compare import compare
-    except ImportError:
-        return None, "change vs baseline needs quirkbench.compare, which this version lacks"
+def comparison(baseline: list[Path], heads: list[Path], sections: dict[str, str]) -> dict:
+    """The verdict first: ``quirkbench.compare`` of the baseline documents against these,
+    as {banner counts, both sides' facts, the verdict table (every metric that did not stay
+    unchanged, regressions first, largest effect first; each row links to its task's
+    plots), per-metric changes for the tables below, notes}."""
+    from ..tracking.compare import compare, verdict_counts, verdict_rows
+
+    base = baseline[0] if len(baseline) == 1 else load(baseline, "BASELINE")[1]
     head = heads[0] if len(heads) == 1 else load(heads)[1]
-    table = compare(baseline, head)
-    out, gone = {}, []
-    for r in table.to_dict("records"):
-        if r.get("verdict") == "gone":
-            gone.append(f"{r['task']}/{r['dataset']} {r['key']}")
-        pct = r.get("change_pct")
-        symbol, css = VERDICTS.get(r.get("verdict"), ("?", "same"))
-        ok = isinstance(pct, int | float) and math.isfinite(pct)
-        out[(r["task"], r["dataset"], r["key"])] = {
-            "pct": f"{pct:+.1f}%" if ok else "", "verdict": r.get("verdict", ""),
-            "symbol": symbol, "css": css}
-    note = f"✖ gone: {len(gone)} metric(s) of the baseline missing here: {'; '.join(gone)}"
-    return out, note if gone else None
+    table = compare(base, head)
+    rows = verdict_rows(table, changed_only=True)
+    for r in rows:
+        r["symbol"], r["css"] = VERDICTS.get(r["verdict"], ("◆", "warn"))
+        r["href"] = f"#fig-{sections[r['task']]}" if r["task"] in sections else None
+    changes = {}
+    for r in verdict_rows(table, changed_only=False):
+        symbol, css = VERDICTS.get(r["verdict"], ("◆", "warn"))
+        changes[(r["task"], r["dataset"], r["key"])] = {
+            "pct": "" if r["verdict"] == "unchanged" else " ".join(
+                x for x in (r["change"], f"({r['relative']})" if r["relative"] else "") if x),
+            "verdict": r["verdict"], "symbol": symbol, "css": css}
+    counts = verdict_counts(table)
+    gone = [f"{r['task']}/{r['dataset']} {r['key']}" for r in rows if r["verdict"] == "gone"]
+    notes = list(table.attrs.get("warnings", ())) + list(table.attrs.get("notes", ()))
+    if gone:
+        notes.append(f"✖ gone: {len(gone)} metric(s) of the baseline missing here: "
+                     f"{'; '.join(gone)}")
+    sides = table.attrs.get("sides", {})
+    datasets = {r["dataset"] for r in rows}
+    return {"dataset": datasets.pop() if len(datasets) == 1 else None,
+            "mde": any(r["mde"] for r in rows),
+            "counts": [(k, n, VERDICTS.get(k, ("◆", "warn"))[1] if n else "same")
+                       for k, n in counts.items()],
+            "regressed": counts.get("regressed", 0), "rows": rows, "changes": changes,
+            "notes": notes, "sides": [(name.upper() if name == "base" else name, f,
+                                       ", ".join(map(str, baseline)) if name == "base"
+                                       else ", ".join(map(str, heads)))
+                                      for name, f in sides.items()]}
 
 
 def series_of(units: list[dict]) -> dict[str, list[dict]]:
@@ -126,7 +146,7 @@ def figures(units: list[dict], base_units: list[dict], task=None) -> list[dict]:
         plot_name = fig.plot_name if fig is not None else name
         if plot_name not in plots.PLOTS:
             out.append({"title": f"series {name!r}", "svg": None, "series": name, "n": len(recs),
-                        "error": None})
+                        "error": None, "wide": False})
             continue
         title, fn = plots.PLOTS[plot_name].title, plots.PLOTS[plot_name].fn
         try:
@@ -134,8 +154,17 @@ def figures(units: list[dict], base_units: list[dict], task=None) -> list[dict]:
             svg, error = fn(recs, base.get(name), **kw), None
         except Exception as e:  # records a plot does not expect must not lose the whole page
             svg, error = None, f"{type(e).__name__}: {e}"
-        out.append({"title": title, "svg": svg, "series": name, "n": len(recs), "error": error})
+        out.append({"title": title, "svg": svg, "series": name, "n": len(recs), "error": error,
+                    "wide": svg_width(svg) > plots.NARROW})
     return out
+
+
+def svg_width(svg: str | None) -> float:
+    """The width (px) a plot is drawn for (``plots.to_svg`` writes it as a max-width)."""
+    import re
+
+    m = re.search(r'max-width: (\d+)px', svg or "")
+    return float(m.group(1)) if m else 0.0
 
 
 def scalar_info(units: list[dict]) -> list[tuple[str, str]]:
@@ -198,7 +227,7 @@ def meta_rows(meta: dict) -> list[tuple[str, str]]:
 
 
 def header(docs: list[dict]) -> dict:
-    meta = docs[0]["meta"] if docs else {}
+    meta = docs[-1]["meta"] if docs else {}  # the newest
     commit = meta.get("commit") or "unknown"
     seconds = meta.get("seconds")
     return {"commit": commit[:10] + (" (dirty)" if meta.get("dirty") else ""),
@@ -210,37 +239,45 @@ def header(docs: list[dict]) -> dict:
             "runs": len(docs)}
 
 
-def report_context(paths: list[Path], out: Path, baseline: Path | None) -> dict:
-    docs, df = load(paths)
-    base_docs = load([baseline])[0] if baseline else []
-    changes, note = changes_vs(baseline, paths)
-    units_by_task: dict[str, list[dict]] = defaultdict(list)
+def section_id(task: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in task)
+
+
+def report_context(paths: list[Path], out: Path, baseline: list[Path] | None) -> dict:
+    docs, df, notes = load(paths)
+    base_docs = load(baseline, "BASELINE")[0] if baseline else []
+    units_by_task: dict[str, dict[tuple, dict]] = defaultdict(dict)
     failed = []
-    for d in docs:
+    for d in docs:  # oldest first: a seed in several documents is drawn once, the newest
         for key, u in d["units"].items():
             if u.get("status") == "done":
-                units_by_task[u["task"]].append(u)
+                units_by_task[u["task"]][u["dataset"], u["seed"]] = u
             else:
                 failed.append({"unit": key, "error": u.get("error") or u.get("status")})
-    base_units = defaultdict(list)
+    base_units: dict[str, dict[tuple, dict]] = defaultdict(dict)
     for d in base_docs:
         for u in d["units"].values():
-            base_units[u.get("task")].append(u)
+            if u.get("status") == "done":
+                base_units[u["task"]][u["dataset"], u["seed"]] = u
+    ids = {task: section_id(task) for task in units_by_task}
+    verdict = comparison(baseline, paths, ids) if baseline else None
+    changes = verdict["changes"] if verdict else None
     rows = metric_rows(df, changes, headline_only=False)
     sections = []
-    for task, units in units_by_task.items():
+    for task, by_seed in units_by_task.items():
+        units = list(by_seed.values())
         task_rows = [r for r in rows if r["task"] == task]
         registered = task_of(task)
         sections.append({
-            "task": task, "id": "task-" + "".join(c if c.isalnum() else "-" for c in task),
+            "task": task, "id": "task-" + ids[task], "fig_id": "fig-" + ids[task],
             "blurb": registered.blurb if registered else "", "info": scalar_info(units),
             "seeds": sorted({u.get("seed") for u in units}, key=str),
             "datasets": sorted({u.get("dataset") for u in units}, key=str),
-            "figures": figures(units, base_units.get(task, []), registered), "rows": task_rows,
-            "n_metrics": sum(len(metrics_of(u)) for u in units),
+            "figures": figures(units, list(base_units.get(task, {}).values()), registered),
+            "rows": task_rows, "n_metrics": sum(len(metrics_of(u)) for u in units),
         })
     return {"header": header(docs), "summary": metric_rows(df, changes, headline_only=True),
             "sections": sections, "failed": failed, "profiles": profiles(docs, out),
             "environment": [{"path": d["path"], "meta": meta_rows(d["meta"])} for d in docs],
-            "baseline": str(baseline) if baseline else None, "compare_note": note,
-            "has_changes": changes is not None}
+            "baseline": ", ".join(map(str, baseline)) if baseline else None,
+            "verdict": verdict, "pool_notes": notes, "has_changes": changes is not None}

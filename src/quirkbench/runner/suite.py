@@ -271,6 +271,8 @@ class RayExecutor:
     CUDA); a task whose worker dies is retried once, then recorded as failed."""
 
     RETRIES = 1
+    LOST = {"WorkerCrashedError", "NodeDiedError", "LocalRayletDiedError", "ObjectLostError",
+            "OwnerDiedError", "OutOfMemoryError"}  # the worker is gone, not the unit's error
 
     def __init__(self, device: torch.device, *_, **__):
         try:
@@ -307,10 +309,11 @@ class RayExecutor:
                     u = refs.pop(ref)
                     try:
                         rec = self.ray.get(ref)
-                    except self.ray.exceptions.RayError as e:  # worker lost after retries
-                        rec = failure_record(u, f"{type(e).__name__}: the Ray worker running "
-                                                f"this unit was lost (tried {1 + self.RETRIES} "
-                                                "times)")
+                    except self.ray.exceptions.RayError as e:
+                        if type(e).__name__ in self.LOST:  # after Ray's retries
+                            e = f"{type(e).__name__}: the Ray worker running this unit was " \
+                                f"lost (tried {1 + self.RETRIES} times)"
+                        rec = failure_record(u, e)  # else: e.g. quirkbench missing on a node
                     yield u, rec
         finally:
             for ref in refs:
@@ -604,9 +607,10 @@ def _run_locked(out: Path, inv, units: list[Unit], dev, argv, resume: bool, ex, 
         results.write_atomic(out, doc)
 
     i = done_before
+    finished = ex.map(todo, fn)
     try:
         with _SigtermAsInterrupt():
-            for u, rec in ex.map(todo, fn):
+            for u, rec in finished:
                 i += 1
                 doc["units"][u.key] = rec
                 doc["meta"].setdefault("data", {}).update(rec.get("data") or {})
@@ -638,6 +642,9 @@ def _run_locked(out: Path, inv, units: list[Unit], dev, argv, resume: bool, ex, 
         except OSError:
             pass  # the disk refused: the previous document stays as it was
         raise
+    finally:
+        if hasattr(finished, "close"):  # stop the executor's workers before the lock goes
+            finished.close()
     order = {k: i for i, k in enumerate(planned)}  # plan order, however many workers ran
     doc["units"] = dict(sorted(doc["units"].items(), key=lambda kv: order.get(kv[0], len(order))))
     failed = [k for k in planned if doc["units"].get(k, {}).get("status") != "done"]

@@ -595,7 +595,9 @@ def compare(base, head, *, threshold: float = 0.05, alpha: float = 0.05,
         read_timing_spread(timing_spread)
     sb_, sh_ = _side(base, "BASE"), _side(head, "HEAD")
     warnings = check_complete(sb_, allow_incomplete) + check_complete(sh_, allow_incomplete)
-    b, h = sb_.df, sh_.df
+    from .results import pool
+
+    (b, notes_b), (h, notes_h) = pool(sb_.df, "BASE"), pool(sh_.df, "HEAD")
     sb, sh = _suites(b), _suites(h)
     if sb and sh and sb != sh:
         raise UserError(f"BASE is a {'/'.join(sorted(sb))} run and HEAD a {'/'.join(sorted(sh))} "
@@ -673,6 +675,8 @@ def compare(base, head, *, threshold: float = 0.05, alpha: float = 0.05,
     df.attrs["warnings"] = settings_warnings(base, head) + data_warnings(base, head) + warnings + \
         [f"warning: expected change not seen: {e.metric} ({e.reason})" for e in unused]
     df.attrs["tested"], df.attrs["fdr"], df.attrs["expected_unused"] = tested, fdr, unused
+    df.attrs["notes"] = notes_b + notes_h  # seeds counted once (format_table prints them)
+    df.attrs["sides"] = {"base": side_facts(b), "head": side_facts(h)}  # banner facts
     df.attrs["chance"] = (
         f"{tested} metric(s) tested statistically (t-test over seeds): chance alone would "
         f"flag about "
@@ -775,61 +779,239 @@ def failing(df: pd.DataFrame) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------- the table
+# How a comparison is SHOWN: one "verdict table" of every metric that did not stay
+# unchanged, regressions first, largest effect first, used by the terminal table, the
+# Markdown PR comment and the HTML comparison page alike. It reads whatever columns
+# ``compare`` gives (kind, abs_change, q_value, mde when present) and never recomputes a
+# verdict.
 
-MARK = {"regressed": "✗", "moved": "~", "improved": "✓", "new": "+", "gone": "-", "unchanged": " ",
-        "behaviour changed": "≠", "expected": "=", "baseline moved": "÷"}
-
-
-def summary_line(df: pd.DataFrame) -> str:
-    counts = df["verdict"].value_counts()
-    return ", ".join(f"{int(counts.get(v, 0))} {v}" for v in VERDICTS)
-
-
-def _cell(mean: float, std: float, n: int, unit: str) -> str:
-    if n == 0:
-        return "—"
-    s = fmt_value(mean, unit)
-    if n > 1 and np.isfinite(std):
-        s += f" ± {fmt_value(std, unit)}"
-    return f"{s} (n={n})"
+MARK = {"regressed": "✗", "behaviour changed": "≠", "changed": "≠", "moved": "~",
+        "improved": "✓", "new": "+", "gone": "-", "unchanged": " ", "expected": "=",
+        "baseline moved": "÷"}
+RANK = {"regressed": 0, "behaviour changed": 1, "changed": 1, "moved": 2, "improved": 3,
+        "new": 4, "gone": 5, "unchanged": 9}  # display order; unknown verdicts after moved
+BANNER = ("regressed", "improved", "behaviour changed", "unchanged")
 
 
-def _rows(df: pd.DataFrame, changed_only: bool) -> list[tuple[str, ...]]:
-    order = {v: i for i, v in enumerate(VERDICTS)}
-    d = df.assign(_o=df["verdict"].map(order)).sort_values("_o", kind="stable")
-    if changed_only:
-        d = d[d["verdict"] != "unchanged"]
-    out = []
-    for r in d.itertuples(index=False):
-        pct = "" if not np.isfinite(r.change_pct) else f"{r.change_pct:+.1f}%"
-        chg = "" if not np.isfinite(r.change) else fmt_value(r.change, r.unit)
-        if chg and r.change > 0:
-            chg = "+" + chg
-        p = "" if not np.isfinite(r.p_value) else f"{r.p_value:.3g}"
-        out.append((f"{MARK[r.verdict]} {r.verdict}", f"{r.task}/{r.dataset}", r.key,
-                    _cell(r.base_mean, r.base_std, r.base_n, r.unit),
-                    _cell(r.head_mean, r.head_std, r.head_n, r.unit), chg, pct, p,
-                    {"higher": "↑ better", "lower": "↓ better"}.get(r.direction, "stay")))
+def _is_changed_behaviour(verdict: str) -> bool:
+    return verdict in ("behaviour changed", "changed", "moved")
+
+
+def verdict_counts(df: pd.DataFrame) -> dict[str, int]:
+    """{regressed, improved, behaviour changed, unchanged, new, gone}: metrics per verdict
+    (``moved``, a direction-none value that changed, counts as behaviour changed)."""
+    v = df["verdict"].astype(str)
+    out = {"regressed": int((v == "regressed").sum()), "improved": int((v == "improved").sum()),
+           "behaviour changed": int(v.map(_is_changed_behaviour).sum()),
+           "unchanged": int((v == "unchanged").sum())}
+    out.update({k: int((v == k).sum()) for k in ("new", "gone") if (v == k).any()})
+    other = len(v) - sum(out.values())
+    if other:
+        out["other"] = other
     return out
 
 
-HEADER = ("verdict", "task", "metric", "base", "head", "change", "change %", "p", "direction")
+def summary_line(df: pd.DataFrame) -> str:
+    return ", ".join(f"{n} {k}" for k, n in verdict_counts(df).items())
+
+
+def _num(x) -> float:
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _get(r: dict, *keys: str) -> float:
+    """The first of ``keys`` that ``r`` has as a finite number, else NaN."""
+    for k in keys:
+        v = _num(r.get(k))
+        if math.isfinite(v):
+            return v
+    return math.nan
+
+
+def effect_size(r: dict) -> float:
+    """The magnitude a row is sorted by: ``compare``'s own effect column when it has one,
+    else |change| relative to the scale the threshold rule uses (|base mean|, at least 20
+    for percentages); new/gone metrics last within their verdict."""
+    e = _get(r, "effect", "effect_size")
+    if math.isfinite(e):
+        return abs(e)
+    change = _get(r, "abs_change", "change")
+    if not math.isfinite(change):
+        return -1.0
+    scale = max(abs(_get(r, "base_mean")) if math.isfinite(_get(r, "base_mean")) else 0.0,
+                PERCENT_FLOOR.get(str(r.get("unit")), 0.0))
+    return abs(change) / scale if scale > 0 else math.inf
+
+
+def change_unit(unit: str) -> str:
+    """A change of a percentage is in percentage points."""
+    return "pp" if unit == "%" else unit
+
+
+def fmt_cell(mean: float, std: float, n: int, unit: str) -> str:
+    """``97.3 ± 0.41% (n=3)``, ``1,000 ± 12 samples/s (n=2)``; ``—`` where a side has no
+    value. The unit is written once, after the spread."""
+    if not n or not math.isfinite(mean):
+        return "—"
+    if n > 1 and math.isfinite(std):
+        s = f"{fmt_value(mean, '')} ± {fmt_value(std, unit)}"
+    else:
+        s = fmt_value(mean, unit)
+    return f"{s} (n={int(n)})"
+
+
+def fmt_change(change: float, unit: str) -> str:
+    if not math.isfinite(change):
+        return ""
+    s = fmt_value(change, change_unit(unit))
+    return ("+" + s) if change > 0 else s
+
+
+def fmt_relative(pct: float) -> str:
+    if not math.isfinite(pct):
+        return "" if math.isnan(pct) else ("+∞" if pct > 0 else "−∞")
+    return f"{pct:+.1f}%"
+
+
+def fmt_p(r: dict) -> str:
+    """q-value (FDR-adjusted) if ``compare`` gives one, else the p-value; "exact" for an
+    exact comparison; "n=1" where one side has a single value (no noise estimate)."""
+    if str(r.get("kind")) == "exact" or str(r.get("test")) == "exact":
+        return "exact"
+    q, p = _get(r, "q_value"), _get(r, "p_value")
+    if math.isfinite(q):
+        return f"q={q:.2g}"
+    if math.isfinite(p):
+        return f"p={p:.2g}"
+    if min(_num(r.get("base_n")), _num(r.get("head_n"))) == 1:
+        return "n=1"
+    return ""
+
+
+def verdict_rows(df: pd.DataFrame, changed_only: bool = True) -> list[dict]:
+    """Every row of ``compare``'s frame that is not unchanged (all rows with
+    ``changed_only=False``), regressions first, then by effect size, as display strings:
+    {verdict, mark, task, dataset, key, metric, unit, base, head, change, relative, p, mde,
+    kind, effect}."""
+    rows = []
+    for r in df.to_dict("records"):
+        verdict = str(r.get("verdict"))
+        if changed_only and verdict == "unchanged":
+            continue
+        unit = str(r.get("unit") or "")
+        mde = _get(r, "mde")
+        rows.append({
+            "verdict": verdict, "mark": MARK.get(verdict, "?"), "task": str(r.get("task")),
+            "dataset": str(r.get("dataset")), "key": str(r.get("key")),
+            "metric": str(r.get("metric")), "unit": unit, "direction": r.get("direction"),
+            "base": fmt_cell(_get(r, "base_mean"), _get(r, "base_std"),
+                             int(_get(r, "base_n")) if math.isfinite(_get(r, "base_n")) else 0,
+                             unit),
+            "head": fmt_cell(_get(r, "head_mean"), _get(r, "head_std"),
+                             int(_get(r, "head_n")) if math.isfinite(_get(r, "head_n")) else 0,
+                             unit),
+            "change": fmt_change(_get(r, "abs_change", "change"), unit),
+            "relative": fmt_relative(_get(r, "change_pct", "rel_change_pct")),
+            "p": fmt_p(r), "mde": fmt_value(mde, change_unit(unit)) if math.isfinite(mde) else "",
+            "kind": str(r.get("kind") or ""), "effect": effect_size(r)})
+    rows.sort(key=lambda x: (RANK.get(x["verdict"], 2), -x["effect"]))
+    return rows
+
+
+HEADER = ("verdict", "task", "metric", "base mean ± sd (n)", "head mean ± sd (n)", "change",
+          "relative", "p")
+
+
+def _cells(r: dict, mde: bool = False) -> tuple[str, ...]:
+    """A row's cells under ``HEADER`` (plus the minimal detectable change with ``mde``)."""
+    cells = (f"{r['mark']} {r['verdict']}", f"{r['task']}/{r['dataset']}", r["key"], r["base"],
+             r["head"], r["change"], r["relative"], r["p"])
+    return (*cells, r["mde"]) if mde else cells
+
+
+def _header(rows: list[dict]) -> tuple[tuple[str, ...], bool]:
+    """The table's header, with an "MDE" column when ``compare`` gives a minimal detectable
+    change for any row."""
+    mde = any(r["mde"] for r in rows)
+    return ((*HEADER, "MDE") if mde else HEADER), mde
+
+
+def side_facts(df: pd.DataFrame) -> dict[str, str]:
+    """commit(s), date(s), machine(s), seeds of one side of a comparison (a tidy frame)."""
+    def uniq(col: str, short: int | None = None) -> str:
+        if col not in df.columns:
+            return "?"
+        vals = sorted({str(v)[:short] if short else str(v) for v in df[col].dropna()})
+        return ", ".join(vals) if vals else "?"
+
+    seeds = sorted({int(s) for s in df["seed"].dropna()}) if "seed" in df.columns else []
+    machine = uniq("machine") if "machine" in df.columns else uniq("device")
+    return {"commit": uniq("commit", 10), "date": uniq("started", 10),
+            "machine": machine, "seeds": ", ".join(map(str, seeds)) or "?",
+            "runs": str(df["run"].nunique()) if "run" in df.columns else "?"}
+
+
+def _facts_lines(df: pd.DataFrame) -> list[str]:
+    sides = df.attrs.get("sides") or {}
+    return [f"{side}: commit {f['commit']} · {f['date']} · {f['machine']} · seeds {f['seeds']}"
+            for side, f in sides.items()]
+
+
+_MD_ESCAPE = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;",
+              "`": "&#96;", "~": "&#126;", "@": "&#64;", "#": "&#35;", "|": "\\|",
+              "\\": "\\\\", "*": "\\*", "_": "\\_", "[": "\\[", "]": "\\]",
+              "\n": " ", "\r": " "}
+
+
+def md_escape(text) -> str:
+    """Text safe inside a GitHub-flavoured Markdown table cell: HTML special characters,
+    backticks and ``~`` as entities, ``|``, ``\\`` and emphasis/link characters
+    backslash-escaped, ``@`` and ``#`` as entities (no mentions or issue links from a
+    metric's name), no line breaks."""
+    return "".join(_MD_ESCAPE.get(c, c) for c in str(text))
 
 
 def format_table(df: pd.DataFrame, fmt: str = "text", *, changed_only: bool = False) -> str:
     """The comparison as an aligned terminal table (``fmt="text"``) or a Markdown table for a
-    PR comment (``fmt="markdown"``), worst verdicts first, with a one-line count."""
+    PR comment (``fmt="markdown"``). Both open with the counts (N regressed, N improved, N
+    behaviour changed, N unchanged) and the two sides (commit, date, machine, seeds), then
+    the verdict table: every metric that did not stay unchanged, regressions first, largest
+    effect first. ``changed_only=False`` lists the unchanged metrics after it."""
     if fmt not in ("text", "markdown"):
         raise UserError(f"table format {fmt!r}; valid: text, markdown")
-    rows = _rows(df, changed_only)
+    changed = verdict_rows(df, changed_only=True)
+    same = [] if changed_only else [r for r in verdict_rows(df, changed_only=False)
+                                    if r["verdict"] == "unchanged"]
+    warnings = list(df.attrs.get("warnings", ())) + list(df.attrs.get("notes", ()))
     if fmt == "markdown":
-        esc = lambda s: str(s).replace("|", "\\|")  # noqa: E731
-        lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
-        lines += ["| " + " | ".join(esc(c) for c in r) + " |" for r in rows]
-        warn = [f"> ⚠ {w}" for w in df.attrs.get("warnings", ())]
-        return "\n".join([f"**quirkbench compare**: {summary_line(df)}", "",
-                          *(warn + [""] if warn else []), *lines])
-    widths = [max(len(str(r[i])) for r in [HEADER, *rows]) for i in range(len(HEADER))]
-    line = lambda r: "  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()  # noqa: E731
-    return "\n".join([line(HEADER), line(tuple("-" * w for w in widths)), *map(line, rows),
-                      "", summary_line(df), *df.attrs.get("warnings", ())])
+        def table(rows):
+            header, mde = _header(rows)
+            out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+            return out + ["| " + " | ".join(md_escape(c) for c in _cells(r, mde)) + " |"
+                          for r in rows]
+        lines = [f"**quirkbench compare**: {md_escape(summary_line(df))}", ""]
+        lines += [f"- {md_escape(f)}" for f in _facts_lines(df)]
+        lines += [""] if _facts_lines(df) else []
+        lines += [f"> ⚠ {md_escape(w)}" for w in warnings] + ([""] if warnings else [])
+        lines += table(changed) if changed else ["No metric changed."]
+        if same:
+            lines += ["", f"<details><summary>{len(same)} unchanged metrics</summary>", "",
+                      *table(same), "", "</details>"]
+        return "\n".join(lines)
+
+    def aligned(rows):
+        header, mde = _header(rows)
+        cells = [_cells(r, mde) for r in rows]
+        widths = [max(len(str(c[i])) for c in [header, *cells]) for i in range(len(header))]
+        line = lambda c: "  ".join(str(x).ljust(w) for x, w in zip(c, widths, strict=True))  # noqa: E731
+        return [line(header).rstrip(), line(tuple("-" * w for w in widths)).rstrip(),
+                *(line(c).rstrip() for c in cells)]
+
+    lines = [summary_line(df), *_facts_lines(df), ""]
+    lines += aligned(changed) if changed else ["No metric changed."]
+    if same:
+        lines += ["", f"unchanged ({len(same)}):", *aligned(same)]
+    return "\n".join([*lines, *([""] + warnings if warnings else [])])

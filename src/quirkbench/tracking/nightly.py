@@ -176,6 +176,7 @@ class Night:
     commit: str
     started: str
     status: str
+    suite: str | None = None
     baseline_doc: str | None = None
     baseline_commit: str | None = None
     failures: list[dict[str, Any]] = field(default_factory=list)
@@ -221,7 +222,8 @@ def judge(head: str | Path, nights: list[dict[str, Any]], *, expect=(),
     head = Path(head)
     meta = _meta(head)
     night = Night(doc=str(head), commit=meta.get("commit") or "unknown",
-                  started=meta.get("started") or "", status=GOOD)
+                  started=meta.get("started") or "", status=GOOD, suite=meta.get("suite"))
+    nights = [n for n in nights if n.get("suite", night.suite) == night.suite]  # same suite
     good = [n for n in nights if n["status"] in (GOOD, ACK) and Path(n["doc"]).is_file()
             and n["doc"] != str(head)]
     if not good:

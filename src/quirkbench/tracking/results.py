@@ -265,7 +265,8 @@ def load_results(path: str | Path):
     ``path`` is a results document or a folder of them. Columns: run, commit, suite,
     device, started, task, dataset, seed, metric, key, value, unit, direction, kind,
     baseline, holds, headline, goal (e.g. ``≥ 1.5``, None where none), goal_met, anchor,
-    anchor_value, plus one column per tag (e.g. condition, attack, eps).
+    anchor_value, file (the document's path), machine (device name), config (the unit's
+    settings as canonical JSON), plus one column per tag (e.g. condition, attack, eps).
     """
     import pandas as pd
 
@@ -273,13 +274,16 @@ def load_results(path: str | Path):
     for file in find_documents(path):
         doc = read(file)
         meta = doc["meta"]
+        machine = meta.get("device_name") or meta.get("device")
         for unit in doc["units"].values():
             if unit.get("status") != "done":
                 continue
+            config = json.dumps(unit.get("config") or {}, sort_keys=True, ensure_ascii=False)
             for m in metrics_of(unit):
                 rows.append({
                     "run": file.stem, "commit": meta.get("commit"), "suite": meta.get("suite"),
                     "device": meta.get("device"), "started": meta.get("started"),
+                    "file": str(file), "machine": machine, "config": config,
                     "task": unit["task"], "dataset": unit["dataset"], "seed": unit["seed"],
                     "metric": m.name, "key": m.key, "value": m.value, "unit": m.unit,
                     "direction": m.direction, "kind": m.kind, "baseline": m.baseline,
@@ -289,6 +293,60 @@ def load_results(path: str | Path):
                     "anchor": m.anchor.describe() if m.anchor else None,
                     "anchor_value": m.anchor.value if m.anchor else None, **m.tags})
     return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------- pooling
+
+def _short(files) -> str:
+    names = [Path(str(f)).name for f in files]
+    return ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+
+
+def pool(df, label: str = "results"):
+    """Check that the documents in one tidy frame may be pooled, and count each seed once.
+
+    Runs of different suites, or of one task and data set with different settings, are
+    never pooled: a ``UserError`` names them. A (task, data set, metric, seed) present in
+    several documents is counted once, from the newest document (by start time); returns
+    ``(frame, notes)``, one note per set of documents that share seeds. A frame without the
+    ``file`` column (built by hand) is returned as it is.
+    """
+    if df.empty or "file" not in df.columns:
+        return df, []
+    files = df["file"].astype(str)
+    if files.nunique() < 2:
+        return df, []
+    if "suite" in df.columns:
+        suites = df.groupby(df["suite"].astype(str))["file"].unique()
+        if len(suites) > 1:
+            which = "; ".join(f"{s}: {_short(fs)}" for s, fs in suites.items())
+            raise UserError(f"{label} mixes suites ({which}); runs of different suites are "
+                            "never pooled, give one suite's documents")
+    if "config" in df.columns:
+        for (task, dataset), g in df.groupby(["task", "dataset"], sort=False):
+            configs = g.groupby(g["config"].astype(str))["file"].unique()
+            if len(configs) > 1:
+                which = " vs ".join(_short(fs) for fs in configs.values)
+                raise UserError(f"{label} mixes {task}/{dataset} runs with different settings "
+                                f"({which}); runs of different settings are never pooled")
+    order = df["started"].astype(str) if "started" in df.columns else files
+    d = df.assign(_order=order).sort_values(["_order", "file"], kind="stable")
+    keys = ["task", "dataset", "key", "seed"]
+    dup = d.duplicated(keys, keep="last")
+    if not dup.any():
+        return df, []
+    notes = []
+    shared = d[d.duplicated(keys, keep=False)]
+    by_seed = shared.groupby(keys, sort=False)["file"].apply(lambda f: tuple(sorted(set(f))))
+    for docs, grp in by_seed.groupby(by_seed, sort=False):
+        seeds = sorted({k[3] for k in grp.index})
+        kept = d[d["file"].isin(docs)].iloc[-1]["file"]
+        notes.append(f"note: {label}: seed(s) {', '.join(map(str, seeds))} appear in "
+                     f"{len(docs)} documents ({_short(docs)}): {len(grp)} metric value(s) "
+                     f"counted once, from the newest ({Path(str(kept)).name})")
+    out = d[~dup].drop(columns="_order").sort_index()
+    out.attrs.update(df.attrs)
+    return out, notes
 
 
 # --------------------------------------------------------------------------- validation

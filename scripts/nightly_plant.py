@@ -1,0 +1,53 @@
+"""Plant a known change in a checkout (for the nightly simulation and the benchmark checks).
+
+    python scripts/nightly_plant.py slowdown   [REPO]   # the engine's training step ~25% slower
+    python scripts/nightly_plant.py phenomenon [REPO]   # PGD with half its step size
+
+``slowdown`` busy-waits, after each optimizer step of ``quirkbench.engine.train.train``,
+for a quarter of the time that step took: every training step is 25% slower and nothing
+else changes (same numbers, same code path). ``phenomenon`` halves PGD's default step size
+(2.5·ε/steps → 1.25·ε/steps): a weaker attack, so success rates move. Each edit checks that
+the code it patches is still there and fails loudly otherwise.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+PLANTS = {
+    "slowdown": ("src/quirkbench/engine/train.py", [
+        ("            xb, yb = x[idx], y[idx]\n            logits = model(xb)\n",
+         "            t_plant = time.perf_counter()\n"
+         "            xb, yb = x[idx], y[idx]\n            logits = model(xb)\n"),
+        ("            opt.step()\n            if mask_list:\n"
+         "                _apply_masks(mask_list)\n            step += 1\n",
+         "            opt.step()\n"
+         "            until = time.perf_counter() + 0.25 * (time.perf_counter() - t_plant)\n"
+         "            while time.perf_counter() < until:  # planted: 25% slower\n"
+         "                pass\n"
+         "            if mask_list:\n                _apply_masks(mask_list)\n"
+         "            step += 1\n"),
+    ]),
+    "phenomenon": ("src/quirkbench/methods/attacks.py", [
+        ("step = 2.5 * eps / self.steps if", "step = 1.25 * eps / self.steps if"),
+    ]),
+}
+
+
+def plant(name: str, repo: Path) -> Path:
+    rel, edits = PLANTS[name]
+    path = repo / rel
+    text = path.read_text()
+    for old, new in edits:
+        if text.count(old) != 1:
+            raise SystemExit(f"nightly_plant: {name}: the code to patch is not (once) in {rel}")
+        text = text.replace(old, new)
+    path.write_text(text)
+    return path
+
+
+if __name__ == "__main__":
+    if len(sys.argv) not in (2, 3) or sys.argv[1] not in PLANTS:
+        raise SystemExit(f"usage: nightly_plant.py {{{','.join(PLANTS)}}} [REPO]")
+    print(plant(sys.argv[1], Path(sys.argv[2] if len(sys.argv) == 3 else ".")))

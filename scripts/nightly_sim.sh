@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# The nightly pipeline, simulated on a CPU over a sequence of local commits.
+#
+# A scratch clone of this repository gets one commit per "night"; each night runs
+# scripts/nightly.sh (the same script the GPU runner runs) for that commit into ONE
+# persistent store (results documents, asv results, the ledger, the site), and its
+# verdict is printed. The default sequence (QB_SIM_NIGHTS=5):
+#   1 base      this repository's HEAD
+#   2 slowdown  planted: every training step 25% slower (scripts/nightly_plant.py)
+#   3 attack    planted: PGD with half its step size (a phenomenon change)
+#   4 revert    both plants reverted
+#   5 docs      a harmless change (a comment)
+# QB_SIM_NIGHTS=7 adds a harmless night after the base and one between the attack and the
+# revert; QB_SIM_NIGHTS=3 runs: base, both plants in one commit, revert (the slow test).
+# Expected: night 1 good; red from 2 (slowdown, first bad commit = night 2's) and from 3
+# (attack, first bad commit = night 3's) until the revert; good again from the revert on.
+#
+# Settings: QB_SIM_DIR (scratch, default /tmp/qb-nightly-sim; wiped at the start),
+# QB_SIM_NIGHTS (5, 7 or 3), QB_SIM_DOC (write docs/generated/nightly_sim.md here: 1
+# default, 0 for 3 nights), QB_SUITE (smoke), QB_TASKS (adversarial), QB_ASV (1),
+# QB_ASV_BENCH (default: the mlp-512 CPU training epoch), QB_ASV_SEEDS (0).
+# One torch thread (OMP_NUM_THREADS=1) keeps a shared machine's timings steady.
+set -euo pipefail
+src=$(git rev-parse --show-toplevel)
+sim=${QB_SIM_DIR:-/tmp/qb-nightly-sim}
+nights=${QB_SIM_NIGHTS:-5}
+[[ "$nights" =~ ^(3|5|7)$ ]] || { echo "QB_SIM_NIGHTS is 3, 5 or 7, got $nights" >&2; exit 2; }
+py=${PYTHON:-python}
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} MKL_NUM_THREADS=${MKL_NUM_THREADS:-1}
+export QB_SUITE=${QB_SUITE:-smoke} QB_TASKS=${QB_TASKS:-adversarial}
+export QB_ASV=${QB_ASV:-1} QB_ASV_SEEDS=${QB_ASV_SEEDS:-0}
+export QB_ASV_BENCH=${QB_ASV_BENCH:-"TrainEpoch.time_epoch\\('mlp-512', 'cpu'\\)"}
+export QB_ASV_MACHINE=nightly-sim QB_DEVICE=cpu QB_NIGHTLY_DIR="$sim/store"
+unset PYTHONPATH  # nightly.sh puts the clone's src/ first and checks it
+
+rm -rf "$sim"
+mkdir -p "$sim"
+git clone --quiet --no-local "$src" "$sim/repo"
+cd "$sim/repo"
+git checkout --quiet -B main "$(git -C "$src" rev-parse HEAD)"  # asv publishes branch main
+git config user.name "nightly sim" && git config user.email "sim@quirkbench.invalid"
+base=$(git rev-parse HEAD)
+
+commit() { git commit --quiet -am "$1"; }
+harmless() { echo "# nightly sim: harmless change $1" >> src/quirkbench/errors.py; commit "harmless change $1"; }
+plant() { "$py" "$src/scripts/nightly_plant.py" "$1" . >/dev/null; }
+
+case $nights in
+  7) plan=(base docs slowdown attack docs revert docs) ;;
+  5) plan=(base slowdown attack revert docs) ;;
+  3) plan=(base both revert) ;;
+esac
+table=$sim/table.md
+{
+  echo "| night | commit | change | verdict | failing (first bad commit) | s |"
+  echo "|---|---|---|---|---|---|"
+} > "$table"
+i=0
+for step in "${plan[@]}"; do
+  i=$((i + 1))
+  case $step in
+    base) ;;
+    docs) harmless "$i" ;;
+    slowdown) plant slowdown; commit "planted: training step 25% slower" ;;
+    attack) plant phenomenon; commit "planted: PGD with half its step size" ;;
+    both) plant slowdown; plant phenomenon; commit "planted: slower training step, weaker PGD" ;;
+    revert)  # the planted files as they were on night 1
+      git checkout --quiet "$base" -- src/quirkbench/engine/train.py src/quirkbench/methods/attacks.py
+      commit "revert the planted changes" ;;
+  esac
+  sha=$(git rev-parse HEAD)
+  echo "=== night $i ($step): ${sha:0:10}"
+  start=$SECONDS
+  set +e
+  scripts/nightly.sh > "$sim/night-$i.log" 2>&1
+  status=$?
+  set -e
+  secs=$((SECONDS - start))
+  [[ $status -le 1 ]] || { echo "night $i failed to run (exit $status):"; tail -20 "$sim/night-$i.log"; exit 2; }
+  verdict=$([[ $status == 0 ]] && echo good || echo "**red**")
+  failing=$("$py" - "$QB_NIGHTLY_DIR/results/ledger/nightly.json" <<'EOF'
+import json, sys
+night = json.load(open(sys.argv[1]))["nights"][-1]
+print("; ".join(f"{f['verdict']} {f['metric']} ({f['first_bad_commit'][:7]})"
+                for f in night["failures"]).replace("|", "\\|") or "—")
+EOF
+)
+  head -1 "$QB_NIGHTLY_DIR/morning.md" | sed 's/\*\*//g'
+  echo "| $i | ${sha:0:7} | $step | $verdict | $failing | $secs |" >> "$table"
+done
+
+echo
+cat "$table"
+PYTHONPATH="$sim/repo/src" "$py" -m quirkbench history "$QB_NIGHTLY_DIR/results" | tee "$sim/steps.txt" || true
+asv_commits=$(find "$QB_NIGHTLY_DIR/asv/$QB_ASV_MACHINE" -name '*.json' ! -name machine.json 2>/dev/null | wc -l)
+echo "site: $QB_NIGHTLY_DIR/site/history.html, $QB_NIGHTLY_DIR/site/asv/index.html ($asv_commits asv result files)"
+
+if [[ "${QB_SIM_DOC:-$([[ $nights == 3 ]] && echo 0 || echo 1)}" == 1 ]]; then
+  doc="$src/docs/generated/nightly_sim.md"
+  mkdir -p "$(dirname "$doc")"
+  {
+    echo "<!-- generated by scripts/nightly_sim.sh; do not edit -->"
+    echo "Generated by \`scripts/nightly_sim.sh\` on $(date -u +%Y-%m-%d) at commit"
+    echo "\`${base:0:7}\` (night 1), machine: $(uname -m), $(nproc) CPUs"
+    echo "($("$py" -c 'import platform, torch; print(platform.python_version(), "torch", torch.__version__)'),"
+    echo "one torch thread, a shared and loaded box). Suite \`$QB_SUITE\` (tasks: $QB_TASKS),"
+    echo "asv benchmarks \`$QB_ASV_BENCH\`; commits are the scratch clone's."
+    echo
+    cat "$table"
+    echo
+    echo "\`quirkbench history\` over the same store:"
+    echo
+    echo '```'
+    cat "$sim/steps.txt"
+    echo '```'
+    echo
+    echo "asv's record per night (process CPU time of the one-threaded benchmark process;"
+    echo "median, interquartile range of the samples, ratio to night 1):"
+    echo
+    "$py" "$src/scripts/nightly_sim_asv.py" "$QB_NIGHTLY_DIR" "$QB_ASV_MACHINE"
+    echo
+    echo "asv result files in the store: $asv_commits (one per night); \`asv publish\` and"
+    echo "\`quirkbench report --history\` were built from all of them every night."
+  } > "$doc"
+  echo "wrote $doc"
+fi

@@ -1,0 +1,211 @@
+"""Robustness of compressed models: does compression cost adversarial robustness?
+
+From the compression task's protocol, four models on the same data:
+
+* ``dense``     the trained model (LeNet-300-100 by default);
+* ``pruned``    magnitude-iterative pruning with fine-tuning, at iso-accuracy (the largest
+                ratio of the schedule within ``delta_pp`` of dense);
+* ``int8``      the dense model quantized to int8 after training (symmetric per tensor);
+* ``distilled`` the student trained on the dense teacher's softened outputs at T.
+
+Each model is attacked on the same correctly-classified-by-dense test inputs with PGD-L∞ and
+PGD-L2 on the same ε grids (success = % of the inputs it classifies correctly that the attack
+flips), and its per-input minimal L2 distortion is found by bisection (median reported). The
+robustness cost of a compression is its success rate minus dense's (pp, > 0: less robust) and
+its median minimal distortion over dense's (×, < 1: less robust); ``matched`` says whether
+its clean accuracy is within ``delta_pp`` of dense, the only case where the cost is the
+compression's alone.
+
+Anchors, with their stated direction: Guo et al. 2018 (NeurIPS, "Sparse DNNs with improved
+adversarial robustness"): moderately sparse nets are *more* robust (larger minimal
+distortion), over-sparsified ones less; Ye et al. 2019 (ICCV, "Adversarial robustness vs.
+model compression, or both?"): pruning a model without adversarial training *costs*
+robustness. They point in opposite directions for moderate pruning; the task reports which
+one our measurement agrees with, it does not check either.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from ..config import at_least, check, check_each
+from ..engine.models import count_params, make_model
+from ..engine.train import TrainConfig, evaluate, predict, train
+from ..errors import UserError
+from ..methods import attacks as A
+from ..methods.pruning import distillation_loss, iso_accuracy_index, quantize_int8_, soft_targets
+from ..metrics import HIGHER, NONE, Anchor, Metric
+from . import Context, Task, TaskOutput, register
+from .compression import Pruner
+
+GUO = "Guo et al. 2018"
+YE = "Ye et al. 2019"
+MODELS = ("dense", "pruned", "int8", "distilled")
+
+
+@dataclass(frozen=True)
+class CompressedRobustnessConfig:
+    model: str = "lenet-300-100"
+    student: str = "mlp-100"
+    n_train: int | None = None
+    n_attack: int = 300  # test inputs attacked (those dense classifies correctly)
+    ratios: tuple[float, ...] = (2.0, 4.0, 8.0, 16.0, 32.0)  # pruning schedule (dense/remaining)
+    delta_pp: float = 1.0  # iso-accuracy and "matched clean accuracy" tolerance
+    temperature: float = 4.0
+    eps_linf: tuple[float, ...] = (0.05, 0.1, 0.2)
+    eps_l2: tuple[float, ...] = (0.5, 1.0, 2.0)
+    pgd_steps: int = 20
+    search_steps: int = 8  # bisection halvings of the minimal L2 distortion
+    train: TrainConfig = TrainConfig(lr=0.05, max_epochs=10, target_train_acc=None,
+                                     eval_test=False)
+    finetune: TrainConfig = TrainConfig(lr=0.02, max_epochs=2, target_train_acc=None,
+                                        eval_test=False)
+
+    def __post_init__(self):
+        at_least(self, 10, "n_attack")
+        at_least(self, 1, "pgd_steps", "search_steps")
+        at_least(self, 0, "delta_pp", unit=" percentage points")
+        check_each(self.ratios, "ratios", lambda r: r > 1, "ratios > 1 (dense/remaining)")
+        check(list(self.ratios) == sorted(set(self.ratios)), "ratios", "strictly increasing",
+              self.ratios)
+        check_each(self.eps_linf, "eps_linf", lambda e: 0 < e <= 1, "budgets in (0, 1]")
+        check_each(self.eps_l2, "eps_l2", lambda e: e > 0, "budgets > 0")
+        check(self.temperature > 0, "temperature", "> 0", self.temperature)
+
+
+def _state(model):
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def _success(model, x, y, attack) -> float:
+    ok = predict(model, x).argmax(1) == y
+    if not bool(ok.any()):
+        return 0.0
+    x_adv = attack(model, x[ok], y[ok])
+    return 100.0 * float((predict(model, x_adv).argmax(1) != y[ok]).float().mean())
+
+
+def run(cfg: CompressedRobustnessConfig, ctx: Context) -> TaskOutput:
+    ds = ctx.load_data(n_train=cfg.n_train)
+    if ds.bounds is None:
+        raise UserError(f"compressed_robustness needs bounded inputs; {ds.name} is unbounded")
+    x, y, xt, yt = ds.x_train, ds.y_train, ds.x_test, ds.y_test
+
+    # ---- the four models
+    dense = make_model(cfg.model, ds.input_shape, ds.num_classes, seed=ctx.seed).to(ctx.device)
+    train(dense, x, y, cfg.train, seed=ctx.seed)
+    dense_state = _state(dense)
+    dense_acc = 100 * evaluate(dense, xt, yt)[0]
+    models = {"dense": dense}
+
+    pruned = make_model(cfg.model, ds.input_shape, ds.num_classes, seed=ctx.seed).to(ctx.device)
+    pruned.load_state_dict(dense_state)
+    pruner = Pruner("magnitude-iterative", pruned, dense_state, ds, cfg, ctx.seed)
+    points = [{"ratio": 1.0, "test_acc": dense_acc, "state": dense_state}] + pruner.curve()
+    i = iso_accuracy_index([p["ratio"] for p in points], [p["test_acc"] for p in points],
+                           dense_acc, cfg.delta_pp)
+    pruned.load_state_dict(points[i]["state"])
+    ratio = points[i]["ratio"]
+    models["pruned"] = pruned
+
+    q = make_model(cfg.model, ds.input_shape, ds.num_classes, seed=ctx.seed).to(ctx.device)
+    q.load_state_dict(dense_state)
+    quantize_int8_(q)
+    models["int8"] = q
+
+    student = make_model(cfg.student, ds.input_shape, ds.num_classes,
+                         seed=ctx.seed + 1).to(ctx.device)
+    train(student, x, soft_targets(predict(dense, x), cfg.temperature), cfg.train, seed=ctx.seed,
+          loss_fn=distillation_loss(cfg.temperature))
+    models["distilled"] = student
+
+    # ---- the same inputs for all: test inputs dense classifies correctly
+    g = torch.Generator().manual_seed(ctx.seed)
+    pick = torch.randperm(len(yt), generator=g)[:cfg.n_attack * 2].to(ctx.device)
+    ok = predict(dense, xt[pick]).argmax(1) == yt[pick]
+    xa, ya = xt[pick][ok][:cfg.n_attack], yt[pick][ok][:cfg.n_attack]
+
+    rows, series = {}, []
+    for name, m in models.items():
+        acc = dense_acc if name == "dense" else 100 * evaluate(m, xt, yt)[0]
+        r = {"clean_acc": acc, "params": count_params(m, nonzero=True)}
+        for norm, grid in (("linf", cfg.eps_linf), ("l2", cfg.eps_l2)):
+            for eps in grid:
+                s = _success(m, xa, ya, A.PGD(eps, norm, cfg.pgd_steps, seed=ctx.seed,
+                                              bounds=ds.bounds))
+                r[(norm, eps)] = s
+                series.append({"model": name, "norm": norm, "eps": eps, "success": s})
+        mp = A.MinimalPerturbation("l2", steps=cfg.pgd_steps, search_steps=cfg.search_steps,
+                                   bounds=ds.bounds, seed=ctx.seed)
+        mp(m, xa, ya)
+        d = mp.distances[torch.isfinite(mp.distances)]
+        r["median_l2"] = float(d.median()) if len(d) else math.inf
+        rows[name] = r
+        ctx.log(f"{name:9s} clean {acc:5.2f}%  " + "  ".join(
+            f"{n}@{e:g} {r[(n, e)]:.0f}%" for n, g2 in (("linf", cfg.eps_linf),
+                                                       ("l2", cfg.eps_l2)) for e in g2)
+            + f"  median min L2 {r['median_l2']:.3f}")
+
+    # ---- metrics
+    m: list[Metric] = []
+    base = rows["dense"]
+    for name, r in rows.items():
+        mt = {"model": name}
+        matched = abs(r["clean_acc"] - dense_acc) <= cfg.delta_pp
+        m += [Metric("clean_acc", r["clean_acc"], "%", HIGHER, mt),
+              Metric("median_min_l2", r["median_l2"], "", NONE, mt),
+              Metric("remaining_params", r["params"], "params", NONE, mt)]
+        for norm, grid in (("linf", cfg.eps_linf), ("l2", cfg.eps_l2)):
+            for eps in grid:
+                t = {**mt, "norm": norm, "eps": f"{eps:g}"}
+                m.append(Metric("success_rate", r[(norm, eps)], "%", NONE, t))
+                if name != "dense":
+                    anchor = Anchor(YE, None, "", "pruning a naturally trained model costs "
+                                    "robustness: cost > 0") if name == "pruned" else None
+                    m.append(Metric("robustness_cost", r[(norm, eps)] - base[(norm, eps)], "pp",
+                                    NONE, {**t, "matched": "yes" if matched else "no"},
+                                    anchor=anchor))
+        if name != "dense":
+            ratio_d = r["median_l2"] / base["median_l2"] if base["median_l2"] > 0 else math.nan
+            anchor = Anchor(GUO, None, "", "moderately sparse nets need larger minimal "
+                            "perturbations: ratio > 1") if name == "pruned" else None
+            m.append(Metric("distortion_ratio", ratio_d, "×", NONE,
+                            {**mt, "matched": "yes" if matched else "no"}, anchor=anchor,
+                            headline=name == "pruned"))
+    m.append(Metric("pruned_ratio", ratio, "×", NONE, {"model": "pruned"}))
+    return TaskOutput(m, series={"compressed_robustness": series},
+                      info={"dataset": ds.describe(), "model": cfg.model, "student": cfg.student,
+                            "dense_acc_pct": dense_acc, "pruned_ratio": ratio,
+                            "attacked": int(len(ya)),
+                            "int8_levels": max(int(w.unique().numel()) for n, w in
+                                               q.named_parameters() if w.dim() >= 2)})
+
+
+_SMOKE = dict(n_train=300, n_attack=32, ratios=(2.0, 4.0), eps_linf=(0.1,), eps_l2=(1.0,),
+              pgd_steps=3, search_steps=3, model="mlp-64", student="mlp-32",
+              train=TrainConfig(lr=0.1, batch_size=64, max_epochs=2, target_train_acc=None,
+                                eval_test=False),
+              finetune=TrainConfig(lr=0.05, batch_size=64, max_epochs=1, target_train_acc=None,
+                                   eval_test=False))
+
+register(Task(
+    name="compressed_robustness",
+    description="dense vs magnitude-pruned (iso-accuracy) vs int8 vs distilled: PGD-L∞/L2 "
+                "success on one ε grid, minimal L2 distortion, robustness cost at matched "
+                "accuracy (Guo 2018, Ye 2019)",
+    config=CompressedRobustnessConfig,
+    run=run,
+    blurb="Compression keeps accuracy; does it keep robustness? Guo et al. 2018 find moderate "
+          "sparsity helps, Ye et al. 2019 that naive pruning hurts.",
+    suites={
+        "smoke": _SMOKE,
+        "pr": dict(n_train=2000, n_attack=100, ratios=(2.0, 4.0, 8.0), pgd_steps=10,
+                   search_steps=5),
+        "quick": dict(n_train=2000, n_attack=200, ratios=(2.0, 4.0, 8.0, 16.0), pgd_steps=10),
+        "nightly": dict(n_attack=1000, eps_linf=(0.05, 0.1, 0.2, 0.3),
+                        eps_l2=(0.5, 1.0, 2.0, 3.0), pgd_steps=40, search_steps=10),
+    },
+))

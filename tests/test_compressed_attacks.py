@@ -1,0 +1,106 @@
+"""compressed_robustness and attack_agreement at smoke settings: the numbers fit together, a
+weakened attack raises the flag, a missing library is skipped with one line naming the extra."""
+
+import importlib.util
+
+import pytest
+import torch
+
+from quirkbench.methods import attacks as A
+from quirkbench.tasks import Context, attack_agreement, get
+
+
+def run_task(name, dataset="digits", **overrides):
+    task = get(name)
+    cfg = task.make_config("smoke", overrides)
+    return task.run(cfg, Context(dataset, 0, torch.device("cpu")))
+
+
+def values(out, name, **tags):
+    return [m for m in out.metrics if m.name == name
+            and all(m.tags.get(k) == v for k, v in tags.items())]
+
+
+def test_both_tasks_are_in_the_suites():
+    for name in ("compressed_robustness", "attack_agreement"):
+        assert {"smoke", "pr", "quick", "nightly"} <= set(get(name).suites)
+
+
+def test_attack_agreement_fgsm_is_identical_to_torchattacks():
+    pytest.importorskip("torchattacks", reason="needs the attacks extra (torchattacks)")
+    out = run_task("attack_agreement")
+    (gap,) = values(out, "success_gap", attack="fgsm", reference="torchattacks")
+    (dis,) = values(out, "disagreement", attack="fgsm", reference="torchattacks")
+    assert gap.value == 0.0 and dis.value == 0.0  # one signed gradient step: same inputs flip
+    ours = values(out, "success_rate", attack="pgd-linf", impl="ours")[0].value
+    assert ours > 50  # the attack does something on this model
+    assert out.info["flag"] is None or "trails a reference" in out.info["flag"]
+
+
+def test_a_weakened_attack_raises_the_flag(monkeypatch):
+    pytest.importorskip("torchattacks", reason="needs the attacks extra (torchattacks)")
+    real = attack_agreement._ours
+    # a planted bug: our attacks spend a third of the budget
+    monkeypatch.setattr(attack_agreement, "_ours",
+                        lambda attack, eps, steps, alpha, seed: real(attack, eps / 3, steps,
+                                                                     alpha / 3, seed))
+    out = run_task("attack_agreement")
+    (worst,) = values(out, "worst_gap")
+    assert worst.value < -2 and worst.holds is False
+    assert "trails a reference" in out.info["flag"]
+    assert any(m.holds is False for m in values(out, "success_gap"))
+
+
+def test_missing_library_is_skipped_naming_the_extra(monkeypatch):
+    pytest.importorskip("torchattacks", reason="needs the attacks extra (torchattacks)")
+    find = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda n, *a: None if n == "foolbox" else find(n, *a))
+    out = run_task("attack_agreement", libraries=["torchattacks", "foolbox"])
+    assert out.info["skipped"]["foolbox"] == ("foolbox is not installed: pip install "
+                                              "'quirkbench[attacks]'")
+    assert not values(out, "success_gap", reference="foolbox")
+    assert values(out, "success_gap", reference="torchattacks")
+
+
+def test_foolbox_reference_runs_when_installed():
+    pytest.importorskip("foolbox", reason="needs the attacks extra (foolbox)")
+    out = run_task("attack_agreement", libraries=["foolbox"])
+    (dis,) = values(out, "disagreement", attack="fgsm", reference="foolbox")
+    assert dis.value == 0.0 and not out.info["skipped"]
+
+
+def test_compressed_robustness_costs_are_differences_from_dense():
+    out = run_task("compressed_robustness", "mnist5k")
+    for model in ("pruned", "int8", "distilled"):
+        for m in values(out, "robustness_cost", model=model):
+            t = {"norm": m.tags["norm"], "eps": m.tags["eps"]}
+            (mine,) = values(out, "success_rate", model=model, **t)
+            (dense,) = values(out, "success_rate", model="dense", **t)
+            assert m.value == pytest.approx(mine.value - dense.value)
+    (ratio,) = values(out, "pruned_ratio")
+    assert ratio.value >= 2  # the smoke schedule (2×, 4×) keeps accuracy at 2× at least
+    (kept,) = values(out, "remaining_params", model="pruned")
+    (total,) = values(out, "remaining_params", model="dense")
+    assert total.value / kept.value == pytest.approx(ratio.value, rel=0.01)  # attacked = pruned
+    assert out.info["int8_levels"] <= 255  # the int8 model's weights are on an int8 grid
+    (acc_int8,) = values(out, "clean_acc", model="int8")
+    (acc_dense,) = values(out, "clean_acc", model="dense")
+    assert abs(acc_int8.value - acc_dense.value) <= 1.0  # int8 rounding barely moves accuracy
+    anchors = {m.anchor.paper for m in out.metrics if m.anchor}
+    assert anchors == {"Guo et al. 2018", "Ye et al. 2019"}
+
+
+def test_compressed_robustness_distortion_ratio_tracks_the_attack(monkeypatch):
+    out = run_task("compressed_robustness", "mnist5k")
+    (d,) = values(out, "median_min_l2", model="dense")
+    (q,) = values(out, "distortion_ratio", model="int8")
+    assert d.value > 0 and 0.5 < q.value < 2  # int8 of dense: about as robust as dense
+    # a planted bug: PGD that never moves makes every success 0
+    def still(self, model, x, y):
+        self.found = torch.zeros(len(x), dtype=torch.bool)
+        return x.clone()
+
+    monkeypatch.setattr(A.PGD, "forward", still)
+    out = run_task("compressed_robustness", "mnist5k")
+    assert all(m.value == 0 for m in values(out, "success_rate"))

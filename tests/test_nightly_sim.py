@@ -1,0 +1,48 @@
+"""The nightly pipeline end to end on the CPU: scripts/nightly_sim.sh over three local commits
+(base; a 25% slower training step and a weaker PGD planted; the revert). Slow: three nights
+of the smoke adversarial task and asv (about 15 minutes on a loaded 2-core machine)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+def test_three_nights_red_only_while_the_plants_stand(tmp_path):
+    if shutil.which("git") is None:
+        pytest.skip("needs git")
+    pytest.importorskip("asv")
+    if subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"],
+                      capture_output=True).returncode != 0:
+        pytest.skip("needs a git checkout")
+    env = {**os.environ, "QB_SIM_DIR": str(tmp_path / "sim"), "QB_SIM_NIGHTS": "3",
+           "QB_SIM_DOC": "0", "PYTHON": sys.executable,
+           "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    r = subprocess.run(["bash", str(ROOT / "scripts" / "nightly_sim.sh")], env=env,
+                       capture_output=True, text=True, timeout=3600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    store = tmp_path / "sim" / "store"
+    nights = json.loads((store / "results" / "ledger" / "nightly.json").read_text())["nights"]
+    assert [n["status"] for n in nights] == ["good", "red", "good"]
+    planted = nights[1]["commit"]
+    failing = {f["metric"]: f for f in nights[1]["failures"]}
+    # the weaker attack (quirkbench compare) and the slower epoch (asv) are both named,
+    # with the planted commit as the first bad one
+    assert any("success_rate[attack=pgd,eps=0.1" in m for m in failing), failing
+    assert any("TrainEpoch.time_epoch" in m for m in failing), failing
+    assert {f["first_bad_commit"] for f in failing.values()} == {planted}
+    assert nights[2]["baseline_commit"] == nights[0]["commit"]  # judged against the last good
+    assert (store / "site" / "history.html").is_file()
+    assert (store / "site" / "asv" / "index.html").is_file()
+    asv_files = [p for p in (store / "asv" / "nightly-sim").glob("*.json")
+                 if p.name != "machine.json"]
+    assert len(asv_files) == 3  # every night's asv record kept
