@@ -56,18 +56,21 @@ def test_row_numbers(table):
     drop = r["small_drop"]  # a % metric: the change is in percentage points
     assert drop["base"] == "90.50 ± 0.412% (n=5)" and drop["head"] == "80.50 ± 0.412% (n=5)"
     assert drop["change"] == "-10.00 pp" and drop["relative"] == "-11.0%"
-    assert drop["p"] == "p=0.0079"  # the exact two-sided Mann-Whitney p for 5 vs 5 apart
+    # compare's t-test over seeds, adjusted for the false discovery rate (q)
+    q = table.set_index("key").loc["small_drop", "q_value"]
+    assert drop["p"] == f"q={q:.2g}" and q < 0.001
     assert r["big_drop"]["change"] == "-600.0 samples/s" and r["big_drop"]["relative"] == "-60.0%"
     assert r["moved"]["head"] == "2.00 ± 0.0114 (n=5)"  # dimensionless: no unit "1"
 
 
 def test_exact_and_q_values_are_shown_when_compare_gives_them(table):
     t = table.assign(kind=["exact", "stochastic", "stochastic", "exact", "timing"],
+                     test=["exact", "t", "t", "exact", "factor"],
                      q_value=[0.5, 0.02, 0.04, 1.0, 0.3])
     p = {x["key"]: x["p"] for x in verdict_rows(t)}
     assert p["small_drop"] == "exact" and p["big_drop"] == "q=0.02"
     # a minimal detectable change, when compare gives one, gets its own column
-    assert "MDE" not in format_table(table)
+    assert "MDE" not in format_table(table.drop(columns="mde"))
     text = format_table(t.assign(mde=[1.5, 40.0, 2.0, 0.0, 0.1]), changed_only=True)
     header = text.splitlines()[text.splitlines().index("") + 1]
     assert header.split()[-1] == "MDE" and "1.50 pp" in text  # pp: the metric is a %
@@ -118,9 +121,12 @@ def test_markdown_escapes_names_and_values(payload, tmp_path):
     assert "<script" not in md.lower() and "`" not in md
     body = [ln for ln in md.splitlines() if ln.startswith("| ") and "verdict" not in ln]
     assert len(body) == 1
-    assert len(re.findall(r"(?<!\\)\|", body[0])) == len(HEADER) + 1  # no extra column
+    head = [ln for ln in md.splitlines() if ln.startswith("| verdict")][0]
+    assert len(re.findall(r"(?<!\\)\|", body[0])) == len(re.findall(r"\|", head))  # no extra
+    assert len(re.findall(r"\|", head)) in (len(HEADER) + 1, len(HEADER) + 2)  # (+ MDE)
     shown = md_cells(md)
-    assert shown == [list(_cells(verdict_rows(df)[0]))]  # every character comes back as text
+    # every character comes back as text
+    assert shown == [list(_cells(verdict_rows(df)[0], mde="MDE" in head))]
     assert payload in shown[0][1] and payload in shown[0][2]
 
 

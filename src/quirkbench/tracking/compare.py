@@ -879,8 +879,9 @@ def fmt_relative(pct: float) -> str:
 def fmt_p(r: dict) -> str:
     """q-value (FDR-adjusted) if ``compare`` gives one, else the p-value; "exact" for an
     exact comparison; "n=1" where one side has a single value (no noise estimate)."""
-    if str(r.get("kind")) == "exact" or str(r.get("test")) == "exact":
-        return "exact"
+    test = r.get("test")
+    if str(test) == "exact" or (not isinstance(test, str) and str(r.get("kind")) == "exact"):
+        return "exact"  # compared value by value (an exact metric across environments is not)
     q, p = _get(r, "q_value"), _get(r, "p_value")
     if math.isfinite(q):
         return f"q={q:.2g}"
