@@ -155,8 +155,9 @@ def write_planted(folder: Path, *, runs: int = 2) -> list[Path]:
             for task, name, unit, direction, tags, base, head, spread in PLANTED:
                 if u["task"] == task:
                     v = (head if last else base) + spread * JITTER[u["seed"]]
-                    u["metrics"].append(Metric(name, v, unit, direction, tags,
-                                               headline=True).to_dict())
+                    # seed-to-seed spread: judged over seeds, not value by value
+                    u["metrics"].append(Metric(name, v, unit, direction, tags, headline=True,
+                                               kind="stochastic").to_dict())
         path.write_text(json.dumps(doc, indent=1))
         paths.append(path)
     return paths
