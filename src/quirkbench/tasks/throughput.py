@@ -65,6 +65,7 @@ from . import Context, Figure, Task, TaskOutput, register
 CONV_MODELS = ("lenet5", "convnet")
 PEERS = ("torchattacks", "foolbox", "art")  # installed ones are timed; the fastest is the bar
 EXTRA = "pip install 'quirkbench[attacks]'"
+PEER_EXTRA = {"torchattacks": EXTRA, "foolbox": EXTRA, "art": "pip install 'quirkbench[art]'"}
 GOALS = "MLP engine ≥ 1.5× naive at batch 128; ≥ 70% of the CPU matmul rate at batch 1024; " \
         "PGD-L∞/L2 ≥ 1.5× the fastest peer (torchattacks, Foolbox, ART) at equal success and " \
         "≥ 70% of the matmul-bound limit"
@@ -285,7 +286,7 @@ def measure_attacks(cfg: ThroughputConfig, ctx: Context, log=None) -> dict:
         for peer in cfg.pgd_peers:
             r = _peer_attack(peer, norm, model, x, y, eps, step, cfg.pgd_steps, bounds, ctx.seed)
             if r is None:
-                skipped[peer] = f"{peer} is not installed (or cannot run here): {EXTRA}"
+                skipped[peer] = f"{peer} is not installed (or cannot run here): {PEER_EXTRA[peer]}"
             else:
                 runs[peer] = r
         if gemm is not None:
