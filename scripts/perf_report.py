@@ -169,7 +169,12 @@ def render(m: dict, sha: str, r: dict, when: str) -> str:
                   f"Speedup: **{j['ratio']:.2f}×** (goal ≥ 1.3×: "
                   f"{'met' if j['ratio'] >= 1.3 else 'not met'}). Non-timing metrics compared: "
                   f"{j['non_timing_metrics']}; units whose metrics differ: "
-                  f"{', '.join(j['units_differing']) or 'none'}.", ""]
+                  f"{', '.join(j['units_differing']) or 'none'}"
+                  + (" (that task reports wall-clock speedups and shares in × and %, which "
+                     "this filter by unit does not exclude; every other unit is identical)"
+                     if j["units_differing"] and
+                     all(k.startswith("throughput/") for k in j["units_differing"]) else "")
+                  + ".", ""]
     if "attacks" in r:
         a = r["attacks"]
         st = a["settings"]
