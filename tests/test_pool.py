@@ -42,7 +42,9 @@ def _without_timings(doc: dict) -> dict:
         return m.get("kind") == "timing" or m.get("unit") in TIMING_UNITS
 
     meta = {k: v for k, v in doc["meta"].items()
-            if k not in ("started", "ended", "seconds", "argv", "jobs", "resumed")}
+            if k not in ("started", "ended", "seconds", "argv", "jobs", "resumed", "run_id")}
+    if isinstance(meta.get("invocation"), dict):  # the run's settings, but for --jobs
+        meta["invocation"] = {k: v for k, v in meta["invocation"].items() if k != "jobs"}
     units = {k: {**{f: v for f, v in u.items() if f not in ("started", "ended", "seconds")},
                  "metrics": [m for m in u["metrics"] if not timing(m)]}
              for k, u in doc["units"].items()}
