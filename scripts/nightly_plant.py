@@ -7,9 +7,9 @@
 until the process has spent a quarter more CPU time on that step: every training step
 costs 25% more (in CPU time, and in wall time on a steady machine) and nothing else
 changes (same numbers, same code path). A wait measured in wall time would cost less CPU
-on a loaded machine, where the spin is often descheduled. ``phenomenon`` halves PGD's default step size
-(2.5·ε/steps → 1.25·ε/steps): a weaker attack, so success rates move. Each edit checks that
-the code it patches is still there and fails loudly otherwise.
+on a loaded machine, where the spin is often descheduled. ``phenomenon`` halves PGD's
+default step size (2.5·ε/steps → 1.25·ε/steps): a weaker attack, so success rates move.
+Each edit checks that the code it patches is still there and fails loudly otherwise.
 """
 
 from __future__ import annotations
