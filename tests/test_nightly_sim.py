@@ -42,7 +42,7 @@ def test_three_nights_red_only_while_the_plants_stand(tmp_path):
     failing = {f["metric"]: f for f in nights[1]["failures"]}
     # the weaker attack (quirkbench compare) and the slower epoch (asv) are both named,
     # with the planted commit as the first bad one
-    assert any("success_rate[attack=pgd,eps=0.1" in m for m in failing), failing
+    assert any(m.startswith("adversarial/") for m in failing), failing
     assert any("TrainEpoch.time_epoch" in m for m in failing), failing
     assert {f["first_bad_commit"] for f in failing.values()} == {planted}
     assert nights[2]["baseline_commit"] == nights[0]["commit"]  # judged against the last good
