@@ -9,8 +9,8 @@ runs of ``asv run --python=same``, see docs/benchmarks.md): each sample is ONE c
 ``warmup_time`` s of unrecorded calls. asv then compares medians with a 99% confidence
 interval from the samples; ``quirkbench nightly`` adds asv's factor rule (1.1×). The clock
 is ``common.TIMER``: wall time on the GPU runner, the process's CPU time on a shared CPU
-(``QB_ASV_TIMER=process``; there a 25% slower training step read faster in wall time
-when the machine's load fell between two nights).
+(``QB_ASV_TIMER=process``; there the same epoch's wall time moved by more than 25%
+between nights as the machine's load changed).
 """
 
 from . import common

@@ -25,6 +25,16 @@ import timeit
 
 import torch
 
+#: the checkout whose code must be measured (scripts/nightly.sh sets it): asv drops PYTHONPATH,
+#: and an installed quirkbench from elsewhere would be measured under this commit's name
+if os.environ.get("QB_CHECKOUT_SRC"):
+    import quirkbench
+
+    _where = os.path.realpath(quirkbench.__file__)
+    if not _where.startswith(os.path.realpath(os.environ["QB_CHECKOUT_SRC"]) + os.sep):
+        raise ImportError(f"asv imports quirkbench from {_where}, not from the checkout "
+                          f"{os.environ['QB_CHECKOUT_SRC']}")
+
 #: suite whose settings the track_* benchmarks use (smoke on a CPU, nightly on the GPU runner)
 SUITE = os.environ.get("QB_ASV_SUITE", "smoke")
 SEED = 0

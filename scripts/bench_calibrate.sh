@@ -3,7 +3,8 @@
 # against itself) and one run against a scratch commit with the engine's training step
 # planted 25% slower (scripts/nightly_plant.py). Prints, per benchmark and run, the median
 # head/base ratio and the gate's exit status; thresholds.json should sit above every A/A
-# ratio and below the planted one.   scripts/bench_calibrate.sh [N=5]
+# ratio and below the planted one; writes docs/generated/bench_calibration.md.
+#   scripts/bench_calibrate.sh [N=5]
 set -euo pipefail
 src=$(git rev-parse --show-toplevel)
 n=${1:-5}
@@ -31,3 +32,4 @@ for i in $(seq 1 "$n"); do
 done
 set +e; QB_REPO="$work/repo" QB_OUT="$work/out-planted" "$src/scripts/bench_gate.sh" main~1 main > "$work/planted.log" 2>&1; rc=$?; set -e
 ratios planted "$rc"
+echo "wrote $("$py" "$src/scripts/bench_calibration_doc.py" "$work")"

@@ -69,6 +69,9 @@ if [[ "${QB_ASV:-1}" == 1 ]]; then
     die ".asv/results is a folder here; move it aside (the store keeps asv's results)"
   fi
   ln -sfn "$store/asv" .asv/results
+  # asv drops PYTHONPATH for its benchmark processes; ASV_PYTHONPATH is what it passes on,
+  # and QB_CHECKOUT_SRC makes bench/common.py refuse any other quirkbench
+  export ASV_PYTHONPATH="$repo/src" QB_CHECKOUT_SRC="$repo/src"
   export QB_ASV_SUITE=${QB_ASV_SUITE:-$suite} QB_ASV_DEVICE=${QB_ASV_DEVICE:-$device}
   # a CPU box is shared: time the process's CPU, not the wall (docs/benchmarks.md)
   export QB_ASV_TIMER=${QB_ASV_TIMER:-$([[ $device == cpu ]] && echo process || echo wall)}
@@ -91,7 +94,11 @@ status=0
   --markdown "$store/morning.md" || status=$?
 [[ $status -le 1 ]] || exit "$status"
 
-# 5. the site from the full history
+# 5. the site from the full history (QB_SITE=0 skips it: the simulation builds it once)
+if [[ "${QB_SITE:-1}" != 1 ]]; then
+  echo "nightly: $([[ $status == 0 ]] && echo GOOD || echo "RED (a regression stands)")"
+  exit $status
+fi
 "$py" -m quirkbench report --history "$store/results" --out "$store/site/history.html"
 "$py" -m quirkbench history "$store/results" --markdown "$store/site/steps.md" >/dev/null
 if [[ "${QB_ASV:-1}" == 1 ]]; then

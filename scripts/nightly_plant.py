@@ -4,10 +4,12 @@
     python scripts/nightly_plant.py phenomenon [REPO]   # PGD with half its step size
 
 ``slowdown`` busy-waits, after each optimizer step of ``quirkbench.engine.train.train``,
-for a quarter of the time that step took: every training step is 25% slower and nothing
-else changes (same numbers, same code path). ``phenomenon`` halves PGD's default step size
-(2.5·ε/steps → 1.25·ε/steps): a weaker attack, so success rates move. Each edit checks that
-the code it patches is still there and fails loudly otherwise.
+until the process has spent a quarter more CPU time on that step: every training step
+costs 25% more (in CPU time, and in wall time on a steady machine) and nothing else
+changes (same numbers, same code path). A wait measured in wall time would cost less CPU
+on a loaded machine, where the spin is often descheduled. ``phenomenon`` halves PGD's
+default step size (2.5·ε/steps → 1.25·ε/steps): a weaker attack, so success rates move.
+Each edit checks that the code it patches is still there and fails loudly otherwise.
 """
 
 from __future__ import annotations
@@ -18,13 +20,13 @@ from pathlib import Path
 PLANTS = {
     "slowdown": ("src/quirkbench/engine/train.py", [
         ("            xb, yb = x[idx], y[idx]\n            logits = model(xb)\n",
-         "            t_plant = time.perf_counter()\n"
+         "            t_plant = time.process_time()\n"
          "            xb, yb = x[idx], y[idx]\n            logits = model(xb)\n"),
         ("            opt.step()\n            if mask_list:\n"
          "                _apply_masks(mask_list)\n            step += 1\n",
          "            opt.step()\n"
-         "            until = time.perf_counter() + 0.25 * (time.perf_counter() - t_plant)\n"
-         "            while time.perf_counter() < until:  # planted: 25% slower\n"
+         "            until = time.process_time() + 0.25 * (time.process_time() - t_plant)\n"
+         "            while time.process_time() < until:  # planted: 25% slower\n"
          "                pass\n"
          "            if mask_list:\n                _apply_masks(mask_list)\n"
          "            step += 1\n"),

@@ -98,3 +98,30 @@ def test_l2_budgets_scale_with_input_size():
 
     assert l2_scale(AdversarialConfig(), 784) == 1.0
     assert l2_scale(AdversarialConfig(), 64) == pytest.approx((64 / 784) ** 0.5)
+
+
+def test_transfer_is_held_against_noise_of_the_perturbations_own_size(smoke):
+    df, _ = smoke
+    rows = df[(df["metric"] == "transfer_rate") & (df["attack"] == "pgd")]
+    assert len(rows)
+    for r in rows.itertuples():
+        key = f"noise_transfer_rate[attack=pgd,eps={r.eps},matched=l2,norm={r.norm}]"
+        matched = _value(df, key)["value"]
+        assert bool(r.holds) == (r.value > matched)
+
+
+def test_transfer_check_uses_the_size_matched_noise(monkeypatch):
+    """With a 'size-matched' noise that always flips P2, no transfer can beat it."""
+    import torch
+
+    from quirkbench.tasks import Context, get
+    from quirkbench.tasks import adversarial as T
+
+    monkeypatch.setattr(T, "noise_at", lambda x, d, norm, bounds, seed: 1.0 - x)
+    task = get("adversarial")
+    cfg = task.make_config("smoke", {"norms": ("linf",), "eps_linf": (0.0, 0.3),
+                                     "n_attack": 100, "min_search_steps": 2})
+    out = task.run(cfg, Context("mnist5k", 0, torch.device("cpu")))
+    by = {m.key: m for m in out.metrics}
+    assert by["transfer_rate[attack=pgd,eps=0.3,norm=linf]"].holds is False
+    assert by["noise_transfer_rate[attack=pgd,eps=0.3,matched=l2,norm=linf]"].value > 50

@@ -1,6 +1,8 @@
 """The nightly pipeline end to end on the CPU: scripts/nightly_sim.sh over three local commits
 (base; a 25% slower training step and a weaker PGD planted; the revert). Slow: three nights
-of the smoke adversarial task and asv (about 15 minutes on a loaded 2-core machine)."""
+of the smoke adversarial task and asv, about 20 minutes on a loaded 2-core machine, too
+long for CI's budget, so it runs only when asked: ``QB_SIM_TEST=1 pytest -m slow
+tests/test_nightly_sim.py``."""
 
 from __future__ import annotations
 
@@ -17,6 +19,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(os.environ.get("QB_SIM_TEST") != "1",
+                    reason="20 minutes: set QB_SIM_TEST=1 to run the three-night simulation")
 def test_three_nights_red_only_while_the_plants_stand(tmp_path):
     if shutil.which("git") is None:
         pytest.skip("needs git")
@@ -33,15 +37,15 @@ def test_three_nights_red_only_while_the_plants_stand(tmp_path):
     store = tmp_path / "sim" / "store"
     nights = json.loads((store / "results" / "ledger" / "nightly.json").read_text())["nights"]
     assert [n["status"] for n in nights] == ["good", "red", "good"]
+    assert (store / "site" / "history.html").is_file()  # built on the last night
     planted = nights[1]["commit"]
     failing = {f["metric"]: f for f in nights[1]["failures"]}
     # the weaker attack (quirkbench compare) and the slower epoch (asv) are both named,
     # with the planted commit as the first bad one
-    assert any("success_rate[attack=pgd,eps=0.1" in m for m in failing), failing
+    assert any(m.startswith("adversarial/") for m in failing), failing
     assert any("TrainEpoch.time_epoch" in m for m in failing), failing
     assert {f["first_bad_commit"] for f in failing.values()} == {planted}
     assert nights[2]["baseline_commit"] == nights[0]["commit"]  # judged against the last good
-    assert (store / "site" / "history.html").is_file()
     assert (store / "site" / "asv" / "index.html").is_file()
     asv_files = [p for p in (store / "asv" / "nightly-sim").glob("*.json")
                  if p.name != "machine.json"]

@@ -42,7 +42,9 @@ def _without_timings(doc: dict) -> dict:
         return m.get("kind") == "timing" or m.get("unit") in TIMING_UNITS
 
     meta = {k: v for k, v in doc["meta"].items()
-            if k not in ("started", "ended", "seconds", "argv", "jobs", "resumed")}
+            if k not in ("started", "ended", "seconds", "argv", "jobs", "resumed", "run_id")}
+    if isinstance(meta.get("invocation"), dict):  # the run's settings, but for --jobs
+        meta["invocation"] = {k: v for k, v in meta["invocation"].items() if k != "jobs"}
     units = {k: {**{f: v for f, v in u.items() if f not in ("started", "ended", "seconds")},
                  "metrics": [m for m in u["metrics"] if not timing(m)]}
              for k, u in doc["units"].items()}
@@ -50,11 +52,15 @@ def _without_timings(doc: dict) -> dict:
 
 
 def _pid_alive(pid: int) -> bool:
+    """Running (a zombie, exited but not yet reaped by its new parent, counts as gone)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
 
 
 @pytest.mark.slow
@@ -144,3 +150,27 @@ def test_cuda_auto_is_one_worker_per_gpu():
     assert pool.resolve_jobs("auto", dev) == torch.cuda.device_count()
     assert [pool._worker_device(dev, i).index for i in range(torch.cuda.device_count())] \
         == list(range(torch.cuda.device_count()))
+
+
+@pytest.mark.slow
+def test_kill_9_of_the_run_leaves_no_worker_and_resume_completes(tmp_path):
+    out = tmp_path / "r.json"
+    args = ("run", "--suite", "smoke", "--tasks", "dimensionality", "units", "--seeds", "0-2",
+            "--device", "cpu", "--no-report", "--jobs", "2", "--out", str(out))
+    p = _cli(*args)
+    pids = set()
+    for line in p.stdout:
+        if ": started (worker" in line:
+            pids.add(int(line.rsplit("pid ", 1)[1].rstrip(")\n")))
+        if line.startswith("[1/6]"):
+            os.kill(p.pid, signal.SIGKILL)  # the parent only: its workers must notice
+            break
+    p.wait(timeout=60)
+    deadline = time.monotonic() + 15
+    while any(map(_pid_alive, pids)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert pids and not any(map(_pid_alive, pids)), "workers outlived their killed parent"
+    assert _cli(*args).wait(timeout=300) == 0
+    doc = json.loads(out.read_text())
+    assert doc["meta"]["status"] == "done" and len(doc["units"]) == 6
+    assert all(u["status"] == "done" for u in doc["units"].values())

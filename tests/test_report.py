@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from report_docs import write_doc
+from report_docs import PAYLOADS, write_doc
 
 from quirkbench import load_results
 from quirkbench.cli import main
@@ -139,3 +139,25 @@ def test_cli_no_results_folder(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert main(["report"]) == 2
     assert "no results documents" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("payload", PAYLOADS)
+def test_payloads_are_escaped_on_the_comparison_page(payload, tmp_path):
+    """The same payloads as the Markdown test: shown as text, never as markup."""
+    import html as html_lib
+    import json
+
+    def doc(path, value):
+        d = json.loads(write_doc(path, tasks=("landscape",)).read_text())
+        for u in d["units"].values():
+            u["task"] = f"task {payload}"
+            u["metrics"][0].update(name=f"m {payload}", value=value, tags={"t": payload})
+        path.write_text(json.dumps(d))
+        return path
+
+    page = render_report([doc(tmp_path / "h.json", 2.0)], out=tmp_path / "p.html",
+                         baseline=doc(tmp_path / "b.json", 1.0)).read_text()
+    assert "<script" not in page.lower()
+    verdict = page[page.index('<section id="verdict"'):page.index("</section>")]
+    text = html_lib.unescape(re.sub(r"<[^>]+>", "", verdict))  # what a reader sees
+    assert f"task {payload}" in text and f"m {payload}" in text

@@ -59,12 +59,13 @@ from ..engine.timing import (
     with_one_thread,
 )
 from ..engine.train import TrainConfig, train
-from ..metrics import HIGHER, NONE, TIMING, Goal, Metric, metric_key
+from ..metrics import HIGHER, LOWER, NONE, Goal, Metric
 from . import Context, Figure, Task, TaskOutput, register
 
 CONV_MODELS = ("lenet5", "convnet")
 PEERS = ("torchattacks", "foolbox", "art")  # installed ones are timed; the fastest is the bar
 EXTRA = "pip install 'quirkbench[attacks]'"
+PEER_EXTRA = {"torchattacks": EXTRA, "foolbox": EXTRA, "art": "pip install 'quirkbench[art]'"}
 GOALS = "MLP engine ≥ 1.5× naive at batch 128; ≥ 70% of the CPU matmul rate at batch 1024; " \
         "PGD-L∞/L2 ≥ 1.5× the fastest peer (torchattacks, Foolbox, ART) at equal success and " \
         "≥ 70% of the matmul-bound limit"
@@ -285,7 +286,7 @@ def measure_attacks(cfg: ThroughputConfig, ctx: Context, log=None) -> dict:
         for peer in cfg.pgd_peers:
             r = _peer_attack(peer, norm, model, x, y, eps, step, cfg.pgd_steps, bounds, ctx.seed)
             if r is None:
-                skipped[peer] = f"{peer} is not installed (or cannot run here): {EXTRA}"
+                skipped[peer] = f"{peer} is not installed (or cannot run here): {PEER_EXTRA[peer]}"
             else:
                 runs[peer] = r
         if gemm is not None:
@@ -342,46 +343,37 @@ def _training_metrics(cfg: ThroughputConfig, rows: list[dict], by: dict,
     mms = [r["matmul_gflops"] for r in rows if r["variant"] == "engine" and r["matmul_gflops"]]
     if mms:  # the yardstick, measured beside every model × batch
         metrics.append(Metric("matmul_gflops", statistics.median(mms), "GFLOP/s", HIGHER,
-                              {"n": cfg.matmul_n}, kind=TIMING))
+                              {"n": cfg.matmul_n}))
     first_mlp = next((m for m in cfg.models if m.startswith(("mlp", "lenet-300"))), None)
     for r in rows:
         t = {"model": r["model"], "batch": r["batch"], "variant": r["variant"]}
-        metrics += [Metric("samples_per_s", r["samples_per_s"], "samples/s", HIGHER, t,
-                           kind=TIMING),
-                    Metric("steps_per_s", 1 / r["step_s"], "steps/s", HIGHER, t, kind=TIMING)]
+        metrics += [Metric("samples_per_s", r["samples_per_s"], "samples/s", HIGHER, t),
+                    Metric("steps_per_s", 1 / r["step_s"], "steps/s", HIGHER, t)]
         if r["variant"] == "naive":
             continue
         engine = by[(r["model"], r["batch"], "engine")]
         gflops = r["flops"] / r["step_s"] / 1e9 if r["flops"] else None
         if gflops is not None:
-            metrics.append(Metric("achieved_gflops", gflops, "GFLOP/s", HIGHER, t, kind=TIMING))
+            metrics.append(Metric("achieved_gflops", gflops, "GFLOP/s", HIGHER, t))
         if r["variant"] == "engine":
             naive = by.get((r["model"], r["batch"], "naive"))
             if naive:
                 sp = naive["step_s"] / r["step_s"]
                 head = r["model"] == first_mlp and r["batch"] == 128
                 metrics.append(Metric("speedup_vs_naive", sp, "×", HIGHER, t, headline=head,
-                                      goal=Goal(1.5) if head else None, kind=TIMING,
-                                      baseline=metric_key("samples_per_s",
-                                                          t | {"variant": "naive"})))
+                                      goal=Goal(1.5) if head else None))
             if r["matmul_gflops"] and gflops is not None:
                 share = 100 * gflops / r["matmul_gflops"]
                 head = r["model"] == first_mlp and r["batch"] == 1024
                 metrics.append(Metric("matmul_share", share, "%", HIGHER, t, headline=head,
-                                      goal=Goal(70.0) if head else None, kind=TIMING,
-                                      baseline=metric_key("matmul_gflops", {"n": cfg.matmul_n})
-                                      if mms else None))
+                                      goal=Goal(70.0) if head else None))
         else:
             metrics.append(Metric("speedup_vs_engine", engine["step_s"] / r["step_s"], "×",
-                                  HIGHER, t, kind=TIMING,
-                                  baseline=metric_key("samples_per_s",
-                                                      t | {"variant": "engine"})))
+                                  HIGHER, t))
         if peaks and gflops is not None:
             peak = peaks[0] if r["variant"] in ("bf16",) else peaks[1]
-            metrics += [Metric("achieved_tflops", gflops / 1e3, "TFLOP/s", HIGHER, t,
-                               kind=TIMING),
-                        Metric("peak_share", 100 * gflops / 1e3 / peak, "%", HIGHER, t,
-                               kind=TIMING)]
+            metrics += [Metric("achieved_tflops", gflops / 1e3, "TFLOP/s", HIGHER, t),
+                        Metric("peak_share", 100 * gflops / 1e3 / peak, "%", HIGHER, t)]
     return metrics
 
 
@@ -392,12 +384,8 @@ def _many_metrics(cfg: ThroughputConfig, ctx: Context, rows: list[dict]) -> list
         sp, rate = measure_many(cfg, ctx, k)
         ctx.log(f"train_many K={k}: {sp:.2f}× K sequential runs")
         t = {"model": cfg.many_model, "batch": cfg.many_batch, "variant": f"vmap-{k}"}
-        # the denominator (K models one after another), so a moving baseline is visible
-        metrics += [Metric("sequential_samples_per_s", rate / sp, "samples/s", HIGHER, t,
-                           kind=TIMING),
-                    Metric("speedup_vs_sequential", sp, "×", HIGHER, t,
-                           headline=k == max(cfg.many_k), kind=TIMING,
-                           baseline=metric_key("sequential_samples_per_s", t))]
+        metrics.append(Metric("speedup_vs_sequential", sp, "×", HIGHER, t,
+                              headline=k == max(cfg.many_k)))
         rows.append({**t, "samples_per_s": rate})
     return metrics
 
@@ -421,11 +409,21 @@ def _profile_metrics(cfg: ThroughputConfig, ctx: Context, by: dict,
         ceiling = 1e3 * naive["step_s"] / summary.gemm_ms
         metrics.append(Metric("speedup_ceiling_vs_naive", ceiling, "×", NONE,
                               {"model": cfg.profile_model, "batch": cfg.profile_batch,
-                               "variant": "engine"}, kind=TIMING))
+                               "variant": "engine"}))
         ctx.log(f"{cfg.profile_model} b={cfg.profile_batch}: matmuls are "
                 f"{100 * summary.gemm_ms / summary.step_ms:.0f}% of the profiled step; "
                 f"ceiling vs naive {ceiling:.2f}×")
     return metrics
+
+
+def _timing(baseline: tuple[str, dict] | None = None) -> dict:
+    """``kind="timing"`` (and the ``baseline`` key of a ratio's denominator) for a wall-clock
+    metric, where ``Metric`` has those fields (the compare gate's metric kinds)."""
+    fields = Metric.__dataclass_fields__
+    out = {"kind": "timing"} if "kind" in fields else {}
+    if baseline and "baseline" in fields:
+        out["baseline"] = Metric(baseline[0], 0.0, "", tags=baseline[1]).key
+    return out
 
 
 def _pgd_metrics(cfg: ThroughputConfig, ctx: Context, rows: list, info: dict) -> list[Metric]:
@@ -436,8 +434,7 @@ def _pgd_metrics(cfg: ThroughputConfig, ctx: Context, rows: list, info: dict) ->
                 "eps": r["eps"], "steps": cfg.pgd_steps}
         for who, rate in r["rate"].items():
             t = base | {"variant": who}
-            out += [Metric("input_iterations_per_s", rate, "samples/s", HIGHER, t,
-                           kind=TIMING),
+            out += [Metric("input_iterations_per_s", rate, "samples/s", HIGHER, t, **_timing()),
                     Metric("success_rate", r["success"][who], "%", HIGHER, t)]
             rows.append({"model": cfg.pgd_model, "batch": cfg.pgd_n,
                          "variant": f"pgd-{norm}-{who}", "samples_per_s": rate})
@@ -449,25 +446,26 @@ def _pgd_metrics(cfg: ThroughputConfig, ctx: Context, rows: list, info: dict) ->
                 out.append(Metric("speedup_vs_peer", sp, "×", HIGHER,
                                   base | {"variant": who, "peer": peer},
                                   headline=who == "ours",
-                                  goal=Goal(1.5) if who == "ours" else None, kind=TIMING,
-                                  baseline=metric_key("input_iterations_per_s",
-                                                      base | {"variant": peer})))
+                                  goal=Goal(1.5) if who == "ours" else None,
+                                  **_timing(("input_iterations_per_s",
+                                             base | {"variant": peer}))))
         else:
             info[f"pgd-{norm}"] = f"speedup skipped: no peer attack library installed ({EXTRA})"
         if r["skipped"]:
             info[f"pgd-{norm}-skipped"] = r["skipped"]
         gflops = r["flops"] / r["iter_s"] / 1e9
         out.append(Metric("achieved_gflops", gflops, "GFLOP/s", HIGHER,
-                          base | {"variant": "ours-full"}, kind=TIMING))
+                          base | {"variant": "ours-full"}, **_timing()))
         if r["gemm_s"]:
             # the same matmuls alone, in the same run: the attack loop's limit on this machine
+            gemm = base | {"variant": "gemm"}
             out += [Metric("matmul_gflops", r["flops"] / r["gemm_s"] / 1e9, "GFLOP/s", HIGHER,
-                           base | {"variant": "gemm"}, kind=TIMING),
+                           gemm, **_timing()),
                     Metric("matmul_share", 100 * r["gemm_s"] / r["iter_s"], "%", HIGHER,
-                           base | {"variant": "ours-full"}, goal=Goal(70.0), kind=TIMING,
-                           baseline=metric_key("matmul_gflops", base | {"variant": "gemm"}))]
-        work = r["work_ours"] / (cfg.pgd_n * cfg.pgd_steps)
-        out.append(Metric("work_fraction", 100 * work, "%", NONE, base | {"variant": "ours"}))
+                           base | {"variant": "ours-full"}, goal=Goal(70.0),
+                           **_timing(("matmul_gflops", gemm)))]
+        work = r["work_ours"] / (cfg.pgd_n * cfg.pgd_steps)  # a count: deterministic
+        out.append(Metric("work_fraction", 100 * work, "%", LOWER, base | {"variant": "ours"}))
     return out
 
 
@@ -483,10 +481,10 @@ def _probe(cfg: ThroughputConfig, ctx: Context, peaks) -> list[Metric]:
                     max(cfg.warmup_steps, 2))["probe"]
     tf = flops / s / 1e12
     t = {"model": cfg.probe_model, "batch": b, "variant": "bf16-probe"}
-    out = [Metric("achieved_tflops", tf, "TFLOP/s", HIGHER, t, headline=True, kind=TIMING)]
+    out = [Metric("achieved_tflops", tf, "TFLOP/s", HIGHER, t, headline=True)]
     if peaks:
         out.append(Metric("peak_share", 100 * tf / peaks[0], "%", HIGHER, t,
-                          goal=Goal(40.0), kind=TIMING))
+                          goal=Goal(40.0)))
     return out
 
 
