@@ -121,7 +121,7 @@ if [[ "${QB_SIM_DOC:-$([[ $nights == 3 ]] && echo 0 || echo 1)}" == 1 ]]; then
     "$py" "$src/scripts/nightly_sim_asv.py" "$QB_NIGHTLY_DIR" "$QB_ASV_MACHINE"
     echo
     echo "asv result files in the store: $asv_commits (one per night); \`asv publish\` and"
-    echo "\`quirkbench report --history\` were built from all of them every night."
+    echo "\`quirkbench report --history\` were built from all of them on the last night."
   } > "$doc"
   echo "wrote $doc"
 fi
