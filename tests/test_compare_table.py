@@ -185,3 +185,16 @@ def test_mixed_runs_are_never_pooled(case, tmp_path, capsys):
         assert err.count("\n") == 1 and "never pooled" in err and "a.json" in err, err
         assert ("mixes suites (quick: b.json; smoke: a.json)" in err if case == "suites"
                 else "mixes throughput/mnist5k runs with different settings" in err)
+
+
+def test_timing_moves_are_not_counted_as_behaviour_changes():
+    import pandas as pd
+
+    from quirkbench.tracking.compare import summary_line, verdict_counts
+
+    df = pd.DataFrame({"verdict": ["moved", "moved", "behaviour changed", "unchanged"],
+                       "kind": ["timing", "exact", "exact", "exact"]})
+    counts = verdict_counts(df)
+    assert counts["behaviour changed"] == 2  # the exact move and the exact change
+    assert counts["timings moved"] == 1
+    assert "1 timings moved" in summary_line(df)

@@ -798,13 +798,21 @@ def _is_changed_behaviour(verdict: str) -> bool:
 
 
 def verdict_counts(df: pd.DataFrame) -> dict[str, int]:
-    """{regressed, improved, behaviour changed, unchanged, new, gone}: metrics per verdict
-    (``moved``, a direction-none value that changed, counts as behaviour changed)."""
+    """{regressed, improved, behaviour changed, unchanged, ...}: metrics per verdict.
+
+    ``moved`` (a direction-none value that changed) counts as behaviour changed, except for
+    timing metrics, whose moves are counted apart as ``timings moved``: a wall-clock value
+    that moved is speed or noise, never a change of what the network does."""
     v = df["verdict"].astype(str)
+    timing = (df["kind"].astype(str) == "timing") if "kind" in df else pd.Series(False, v.index)
+    moved_timing = (v == "moved") & timing  # wall-clock noise or speed, never behaviour
     out = {"regressed": int((v == "regressed").sum()), "improved": int((v == "improved").sum()),
-           "behaviour changed": int(v.map(_is_changed_behaviour).sum()),
+           "behaviour changed": int((v.map(_is_changed_behaviour) & ~moved_timing).sum()),
            "unchanged": int((v == "unchanged").sum())}
-    out.update({k: int((v == k).sum()) for k in ("new", "gone") if (v == k).any()})
+    if moved_timing.any():
+        out["timings moved"] = int(moved_timing.sum())
+    out.update({k: int((v == k).sum()) for k in ("new", "gone", "baseline moved")
+                if (v == k).any()})
     other = len(v) - sum(out.values())
     if other:
         out["other"] = other
