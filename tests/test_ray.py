@@ -159,10 +159,15 @@ def real_ray():
     cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the test tasks travel
     if not ray.is_initialized():
         try:
+            # the workers import this module by name to find the test task's functions
+            here = str(Path(__file__).resolve().parent)
+            path = os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH", "")) if p)
+            env = {"env_vars": {"PYTHONPATH": path}}
             if os.environ.get("RAY_ADDRESS"):  # a cluster started with `ray start --head`
-                ray.init(logging_level="ERROR")
+                ray.init(logging_level="ERROR", runtime_env=env)
             else:
-                ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR")
+                ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR",
+                         runtime_env=env)
         except Exception as e:  # e.g. a loaded machine where the raylet times out
             pytest.skip(f"a local Ray cluster could not start here: {suite.one_line(e)}")
     yield ray
