@@ -1,10 +1,12 @@
 """Timing helpers for throughput: synchronised timers, interleaved repeats, FLOP counts, peaks.
 
-A *runner* is ``run(n) -> seconds per step`` over n steps; ``interleaved`` alternates the
-repeats of several runners so load from other processes hits them alike, and takes the
-median. ``engine_stepper`` times the one training engine (``train.train``), ``naive_stepper``
-the textbook DataLoader loop, ``many_stepper`` ``train.train_many``; ``matmul_runner`` an
-n×n matmul, the CPU's yardstick. ``PEAK_TFLOPS`` holds GPU peaks by device name.
+A *runner* is ``run(n) -> seconds per step`` over n steps; ``interleaved_samples`` alternates
+the repeats of several runners so load from other processes hits them alike; ``interleaved``
+takes each runner's median and ``paired_ratio`` the median of repeat-by-repeat ratios (what
+every speed-up and share here is). ``engine_stepper`` times the one training engine
+(``train.train``), ``naive_stepper`` the textbook DataLoader loop, ``many_stepper``
+``train.train_many``; ``matmul_runner`` an n×n matmul, the CPU's yardstick. ``PEAK_TFLOPS``
+holds GPU peaks by device name.
 """
 
 from __future__ import annotations
@@ -129,10 +131,11 @@ def many_stepper(models, x, y, batch: int) -> Callable[[int], float]:
     return run
 
 
-def interleaved(runs: dict[str, Callable[[int], float]], steps: int, repeats: int,
-                warmup: int, repeat_s: float | None = None) -> dict[str, float]:
-    """Median seconds per step of each runner; repeats alternate between the runners so a
-    burst of load from other processes hits all of them alike (the ratios stay honest).
+def interleaved_samples(runs: dict[str, Callable[[int], float]], steps: int, repeats: int,
+                        warmup: int, repeat_s: float | None = None) -> dict[str, list[float]]:
+    """Seconds per step of each runner, one value per repeat; the repeats alternate between
+    the runners (A B C, A B C, ...) so a burst of load from other processes hits all of them
+    alike, and repeat i of every runner was taken at about the same moment (``paired_ratio``).
     With ``repeat_s``, a repeat runs at most ``steps`` steps but only as many as fill about
     ``repeat_s`` seconds of the first runner (judged from its warm-up; at least one)."""
     warm = [run(warmup) for run in runs.values()] if warmup else []
@@ -142,7 +145,24 @@ def interleaved(runs: dict[str, Callable[[int], float]], steps: int, repeats: in
     for _ in range(repeats):
         for k, run in runs.items():
             times[k].append(run(steps))
-    return {k: statistics.median(v) for k, v in times.items()}
+    return times
+
+
+def interleaved(runs: dict[str, Callable[[int], float]], steps: int, repeats: int,
+                warmup: int, repeat_s: float | None = None) -> dict[str, float]:
+    """Median seconds per step of each runner over ``interleaved_samples``' repeats."""
+    return {k: statistics.median(v)
+            for k, v in interleaved_samples(runs, steps, repeats, warmup, repeat_s).items()}
+
+
+def paired_ratio(num: list[float], den: list[float]) -> float:
+    """Median over repeats of num[i] / den[i]: a ratio of two interleaved timings taken
+    repeat by repeat, so load that slows both in one repeat cancels (a ratio of the two
+    medians would pair a fast repeat of one with a slow repeat of the other)."""
+    if len(num) != len(den) or not num:
+        raise ValueError(f"paired_ratio needs two equally long non-empty lists, got "
+                         f"{len(num)} and {len(den)}")
+    return statistics.median(a / b for a, b in zip(num, den, strict=True))
 
 
 def with_one_thread(run: Callable[[int], float]) -> Callable[[int], float]:
