@@ -82,7 +82,8 @@ def main(argv=None) -> int:
             rec = {"pair": i, "fails": bool(len(bad)), "rows": len(df),
                    "flagged": [f"{r.task}/{r.key} ({r.verdict})" for r in flagged.itertuples()],
                    "timing_flagged": len(timing), "exact": int((df["test"] == "exact").sum()),
-                   "tested": df.attrs["tested"], "seconds": round(time.time() - tp)}
+                   "tested": df.attrs["tested"], "seconds": round(time.time() - tp),
+                   "load": round(os.getloadavg()[0], 2)}
             tally.append(rec)
             log(f"pair {i}: {'FAIL' if rec['fails'] else 'pass'} ({rec['rows']} metrics, "
                 f"{rec['exact']} exact, {rec['tested']} tested, flagged: "
@@ -105,6 +106,15 @@ def _suite_tasks(suite: str) -> list[str]:
     return [t.name for t in load_all().values() if suite in t.suites]
 
 
+def _load_text(loads: list) -> str:
+    """The machine's 1-minute load average at the end of the pairs (other jobs on the box)."""
+    v = sorted(x for x in loads if x is not None)
+    if not v:
+        return "load not recorded"
+    return (f"1-minute load average at the end of a pair {v[0]:.1f}–{v[-1]:.1f} "
+            f"(median {v[len(v) // 2]:.1f}; {os.cpu_count()} means every core busy)")
+
+
 def write_md(path: Path, tally: list[dict], a, seeds, tasks, commit: str, seconds: float,
              suite: str) -> None:
     """Rewrite the tally page; one section per suite, kept when another suite is written."""
@@ -113,9 +123,10 @@ def write_md(path: Path, tally: list[dict], a, seeds, tasks, commit: str, second
     sec = [f"## {suite} suite", "",
            f"- commit `{commit[:12]}`, seeds {seeds} a side, tasks {', '.join(tasks)}"
            + (f", settings {' '.join(a.sets)}" if a.sets else ""),
-           f"- machine: {platform.machine()} ({os.cpu_count()} CPUs, shared with other jobs "
-           f"and loaded while this ran), Python {platform.python_version()}, one torch thread "
-           f"per run; {seconds / 60:.0f} min for {len(tally)} pair(s)",
+           f"- machine: {platform.machine()} ({os.cpu_count()} CPUs), Python "
+           f"{platform.python_version()}, one torch thread per run, one run at a time; "
+           f"{seconds / 60:.0f} min for {len(tally)} pair(s); "
+           + _load_text([r.get("load") for r in tally]),
            f"- **{fails} of {len(tally)} pairs failed the gate**; {timing} pair(s) with a "
            "flagged timing row",
            "",
