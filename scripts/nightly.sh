@@ -20,7 +20,8 @@
 #   QB_DEVICE       cpu, cuda or auto (default auto); QB_REQUIRE_CUDA=1: refuse without a GPU
 #   QB_ASV          1 (default) runs asv; 0 skips it.  QB_ASV_BENCH: asv --bench regex
 #   QB_ASV_MACHINE  asv machine name (default: nightly-<hostname>); keep it fixed per runner
-#   QB_EXPECT       expected-changes file (default: expected-changes.txt here, if present)
+#   QB_EXPECT       expected-changes file, the PR gate's TOML (default: expected-changes.toml
+#                   here, if present)
 #   QB_ALLOW_DIRTY  1: run on a checkout with uncommitted changes (results would be mislabelled)
 #   PYTHON          interpreter (default python)
 set -euo pipefail
@@ -87,7 +88,7 @@ fi
 
 # 4. the gate against the last good night
 expect=()
-exp=${QB_EXPECT:-expected-changes.txt}
+exp=${QB_EXPECT:-expected-changes.toml}
 [[ -f "$exp" ]] && expect=(--expect "$exp")
 status=0
 "$py" -m quirkbench nightly "$store/results" --head "$out" "${gate_asv[@]}" "${expect[@]}" \

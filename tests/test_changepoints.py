@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from quirkbench.cli import main
+from quirkbench.errors import UserError
 from quirkbench.metrics import LOWER, NONE, Metric
 from quirkbench.tracking import changepoints as cp
 from quirkbench.tracking import nightly
@@ -140,8 +141,9 @@ def test_second_regression_gets_its_own_first_bad_commit(tmp_path):
 
 
 def test_acknowledged_change_becomes_the_new_baseline(tmp_path):
-    expect = tmp_path / "expected.txt"
-    expect.write_text("t/d acc  # the new data split lowers accuracy on purpose\n")
+    expect = tmp_path / "expected-changes.toml"  # the same file the PR gate reads
+    expect.write_text('[[change]]\nmetric = "t/acc"\nold = 90\nnew = 70\n'
+                      'reason = "the new data split lowers accuracy on purpose"\n')
     write_night(tmp_path, 0, ms(acc=90))
     write_night(tmp_path, 1, ms(acc=70))
     nightly.record(tmp_path, tmp_path / "night-00.json")
@@ -151,6 +153,26 @@ def test_acknowledged_change_becomes_the_new_baseline(tmp_path):
     write_night(tmp_path, 2, ms(acc=70))  # without the file: 70 is the baseline now
     night, _ = nightly.record(tmp_path, tmp_path / "night-02.json")
     assert night.status == nightly.GOOD and night.baseline_commit == COMMITS[1]
+
+
+def test_expected_changes_match_like_the_gate(tmp_path):
+    p = tmp_path / "expected-changes.toml"
+    p.write_text('[[change]]\nmetric = "t/d/acc"\nnew = 70\nreason = "r1"\n'
+                 '[[change]]\nbenchmark = "phenomena.Adversarial.track_*"\nreason = "r2"\n'
+                 '[[change]]\nmetric = "u/loss[*]"\nreason = "r3"\n')
+    ex = nightly.load_expect(p)
+    ack = lambda m, b=90.0, h=70.0, **kw: nightly.acknowledged(  # noqa: E731
+        {"metric": m, "base": b, "head": h, **kw}, ex)
+    assert ack("t/d acc") == "r1"
+    assert ack("t/d acc", h=60.0) is None  # listed as → 70, went to 60: not this change
+    assert ack("t/e acc") is None  # another dataset
+    assert ack("asv phenomena.Adversarial.track_success(0)") == "r2"
+    assert ack("asv x", benchmark="phenomena.Adversarial.track_eps") == "r2"
+    assert ack("asv phenomena.Memorization.track_steps") is None
+    assert ack("u/d loss[lr=0.1]") == "r3" and ack("u/d loss") is None
+    p.write_text("t/d acc  # the old plain-line format\n")
+    with pytest.raises(UserError, match="not valid TOML"):
+        nightly.load_expect(p)
 
 
 def test_ledger_rebuilt_by_replay_and_rerun_replaces(tmp_path):

@@ -4,6 +4,7 @@ incomplete runs, and bad input for the gate's options."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -248,6 +249,21 @@ def test_read_expected_accepts_the_documented_forms(tmp_path):
     assert a.matches("adversarial", "mnist5k", "anything") and a.old is None
     assert b.matches("compression", "mnist5k", "compression_ratio[method=random]")
     assert b.agrees(8.2, 4.1) and not b.agrees(8.0, 6.0)
+
+
+def test_the_docs_expected_changes_example_reads(tmp_path):
+    import re
+
+    text = (Path(__file__).parents[1] / "docs" / "gate.md").read_text()
+    (block,) = re.findall(r"```toml\n(.*?)```", text, re.S)
+    p = tmp_path / "expected-changes.toml"
+    p.write_text(block)
+    got = read_expected(p)
+    assert [e.benchmark for e in got] == [False, False, False, True]
+    assert got[2].matches("throughput", "mnist5k", "speedup_vs_peer[peer=foolbox]")
+    assert not got[2].matches("throughput", "mnist5k", "speedup_vs_peers")
+    assert got[3].matches_benchmark("phenomena.Adversarial.track_success")
+    assert not got[3].matches("phenomena.Adversarial", "x", "track_success")
 
 
 def test_direction_of_lower_is_better_stochastic():

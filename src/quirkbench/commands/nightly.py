@@ -64,7 +64,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="folder of the nightly results documents (kept across nights)")
     p.add_argument("--head", help="the night to judge (default: the newest document)")
     p.add_argument("--expect", metavar="FILE",
-                   help="expected-changes file: a listed metric's change is acknowledged")
+                   help="expected-changes file (the PR gate's TOML): a listed metric's or asv "
+                        "benchmark's change is acknowledged")
     p.add_argument("--asv-results", metavar="DIR",
                    help="asv results folder (kept across nights) to compare the two commits")
     p.add_argument("--asv-machine", metavar="NAME", help="asv machine name of the records")

@@ -47,6 +47,7 @@ headline that regressed) unless expected; with ``fail_on="moved"`` every non-tim
 
 from __future__ import annotations
 
+import fnmatch
 import functools
 import json
 import math
@@ -225,16 +226,29 @@ def _datasets(df: pd.DataFrame) -> set[str]:
 @dataclass(frozen=True)
 class Expected:
     """One approved change: ``metric`` is ``task/key`` or ``task/dataset/key`` (``task/*``:
-    every metric of the task); ``old``/``new`` (None: any value) with relative ``tol``."""
+    every metric of the task; shell wildcards ``*``/``?`` match as in ``fnmatch``, brackets
+    are literal), or ``benchmark`` an asv benchmark name (wildcards too: the nightly job's
+    asv record); ``old``/``new`` (None: any value) with relative ``tol``."""
 
     metric: str
     reason: str
     old: float | None = None
     new: float | None = None
     tol: float = 0.01
+    benchmark: bool = False  # ``metric`` names an asv benchmark, not a quirkbench metric
 
     def matches(self, task: str, dataset: str, key: str) -> bool:
-        return self.metric in (f"{task}/{key}", f"{task}/{dataset}/{key}", f"{task}/*")
+        if self.benchmark:
+            return False
+        if self.metric in (f"{task}/{key}", f"{task}/{dataset}/{key}", f"{task}/*"):
+            return True
+        pat = self.metric.replace("[", "[[]")  # a metric key's brackets are literal text
+        return any(fnmatch.fnmatchcase(name, pat)
+                   for name in (f"{task}/{key}", f"{task}/{dataset}/{key}"))
+
+    def matches_benchmark(self, name: str) -> bool:
+        return self.benchmark and (name == self.metric
+                                   or fnmatch.fnmatchcase(name, self.metric))
 
     def agrees(self, base_mean: float, head_mean: float) -> bool:
         def near(a, b):
@@ -243,9 +257,11 @@ class Expected:
 
 
 def read_expected(path: str | Path) -> list[Expected]:
-    """The expected-changes file (TOML): ``[[change]]`` tables with ``metric``, ``reason`` and
-    optionally ``old``, ``new`` (numbers; leave out or ``"any"`` for any value) and ``tol``
-    (relative, default 0.01). Anything else is a one-line ``UserError`` naming the entry."""
+    """The expected-changes file (TOML), read by ``compare --expect`` and ``nightly
+    --expect`` alike: ``[[change]]`` tables with ``metric`` (or ``benchmark``: an asv
+    benchmark name), ``reason`` and optionally ``old``, ``new`` (numbers; leave out or
+    ``"any"`` for any value) and ``tol`` (relative, default 0.01). Anything else is a
+    one-line ``UserError`` naming the entry."""
     path = Path(path)
     try:
         doc = tomllib.loads(path.read_text())
@@ -263,12 +279,18 @@ def read_expected(path: str | Path) -> list[Expected]:
     out = []
     for i, e in enumerate(entries, 1):
         where = f"--expect file {path}, change {i}"
-        unknown = sorted(set(e) - {"metric", "reason", "old", "new", "tol"})
+        unknown = sorted(set(e) - {"metric", "benchmark", "reason", "old", "new", "tol"})
         if unknown:
-            raise UserError(f"{where}: unknown field(s) {', '.join(unknown)}; valid: metric, "
-                            "reason, old, new, tol")
-        metric, reason = e.get("metric"), e.get("reason")
-        if not isinstance(metric, str) or metric.count("/") not in (1, 2):
+            raise UserError(f"{where}: unknown field(s) {', '.join(unknown)}; valid: metric "
+                            "(or benchmark), reason, old, new, tol")
+        metric, bench, reason = e.get("metric"), e.get("benchmark"), e.get("reason")
+        if (metric is None) == (bench is None):
+            raise UserError(f"{where}: give exactly one of metric ('task/key') or benchmark "
+                            "(an asv benchmark name)")
+        if bench is not None and (not isinstance(bench, str) or not bench.strip()):
+            raise UserError(f"{where}: benchmark must be an asv benchmark name, got {bench!r}")
+        if metric is not None and (not isinstance(metric, str)
+                                   or metric.split("[")[0].count("/") not in (1, 2)):
             raise UserError(f"{where}: metric must be text like 'task/key' or "
                             f"'task/dataset/key', got {metric!r}")
         if not isinstance(reason, str) or not reason.strip():
@@ -285,7 +307,8 @@ def read_expected(path: str | Path) -> list[Expected]:
         tol = e.get("tol", 0.01)
         if not isinstance(tol, (int, float)) or isinstance(tol, bool) or not tol >= 0:
             raise UserError(f"{where}: tol must be a number ≥ 0 (relative), got {tol!r}")
-        out.append(Expected(metric, reason.strip(), vals["old"], vals["new"], float(tol)))
+        out.append(Expected((metric or bench).strip(), reason.strip(), vals["old"], vals["new"],
+                            float(tol), benchmark=bench is not None))
     return out
 
 
@@ -759,7 +782,8 @@ def _expectations(rows: list[dict], expected: list[Expected]) -> list[Expected]:
                                  f"{'any' if e.old is None else f'{e.old:g}'} → "
                                  f"{'any' if e.new is None else f'{e.new:g}'}; " + r["note"])
                 break
-    return [e for i, e in enumerate(expected) if i not in used]
+    # asv benchmark entries are the nightly job's; a PR comparison never sees them
+    return [e for i, e in enumerate(expected) if i not in used and not e.benchmark]
 
 
 def _fails(r: dict, fail_on: str) -> bool:

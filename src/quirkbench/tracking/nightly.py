@@ -70,33 +70,36 @@ def save_ledger(path: str | Path, nights: list[dict[str, Any]]) -> None:
 
 # --------------------------------------------------------------------------- expected changes
 
-def load_expect(path: str | Path | None) -> list[tuple[str, str]]:
-    """Acknowledged changes: ``(pattern, reason)`` per line ``PATTERN  # reason``, where
-    PATTERN matches ``task/dataset key`` of a quirkbench metric or an asv benchmark name
-    (shell wildcards allowed). An interim reader: ``quirkbench compare --expect`` defines
-    the expected-changes file; this reads its metric column only."""
+def load_expect(path: str | Path | None) -> list:
+    """The expected-changes file, the same TOML ``[[change]]`` file the PR gate reads
+    (``compare.read_expected``): ``metric`` entries acknowledge quirkbench metrics,
+    ``benchmark`` entries asv benchmarks (shell wildcards allowed in both)."""
     if path is None:
         return []
-    p = Path(path)
-    if not p.is_file():
-        raise UserError(f"expected-changes file {p} does not exist")
-    out = []
-    for line in p.read_text().splitlines():
-        text, _, reason = line.partition("#")
-        text = text.strip()
-        if not text:
-            continue
-        pattern = text.split(":")[0].strip() if ": " in text else text
-        out.append((pattern, reason.strip()))
-    return out
+    from .compare import read_expected
+
+    return read_expected(path)
 
 
-def acknowledged(name: str, expect: list[tuple[str, str]]) -> str | None:
-    """The reason if ``name`` matches an expected change, else None."""
-    for pattern, reason in expect:
-        if name == pattern or fnmatch.fnmatchcase(name, pattern):
-            return reason or "listed in the expected-changes file"
+def acknowledged(failure: dict[str, Any], expect: list) -> str | None:
+    """The reason if ``failure`` (a quirkbench metric ``task/dataset key`` or ``asv NAME``)
+    matches an expected change whose old/new values, when given, agree; else None."""
+    name = failure["metric"]
+    for e in expect:
+        if name.startswith("asv "):
+            hit = e.matches_benchmark(name.removeprefix("asv ")) \
+                or e.matches_benchmark(str(failure.get("benchmark") or ""))
+        else:
+            where, _, key = name.partition(" ")
+            task, _, dataset = where.partition("/")
+            hit = e.matches(task, dataset, key)
+        if hit and e.agrees(_num(failure.get("base")), _num(failure.get("head"))):
+            return e.reason
     return None
+
+
+def _num(v) -> float:
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else math.nan
 
 
 # --------------------------------------------------------------------------- asv
@@ -237,8 +240,7 @@ def judge(head: str | Path, nights: list[dict[str, Any]], *, expect=(),
                              either_way=tuple(asv.get("either_way", ())))
     since = [n for n in nights if n["started"] > base["started"] and n["doc"] != str(head)]
     for f in fails:
-        reason = acknowledged(f["metric"].removeprefix("asv "), list(expect)) \
-            or acknowledged(f["metric"], list(expect))
+        reason = acknowledged(f, list(expect))
         if reason:
             night.acknowledged.append({**f, "reason": reason})
             continue
