@@ -161,3 +161,13 @@ def test_payloads_are_escaped_on_the_comparison_page(payload, tmp_path):
     verdict = page[page.index('<section id="verdict"'):page.index("</section>")]
     text = html_lib.unescape(re.sub(r"<[^>]+>", "", verdict))  # what a reader sees
     assert f"task {payload}" in text and f"m {payload}" in text
+
+
+def test_every_verdict_compare_gives_has_a_symbol_and_a_colour():
+    # a verdict missing here renders as a generic warning diamond on the comparison page
+    from quirkbench.report.view import VERDICTS
+    from quirkbench.tracking.compare import MARK, RANK
+
+    assert set(MARK) <= set(VERDICTS)
+    assert set(MARK) <= set(RANK)
+    assert VERDICTS["expected"][1] != "bad" and VERDICTS["baseline moved"][1] != "bad"

@@ -813,7 +813,8 @@ MARK = {"regressed": "✗", "behaviour changed": "≠", "changed": "≠", "moved
         "improved": "✓", "new": "+", "gone": "-", "unchanged": " ", "expected": "=",
         "baseline moved": "÷"}
 RANK = {"regressed": 0, "behaviour changed": 1, "changed": 1, "moved": 2, "improved": 3,
-        "new": 4, "gone": 5, "unchanged": 9}  # display order; unknown verdicts after moved
+        "baseline moved": 3, "new": 4, "gone": 5, "expected": 6,
+        "unchanged": 9}  # display order; unknown verdicts after moved
 BANNER = ("regressed", "improved", "behaviour changed", "unchanged")
 
 
