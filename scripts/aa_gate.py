@@ -44,7 +44,13 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=str(ROOT / "results" / "aa"))
     ap.add_argument("--md", default=str(ROOT / "docs" / "generated" / "aa.md"))
     ap.add_argument("--spread", help="write the timing A/A spread JSON here")
+    ap.add_argument("--judge-only", metavar="K", type=int,
+                    help="run nothing: re-judge the pairs already in --out, and again with the "
+                         "A/A spread of pairs 1..K (tuning) applied to every pair; pairs after "
+                         "K are the held-out check of that spread")
     a = ap.parse_args(argv)
+    if a.judge_only is not None:
+        return judge_only(a)
     from quirkbench.runner.suite import SUITES
     from quirkbench.tracking.compare import compare, failing
 
@@ -59,6 +65,7 @@ def main(argv=None) -> int:
         tree = Path(tmp) / "aa"
         commit = export_head(tree)
         log(f"A/A: up to {a.pairs} pairs of {a.suite} runs (seeds {seeds}) of {commit[:10]}")
+        (out / "commit.txt").write_text(commit + "\n")  # for --judge-only
         for i in range(1, a.pairs + 1):
             if a.until and datetime.now(timezone.utc).strftime("%H:%M") >= a.until:
                 log(f"stopping before pair {i}: past --until {a.until}")
@@ -98,6 +105,123 @@ def main(argv=None) -> int:
     fails = sum(r["fails"] for r in tally)
     log(f"{fails} of {len(tally)} A/A pairs failed the gate; tally in {a.md}")
     return 0
+
+
+def _pairs(out: Path) -> list[tuple[int, Path, Path]]:
+    found = []
+    for pa in out.glob("pair*-a"):
+        i = int(pa.name[4:-2])
+        if (out / f"pair{i}-b").is_dir():
+            found.append((i, pa, out / f"pair{i}-b"))
+    return sorted(found)
+
+
+def _timing_logs(df) -> dict[str, float]:
+    return {f"{r.task}/{r.key}": math.log(r.ratio) for r in df[df["kind"] == "timing"].itertuples()
+            if r.ratio == r.ratio and r.ratio > 0}
+
+
+def judge_only(a) -> int:
+    """Re-judge saved pairs: with compare's defaults, and with the A/A spread of the first K
+    pairs (the tuning pairs; the later ones are held out). Writes the tally to --md."""
+    from quirkbench.tracking.compare import compare, failing
+
+    out = Path(a.out) / a.suite
+    pairs = _pairs(out)
+    if len(pairs) <= a.judge_only:
+        raise SystemExit(f"aa_gate: {len(pairs)} pair(s) in {out}; --judge-only {a.judge_only} "
+                         "needs more than K")
+    from quirkbench.errors import UserError
+
+    dfs = {}
+    for i, pa, pb in list(pairs):
+        try:
+            dfs[i] = compare(pa, pb, allow_incomplete=False)
+        except UserError as e:  # a pair still running, or cut short: not a pair
+            print(f"pair {i} skipped: {e}")
+            pairs.remove((i, pa, pb))
+    logs: dict[str, list[float]] = {}
+    for i, _, _ in pairs[:a.judge_only]:
+        for k, v in _timing_logs(dfs[i]).items():
+            logs.setdefault(k, []).append(v)
+    spread = {k: math.sqrt(sum(x * x for x in v) / len(v)) for k, v in logs.items()}
+    rows = []
+    for i, pa, pb in pairs:
+        df, dfs_ = dfs[i], compare(pa, pb, allow_incomplete=False, timing_spread=spread)
+        row = {"pair": i, "held_out": i > a.judge_only, "rows": len(df)}
+        for name, d in (("default", df), ("spread", dfs_)):
+            flagged = d[d["verdict"] != "unchanged"]
+            row[name] = {"fails": bool(len(failing(d))),
+                         "timing": [f"{r.task}/{r.key} ({r.verdict})"
+                                    for r in flagged[flagged["kind"] == "timing"].itertuples()],
+                         "other": [f"{r.task}/{r.key} ({r.verdict})"
+                                   for r in flagged[flagged["kind"] != "timing"].itertuples()]}
+        rows.append(row)
+    commit = (out / "commit.txt").read_text().strip() if (out / "commit.txt").is_file() \
+        else "unknown"
+    write_judged_md(Path(a.md), rows, a, commit, spread)
+    if a.spread:
+        Path(a.spread).write_text(json.dumps(
+            {"suite": a.suite, "pairs": a.judge_only, "commit": commit,
+             "spread": dict(sorted(spread.items()))}, indent=1) + "\n")
+    for r in rows:
+        print(f"pair {r['pair']}{' (held out)' if r['held_out'] else ''}: default "
+              f"{'FAIL' if r['default']['fails'] else 'pass'} {len(r['default']['timing'])} "
+              f"timing flags; with spread {'FAIL' if r['spread']['fails'] else 'pass'} "
+              f"{len(r['spread']['timing'])} timing flags")
+    return 0
+
+
+def write_judged_md(path: Path, rows: list[dict], a, commit: str, spread: dict) -> None:
+    held = [r for r in rows if r["held_out"]]
+    k = a.judge_only
+
+    def tally(rs, name):
+        return (sum(r[name]["fails"] for r in rs), sum(bool(r[name]["timing"]) for r in rs),
+                sum(len(r[name]["timing"]) for r in rs),
+                sum(bool(r[name]["other"]) for r in rs))
+
+    sec = [f"## {SUITE_TITLE.get(a.suite, a.suite)} suite", "",
+           f"- commit `{commit[:12]}`, {len(rows)} pairs of independent runs of the same commit "
+           f"and seeds ({a.seeds}) a side, one torch thread per run, one run at a time, on "
+           f"{platform.machine()} ({os.cpu_count()} CPUs), Python {platform.python_version()}",
+           f"- the A/A timing spread (root mean square of log(B/A) per timing metric) is "
+           f"measured on pairs 1–{k} only; pairs {k + 1}–{rows[-1]['pair']} are held out",
+           "", "| rule | pairs | gate failures | pairs with a flagged timing | flagged timing "
+           "rows | pairs with a non-timing change |", "|---|---|---|---|---|---|"]
+    for name, label in (("default", "defaults (no A/A spread)"),
+                        ("spread", f"`--timing-spread` of pairs 1–{k}")):
+        for rs, which in ((rows, "all"), (held, f"held out ({len(held)})")):
+            f, pt, nt, po = tally(rs, name)
+            sec.append(f"| {label} | {which} | {f} | {pt} | {nt} | {po} |")
+    sec += ["", "| pair | gate (defaults) | flagged timing rows (defaults) | gate (A/A spread) | "
+            "flagged timing rows (A/A spread) |", "|---|---|---|---|---|"]
+    for r in rows:
+        def cell(name, r=r):
+            t = r[name]["timing"]
+            return (", ".join(f"`{x}`" for x in t[:3]) + (f" and {len(t) - 3} more"
+                                                          if len(t) > 3 else "")) or "—"
+        sec.append(f"| {r['pair']}{' (held out)' if r['held_out'] else ''} | "
+                   f"{'**fails**' if r['default']['fails'] else 'passes'} | {cell('default')} | "
+                   f"{'**fails**' if r['spread']['fails'] else 'passes'} | {cell('spread')} |")
+    _write_section(path, a.suite, "\n".join(sec))
+
+
+SUITE_TITLE: dict[str, str] = {}
+
+
+def _write_section(path: Path, suite: str, section: str) -> None:
+    head = ["# A/A: false alarms of the gate", "",
+            "Generated by `scripts/aa_gate.py` — do not edit by hand. Each pair: two "
+            "independent runs of the same commit and seeds, compared with `quirkbench "
+            "compare`.", ""]
+    sections = {}
+    if path.exists():
+        for part in path.read_text().split("\n## ")[1:]:
+            sections[part.split(" suite", 1)[0]] = "## " + part.rstrip("\n")
+    sections[suite] = section
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(head + [sections[k] + "\n" for k in sorted(sections)]))
 
 
 def _suite_tasks(suite: str) -> list[str]:

@@ -17,6 +17,7 @@
 #                tree, when it exists): changes it lists, with a reason, do not fail the gate
 #   QB_TIMING_SPREAD  A/A log-spread per timing metric (JSON from scripts/aa_gate.py) measured
 #                on the machine that runs the gate; raises each timing's factor limit
+#                (default: bench/timing-spread/<suite>.json when it exists; "" for none)
 #   QB_REPO      repository to check (default: the current directory's)
 #   QB_JOBS      units at once per run (`quirkbench run --jobs`; default auto: one per
 #                physical core, one torch thread each); a side that predates --jobs runs
@@ -91,7 +92,11 @@ if [[ -f "$expect" ]]; then
   gate_args+=(--expect "$out/expected-changes.toml")
   echo "== expected changes: ${QB_EXPECT:-expected-changes.toml (HEAD)}"
 fi
-[[ -n "${QB_TIMING_SPREAD:-}" ]] && gate_args+=(--timing-spread "$QB_TIMING_SPREAD")
+spread=${QB_TIMING_SPREAD-$repo/bench/timing-spread/$suite.json}
+if [[ -n "$spread" && -f "$spread" ]]; then
+  gate_args+=(--timing-spread "$spread")
+  echo "== timing A/A spread: $spread"
+fi
 set +e
 "$py" -m quirkbench.cli compare "$out/base" "$out/head" \
   --markdown "$out/compare.md" "${gate_args[@]}" ${QB_COMPARE:-}

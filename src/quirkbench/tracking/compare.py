@@ -497,15 +497,15 @@ def _log_spread(v: np.ndarray) -> float:
 
 def timing_limit(vb: np.ndarray, vh: np.ndarray, time_threshold: float,
                  aa_sigma: float | None) -> float:
-    """The factor a timing must beat: max(1 + time_threshold, exp(TIMING_K · σ)), σ the A/A
-    log-spread of the ratio when known, else the one the runs' own seeds imply."""
+    """The factor a timing must beat: max(1 + time_threshold, exp(TIMING_K · σ)) for σ both
+    the A/A log-spread of the ratio (when known: how far identical runs drift apart) and the
+    one the runs' own seeds imply (how unsteady the machine was during these runs)."""
     sig = [math.log1p(time_threshold)]
     if aa_sigma is not None and np.isfinite(aa_sigma):
         sig.append(TIMING_K * aa_sigma)
-    else:
-        sb, sh = _log_spread(vb), _log_spread(vh)
-        if np.isfinite(sb) and np.isfinite(sh):
-            sig.append(TIMING_K * math.sqrt(sb**2 / len(vb) + sh**2 / len(vh)))
+    sb, sh = _log_spread(vb), _log_spread(vh)
+    if np.isfinite(sb) and np.isfinite(sh):
+        sig.append(TIMING_K * math.sqrt(sb**2 / len(vb) + sh**2 / len(vh)))
     return math.exp(max(sig))
 
 
