@@ -345,12 +345,11 @@ class PGD(Attack):
                 else:
                     xa.add_(g.sign_(), alpha=step_a)
                 xa.clamp_(lo_a, hi_a)
-            else:  # the same ops as x + step·g/‖g‖, projected, clipped; in place
-                g.div_(_view(_norms(g, "l2").clamp_min(1e-12), xa)).mul_(step_a)
-                xa.add_(g)
+            else:  # x + (step/‖g‖)·g, projected onto the ε-ball, clipped: one pass each
+                xa.addcmul_(g, step_a / _view(_norms(g, "l2").clamp_min(1e-12), xa))
                 d = torch.sub(xa, x0, out=diff[:len(xa)])
-                d.mul_(torch.clamp(eps_a / _view(_norms(d, "l2"), xa).clamp_min(1e-12), max=1.0))
-                torch.add(x0, d, out=xa)
+                torch.addcmul(x0, d, torch.clamp(
+                    eps_a / _view(_norms(d, "l2"), xa).clamp_min(1e-12), max=1.0), out=xa)
                 if self.bounds is not None:
                     xa.clamp_(self.bounds[0], self.bounds[1])
             self.iterations += 1
