@@ -162,8 +162,16 @@ def main(argv=None) -> int:
     ap.add_argument("--json", help="also write the results as JSON here")
     ap.add_argument("--judge-only", action="store_true",
                     help="compare the runs already in --out again (no new runs)")
-    ap.add_argument("--timing-spread", help="A/A spread JSON for compare (scripts/aa_gate.py)")
+    ap.add_argument("--timing-spread",
+                    help="A/A spread JSON for compare (scripts/aa_gate.py; default: "
+                         "bench/timing-spread/SUITE.json when it exists, as pr_check.sh; "
+                         "'' for none)")
     a = ap.parse_args(argv)
+    if a.timing_spread is None:
+        default = ROOT / "bench" / "timing-spread" / f"{a.suite}.json"
+        a.timing_spread = str(default) if default.is_file() else None
+    a.timing_spread = a.timing_spread or None
+    loads = []
     names = list(PLANTS) if a.plants == "all" else a.plants.split(",")
     unknown = [n for n in names if n not in PLANTS]
     if unknown:
@@ -178,7 +186,7 @@ def main(argv=None) -> int:
     if a.judge_only:
         commit = json.loads((out / "commit.json").read_text())["commit"]
     else:
-        commit = run_all(names, tasks, seeds, out, a, log)
+        commit = run_all(names, tasks, seeds, out, a, log, loads)
         (out / "commit.json").write_text(json.dumps({"commit": commit}))
     results = {}
     for v in ["aa", *names]:
@@ -194,7 +202,8 @@ def main(argv=None) -> int:
             f"one-seed changed={r1['changed']} failing: {', '.join(r['failing'][:4])}")
     ok = (not results["aa"]["fails"]) and all(results[n]["fails"] and results[n]["right"]
                                                for n in names)
-    write_md(Path(a.md), results, names, commit, a, tasks, seeds, time.time() - t_start, ok)
+    write_md(Path(a.md), results, names, commit, a, tasks, seeds, time.time() - t_start, ok,
+             loads)
     if a.json:
         Path(a.json).write_text(json.dumps(results, indent=1))
     log(f"{'all breakages caught, A/A passed' if ok else 'NOT all as expected'}; "
@@ -202,7 +211,7 @@ def main(argv=None) -> int:
     return 0 if ok else 1
 
 
-def run_all(names, tasks, seeds, out: Path, a, log) -> str:
+def run_all(names, tasks, seeds, out: Path, a, log, loads: list) -> str:
     """Run base, aa and every planted copy, seed by seed, interleaved; the commit."""
     with tempfile.TemporaryDirectory(prefix="qb-planted-") as tmp:
         trees = {}
@@ -219,11 +228,12 @@ def run_all(names, tasks, seeds, out: Path, a, log) -> str:
             for v in (order if i % 2 == 0 else order[::-1]):
                 run_side(trees[v], out / v / f"seed{seed}.json", a.suite, tasks, seed, a.sets,
                          log)
+                loads.append(os.getloadavg()[0])
     return commit
 
 
 def write_md(path: Path, results: dict, names: list[str], commit: str, a, tasks, seeds,
-             seconds: float, ok: bool) -> None:
+             seconds: float, ok: bool, loads: list | None = None) -> None:
     def esc(s):
         return str(s).replace("|", "\\|")
 
@@ -237,7 +247,9 @@ def write_md(path: Path, results: dict, names: list[str], commit: str, a, tasks,
         + (f"; timing limits from the A/A spread in `{Path(a.timing_spread).name}`"
            if a.timing_spread else "; timing limits from the runs' own seeds (no A/A spread)"),
         f"- machine: {platform.machine()} {platform.processor() or ''} "
-        f"({os.cpu_count()} CPUs, shared and loaded while this ran), Python "
+        f"({os.cpu_count()} CPUs"
+        + (f"; 1-minute load average after each run {min(loads):.1f}–{max(loads):.1f}"
+           if loads else "") + "), Python "
         f"{platform.python_version()}, one torch thread"
         + ("; runs of an earlier invocation, judged again" if a.judge_only
            else f"; {seconds / 60:.0f} min in all"),
