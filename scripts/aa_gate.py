@@ -48,7 +48,13 @@ def main(argv=None) -> int:
                     help="run nothing: re-judge the pairs already in --out, and again with the "
                          "A/A spread of pairs 1..K (tuning) applied to every pair; pairs after "
                          "K are the held-out check of that spread")
+    ap.add_argument("--pr-check", metavar="DIR",
+                    help="run nothing: tally the A/A pairs DIR/pairN/{base,head} that "
+                         "`QB_OUT=DIR/pairN scripts/pr_check.sh HEAD HEAD` wrote (with its "
+                         "output in DIR/pairN.log), as the PR workflow judges them")
     a = ap.parse_args(argv)
+    if a.pr_check:
+        return pr_check_tally(a)
     if a.judge_only is not None:
         return judge_only(a)
     from quirkbench.runner.suite import SUITES
@@ -208,6 +214,68 @@ def write_judged_md(path: Path, rows: list[dict], a, commit: str, spread: dict) 
 
 
 SUITE_TITLE: dict[str, str] = {}
+
+
+def pr_check_tally(a) -> int:
+    """The section for A/A pairs of the PR gate itself (scripts/pr_check.sh HEAD HEAD)."""
+    import re
+
+    from quirkbench.tracking.compare import compare, failing
+
+    root = Path(a.pr_check)
+    rows = []
+    for d in sorted(root.glob("pair*"), key=lambda p: int(re.sub(r"\D", "", p.name) or 0)):
+        log = root / f"{d.name}.log"
+        if not d.is_dir() or not (d / "base").is_dir() or not log.is_file():
+            continue
+        text = log.read_text()
+        ran = re.search(r"== ran both sides \(seeds ([\d,]+)\) in (\d+) s; comparing base "
+                        r"(\w+)", text)
+        if not ran:
+            print(f"{d.name} skipped: its log has no '== ran both sides' line (cut short)")
+            continue
+        df = compare(d / "base", d / "head", allow_incomplete=False,
+                     timing_spread=_spread_used(text))
+        flagged = df[df["verdict"] != "unchanged"]
+        rows.append({"pair": d.name[4:], "seeds": ran[1], "seconds": int(ran[2]),
+                     "commit": ran[3], "fails": bool(len(failing(df))), "rows": len(df),
+                     "exact": int((df["test"] == "exact").sum()),
+                     "timing": [f"{r.task}/{r.key} ({r.verdict})"
+                                for r in flagged[flagged["kind"] == "timing"].itertuples()],
+                     "other": [f"{r.task}/{r.key} ({r.verdict})"
+                               for r in flagged[flagged["kind"] != "timing"].itertuples()]})
+    if not rows:
+        raise SystemExit(f"aa_gate: no finished pr_check pairs in {root}")
+    secs = sorted(r["seconds"] for r in rows)
+    seeds = sorted({r["seeds"] for r in rows})
+    sec = [f"## {a.suite} suite, as the PR workflow runs it", "",
+           f"- `QB_SEEDS={'/'.join(seeds)} scripts/pr_check.sh HEAD HEAD` (base and head of "
+           f"commit `{rows[0]['commit'][:10]}` interleaved seed by seed, `--jobs auto`), "
+           f"{len(rows)} pairs on {platform.machine()} ({os.cpu_count()} CPUs), Python "
+           f"{platform.python_version()}",
+           f"- **{sum(r['fails'] for r in rows)} of {len(rows)} pairs failed the gate**; "
+           f"{sum(bool(r['timing']) for r in rows)} pair(s) with a flagged timing row, "
+           f"{sum(bool(r['other']) for r in rows)} with a non-timing change; both sides "
+           f"took {secs[0]}–{secs[-1]} s (median {secs[len(secs) // 2]} s)", "",
+           "| pair | seeds | gate | metrics | exact (value by value) | both sides | flagged "
+           "rows |", "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        fl = r["timing"] + r["other"]
+        cell = ", ".join(f"`{x}`" for x in fl[:3]) + \
+            (f" and {len(fl) - 3} more" if len(fl) > 3 else "")
+        sec.append(f"| {r['pair']} | {r['seeds']} | {'**fails**' if r['fails'] else 'passes'} "
+                   f"| {r['rows']} | {r['exact']} | {r['seconds']} s | {cell or '—'} |")
+    _write_section(Path(a.md), a.suite, "\n".join(sec))
+    print("\n".join(sec))
+    return 0
+
+
+def _spread_used(log: str) -> str | None:
+    """The A/A spread file pr_check.sh passed to compare, if it says so in its log."""
+    import re
+
+    m = re.search(r"^== timing A/A spread: (.+)$", log, re.M)
+    return m[1] if m and Path(m[1]).is_file() else None
 
 
 def _write_section(path: Path, suite: str, section: str) -> None:
