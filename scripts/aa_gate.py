@@ -237,7 +237,8 @@ def pr_check_tally(a) -> int:
         df = compare(d / "base", d / "head", allow_incomplete=False,
                      timing_spread=_spread_used(text))
         flagged = df[df["verdict"] != "unchanged"]
-        rows.append({"pair": d.name[4:], "seeds": ran[1], "seconds": int(ran[2]),
+        rows.append({"pair": d.name[4:], "df": df, "spread": _spread_used(text),
+                     "seeds": ran[1], "seconds": int(ran[2]),
                      "commit": ran[3], "fails": bool(len(failing(df))), "rows": len(df),
                      "exact": int((df["test"] == "exact").sum()),
                      "timing": [f"{r.task}/{r.key} ({r.verdict})"
@@ -246,6 +247,20 @@ def pr_check_tally(a) -> int:
                                for r in flagged[flagged["kind"] != "timing"].itertuples()]})
     if not rows:
         raise SystemExit(f"aa_gate: no finished pr_check pairs in {root}")
+    k = a.judge_only or 0
+    if a.spread and k:  # tuning: the spread of the first K pairs, judged without one
+        logs: dict[str, list[float]] = {}
+        for r in rows[:k]:
+            for key, v in _timing_logs(r["df"]).items():
+                logs.setdefault(key, []).append(v)
+        spread = {key: math.sqrt(sum(x * x for x in v) / len(v)) for key, v in logs.items()}
+        Path(a.spread).write_text(json.dumps(
+            {"suite": a.suite, "pairs": k, "commit": rows[0]["commit"],
+             "spread": dict(sorted(spread.items()))}, indent=1) + "\n")
+        print(f"wrote the A/A spread of pairs {rows[0]['pair']}–{rows[k - 1]['pair']} "
+              f"to {a.spread}")
+    for r in rows:
+        r.pop("df")
     secs = sorted(r["seconds"] for r in rows)
     seeds = sorted({r["seeds"] for r in rows})
     sec = [f"## {a.suite} suite, as the PR workflow runs it", "",
@@ -257,13 +272,18 @@ def pr_check_tally(a) -> int:
            f"{sum(bool(r['timing']) for r in rows)} pair(s) with a flagged timing row, "
            f"{sum(bool(r['other']) for r in rows)} with a non-timing change; both sides "
            f"took {secs[0]}–{secs[-1]} s (median {secs[len(secs) // 2]} s)", "",
-           "| pair | seeds | gate | metrics | exact (value by value) | both sides | flagged "
-           "rows |", "|---|---|---|---|---|---|---|"]
+           "- timing limits: a pair run with an A/A spread file (`bench/timing-spread/`, "
+           "measured on earlier pairs) says so; the others used the runs' own seeds only",
+           "",
+           "| pair | seeds | A/A spread | gate | metrics | exact (value by value) | both sides | "
+           "flagged rows |", "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         fl = r["timing"] + r["other"]
         cell = ", ".join(f"`{x}`" for x in fl[:3]) + \
             (f" and {len(fl) - 3} more" if len(fl) > 3 else "")
-        sec.append(f"| {r['pair']} | {r['seeds']} | {'**fails**' if r['fails'] else 'passes'} "
+        used = f"`{Path(r['spread']).name}`" if r["spread"] else "none"
+        sec.append(f"| {r['pair']} | {r['seeds']} | {used} | "
+                   f"{'**fails**' if r['fails'] else 'passes'} "
                    f"| {r['rows']} | {r['exact']} | {r['seconds']} s | {cell or '—'} |")
     _write_section(Path(a.md), a.suite, "\n".join(sec))
     print("\n".join(sec))
