@@ -229,3 +229,19 @@ def test_dense_reference_gets_the_pruning_paths_budget(monkeypatch):
     assert acc == 90.0 and len(seen) == 1
     assert seen[0].max_epochs == 3 * cfg.finetune.max_epochs and seen[0].lr == cfg.finetune.lr
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_quick_suite_measures_iso_accuracy_on_half_of_mnist5k():
+    """The iso point moves with the test sample's noise: quick holds out 2,500 digits."""
+    from quirkbench.engine import data
+    from quirkbench.errors import UserError
+    from quirkbench.tasks import get
+
+    task = get("compression")
+    cfg = task.make_config("quick")
+    ds = data.load("mnist5k", seed=0, test_fraction=cfg.test_fraction)
+    assert len(ds.y_test) == 2500 and len(ds.y_train) == 2500
+    assert task.make_config("pr").test_fraction == 0.2  # the gate's pr settings unchanged
+    for bad in (0.0, 1.0):
+        with pytest.raises(UserError, match="test_fraction"):
+            task.make_config("quick", {"test_fraction": bad})
