@@ -174,3 +174,17 @@ def test_kill_9_of_the_run_leaves_no_worker_and_resume_completes(tmp_path):
     doc = json.loads(out.read_text())
     assert doc["meta"]["status"] == "done" and len(doc["units"]) == 6
     assert all(u["status"] == "done" for u in doc["units"].values())
+
+
+def test_speed_tasks_run_alone_after_the_others():
+    from types import SimpleNamespace as NS
+
+    from quirkbench.tasks import get
+
+    assert get("throughput").exclusive and not get("adversarial").exclusive
+    unit = lambda name, excl: NS(key=name, task=NS(exclusive=excl))  # noqa: E731
+    a, t, b, c = unit("a", False), unit("throughput", True), unit("b", False), unit("c", False)
+    assert [u.key for u in pool.schedule_order([a, t, b, c])] == ["a", "b", "c", "throughput"]
+    assert pool.may_start(b, [a]) and pool.may_start(t, [])
+    assert not pool.may_start(t, [c])  # waits for the pool to drain
+    assert not pool.may_start(c, [t])  # nothing starts beside it

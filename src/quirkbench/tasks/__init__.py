@@ -95,6 +95,9 @@ class Task:
     default_dataset: str = "mnist5k"
     blurb: str = ""  # the report's sentence about the phenomenon (empty: none)
     figures: tuple[Figure, ...] = ()  # the series it records and how the report plots them
+    # it measures speed (its headline metrics are timings): with --jobs it runs alone, after
+    # the other units, so no unit on the other core shares its caches and memory bandwidth
+    exclusive: bool = False
 
     def figure(self, series: str) -> Figure:
         """The declared figure of ``series`` (a series it does not declare: drawn by name)."""

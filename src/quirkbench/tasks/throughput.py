@@ -548,4 +548,5 @@ register(Task(
     # the PGD part needs images in [0, 1]; the training part uses random tensors anyway
     datasets=("mnist5k", "digits", "mnist", "fashion-mnist", "cifar10"),
     default_dataset="mnist5k",
+    exclusive=True,  # its speed-ups gate PRs: nothing else may run beside it
 ))
