@@ -265,7 +265,7 @@ def pr_check_tally(a) -> int:
     seeds = sorted({r["seeds"] for r in rows})
     sec = [f"## {a.suite} suite, as the PR workflow runs it", "",
            f"- `QB_SEEDS={'/'.join(seeds)} scripts/pr_check.sh HEAD HEAD` (base and head of "
-           f"commit `{rows[0]['commit'][:10]}` interleaved seed by seed, `--jobs auto`), "
+           "the same commit, the one in the table, interleaved seed by seed, `--jobs auto`), "
            f"{len(rows)} pairs on {platform.machine()} ({os.cpu_count()} CPUs), Python "
            f"{platform.python_version()}",
            f"- **{sum(r['fails'] for r in rows)} of {len(rows)} pairs failed the gate**; "
@@ -275,14 +275,14 @@ def pr_check_tally(a) -> int:
            "- timing limits: a pair run with an A/A spread file (`bench/timing-spread/`, "
            "measured on earlier pairs) says so; the others used the runs' own seeds only",
            "",
-           "| pair | seeds | A/A spread | gate | metrics | exact (value by value) | both sides | "
-           "flagged rows |", "|---|---|---|---|---|---|---|---|"]
+           "| pair | commit | seeds | A/A spread | gate | metrics | exact (value by value) | "
+           "both sides | flagged rows |", "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         fl = r["timing"] + r["other"]
         cell = ", ".join(f"`{x}`" for x in fl[:3]) + \
             (f" and {len(fl) - 3} more" if len(fl) > 3 else "")
         used = f"`{Path(r['spread']).name}`" if r["spread"] else "none"
-        sec.append(f"| {r['pair']} | {r['seeds']} | {used} | "
+        sec.append(f"| {r['pair']} | `{r['commit'][:7]}` | {r['seeds']} | {used} | "
                    f"{'**fails**' if r['fails'] else 'passes'} "
                    f"| {r['rows']} | {r['exact']} | {r['seconds']} s | {cell or '—'} |")
     _write_section(Path(a.md), a.suite, "\n".join(sec))
