@@ -129,6 +129,7 @@ def bench_attacks(tiny: bool) -> dict:
 
 def bench_gate(tiny: bool) -> dict:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHON": sys.executable}
+    env.setdefault("QB_SEEDS", "0")  # as the PR workflow runs it: one seed a side
     env.pop("PYTHONPATH", None)
     if tiny:
         env.update(QB_SUITE="smoke", QB_TASKS="dimensionality", QB_SEEDS="0")
@@ -141,6 +142,7 @@ def bench_gate(tiny: bool) -> dict:
     ran = next((line for line in p.stdout.splitlines() if line.startswith("== ran both")), "")
     return {"wall_s": wall, "rc": p.returncode, "ran": ran,
             "suite": env.get("QB_SUITE", "pr"), "jobs": env.get("QB_JOBS", "auto"),
+            "seeds": env["QB_SEEDS"],
             "tail": p.stdout[-1500:] + p.stderr[-500:]}
 
 
@@ -156,7 +158,10 @@ def render(m: dict, sha: str, r: dict, when: str) -> str:
              f"Load average (1, 5, 15 min) before: {_loads(m['load_before'])}; "
              f"after: {_loads(m['load_after'])}. One run of each "
              "benchmark; on a shared machine the absolute times move with the load, the "
-             "ratios (measured interleaved where possible) less so.", ""]
+             "ratios (measured interleaved where possible) less so."
+             + (f" The {', '.join(m['earlier']['parts'])} part(s) come from the run of "
+                f"{m['earlier']['when']} UTC on commit `{m['earlier']['commit']}`."
+                if m.get("earlier") else ""), ""]
     if "jobs" in r:
         j = r["jobs"]
         s, p = j["runs"]["sequential"], j["runs"]["jobs2"]
@@ -228,7 +233,8 @@ def render(m: dict, sha: str, r: dict, when: str) -> str:
                 f"{g['rc']}): the wall time is a lower bound")
         met = finished and g["wall_s"] <= 180
         lines += ["## PR gate", "",
-                  f"`scripts/pr_check.sh HEAD HEAD` (suite {g['suite']}, its seeds, "
+                  f"`scripts/pr_check.sh HEAD HEAD` (suite {g['suite']}, "
+                  f"{'seeds ' + g['seeds'] if g.get('seeds') else 'its seeds'}, "
                   f"QB_JOBS={g['jobs']}): {wall} (goal ≤ 180 s: {'met' if met else 'not met'}). "
                   f"{g['ran'].lstrip('= ')}", ""]
     return "\n".join(lines)
@@ -241,6 +247,9 @@ def main() -> None:
     ap.add_argument("--tiny", action="store_true")
     ap.add_argument("--render-from", metavar="JSON",
                     help="only render the page from the raw numbers of an earlier run")
+    ap.add_argument("--update", action="store_true",
+                    help="keep the other parts' numbers from the last run's raw file and "
+                         "measure only --only")
     a = ap.parse_args()
     raw = ROOT / "results" / "performance.json"  # the raw numbers (git-ignored)
     if a.render_from:
@@ -250,6 +259,10 @@ def main() -> None:
         m, sha = machine(), commit()
         when = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
         r = {}
+        if a.update and raw.is_file():  # the parts not measured now keep their numbers
+            old = json.loads(raw.read_text())
+            r = {k: v for k, v in old["results"].items() if k not in a.only.split(",")}
+            m["earlier"] = {"commit": old["commit"], "when": old["when"], "parts": sorted(r)}
         for name in a.only.split(","):
             t0 = time.perf_counter()
             r[name] = {"jobs": bench_jobs, "attacks": bench_attacks,
