@@ -28,6 +28,7 @@ from ..tracking.compare import (
     relative_threshold,
     seeds_needed,
 )
+from .compare import _fraction as _number
 
 CHANGE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:e-?[0-9]+)?)\s*(pp|%|×|x)?\s*$", re.I)
 
@@ -175,13 +176,6 @@ def run(results: str, change: str | None = None, alpha: float = 0.05, power: flo
     return 0
 
 
-def _prob(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-
-
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Register ``quirkbench power RESULTS``."""
     p = subparsers.add_parser(
@@ -189,8 +183,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("results", help="results file or folder (the base the gate compares to)")
     p.add_argument("--change", help="the change to detect: 2pp, 5%%, 1.5x or an amount in "
                                     "the metric's unit (default: the gate's threshold)")
-    p.add_argument("--alpha", type=_prob, default=0.05, help="test level (default 0.05)")
-    p.add_argument("--power", type=_prob, default=POWER, help="power (default 0.8)")
+    p.add_argument("--alpha", type=_number, default=0.05, help="test level (default 0.05)")
+    p.add_argument("--power", type=_number, default=POWER, help="power (default 0.8)")
     p.add_argument("--headline", action="store_true", help="headline metrics only")
     p.add_argument("--markdown", metavar="FILE", help="also write the table as Markdown")
     p.set_defaults(func=run)
