@@ -71,6 +71,37 @@ def test_reason_of_a_failed_check_reaches_the_table():
     assert "task 3 not learned" in C.markdown(rows, {}, [0])
 
 
+def test_every_row_names_the_run_and_commit_it_came_from():
+    """A table rebuilt from several run documents (tasks run at different commits) names,
+    on every row, the document each task's units came from and its commit."""
+    a = [{**_unit(s, [Metric("x", 1.0, "%", holds=True, headline=True)]), "task": "a",
+          "_run": "results-quick-a-s0-1.json"} for s in (0, 1)]
+    b = [{**_unit(s, [Metric("y", 2.0, "%", holds=True)]), "task": "b",
+          "_run": "results-quick-b-s0-1.json"} for s in (0, 1)]
+    rows = C.table(a + b)
+    assert {r["task"]: r["runs"] for r in rows} == {"a": ["results-quick-a-s0-1.json"],
+                                                     "b": ["results-quick-b-s0-1.json"]}
+    meta = {"suite": "quick", "sources": [
+        {"file": "results-quick-a-s0-1.json", "tasks": ["a"], "seeds": [0, 1],
+         "commit": "a" * 40, "status": "done"},
+        {"file": "results-quick-b-s0-1.json", "tasks": ["b"], "seeds": [0, 1],
+         "commit": "b" * 40, "status": "done"},
+        {"file": "results-quick-c-s0-1.json", "tasks": ["a"], "seeds": [0, 1],
+         "commit": "c" * 40, "status": "done"}]}
+    text = C.markdown(rows, meta, [0, 1])
+    lines = text.splitlines()
+    assert next(ln for ln in lines if ln.startswith("| a | d | x | 2/2")).endswith(
+        "| 1 (`aaaaaaa`) |")
+    assert next(ln for ln in lines if ln.startswith("| b | d | y | 2/2")).endswith(
+        "| 2 (`bbbbbbb`) |")
+    assert "| 1 | results-quick-a-s0-1.json | a | 0,1 | `" + "a" * 40 + "` | done |" in lines
+    assert any(ln.startswith("| 3 | results-quick-c") and "superseded" in ln for ln in lines)
+    # one document: one commit line, no run column
+    one = C.markdown(C.table(a), {"suite": "quick", "commit": "a" * 40,
+                                  "sources": meta["sources"][:1]}, [0, 1])
+    assert "- commit: `" + "a" * 40 + "`" in one and "## Runs" not in one
+
+
 def test_goal_is_not_a_holds_check():
     m = Metric("speedup_vs_naive", 1.2, "×", goal=Goal(1.5))
     assert m.holds is None and m.goal.met is False
