@@ -45,6 +45,48 @@ class TrainEpoch:
         common.sync(self.device)
 
 
+class TrainEpochPaired:
+    """``TrainEpoch``'s epoch in units of a reference epoch timed beside it
+    (``common.reference_epoch``: the textbook loop over the same model, data and batch):
+    the median over 25 back-to-back pairs of engine time / reference time. Up = worse: 1.25
+    after a change means the engine's epoch costs 25% more than it did *relative to the same
+    work done by frozen code in the same minutes*. On a shared CPU the raw ``time_epoch``
+    drifts between nights by up to ~20% on identical code (load, clock, cache); the drift
+    slows both sides of a pair and cancels, so this track is what the nightly gate can trust
+    there (its night-to-night A/A spread: docs/benchmarks.md). Sync'd on a GPU."""
+
+    params = (["mlp-512", "lenet5"], ["cpu", "cuda"])
+    param_names = ["model", "device"]
+    timeout = 300
+    unit = "x reference epoch"
+    repeats = 25
+
+    def setup(self, model, device):
+        from quirkbench.engine.train import TrainConfig
+
+        device = common.device_or_skip(device)
+        self.ds = common.data(device=device)
+        self.net = common.model(model, device=device)
+        self.ref = common.model(model, device=device)
+        self.cfg = TrainConfig(max_epochs=1, target_train_acc=None, eval_test=False)
+        self.device = device
+
+    def track_epoch_vs_reference(self, model, device):
+        from quirkbench.engine.train import train
+
+        x, y = self.ds.x_train, self.ds.y_train
+
+        def engine():
+            train(self.net, x, y, self.cfg)
+            common.sync(self.device)
+
+        def reference():
+            common.reference_epoch(self.ref, x, y, batch=self.cfg.batch_size, lr=self.cfg.lr)
+            common.sync(self.device)
+
+        return common.paired_ratio(engine, reference, self.repeats)
+
+
 class PGDBatch:
     """One PGD-L∞ iteration (ε = 0.1) on a batch of 256 test images, per device; skipped
     until ``quirkbench.methods.attacks`` exists."""

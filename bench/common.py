@@ -119,6 +119,44 @@ def model(name: str = "mlp-512", dataset: str = "mnist5k", seed: int = SEED,
     return make_model(name, ds.input_shape, ds.num_classes, seed=seed).to(device)
 
 
+def reference_epoch(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 128,
+                    lr: float = 0.01) -> None:
+    """One epoch of the textbook loop, frozen here as the yardstick of the paired timings
+    (``bench_core.TrainEpochPaired``): a random permutation, index the resident tensors,
+    forward, cross-entropy, backward, SGD with momentum 0.9. It does the engine epoch's work
+    (same model, data, batch) and none of its code, so a change to the engine moves the
+    engine's time and not this one's, while the machine's drift moves both."""
+    opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9)
+    perm = torch.randperm(len(x), device=x.device)
+    for i in range(0, len(x) - batch + 1, batch):
+        idx = perm[i:i + batch]
+        opt.zero_grad(set_to_none=True)
+        torch.nn.functional.cross_entropy(net(x[idx]), y[idx]).backward()
+        opt.step()
+
+
+def paired_ratio(run, reference, repeats: int, warmup: int = 2, timer=None) -> float:
+    """Median over ``repeats`` of time(run) / time(reference), the two timed back to back
+    in every repeat (run, reference, run, reference, ...) after ``warmup`` unrecorded calls
+    of each: load or clock drift that slows one repeat slows both of its timings alike and
+    cancels in the ratio (the throughput task's ``speedup_vs_naive`` is taken the same way)."""
+    import statistics
+
+    timer = timer or TIMER
+    for _ in range(warmup):
+        run()
+        reference()
+    ratios = []
+    for _ in range(repeats):
+        t0 = timer()
+        run()
+        t1 = timer()
+        reference()
+        t2 = timer()
+        ratios.append((t1 - t0) / max(t2 - t1, 1e-12))
+    return statistics.median(ratios)
+
+
 def device_or_skip(device: str) -> str:
     """asv skips a benchmark whose setup raises NotImplementedError (e.g. no GPU)."""
     if device == "cuda" and not torch.cuda.is_available():

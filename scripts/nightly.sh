@@ -20,6 +20,8 @@
 #   QB_DEVICE       cpu, cuda or auto (default auto); QB_REQUIRE_CUDA=1: refuse without a GPU
 #   QB_ASV          1 (default) runs asv; 0 skips it.  QB_ASV_BENCH: asv --bench regex
 #   QB_ASV_MACHINE  asv machine name (default: nightly-<hostname>); keep it fixed per runner
+#   QB_ASV_SPREAD   the machine's night-to-night A/A spread of the asv benchmarks (default:
+#                   bench/timing-spread/asv-<machine>.json, if present; "" for none)
 #   QB_EXPECT       expected-changes file, the PR gate's TOML (default: expected-changes.toml
 #                   here, if present)
 #   QB_ALLOW_DIRTY  1: run on a checkout with uncommitted changes (results would be mislabelled)
@@ -84,6 +86,11 @@ if [[ "${QB_ASV:-1}" == 1 ]]; then
     "${bench[@]}" --show-stderr || echo "nightly: asv run reported failures (see above)"
   read -r -a either <<< "$(cd "$repo" && "$py" -c 'from bench.common import EITHER_WAY; print(" ".join(EITHER_WAY))')"
   gate_asv=(--asv-results "$store/asv" --asv-machine "$machine" --either-way "${either[@]}")
+  # the machine's night-to-night A/A spread of the asv benchmarks, when it has been measured
+  spread=${QB_ASV_SPREAD-bench/timing-spread/asv-$machine.json}
+  if [[ -n "$spread" && -f "$spread" ]]; then
+    gate_asv+=(--asv-spread "$spread")
+  fi
 fi
 
 # 4. the gate against the last good night

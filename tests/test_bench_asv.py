@@ -73,3 +73,36 @@ def test_classes_share_one_task_run():
     classes = (bt.Throughput, bt.ThroughputTraining)
     keys = {base.get_setup_cache_key(c().setup_cache) for c in classes}
     assert len(keys) == 1
+
+
+def test_paired_ratio_times_the_two_back_to_back_and_takes_the_median():
+    clock, calls = [0.0], []
+
+    def timer():
+        return clock[0]
+
+    def run():  # 3 s, but 30 s in one repeat (a burst of load)
+        calls.append("run")
+        clock[0] += 30.0 if calls.count("run") == 4 else 3.0
+
+    def reference():
+        calls.append("ref")
+        clock[0] += 2.0
+
+    assert common.paired_ratio(run, reference, repeats=5, warmup=1, timer=timer) == 1.5
+    assert calls == ["run", "ref"] * 6  # one warm-up pair, then run/reference alternating
+
+
+def test_paired_epoch_track_times_the_engines_train_against_the_frozen_reference(monkeypatch):
+    from bench import bench_core
+
+    import quirkbench.engine.train as engine_train
+
+    seen = []
+    monkeypatch.setattr(engine_train, "train", lambda net, x, y, cfg: seen.append(cfg))
+    monkeypatch.setattr(common, "paired_ratio",
+                        lambda run, ref, repeats: (run(), ref(), repeats)[-1])
+    b = bench_core.TrainEpochPaired()
+    b.setup("mlp-512", "cpu")
+    assert b.track_epoch_vs_reference("mlp-512", "cpu") == b.repeats
+    assert len(seen) == 1 and seen[0].max_epochs == 1  # one epoch of the engine's train()

@@ -268,3 +268,34 @@ def test_baseline_is_the_last_good_night_of_the_same_suite(tmp_path):
     for i in range(3):
         night, _ = nightly.record(tmp_path, tmp_path / f"night-{i:02d}.json")
     assert night.status == nightly.GOOD and night.baseline_commit == COMMITS[0]
+
+
+def test_asv_spread_raises_a_benchmarks_factor_to_its_night_to_night_drift(tmp_path):
+    a, b = COMMITS[:2]
+    asv_store(tmp_path, {a: (0.040, 60.0), b: (0.048, 60.0)})  # 1.2x, asv's statistics agree
+    name = "bench_core.T.time_epoch(cpu)"
+    assert [x["metric"] for x in nightly.asv_changes(tmp_path, "m", a, b)] == [f"asv {name}"]
+    # an A/A drift of sigma(log) 0.08 on this machine: factor exp(0.24) = 1.27 > 1.2
+    spread = tmp_path / "spread.json"
+    spread.write_text(json.dumps({"machine": "m", "benchmarks": {name: {"factor": 1.27}}}))
+    factors = nightly.load_asv_spread(spread, "m")
+    assert nightly.asv_changes(tmp_path, "m", a, b, spread=factors) == []
+    # a listed factor below asv's 1.1 never lowers it; an unlisted benchmark keeps 1.1
+    row, = nightly.asv_changes(tmp_path, "m", a, b, spread={name: 1.01})
+    assert row["limit"] == pytest.approx(1.1)
+    assert nightly.asv_changes(tmp_path, "m", a, b, spread={"other": 2.0})[0]["limit"] == 1.1
+
+
+def test_asv_spread_file_errors_are_one_line(tmp_path):
+    p = tmp_path / "s.json"
+    p.write_text("{}")
+    with pytest.raises(UserError, match="not an asv A/A spread file"):
+        nightly.load_asv_spread(p)
+    p.write_text(json.dumps({"machine": "gpu-1", "benchmarks": {"x": {"factor": 1.3}}}))
+    with pytest.raises(UserError, match="measured on asv machine 'gpu-1', not 'cpu-2'"):
+        nightly.load_asv_spread(p, "cpu-2")
+    p.write_text(json.dumps({"benchmarks": {"x": {"factor": 0.5}}}))
+    with pytest.raises(UserError, match="factor of x is not a number >= 1"):
+        nightly.load_asv_spread(p)
+    with pytest.raises(UserError, match="cannot read --asv-spread"):
+        nightly.load_asv_spread(tmp_path / "missing.json")

@@ -18,6 +18,7 @@ from ..errors import UserError
 def run(results_dir: str, head: str | None = None, expect: str | None = None,
         asv_results: str | None = None, asv_machine: str | None = None,
         either_way: list[str] | None = None, asv_factor: float = 1.1,
+        asv_spread: str | None = None,
         threshold: float = 0.05, time_threshold: float = 0.25,
         markdown: str | None = None) -> int:
     from ..tracking import nightly
@@ -43,8 +44,11 @@ def run(results_dir: str, head: str | None = None, expect: str | None = None,
             raise UserError(f"--head {head} must be a document inside {folder}/ (the history)")
     if asv_results and not asv_machine:
         raise UserError("--asv-results needs --asv-machine (the machine name asv recorded)")
+    if asv_spread and not asv_results:
+        raise UserError("--asv-spread needs --asv-results (the asv record it calibrates)")
     asv = {"results_dir": asv_results, "machine": asv_machine, "factor": asv_factor,
-           "either_way": either_way or []} if asv_results else None
+           "either_way": either_way or [],
+           "spread": nightly.load_asv_spread(asv_spread, asv_machine)} if asv_results else None
     night, _ = nightly.record(folder, head_path, expect=nightly.load_expect(expect), asv=asv,
                               threshold=threshold, time_threshold=time_threshold)
     print(nightly.morning_report(night))
@@ -74,6 +78,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         "way fails")
     p.add_argument("--asv-factor", type=float, default=1.1,
                    help="asv ratio beyond which a change counts (default 1.1, asv's)")
+    p.add_argument("--asv-spread", metavar="FILE",
+                   help="night-to-night A/A spread of the asv benchmarks on this machine "
+                        "(scripts/nightly_sim_asv.py --spread): a listed benchmark must move "
+                        "beyond exp(3 sigma) of its A/A drift as well as --asv-factor")
     p.add_argument("--threshold", type=float, default=0.05,
                    help="quirkbench compare's relative threshold (default 0.05)")
     p.add_argument("--time-threshold", type=float, default=0.25,

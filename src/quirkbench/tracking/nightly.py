@@ -104,15 +104,45 @@ def _num(v) -> float:
 
 # --------------------------------------------------------------------------- asv
 
+def load_asv_spread(path: str | Path | None, machine: str | None = None) -> dict[str, float]:
+    """{asv benchmark name: factor} from a night-to-night A/A spread file (written by
+    ``scripts/nightly_sim_asv.py --spread``): the factor a benchmark must move by before the
+    gate believes it, ``exp(3·σ)`` of the log of its value over nights of the same code
+    (asv's statistics see only one night's samples, not the drift between nights). A file
+    recorded on another machine than ``machine`` is refused: the drift is the machine's."""
+    if path is None:
+        return {}
+    p = Path(path)
+    try:
+        doc = json.loads(p.read_text())
+        bench = doc["benchmarks"]
+        factors = {str(k): float(v["factor"]) for k, v in bench.items()}
+    except OSError as e:
+        raise UserError(f"cannot read --asv-spread {p}: {e.strerror}") from None
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise UserError(f"--asv-spread {p} is not an asv A/A spread file (JSON with "
+                        "'benchmarks': {{name: {{'factor': number}}}})") from None
+    if machine and doc.get("machine") not in (None, machine):
+        raise UserError(f"--asv-spread {p} was measured on asv machine {doc.get('machine')!r}, "
+                        f"not {machine!r}: a night-to-night spread belongs to one machine")
+    bad = [k for k, f in factors.items() if not (math.isfinite(f) and f >= 1)]
+    if bad:
+        raise UserError(f"--asv-spread {p}: the factor of {bad[0]} is not a number >= 1")
+    return factors
+
+
 def asv_changes(results_dir: str | Path, machine: str, base_commit: str, head_commit: str,
-                *, factor: float = ASV_FACTOR,
-                either_way: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+                *, factor: float = ASV_FACTOR, either_way: tuple[str, ...] = (),
+                spread: dict[str, float] | None = None) -> list[dict[str, Any]]:
     """asv benchmarks that changed from ``base_commit`` to ``head_commit`` on ``machine``,
     by asv's own rule (``asv compare``'s: the ratio beyond ``factor`` AND its statistics
     over the repeats say the two differ). ``either_way``: fnmatch patterns of benchmark
     names (e.g. ``phenomena.Memorization.track_steps_to_fit*``) judged in both directions
     (verdict ``moved``); everything else is up = worse (``slower`` / ``regressed``).
-    Returns [] when either commit has no asv results."""
+    ``spread``: {name: factor} from a night-to-night A/A (``load_asv_spread``); a listed
+    benchmark's factor is the larger of the two. Returns [] when either commit has no asv
+    results."""
+    spread = spread or {}
     try:
         from asv.commands.compare import _is_result_better, unroll_result
         from asv.results import iter_results_for_machine_and_hash
@@ -152,14 +182,15 @@ def asv_changes(results_dir: str | Path, machine: str, base_commit: str, head_co
             if b is not None and h is None:
                 changes.append(_asv_row(name, key, b, h, "failed"))
             continue
-        worse = _is_result_better(b, h, bss, hss, factor)  # base better than head
-        better = _is_result_better(h, b, hss, bss, factor)
+        limit = max(factor, spread.get(name, factor))
+        worse = _is_result_better(b, h, bss, hss, limit)  # base better than head
+        better = _is_result_better(h, b, hss, bss, limit)
         both = any(fnmatch.fnmatchcase(name, p) or fnmatch.fnmatchcase(key, p)
                    for p in either_way)
         if worse or (both and better):
             kind = types.get(key) or key.rsplit(".", 1)[-1].split("_")[0]
             verdict = "moved" if both else ("slower" if kind == "time" else "regressed")
-            changes.append(_asv_row(name, key, b, h, verdict))
+            changes.append({**_asv_row(name, key, b, h, verdict), "limit": limit})
     return changes
 
 
@@ -220,8 +251,8 @@ def judge(head: str | Path, nights: list[dict[str, Any]], *, expect=(),
           asv: dict[str, Any] | None = None, threshold: float = 0.05,
           time_threshold: float = 0.25) -> Night:
     """Judge results document ``head`` against the last good night in ``nights`` (the
-    ledger so far, oldest first). ``asv``: {results_dir, machine, either_way, factor} to
-    include asv's record of the two commits."""
+    ledger so far, oldest first). ``asv``: {results_dir, machine, either_way, factor, spread}
+    to include asv's record of the two commits."""
     head = Path(head)
     meta = _meta(head)
     night = Night(doc=str(head), commit=meta.get("commit") or "unknown",
@@ -237,7 +268,8 @@ def judge(head: str | Path, nights: list[dict[str, Any]], *, expect=(),
     if asv and asv.get("results_dir"):
         fails += asv_changes(asv["results_dir"], asv["machine"], base["commit"], night.commit,
                              factor=asv.get("factor", ASV_FACTOR),
-                             either_way=tuple(asv.get("either_way", ())))
+                             either_way=tuple(asv.get("either_way", ())),
+                             spread=asv.get("spread"))
     since = [n for n in nights if n["started"] > base["started"] and n["doc"] != str(head)]
     for f in fails:
         reason = acknowledged(f, list(expect))
@@ -302,7 +334,8 @@ def _fmt(v) -> str:
 
 def _change(f: dict) -> str:
     if f.get("ratio") is not None:
-        return f"{f['ratio']:.2f}×"
+        limit = f" (limit {f['limit']:.2f}×)" if f.get("limit") else ""
+        return f"{f['ratio']:.2f}×{limit}"
     pct = f.get("change_pct")
     return "" if pct is None or not math.isfinite(pct) else f"{pct:+.1f}%"
 
