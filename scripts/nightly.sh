@@ -90,6 +90,7 @@ if [[ "${QB_ASV:-1}" == 1 ]]; then
   spread=${QB_ASV_SPREAD-bench/timing-spread/asv-$machine.json}
   if [[ -n "$spread" && -f "$spread" ]]; then
     gate_asv+=(--asv-spread "$spread")
+    echo "nightly: the asv gate uses the night-to-night spread in $spread"
   fi
 fi
 
