@@ -139,22 +139,24 @@ def paired_ratio(run, reference, repeats: int, warmup: int = 2, timer=None) -> f
     """Median over ``repeats`` of time(run) / time(reference), the two timed back to back
     in every repeat (run, reference, run, reference, ...) after ``warmup`` unrecorded calls
     of each: load or clock drift that slows one repeat slows both of its timings alike and
-    cancels in the ratio (the throughput task's ``speedup_vs_naive`` is taken the same way)."""
-    import statistics
+    cancels in the ratio (``quirkbench.engine.timing.paired_ratio``, which the throughput
+    task's ``speedup_vs_naive`` uses, on whole calls timed by ``timer``)."""
+    from quirkbench.engine.timing import paired_ratio as median_of_ratios
 
     timer = timer or TIMER
     for _ in range(warmup):
         run()
         reference()
-    ratios = []
+    runs, refs = [], []
     for _ in range(repeats):
         t0 = timer()
         run()
         t1 = timer()
         reference()
         t2 = timer()
-        ratios.append((t1 - t0) / max(t2 - t1, 1e-12))
-    return statistics.median(ratios)
+        runs.append(t1 - t0)
+        refs.append(max(t2 - t1, 1e-12))
+    return median_of_ratios(runs, refs)
 
 
 def device_or_skip(device: str) -> str:
