@@ -89,6 +89,7 @@ def test_every_row_names_the_run_and_commit_it_came_from():
         {"file": "results-quick-c-s0-1.json", "tasks": ["a"], "seeds": [0, 1],
          "commit": "c" * 40, "status": "done"}]}
     text = C.markdown(rows, meta, [0, 1])
+    assert "at least 95% of the seeds (2 of 2)" in text  # the rule for the seeds run
     lines = text.splitlines()
     assert next(ln for ln in lines if ln.startswith("| a | d | x | 2/2")).endswith(
         "| 1 (`aaaaaaa`) |")

@@ -207,7 +207,7 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any], seeds: list[int],
         f"{_md_escape(meta.get('device_name', '') or '')} ({_md_escape(meta.get('device', '?'))}), "
         f"torch {_md_escape(meta.get('torch', '?'))}, python {_md_escape(meta.get('python', '?'))}",
         f"- pass rule: a check holds on at least {rate:.0%} of the seeds "
-        f"({required_passes(20, rate)} of 20)",
+        f"({required_passes(len(seeds), rate)} of {len(seeds)})",
         f"- checks: {len(checks)}, meeting the rule: {len(checks) - len(bad)}"
         + (f"; NOT meeting it: {', '.join(_md_escape(r['task'] + ' ' + r['metric']) for r in bad)}"
            if bad else ""),
