@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 import torch
@@ -113,6 +114,110 @@ def test_bisect_ratio_converges_between_pass_and_fail():
     r = C.bisect_ratio(16.0, 32.0, probe, 3)
     assert 16.0 <= r <= 20.0 and len(probed) == 3
     assert probed[0] == pytest.approx(math.sqrt(16 * 32))
+
+
+def test_crossing_ratio_interpolates_in_log_ratio_between_the_bracket():
+    # 91.5% at 16×, 90.5% at 32×: 91.0% is crossed halfway in log-ratio, at 16·√2
+    assert C.crossing_ratio((16.0, 91.5), (32.0, 90.5), 91.0) == pytest.approx(16 * 2 ** 0.5)
+    # a quarter of the way down the accuracy gap is a quarter of the way in log-ratio
+    assert C.crossing_ratio((8.0, 92.0), (16.0, 88.0), 91.0) == pytest.approx(8 * 2 ** 0.25)
+    assert C.crossing_ratio((8.0, 91.0), (16.0, 90.0), 91.0) == pytest.approx(8.0)  # lo on it
+    for lo, hi in (((8.0, 90.0), (16.0, 89.0)),   # lo misses the threshold
+                   ((8.0, 92.0), (16.0, 91.5)),   # hi meets it
+                   ((16.0, 92.0), (8.0, 90.0))):  # hi is not the larger ratio
+        with pytest.raises(ValueError):
+            C.crossing_ratio(lo, hi, 91.0)
+
+
+class _FakePruner:
+    """A pruning path whose accuracy is a known function of the ratio (no training): each
+    fold falls ``slope`` pp per doubling from ``top``; records what each probe started from."""
+
+    def __init__(self, method, model, dense_state, ds, cfg, seed, draw=0):
+        self.method, self.cfg, self.seed = method, cfg, seed
+        self.top, self.slope = ds
+        self.dense = {"ratio": 1.0, "state": "dense", "masks": None}
+        self.starts = []
+
+    def step(self, start, target, train_seed):
+        self.starts.append(start.get("ratio"))
+        return {"target": target, "ratio": target, "params": 1000 / target, "steps": 1,
+                "test_acc": self.top - self.slope * math.log2(target), "state": target,
+                "masks": None}
+
+
+def _fake_folds(monkeypatch, curves, **cfg):
+    from quirkbench.tasks import compression as T
+
+    monkeypatch.setattr(T, "Pruner", _FakePruner)
+    monkeypatch.setattr(T, "count_params", lambda model, nonzero=False: 1000)
+    made = [T.Fold((top, slope), None, i, None, top, "reference", top)
+            for i, (top, slope) in enumerate(curves)]
+    config = T.CompressionConfig(methods=("magnitude-iterative",), folds=len(curves),
+                                 test_fraction=0.5, **cfg)
+    ctx = Context("mnist5k", 0, torch.device("cpu"))
+    return T, made, config, ctx
+
+
+@pytest.mark.parametrize("steps", [0, 2])
+def test_iso_ratio_is_the_crossing_of_the_fold_mean_curve(monkeypatch, steps):
+    """Two folds falling 0.5 and 1.5 pp per doubling from 95%: the mean curve falls 1 pp per
+    doubling, so it crosses dense − 1 pp at exactly 2× whatever the probes; without
+    interpolation the answer is the last probed ratio that met δ."""
+    T, folds, cfg, ctx = _fake_folds(monkeypatch, [(95.0, 0.5), (95.0, 1.5)],
+                                     ratios=(1.5, 3.0, 6.0), delta_pp=1.0, search_steps=steps,
+                                     interpolate=True)
+    probes = []
+    series, iso = T.iso_accuracy("magnitude-iterative", folds, 95.0, cfg, ctx, probes)
+    assert iso["iso_ratio"] == pytest.approx(2.0)
+    assert [r["test_acc"] for r in series] == pytest.approx(
+        [95.0] + [95.0 - math.log2(r) for r in cfg.ratios])
+    assert [r["test_acc_folds"] for r in series][1] == pytest.approx(
+        [95.0 - 0.5 * math.log2(1.5), 95.0 - 1.5 * math.log2(1.5)])
+    (lo, a_lo), (hi, a_hi) = iso["bracket"]
+    assert a_lo >= 94.0 > a_hi and lo <= 2.0 <= hi and len(probes) == steps
+    # the bisection narrowed the bracket around the crossing
+    assert math.log2(hi / lo) == pytest.approx(1.0 / 2 ** steps)
+    plain = T.iso_accuracy("magnitude-iterative", folds, 95.0,
+                           replace(cfg, interpolate=False), ctx, [])[1]
+    assert plain["iso_ratio"] == pytest.approx(lo) and lo < 2.0
+
+
+def test_a_fold_mean_that_misses_delta_is_a_miss_even_if_one_fold_meets_it(monkeypatch):
+    """The decision is on the mean over the folds: at 4× fold 0 is 0.2 pp down (meets δ on
+    its own), fold 1 is 3 pp down; the mean (1.6 pp down) misses, so the iso point is 2×."""
+    T, folds, cfg, ctx = _fake_folds(monkeypatch, [(95.0, 0.1), (95.0, 1.5)],
+                                     ratios=(2.0, 4.0, 8.0), delta_pp=1.0, search_steps=0)
+    _, iso = T.iso_accuracy("magnitude-iterative", folds, 95.0, cfg, ctx, [])
+    assert iso["iso_ratio"] == 2.0 and iso["bracket"][1][0] == 4.0
+
+
+def test_folds_two_swap_the_halves_with_their_own_seed(monkeypatch):
+    """Fold 1 trains on fold 0's test digits and is tested on its training digits, from a
+    seed of its own; every digit of the data set is a test digit once."""
+    from quirkbench.errors import UserError
+    from quirkbench.tasks import compression as T
+
+    monkeypatch.setattr(T, "train", lambda *a, **kw: None)
+    monkeypatch.setattr(T, "evaluate", lambda model, x, y: (0.5, 0.0))
+    seeds = []
+    real_make = T.make_model
+    monkeypatch.setattr(T, "make_model", lambda name, shape, n, seed: seeds.append(seed)
+                        or real_make("mlp-32-16", shape, n, seed=0))
+    cfg = get("compression").make_config("quick", {"folds": 2})
+    folds = T.make_folds(cfg, Context("mnist5k", 7, torch.device("cpu")))
+    a, b = folds[0].ds, folds[1].ds
+    assert torch.equal(a.x_train, b.x_test) and torch.equal(a.y_test, b.y_train)
+    assert len(a.y_test) + len(b.y_test) == 5000 and seeds == [7, 7 + T.FOLD_SEED]
+    with pytest.raises(UserError, match="folds"):
+        get("compression").make_config("quick", {"folds": 2, "test_fraction": 0.2})
+    with pytest.raises(UserError, match="folds"):
+        get("compression").make_config("quick", {"folds": 3})
+    ctx = Context("mnist5k", 0, torch.device("cpu"))
+    official = replace(a, x_test=a.x_test[:100], y_test=a.y_test[:100])
+    monkeypatch.setattr(Context, "load_data", lambda self, **kw: official)
+    with pytest.raises(UserError, match="official test split"):
+        T.make_folds(cfg, ctx)
 
 
 # --------------------------------------------------------------------------- int8 and bits
@@ -242,6 +347,9 @@ def test_quick_suite_measures_iso_accuracy_on_half_of_mnist5k():
     ds = data.load("mnist5k", seed=0, test_fraction=cfg.test_fraction)
     assert len(ds.y_test) == 2500 and len(ds.y_train) == 2500
     assert task.make_config("pr").test_fraction == 0.2  # the gate's pr settings unchanged
+    # quick: two splits used both ways, interpolated on the schedule's own points
+    assert (cfg.folds, cfg.interpolate, cfg.search_steps) == (4, True, 0)
+    assert task.make_config("pr").folds == 1 and task.make_config("nightly").folds == 1
     for bad in (0.0, 1.0):
         with pytest.raises(UserError, match="test_fraction"):
             task.make_config("quick", {"test_fraction": bad})

@@ -112,6 +112,22 @@ def bisect_ratio(lo: float, hi: float, probe: Callable[[float], bool], steps: in
     return lo
 
 
+def crossing_ratio(lo: tuple[float, float], hi: tuple[float, float], threshold: float) -> float:
+    """Where an accuracy-vs-ratio curve crosses ``threshold`` (%), interpolated linearly in
+    log-ratio between two bracketing points (ratio ×, accuracy %): ``lo`` meets it (accuracy
+    ≥ threshold), ``hi`` is at a larger ratio and misses it. Returns a ratio in [lo, hi].
+
+    The iso point then moves smoothly with the accuracies instead of jumping between the
+    probed ratios: a point 0.1 pp above the threshold and one 0.1 pp below no longer give
+    answers a whole bisection step apart."""
+    (r0, a0), (r1, a1) = lo, hi
+    if not (r1 > r0 > 0 and a0 >= threshold - 1e-9 and a1 < threshold - 1e-9):
+        raise ValueError(f"crossing_ratio needs lo={lo} meeting {threshold} and hi={hi} at a "
+                         "larger ratio missing it")
+    t = min(1.0, max(0.0, (a0 - threshold) / (a0 - a1)))
+    return math.exp(math.log(r0) + t * (math.log(r1) - math.log(r0)))
+
+
 # --------------------------------------------------------------------------- int8 and bits
 
 @torch.no_grad()
