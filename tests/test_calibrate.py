@@ -31,6 +31,7 @@ def test_calibrate_smoke_two_seeds_writes_the_table(run_cli, tmp_path):
     assert text == (out / "calibration.md").read_text()
     assert "commit:" in text and "machine:" in text and "| dimensionality | mnist5k |" in text
     assert "/2 | " in text
+    assert "at least 95% of the seeds (2 of 2)" in text  # the rule for the seeds that ran
     csv = (out / "calibration.csv").read_text().splitlines()
     assert csv[0].startswith("task,dataset,metric") and len(csv) == len(doc["rows"]) + 1
     # resuming: a second call runs nothing new and rebuilds the same table
