@@ -46,6 +46,30 @@ def mnist():
 
 
 @pytest.mark.parametrize("device", DEVICES)
+def test_reference_step(benchmark, mnist, device):
+    """The CONTROL, not the engine: ``STEPS`` steps of the textbook loop (index, forward,
+    cross-entropy, backward, SGD), frozen in this file, so the two sides of the gate run the
+    same code here. It measures the machine: when its median moved between base and head
+    beyond ``_control_drift`` % (tests/bench/thresholds.json), the machine changed speed
+    between the two runs and ``scripts/bench_gate.sh`` runs both sides again instead of
+    believing the other benchmarks' ratios."""
+    x, y = mnist.x_train.to(device), mnist.y_train.to(device)
+    model = make_model("mlp-512", mnist.input_shape, mnist.num_classes, seed=0).to(device)
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    g = torch.Generator(device=device).manual_seed(0)
+
+    def steps():
+        for _ in range(STEPS):
+            idx = torch.randint(len(x), (BATCH,), generator=g, device=device)
+            opt.zero_grad(set_to_none=True)
+            torch.nn.functional.cross_entropy(model(x[idx]), y[idx]).backward()
+            opt.step()
+        _sync(device)
+
+    benchmark.pedantic(steps, rounds=ROUNDS, warmup_rounds=WARMUP, iterations=1)
+
+
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("model_name", ["mlp-512", "lenet5"])
 def test_train_step(benchmark, mnist, model_name, device):
     """``STEPS`` training steps of batch 128 through ``engine.train.train`` (no target, no
