@@ -94,9 +94,8 @@ def test_paired_ratio_times_the_two_back_to_back_and_takes_the_median():
 
 
 def test_paired_epoch_track_times_the_engines_train_against_the_frozen_reference(monkeypatch):
-    from bench import bench_core
-
     import quirkbench.engine.train as engine_train
+    from bench import bench_core
 
     seen = []
     monkeypatch.setattr(engine_train, "train", lambda net, x, y, cfg: seen.append(cfg))
