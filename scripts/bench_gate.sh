@@ -21,6 +21,7 @@
 # the code costs; wall time on a shared runner also counts the wait for a CPU, and moved
 # 0.6-1.7x between two runs of the same commit here. Use time.perf_counter on a GPU).
 set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
 repo=$(git -C "${QB_REPO:-.}" rev-parse --show-toplevel)
 if [[ $# -ge 1 ]]; then base_ref=$1
 elif git -C "$repo" rev-parse -q --verify origin/main >/dev/null; then base_ref=origin/main
@@ -56,36 +57,10 @@ side() {  # name, pytest arguments...: HEAD's benchmark files on the side's own 
     -q "$@")
 }
 
-settings() {  # the thresholds file: "pct<TAB>selection" per threshold, or one setting
-  "$py" - "$work/head/tests/bench/thresholds.json" "$@" <<'EOF'
-import json, sys
-t = json.load(open(sys.argv[1]))
-if len(sys.argv) > 2:
-    print(t[sys.argv[2]])
-    raise SystemExit
-groups = {}
-for name, pct in t.items():
-    if not name.startswith("_"):
-        groups.setdefault(pct, []).append(name)
-for pct, names in sorted(groups.items()):
-    print(f"{pct}\t{' or '.join(names)}")
-EOF
-}
-drift() {  # the control's head/base ratio in every head run; "drifted" when one is beyond ±$1 %
-  "$py" - "$storage" "$out" "$1" <<'EOF'
-import glob, json, sys
-storage, out, limit = sys.argv[1], sys.argv[2], 1 + float(sys.argv[3]) / 100
-med = lambda f: {b["name"]: b["stats"]["median"] for b in json.load(open(f))["benchmarks"]
-                 if b["name"].startswith("test_reference_step")}
-base = {k: v for f in glob.glob(f"{storage}/*/0001_base.json") for k, v in med(f).items()}
-ratios = [h / base[k] for f in sorted(glob.glob(f"{out}/head-*.json")) for k, h in med(f).items()
-          if k in base]
-print("drifted" if not ratios or any(r > limit or r < 1 / limit for r in ratios) else "steady",
-      " ".join(f"{r:.3f}" for r in ratios) or "none")
-EOF
-}
-limit=$(settings _control_drift)
-attempts=$(settings _attempts)
+ctl() { "$py" "$here/bench_gate_control.py" "$@"; }  # thresholds and the control check
+thresholds="$work/head/tests/bench/thresholds.json"
+limit=$(ctl setting "$thresholds" _control_drift)
+attempts=$(ctl setting "$thresholds" _attempts)
 for attempt in $(seq 1 "$attempts"); do
   rm -rf "$storage" "$out"/head-*.json
   echo "== base $(git -C "$repo" rev-parse --short "$base_ref"): saving the run (attempt $attempt of $attempts)"
@@ -103,8 +78,8 @@ for attempt in $(seq 1 "$attempts"); do
     set -e
     grep -E "^(Name|test_)|Performance has regressed|passed|failed" "$out/head-$pct.log" || true
     [[ $rc == 0 ]] || status=1
-  done < <(settings)
-  read -r verdict control < <(drift "$limit")
+  done < <(ctl groups "$thresholds")
+  read -r verdict control < <(ctl drift "$storage" "$out" "$limit")
   echo "== the control (test_reference_step, the same code on both sides) head/base: $control"
   [[ $verdict == steady ]] && break
   if [[ $attempt -lt $attempts ]]; then
