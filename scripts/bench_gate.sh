@@ -4,12 +4,12 @@
 # (tests/bench/thresholds.json: the % slowdown of the median that fails, set from the spread
 # of A/A reruns). Exit 1 when a benchmark slowed beyond its threshold.
 #
-# A control benchmark, test_reference_step (a frozen textbook training loop: the same code on
-# both sides), runs beside every group: when its head/base ratio is beyond ±_control_drift %
-# the machine itself changed speed between the two runs (another job started, the clock
-# moved), the other ratios are the machine's, and both sides run again, up to _attempts
-# times (both in thresholds.json). On a shared 2-core box the A/A ratios of a benchmark
-# reached 1.47 when the load changed between the sides.
+# A control benchmark, test_reference_step (the frozen textbook loop that is also the paired
+# clock's unit: the same code on both sides), runs beside every group: when its head/base
+# ratio is beyond ±_control_drift % the pairing did not hold, the other ratios are not the
+# code's, and both sides run again, up to _attempts times (both in thresholds.json). On this
+# shared 2-core virtual machine, timed by plain CPU time, the control moved 0.71-1.40x
+# between two runs a minute apart with nothing else running, and A/A runs failed.
 #
 #   scripts/bench_gate.sh [BASE_REF [HEAD_REF]]     (defaults: origin/main or main, and HEAD)
 #
@@ -17,9 +17,9 @@
 # source (PYTHONPATH=<worktree>/src; checked), so the same benchmark code times the two
 # library versions. Settings: QB_REPO (repository, default the current one), QB_OUT (folder
 # for the storage and logs, default results/bench/), OMP_NUM_THREADS (default 1),
-# QB_BENCH_TIMER (default time.process_time: the CPU time of the one-threaded process, what
-# the code costs; wall time on a shared runner also counts the wait for a CPU, and moved
-# 0.6-1.7x between two runs of the same commit here. Use time.perf_counter on a GPU).
+# QB_BENCH_TIMER (default bench.paired_clock.clock: every round timed in units of a control
+# workload run just before it, untimed, so the machine's drift between the two sides cancels;
+# its base clock is the process's CPU time, QB_BENCH_BASE_CLOCK=wall on a GPU).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(git -C "${QB_REPO:-.}" rev-parse --show-toplevel)
@@ -53,7 +53,7 @@ side() {  # name, pytest arguments...: HEAD's benchmark files on the side's own 
     || { echo "bench_gate: $name imports quirkbench from $where, not its worktree" >&2; exit 2; }
   (cd "$work/head" && PYTHONPATH="$work/$name/src" "$py" -m pytest "$files" -p no:cacheprovider \
     --benchmark-only --benchmark-storage="file://$storage" --benchmark-columns=median,iqr,mean,rounds \
-    --benchmark-timer="${QB_BENCH_TIMER:-time.process_time}" \
+    --benchmark-timer="${QB_BENCH_TIMER:-bench.paired_clock.clock}" \
     -q "$@")
 }
 
