@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -51,3 +53,26 @@ def test_thresholds_file_groups_and_settings():
     assert not any(n.startswith("_") or "_control" in n for n in names)  # settings are not groups
     assert float(_run("setting", str(t), "_control_drift")) > 0
     assert int(_run("setting", str(t), "_attempts")) >= 2
+
+
+def test_paired_clock_times_a_round_in_units_of_the_control_just_before(monkeypatch):
+    sys.path.insert(0, str(ROOT))  # the repo root: the bench/ package
+    from bench import paired_clock
+
+    now = [0.0]
+    monkeypatch.setattr(paired_clock, "_base", lambda: now[0])
+    monkeypatch.setattr(paired_clock, "_unit", [1.0])
+
+    def round_(control_s, work_s):
+        def control():
+            now[0] += control_s
+        paired_clock.calibrate(control)  # pytest-benchmark's setup, untimed
+        start = paired_clock.clock()
+        now[0] += work_s  # the timed call
+        return paired_clock.clock() - start
+
+    assert round_(0.10, 0.20) == pytest.approx(2.0)
+    # the machine 40% slower for both: the same reading
+    assert round_(0.14, 0.28) == pytest.approx(2.0)
+    # the code 25% slower, the machine as before: the reading moves by 25%
+    assert round_(0.10, 0.25) == pytest.approx(2.5)
