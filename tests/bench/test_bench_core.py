@@ -1,20 +1,22 @@
 """pytest-benchmark micro-benchmarks of the hot loops, through the code users run: training
 steps through ``quirkbench.engine.train.train`` (the one engine) and PGD iterations through
-``quirkbench.methods.attacks.PGD``. Nothing here re-writes a loop: a change to the engine or
-the attack is a change to what is timed.
+``quirkbench.methods.attacks.PGD``. Nothing here re-writes the library's loops: a change to
+the engine or the attack is a change to what is timed. The one loop written here, the
+control (``_textbook_loop``), is the yardstick, frozen on purpose.
 
 Skipped by plain ``pytest`` (``--benchmark-skip`` in pyproject). Each benchmark runs
 ``WARMUP`` unrecorded rounds, then ``ROUNDS`` recorded ones; the gate compares medians.
 Compare a change against its base with ``scripts/bench_gate.sh BASE [HEAD]``: it saves the
 base's run and fails (``--benchmark-compare-fail=median:X%``) when a benchmark's median
 slowed beyond its own threshold in ``tests/bench/thresholds.json``, set from the spread of
-A/A reruns (docs/benchmarks.md). Timed by process CPU time there (one torch thread):
-wall time on a shared machine also counts the wait for a CPU. By hand::
+A/A reruns (docs/benchmarks.md). Timed there on ``bench.paired_clock.clock``: every round
+in units of the control loop run (untimed) just before it, so the machine's drift between
+the two runs cancels. By hand::
 
     pytest tests/bench/test_bench_core.py --benchmark-only --benchmark-save=base \\
-        --benchmark-timer=time.process_time
-    pytest tests/bench/test_bench_core.py --benchmark-only -k train \\
-        --benchmark-compare --benchmark-compare-fail=median:15% --benchmark-timer=time.process_time
+        --benchmark-timer=bench.paired_clock.clock
+    pytest tests/bench/test_bench_core.py --benchmark-only -k train --benchmark-compare \\
+        --benchmark-compare-fail=median:15% --benchmark-timer=bench.paired_clock.clock
 
 CUDA variants synchronize inside the timed call and skip without a GPU.
 """
