@@ -289,8 +289,9 @@ def test_asv_spread_raises_a_benchmarks_factor_to_its_night_to_night_drift(tmp_p
 def test_asv_spread_file_errors_are_one_line(tmp_path):
     p = tmp_path / "s.json"
     p.write_text("{}")
-    with pytest.raises(UserError, match="not an asv A/A spread file"):
+    with pytest.raises(UserError, match="not an asv A/A spread file") as e:
         nightly.load_asv_spread(p)
+    assert "{name: {'factor': number}}" in str(e.value)  # what a valid file holds
     p.write_text(json.dumps({"machine": "gpu-1", "benchmarks": {"x": {"factor": 1.3}}}))
     with pytest.raises(UserError, match="measured on asv machine 'gpu-1', not 'cpu-2'"):
         nightly.load_asv_spread(p, "cpu-2")

@@ -121,7 +121,7 @@ def load_asv_spread(path: str | Path | None, machine: str | None = None) -> dict
         raise UserError(f"cannot read --asv-spread {p}: {e.strerror}") from None
     except (ValueError, KeyError, TypeError, AttributeError):
         raise UserError(f"--asv-spread {p} is not an asv A/A spread file (JSON with "
-                        "'benchmarks': {{name: {{'factor': number}}}})") from None
+                        "'benchmarks': {name: {'factor': number}})") from None
     if machine and doc.get("machine") not in (None, machine):
         raise UserError(f"--asv-spread {p} was measured on asv machine {doc.get('machine')!r}, "
                         f"not {machine!r}: a night-to-night spread belongs to one machine")
