@@ -16,15 +16,7 @@ git -C "$work/repo" checkout --quiet -B main "$(git -C "$src" rev-parse HEAD)"
 "$py" "$src/scripts/nightly_plant.py" slowdown "$work/repo" >/dev/null
 git -C "$work/repo" -c user.name=cal -c user.email=cal@quirkbench.invalid commit --quiet -am "planted: training step 25% slower"
 ratios() {  # run label, gate exit status
-  "$py" - "$1" "$2" "$work/out-$1" <<'PY'
-import glob, json, sys
-label, rc, out = sys.argv[1:]
-base = {b["name"]: b["stats"]["median"]
-        for f in glob.glob(f"{out}/storage/*/0001_base.json") for b in json.load(open(f))["benchmarks"]}
-for f in sorted(glob.glob(f"{out}/head-*.json")):
-    for b in json.load(open(f))["benchmarks"]:
-        print(f"{label}\t{b['name']}\t{b['stats']['median'] / base[b['name']]:.3f}\tgate exit {rc}")
-PY
+  "$py" "$src/scripts/bench_gate_control.py" ratios "$work/out-$1/storage" "$work/out-$1" "$1" "$2"
 }
 for i in $(seq 1 "$n"); do
   set +e; QB_REPO="$work/repo" QB_OUT="$work/out-aa$i" "$src/scripts/bench_gate.sh" main~1 main~1 > "$work/aa$i.log" 2>&1; rc=$?; set -e

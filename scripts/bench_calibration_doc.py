@@ -8,7 +8,6 @@ run, the threshold in tests/bench/thresholds.json, and whether each gate run pas
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 import platform
@@ -17,15 +16,12 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+import bench_gate_control  # noqa: E402
 
 
 def ratios(out: Path) -> dict[str, float]:
-    base = {b["name"]: b["stats"]["median"]
-            for f in glob.glob(f"{out}/storage/*/0001_base.json")
-            for b in json.load(open(f))["benchmarks"]}
-    return {b["name"]: b["stats"]["median"] / base[b["name"]]
-            for f in sorted(glob.glob(f"{out}/head-*.json"))
-            for b in json.load(open(f))["benchmarks"]}
+    return dict(bench_gate_control.ratios(str(out / "storage"), str(out)))
 
 
 def attempts(log: Path) -> str:

@@ -3,6 +3,7 @@
     python scripts/bench_gate_control.py groups THRESHOLDS        # "pct<TAB>a or b" per line
     python scripts/bench_gate_control.py setting THRESHOLDS KEY   # one setting, e.g. _attempts
     python scripts/bench_gate_control.py drift STORAGE OUT LIMIT  # "steady|drifted ratios..."
+    python scripts/bench_gate_control.py ratios STORAGE OUT LABEL RC  # every head/base ratio
 
 ``drift``: the control benchmark (``test_reference_step``: the same frozen code on both
 sides) head/base median ratio in every head run (``OUT/head-*.json``) against the saved base
@@ -29,20 +30,23 @@ def groups(thresholds: dict) -> list[tuple[float, str]]:
     return [(pct, " or ".join(names)) for pct, names in sorted(by.items())]
 
 
-def _control_medians(path: str) -> dict[str, float]:
-    return {b["name"]: b["stats"]["median"] for b in json.load(open(path))["benchmarks"]
-            if b["name"].startswith(CONTROL)}
+def ratios(storage: str, out: str) -> list[tuple[str, float]]:
+    """(benchmark, head/base median) for every benchmark of every head run
+    (``OUT/head-*.json``, in file order) against the saved base run
+    (``STORAGE/*/0001_base.json``)."""
+    base = {b["name"]: b["stats"]["median"]
+            for f in glob.glob(f"{storage}/*/0001_base.json")
+            for b in json.load(open(f))["benchmarks"]}
+    return [(b["name"], b["stats"]["median"] / base[b["name"]])
+            for f in sorted(glob.glob(f"{out}/head-*.json"))
+            for b in json.load(open(f))["benchmarks"] if b["name"] in base]
 
 
 def drift(storage: str, out: str, limit_pct: float) -> tuple[bool, list[float]]:
     """(drifted, the control's head/base ratios)."""
-    base: dict[str, float] = {}
-    for f in glob.glob(f"{storage}/*/0001_base.json"):
-        base.update(_control_medians(f))
-    ratios = [h / base[k] for f in sorted(glob.glob(f"{out}/head-*.json"))
-              for k, h in _control_medians(f).items() if k in base]
+    control = [r for name, r in ratios(storage, out) if name.startswith(CONTROL)]
     limit = 1 + limit_pct / 100
-    return (not ratios or any(r > limit or r < 1 / limit for r in ratios)), ratios
+    return (not control or any(r > limit or r < 1 / limit for r in control)), control
 
 
 def main(argv: list[str]) -> str:
@@ -51,11 +55,15 @@ def main(argv: list[str]) -> str:
         return "\n".join(f"{p}\t{s}" for p, s in groups(json.load(open(args[0]))))
     if cmd == "setting":
         return str(json.load(open(args[0]))[args[1]])
+    if cmd == "ratios":  # STORAGE OUT LABEL RC: the calibration's lines
+        return "\n".join(f"{args[2]}\t{name}\t{r:.3f}\tgate exit {args[3]}"
+                         for name, r in ratios(args[0], args[1]))
     if cmd == "drift":
-        drifted, ratios = drift(args[0], args[1], float(args[2]))
+        drifted, control = drift(args[0], args[1], float(args[2]))
         return " ".join(["drifted" if drifted else "steady"]
-                        + [f"{r:.3f}" for r in ratios] or ["none"])
-    raise SystemExit(f"bench_gate_control: unknown command {cmd!r} (groups, setting, drift)")
+                        + [f"{r:.3f}" for r in control] or ["none"])
+    raise SystemExit(f"bench_gate_control: unknown command {cmd!r} "
+                     "(groups, setting, drift, ratios)")
 
 
 if __name__ == "__main__":

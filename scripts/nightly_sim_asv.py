@@ -28,11 +28,21 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 
+def die(msg: str) -> None:
+    """A one-line error, exit status 2."""
+    print(f"nightly_sim_asv: {msg}", file=sys.stderr)
+    raise SystemExit(2)
+
+
 def per_night(store: Path, machine: str) -> tuple[list[tuple[dict, dict]], list[str]]:
     from asv.commands.compare import unroll_result
     from asv.results import iter_results_for_machine_and_hash
 
-    nights = json.loads((store / "results" / "ledger" / "nightly.json").read_text())["nights"]
+    ledger = store / "results" / "ledger" / "nightly.json"
+    if not ledger.is_file():
+        die(f"no nightly ledger at {ledger}: STORE is the folder scripts/nightly_sim.sh ran "
+            "into (QB_SIM_DIR/store)")
+    nights = json.loads(ledger.read_text())["nights"]
     rows, names = [], []
     for n in nights:
         vals = {}
@@ -84,8 +94,7 @@ def spread(store: Path, machine: str) -> dict:
                     "max_over_min": round(max(vals) / min(vals), 4),
                     "factor": round(math.exp(3 * sigma), 4)}
     if not bench:
-        raise SystemExit(f"nightly_sim_asv: fewer than 3 nights of asv records for {machine} "
-                         f"in {store}")
+        die(f"fewer than 3 nights of asv records for machine {machine} in {store}")
     commits = [n["commit"] for n, _ in rows]
     return {"machine": machine, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "nights": len(rows), "commits": [commits[0], commits[-1]],
