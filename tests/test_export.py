@@ -8,9 +8,9 @@ from quirkbench.tracking import results
 ACC = "memorization/mnist5k/test_acc/condition_true-labels"
 
 
-def make_doc(path, commit, started, values, config_lr=0.05):
+def make_doc(path, commit, started, values, config_lr=0.05, suite="smoke"):
     """A results document with one task, one metric, one unit per value (seed)."""
-    doc = results.new_document(suite="smoke", seeds=list(range(len(values))),
+    doc = results.new_document(suite=suite, seeds=list(range(len(values))),
                                datasets=["mnist5k"], tasks=["memorization"], device="cpu")
     doc["meta"].update(commit=commit, started=started, status="done")
     for seed, v in enumerate(values):
@@ -33,20 +33,36 @@ def history(tmp_path):
     return d
 
 
-def test_tensorboard_scalars_read_back(run_cli, history, tmp_path):
-    pytest.importorskip("tensorboard", reason="needs the export extra (tensorboard)")
+def _scalars(logdir, run):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+    acc = EventAccumulator(str(logdir / run))
+    acc.Reload()
+    return acc
+
+
+def test_tensorboard_scalars_read_back(run_cli, history, tmp_path):
+    pytest.importorskip("tensorboard", reason="needs the export extra (tensorboard)")
     logdir = tmp_path / "tb"
+    make_doc(history / "d.json", "c0", "2026-11-04T00:00:00+00:00", [70.0], suite="pr")
     code, out, err = run_cli("export", history, "--tensorboard", logdir)
     assert code == 0, err
-    assert "3 scalars from 3 document(s)" in out
-    acc = EventAccumulator(str(logdir))
-    acc.Reload()
+    assert "4 scalars from 4 document(s)" in out and "runs: smoke, pr" in out
+    # one run per suite, each in its own folder: never the run "." of the logdir itself
+    assert sorted(p.name for p in logdir.iterdir()) == ["pr", "smoke"]
+    assert not list(logdir.glob("events.out.tfevents.*"))
+    acc = _scalars(logdir, "smoke")
     assert ACC in acc.Tags()["scalars"]
-    ev = acc.Scalars(ACC)
-    # step = commit order (a: c1 → 0; b, c: c2 → 1), value = mean over seeds
-    assert [(e.step, e.value) for e in ev] == [(0, 80.0), (1, 91.0), (1, 94.0)]
+    # step = the run's place in start order within its suite, value = mean over seeds: two
+    # runs of one commit (b, c: c2) are two steps, two points
+    assert [(e.step, e.value) for e in acc.Scalars(ACC)] == [(0, 80.0), (1, 91.0), (2, 94.0)]
+    assert [(e.step, e.value) for e in _scalars(logdir, "pr").Scalars(ACC)] == [(0, 70.0)]
+    texts = acc.Tensors("run/text_summary")
+    assert [t.step for t in texts] == [0, 1, 2]
+    assert b"commit c1" in texts[0].tensor_proto.string_val[0]
+    # exporting again into the same folder replaces the points, never doubles them
+    assert run_cli("export", history, "--tensorboard", logdir)[0] == 0
+    assert [e.step for e in _scalars(logdir, "smoke").Scalars(ACC)] == [0, 1, 2]
 
 
 def test_mlflow_runs_read_back_and_are_not_duplicated(run_cli, history, tmp_path, monkeypatch):

@@ -1,14 +1,19 @@
 """``quirkbench export RESULTS``: metrics as TensorBoard scalars and MLflow runs.
 
-* ``--tensorboard DIR``: one scalar series per metric (tag
-  ``task/dataset/name[/tag_value...]``), the value averaged over seeds, one step per commit in
-  the order the runs started (step 0 = the oldest commit), so a folder of nightly documents
-  becomes a history chart. Written with ``torch.utils.tensorboard.SummaryWriter``.
+* ``--tensorboard DIR``: one TensorBoard run per suite (the folder ``DIR/SUITE``: runs of
+  different suites are never one line), one scalar series per metric (tag
+  ``task/dataset/name[/tag_value...]``), the value averaged over seeds, one step per results
+  document in the order the runs started (step 0 = the oldest run of the suite), so a folder
+  of nightly documents becomes a history chart and two runs of one commit are two points.
+  Each step's commit and document are its ``run`` text. Exporting again into ``DIR`` replaces
+  what an earlier export wrote there (the writer purges from step 0), never doubling a
+  point. Written with ``torch.utils.tensorboard.SummaryWriter``.
 * ``--mlflow [URI]``: one MLflow run per results document, named after it, with the metrics
-  (same names, mean over seeds, same step) and params (the run's metadata and every task's
-  settings as ``task.key``), tagged with the commit. The default URI is the local folder
-  ``mlruns/`` (MLflow's file store); any tracking URI works (``sqlite:///mlflow.db``,
-  ``http://host:5000``). A document already exported there is skipped.
+  (same names, mean over seeds, same step as in TensorBoard) and params (the run's metadata
+  and every task's settings as ``task.key``), tagged with the commit. The default URI is the
+  local folder ``mlruns/`` (MLflow's file store); any tracking URI works
+  (``sqlite:///mlflow.db``, ``http://host:5000``). A document already exported there is
+  skipped.
 
 Both need the ``export`` extra: ``pip install 'quirkbench[export]'``.
 """
@@ -34,9 +39,16 @@ def metric_name(task: str, dataset: str, name: str, tags: dict[str, str]) -> str
     return "/".join(re.sub(r"[^A-Za-z0-9_.\- ]", "_", str(p)) for p in parts)
 
 
+def run_name(suite) -> str:
+    """The TensorBoard run (sub-folder) of a suite: a name without path separators."""
+    name = re.sub(r"[^A-Za-z0-9_.\-]", "_", str(suite or "no-suite")).strip(".")
+    return name or "no-suite"
+
+
 def collect(paths: list[str]) -> list[dict]:
-    """One record per results document: its path, meta, step, and metrics (name → mean over
-    seeds), the documents in the order they started; step = index of the commit."""
+    """One record per results document: its path, meta, run (its suite's TensorBoard run),
+    step, and metrics (name → mean over seeds), the documents in the order they started;
+    step = the document's index among its suite's documents in that order."""
     from ..metrics import Metric
     from ..tracking.results import find_documents, read
 
@@ -58,10 +70,10 @@ def collect(paths: list[str]) -> list[dict]:
     if not docs:
         raise UserError("no results documents to export")
     docs.sort(key=lambda d: (str(d["meta"].get("started") or ""), str(d["path"])))
-    commits: dict[str, int] = {}
+    steps: dict[str, int] = {}
     for d in docs:
-        c = d["meta"].get("commit") or f"(no commit) {d['path']}"
-        d["step"] = commits.setdefault(c, len(commits))
+        d["run"] = run_name(d["meta"].get("suite"))
+        d["step"] = steps[d["run"]] = steps.get(d["run"], -1) + 1
     return docs
 
 
@@ -79,14 +91,20 @@ def to_tensorboard(docs: list[dict], logdir: str | Path) -> int:
         raise UserError("--tensorboard needs TensorBoard: pip install 'quirkbench[export]'") \
             from None
     n = 0
-    w = SummaryWriter(log_dir=str(logdir))
-    try:
-        for d in docs:
-            for key, value in d["metrics"].items():
-                w.add_scalar(key, value, global_step=d["step"], walltime=_walltime(d["meta"]))
-                n += 1
-    finally:
-        w.close()
+    for run in dict.fromkeys(d["run"] for d in docs):
+        # purge_step=0: TensorBoard drops what an earlier export wrote into this run
+        w = SummaryWriter(log_dir=str(Path(logdir) / run), purge_step=0)
+        try:
+            for d in (d for d in docs if d["run"] == run):
+                wall = _walltime(d["meta"])
+                w.add_text("run", f"commit {d['meta'].get('commit') or 'unknown'}"
+                                  f"{' (dirty)' if d['meta'].get('dirty') else ''}: "
+                                  f"{d['path']}", global_step=d["step"], walltime=wall)
+                for key, value in d["metrics"].items():
+                    w.add_scalar(key, value, global_step=d["step"], walltime=wall)
+                    n += 1
+        finally:
+            w.close()
     return n
 
 
@@ -147,8 +165,9 @@ def run(results: list[str], tensorboard: str | None = None, mlflow: str | None =
     docs = collect(results)
     if tensorboard:
         n = to_tensorboard(docs, tensorboard)
+        runs = ", ".join(dict.fromkeys(d["run"] for d in docs))
         print(f"tensorboard: {n} scalars from {len(docs)} document(s) → {tensorboard} "
-              f"(tensorboard --logdir {tensorboard})")
+              f"(runs: {runs}; tensorboard --logdir {tensorboard})")
     if mlflow:
         w, s = to_mlflow(docs, mlflow)
         print(f"mlflow: {w} run(s) written, {s} already there → {mlflow} "
@@ -161,7 +180,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("results", nargs="+", metavar="RESULTS",
                    help="results documents or folders of them")
     p.add_argument("--tensorboard", metavar="DIR",
-                   help="write scalars (one per metric, step = commit order) into DIR")
+                   help="write scalars into DIR: one run per suite, one step per document "
+                        "in start order")
     p.add_argument("--mlflow", nargs="?", const="mlruns", metavar="URI",
                    help="one MLflow run per document (default: the local folder mlruns/)")
     p.set_defaults(func=run)
