@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from report_docs import PAYLOADS, write_doc
@@ -123,6 +124,22 @@ def test_cli_report_and_history(tmp_path, capsys):
     assert main(["report", "--history", str(folder), "--out", str(tmp_path / "h.html")]) == 0
     assert "2 results documents" in (tmp_path / "h.html").read_text()
     assert capsys.readouterr().out.count("report:") == 2
+
+
+def test_cli_report_with_a_baseline_writes_its_own_file(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    head = write_doc(tmp_path / "head.json", tasks=("landscape",))
+    base = write_doc(tmp_path / "base.json", tasks=("landscape",), commit="b" * 40)
+    assert main(["report", "head.json"]) == 0
+    (own,) = Path("reports").iterdir()
+    before = own.read_bytes()
+    assert main(["report", "head.json", "--baseline", "base.json"]) == 0
+    pages = sorted(Path("reports").iterdir())
+    assert len(pages) == 2 and own.read_bytes() == before  # the run's own report is kept
+    (vs,) = [p for p in pages if p != own]
+    assert vs.name.startswith(own.stem + "-vs-base-") and 'id="verdict"' in vs.read_text()
+    assert capsys.readouterr().out.splitlines() == [f"report: {own}", f"report: {vs}"]
+    assert head.exists() and base.exists()
 
 
 @pytest.mark.parametrize("argv", [["report", "/no/such/file.json"],

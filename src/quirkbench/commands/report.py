@@ -10,14 +10,25 @@ from ..report import render_history, render_report
 from ..tracking.results import find_documents, read
 
 
-def report_path(path: Path, doc: dict) -> Path:
-    """reports/<results name>-<run id>.html: two runs' reports never overwrite each other,
-    even when their documents share a name (results/a/run.json, results/b/run.json)."""
+def _run_id(path: Path, doc: dict) -> str:
     import hashlib
 
-    rid = doc["meta"].get("run_id") or hashlib.sha1(
+    return doc["meta"].get("run_id") or hashlib.sha1(
         str(Path(path).resolve()).encode()).hexdigest()[:8]
-    return Path("reports") / f"{Path(path).stem}-{rid}.html"
+
+
+def report_path(path: Path, doc: dict, baseline: Path | None = None,
+                base_doc: dict | None = None) -> Path:
+    """reports/<results name>-<run id>.html: two runs' reports never overwrite each other,
+    even when their documents share a name (results/a/run.json, results/b/run.json).
+
+    A comparison page (``baseline``: the baseline's first document and ``base_doc`` it read)
+    is reports/<results name>-<run id>-vs-<baseline name>-<its run id>.html: it never
+    overwrites the run's own report, nor another comparison of the same run."""
+    name = f"{Path(path).stem}-{_run_id(path, doc)}"
+    if baseline is not None:
+        name += f"-vs-{Path(baseline).stem}-{_run_id(baseline, base_doc or {'meta': {}})}"
+    return Path("reports") / f"{name}.html"
 
 
 def _newest(folder: Path) -> Path:
@@ -41,8 +52,10 @@ def run(results: list[str] | None = None, baseline: str | None = None,
     else:
         paths = [Path(r) for r in results] if results else [_newest(Path("results"))]
         first = find_documents(paths[0])[0]
-        path = render_report(paths, out=Path(out or report_path(first, read(first))),
-                             baseline=baseline)
+        if out is None:
+            base = find_documents(baseline)[0] if baseline is not None else None
+            out = report_path(first, read(first), base, read(base) if base else None)
+        path = render_report(paths, out=Path(out), baseline=baseline)
     print(f"report: {path}")
     return 0
 
@@ -55,7 +68,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         "with --history: the folder, default results/)")
     p.add_argument("--baseline", help="results document to compare against (change vs baseline)")
     p.add_argument("--out", help="HTML file to write (default reports/<results name>-<run "
-                                 "id>.html, or reports/history.html)")
+                                 "id>.html; with --baseline reports/<results name>-<run id>-vs-"
+                                 "<baseline name>-<run id>.html; with --history "
+                                 "reports/history.html)")
     p.add_argument("--history", action="store_true",
                    help="a history page: headline metrics over every run in the folder")
     p.set_defaults(func=run)
