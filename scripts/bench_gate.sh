@@ -57,7 +57,8 @@ side() {  # name, pytest arguments...: HEAD's benchmark files on the side's own 
     -q "$@")
 }
 
-ctl() { "$py" "$here/bench_gate_control.py" "$@"; }  # thresholds and the control check
+# thresholds and the control check (qbtools.gate.bench_control, run from this repository's root)
+ctl() { PYTHONPATH="$here/..${PYTHONPATH:+:$PYTHONPATH}" "$py" -m qbtools.gate.bench_control "$@"; }
 thresholds="$work/head/tests/bench/thresholds.json"
 limit=$(ctl setting "$thresholds" _control_drift)
 attempts=$(ctl setting "$thresholds" _attempts)

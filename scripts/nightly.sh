@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One night of the nightly pipeline, for the commit checked out here (the GPU runner's job,
-# or scripts/nightly_sim.sh on a CPU):
+# or qbtools/nightly/sim.sh on a CPU):
 #   1. refuse to run unless `python -m quirkbench` is THIS checkout's code (src/ on the path);
 #   2. the suite for this commit → STORE/results/<time>-<commit>.json;
 #   3. asv's benchmarks for this commit, in this environment, same suite and device

@@ -15,8 +15,9 @@
 #   QB_COMPARE   extra arguments for `quirkbench compare` (e.g. "--fail-on moved", "--fdr 0.1")
 #   QB_EXPECT    expected-changes file (default: expected-changes.toml at the root of HEAD's
 #                tree, when it exists): changes it lists, with a reason, do not fail the gate
-#   QB_TIMING_SPREAD  A/A log-spread per timing metric (JSON from scripts/aa_gate.py) measured
-#                on the machine that runs the gate; raises each timing's factor limit
+#   QB_TIMING_SPREAD  A/A log-spread per timing metric (JSON from `python -m qbtools.gate.aa
+#                --spread`) measured on the machine that runs the gate; raises each timing's
+#                factor limit
 #                (default: bench/timing-spread/<suite>.json when it exists; "" for none)
 #   QB_REPO      repository to check (default: the current directory's)
 #   QB_JOBS      units at once per run (`quirkbench run --jobs`; default auto: one per

@@ -4,15 +4,11 @@ right way up, on a hand-made metrics dict shaped like ``common.run_task``'s (no 
 from __future__ import annotations
 
 import math
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root: bench/ package
-
-from bench import bench_throughput as bt  # noqa: E402
-from bench import common  # noqa: E402
+from bench import bench_throughput as bt
+from bench import common
 
 D = "mnist5k"
 

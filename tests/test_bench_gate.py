@@ -1,4 +1,4 @@
-"""The pytest-benchmark gate's control check (scripts/bench_gate_control.py, used by
+"""The pytest-benchmark gate's control check (qbtools/gate/bench_control.py, used by
 scripts/bench_gate.sh): a run whose control benchmark (the same code on both sides) moved
 beyond its limit between base and head is the machine's, and is run again."""
 
@@ -21,7 +21,7 @@ def _bench(path: Path, medians: dict[str, float]) -> None:
 
 
 def _run(*args) -> str:
-    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "bench_gate_control.py"), *args],
+    r = subprocess.run([sys.executable, "-m", "qbtools.gate.bench_control", *args], cwd=ROOT,
                        capture_output=True, text=True, check=True)
     return r.stdout.strip()
 
@@ -56,7 +56,6 @@ def test_thresholds_file_groups_and_settings():
 
 
 def test_paired_clock_times_a_round_in_units_of_the_control_just_before(monkeypatch):
-    sys.path.insert(0, str(ROOT))  # the repo root: the bench/ package
     from bench import paired_clock
 
     now = [0.0]

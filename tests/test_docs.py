@@ -56,7 +56,7 @@ def test_every_readme_link_resolves():
 
 def test_no_issue_numbers_in_code_or_docs():
     pat = re.compile(r"\bissue[s]? #?\d+\b|\(#\d+\)", re.I)
-    for folder in ("src", "bench", "docs", "scripts", "tests"):
+    for folder in ("src", "bench", "docs", "scripts", "qbtools", "tests"):
         for path in (ROOT / folder).rglob("*"):
             if path.suffix in (".py", ".md", ".html", ".sh", ".yml") and path.is_file():
                 assert not pat.search(path.read_text(encoding="utf-8", errors="replace")), path

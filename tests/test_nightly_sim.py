@@ -1,4 +1,4 @@
-"""The nightly pipeline end to end on the CPU: scripts/nightly_sim.sh over three local commits
+"""The nightly pipeline end to end on the CPU: qbtools/nightly/sim.sh over three local commits
 (base; a 25% slower training step and a weaker PGD planted; the revert). Slow: three nights
 of the smoke adversarial task and asv (the raw and the paired training-epoch timing), about
 two minutes on a quiet 2-core machine and several on a loaded one: longer than CI can spend
@@ -33,7 +33,7 @@ def test_three_nights_red_only_while_the_plants_stand(tmp_path):
     env = {**os.environ, "QB_SIM_DIR": str(tmp_path / "sim"), "QB_SIM_NIGHTS": "3",
            "QB_SIM_DOC": "0", "PYTHON": sys.executable,
            "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
-    r = subprocess.run(["bash", str(ROOT / "scripts" / "nightly_sim.sh")], env=env,
+    r = subprocess.run(["bash", str(ROOT / "qbtools" / "nightly" / "sim.sh")], env=env,
                        capture_output=True, text=True, timeout=3600)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     store = tmp_path / "sim" / "store"

@@ -1,7 +1,7 @@
 """The planted-regression matrix, small: one breakage (memorization trains on the true labels
 under the random-labels condition) against an unchanged base, and an A/A copy, on a tiny
 memorization run of one seed. The breakage must fail the gate naming its metric as
-"behaviour changed"; the A/A must pass. The full matrix: scripts/planted_matrix.py."""
+"behaviour changed"; the A/A must pass. The full matrix: qbtools/gate/planted.py."""
 
 from __future__ import annotations
 
@@ -22,12 +22,13 @@ pytestmark = [pytest.mark.slow,
 def test_small_planted_matrix(tmp_path):
     md, js = tmp_path / "planted.md", tmp_path / "planted.json"
     r = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "planted_matrix.py"), "--plants", "memorization",
+        [sys.executable, "-m", "qbtools.gate.planted", "--plants", "memorization",
          "--seeds", "0", "--out", str(tmp_path / "runs"), "--md", str(md), "--json", str(js),
          "--set", "memorization.n_train=200", "--set", "memorization.n_test=100",
          "--set", "memorization.conditions=['true-labels','random-labels']",
          "--set", "memorization.train.batch_size=50"],
-        capture_output=True, text=True, timeout=900, env={**os.environ, "OMP_NUM_THREADS": "1"})
+        cwd=ROOT, capture_output=True, text=True, timeout=900,
+        env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert r.returncode == 0, r.stdout + r.stderr
     res = json.loads(js.read_text())
     assert not res["aa"]["fails"] and res["aa"]["changed"] == 0

@@ -23,7 +23,7 @@ TINY = {"QB_SUITE": "smoke", "QB_TASKS": "memorization", "QB_SEEDS": "0,1",
                    "memorization.conditions=['true-labels'] memorization.train.batch_size=50",
         # wall-clock noise on a shared CI box reaches ±50% between processes with 2 seeds:
         # these tests judge the deterministic metrics; the A/A false-positive rate at the
-        # default time threshold is measured by scripts/aa_gate.py
+        # default time threshold is measured by qbtools/gate/aa.py
         "QB_COMPARE": "--time-threshold 1.0",
         "OMP_NUM_THREADS": "1"}
 PLANT = ("r = train(model, x, y, cfg.train,",

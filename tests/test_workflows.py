@@ -15,7 +15,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
-SCRIPTS = ["nightly.sh", "nightly_sim.sh", "bench_gate.sh"]
+SCRIPTS = ["scripts/nightly.sh", "scripts/bench_gate.sh", "scripts/pr_check.sh",
+           "qbtools/nightly/sim.sh", "qbtools/gate/bench_calibrate.sh"]
 
 
 def _check_jsonschema():
@@ -68,7 +69,7 @@ def test_pr_workflow_benchmark_step_can_fail():
 
 @pytest.mark.parametrize("name", SCRIPTS)
 def test_scripts_parse(name):
-    r = subprocess.run(["bash", "-n", str(ROOT / "scripts" / name)], capture_output=True,
+    r = subprocess.run(["bash", "-n", str(ROOT / name)], capture_output=True,
                        text=True)
     assert r.returncode == 0, r.stderr
 

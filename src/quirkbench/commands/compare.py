@@ -75,7 +75,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     c.add_argument("--allow-incomplete", action="store_true",
                    help="compare runs that did not finish (lists the missing units)")
     c.add_argument("--timing-spread", metavar="FILE",
-                   help="A/A log-spread per timing metric (JSON from scripts/aa_gate.py)")
+                   help="A/A log-spread per timing metric (JSON from "
+                        "python -m qbtools.gate.aa --spread)")
     c.add_argument("--markdown", metavar="FILE",
                    help="also write the table as Markdown (for a PR comment)")
     c.add_argument("--fail-on", default="regressed", choices=list(FAIL_ON),

@@ -80,8 +80,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="asv ratio beyond which a change counts (default 1.1, asv's)")
     p.add_argument("--asv-spread", metavar="FILE",
                    help="night-to-night A/A spread of the asv benchmarks on this machine "
-                        "(scripts/nightly_sim_asv.py --spread): a listed benchmark must move "
-                        "beyond exp(3 sigma) of its A/A drift as well as --asv-factor")
+                        "(python -m qbtools.nightly.sim_asv --spread): a listed benchmark must "
+                        "move beyond exp(3 sigma) of its A/A drift as well as --asv-factor")
     p.add_argument("--threshold", type=float, default=0.05,
                    help="quirkbench compare's relative threshold (default 0.05)")
     p.add_argument("--time-threshold", type=float, default=0.25,

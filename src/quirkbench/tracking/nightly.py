@@ -106,7 +106,7 @@ def _num(v) -> float:
 
 def load_asv_spread(path: str | Path | None, machine: str | None = None) -> dict[str, float]:
     """{asv benchmark name: factor} from a night-to-night A/A spread file (written by
-    ``scripts/nightly_sim_asv.py --spread``): the factor a benchmark must move by before the
+    ``python -m qbtools.nightly.sim_asv --spread``): the factor a benchmark must move by before the
     gate believes it, ``exp(3·σ)`` of the log of its value over nights of the same code
     (asv's statistics see only one night's samples, not the drift between nights). A file
     recorded on another machine than ``machine`` is refused: the drift is the machine's."""

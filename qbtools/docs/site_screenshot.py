@@ -1,6 +1,6 @@
 """Screenshots for the docs: the built site's task page, taken by headless Chromium.
 
-    python scripts/docs_screenshots.py      # → docs/images/site-task-page.png
+    python -m qbtools.docs.site_screenshot      # → docs/images/site-task-page.png
 
 Builds the site into a temporary folder (``mkdocs build``), opens the adversarial task page
 from a file URL at a laptop's width (1366 px) and saves the screenshot. The report's own
@@ -15,7 +15,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from qbtools import ROOT
+
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
          "--disable-dev-shm-usage"]

@@ -1,9 +1,9 @@
 """Helpers of scripts/bench_gate.sh (the pytest-benchmark gate), in Python so they are tested.
 
-    python scripts/bench_gate_control.py groups THRESHOLDS        # "pct<TAB>a or b" per line
-    python scripts/bench_gate_control.py setting THRESHOLDS KEY   # one setting, e.g. _attempts
-    python scripts/bench_gate_control.py drift STORAGE OUT LIMIT  # "steady|drifted ratios..."
-    python scripts/bench_gate_control.py ratios STORAGE OUT LABEL RC  # every head/base ratio
+    python -m qbtools.gate.bench_control groups THRESHOLDS        # "pct<TAB>a or b" per line
+    python -m qbtools.gate.bench_control setting THRESHOLDS KEY   # one setting, e.g. _attempts
+    python -m qbtools.gate.bench_control drift STORAGE OUT LIMIT  # "steady|drifted ratios..."
+    python -m qbtools.gate.bench_control ratios STORAGE OUT LABEL RC  # every head/base ratio
 
 ``drift``: the control benchmark (``test_reference_step``: the same frozen code on both
 sides) head/base median ratio in every head run (``OUT/head-*.json``) against the saved base

@@ -1,13 +1,13 @@
-"""asv's record per night of a nightly store (scripts/nightly_sim.sh).
+"""asv's record per night of a nightly store (qbtools/nightly/sim.sh).
 
-    python scripts/nightly_sim_asv.py STORE [MACHINE]                  # Markdown table
-    python scripts/nightly_sim_asv.py STORE [MACHINE] --spread FILE    # A/A spread file
+    python -m qbtools.nightly.sim_asv STORE [MACHINE]                  # Markdown table
+    python -m qbtools.nightly.sim_asv STORE [MACHINE] --spread FILE    # A/A spread file
 
 Table: per night (the ledger's order) each asv benchmark's value (timings: median and the
 interquartile range of the samples) and its ratio to the first night.
 
 ``--spread``: the store holds nights of the SAME code (``QB_SIM_PLAN=aa
-scripts/nightly_sim.sh``); per benchmark, σ = the standard deviation of the log of its
+qbtools/nightly/sim.sh``); per benchmark, σ = the standard deviation of the log of its
 value over the nights, and the factor ``exp(3σ)`` it must move by before the nightly gate
 believes it (``quirkbench nightly --asv-spread``; the gate still applies asv's 1.1× when
 that is larger). asv's own statistics see one night's samples only: they cannot see a
@@ -40,7 +40,7 @@ def per_night(store: Path, machine: str) -> tuple[list[tuple[dict, dict]], list[
 
     ledger = store / "results" / "ledger" / "nightly.json"
     if not ledger.is_file():
-        die(f"no nightly ledger at {ledger}: STORE is the folder scripts/nightly_sim.sh ran "
+        die(f"no nightly ledger at {ledger}: STORE is the folder qbtools/nightly/sim.sh ran "
             "into (QB_SIM_DIR/store)")
     nights = json.loads(ledger.read_text())["nights"]
     rows, names = [], []

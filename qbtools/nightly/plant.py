@@ -1,7 +1,7 @@
 """Plant a known change in a checkout (for the nightly simulation and the benchmark checks).
 
-    python scripts/nightly_plant.py slowdown   [REPO]   # the engine's training step ~25% slower
-    python scripts/nightly_plant.py phenomenon [REPO]   # PGD with half its step size
+    python -m qbtools.nightly.plant slowdown   [REPO]   # the engine's training step ~25% slower
+    python -m qbtools.nightly.plant phenomenon [REPO]   # PGD with half its step size
 
 ``slowdown`` busy-waits, after each optimizer step of ``quirkbench.engine.train.train``,
 until the process has spent a quarter more CPU time on that step: every training step
@@ -51,5 +51,5 @@ def plant(name: str, repo: Path) -> Path:
 
 if __name__ == "__main__":
     if len(sys.argv) not in (2, 3) or sys.argv[1] not in PLANTS:
-        raise SystemExit(f"usage: nightly_plant.py {{{','.join(PLANTS)}}} [REPO]")
+        raise SystemExit(f"usage: python -m qbtools.nightly.plant {{{','.join(PLANTS)}}} [REPO]")
     print(plant(sys.argv[1], Path(sys.argv[2] if len(sys.argv) == 3 else ".")))
