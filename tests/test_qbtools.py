@@ -1,0 +1,69 @@
+"""The repository's tools (``qbtools/``): a package that never edits the import path, refuses
+a quirkbench other than this checkout's, and one command that knows every generated page."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from qbtools.docs.__main__ import PAGES
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _qbtools(*args, env=None, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, capture_output=True,
+                          text=True, env={**os.environ, **(env or {})}, timeout=120, **kw)
+
+
+def test_no_tool_edits_the_import_path():
+    offenders = [str(p.relative_to(ROOT)) for folder in ("qbtools", "scripts")
+                 for p in (ROOT / folder).rglob("*.py")
+                 if re.search(r"sys\.path\s*(\.insert|\.append|\[|\+?=)", p.read_text())]
+    assert offenders == []
+
+
+def test_every_generated_file_has_one_page_entry():
+    tracked = subprocess.run(["git", "ls-files", "docs/generated", "docs/images"], cwd=ROOT,
+                             capture_output=True, text=True).stdout.split()
+    if not tracked:  # not a git checkout: the folder as it is
+        tracked = [str(p.relative_to(ROOT)) for d in ("docs/generated", "docs/images")
+                   for p in (ROOT / d).glob("*")]
+    named = [f"docs/{f}" for p in PAGES for f in p.files]
+    assert len(named) == len(set(named))  # no file has two generators
+    assert sorted(set(tracked) - set(named)) == []  # every page says how it is made
+    assert len({p.name for p in PAGES}) == len(PAGES)
+
+
+def test_a_page_from_a_long_run_is_skipped_naming_that_run_until_its_data_is_here(tmp_path):
+    env = {"QB_CAL_DIR": str(tmp_path / "cal")}
+    r = _qbtools("qbtools.docs", "--dry-run", "bench-calibration", "data-hashes", env=env)
+    assert r.returncode == 0, r.stderr
+    assert ("bench-calibration: skipped: needs " + str(tmp_path / "cal" / "out-planted")) \
+        in r.stdout
+    assert "qbtools/gate/bench_calibrate.sh" in r.stdout  # the run that makes its data
+    assert "data-hashes: would run python -m qbtools.docs.data_hashes" in r.stdout
+    (tmp_path / "cal" / "out-planted").mkdir(parents=True)
+    r = _qbtools("qbtools.docs", "--dry-run", "bench-calibration", env=env)
+    assert "bench-calibration: would run python -m qbtools.docs.bench_calibration " \
+           + str(tmp_path / "cal") in r.stdout
+
+
+def test_an_unknown_page_is_one_line_and_exit_2():
+    r = _qbtools("qbtools.docs", "no-such-page")
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines() == [r.stderr.strip()]
+    assert "unknown page 'no-such-page'; valid: reference, data-hashes" in r.stderr
+
+
+def test_a_tool_refuses_a_quirkbench_that_is_not_this_checkouts(tmp_path):
+    fake = tmp_path / "site" / "quirkbench"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("")
+    r = _qbtools("qbtools.docs.power", str(tmp_path / "none.json"),
+                 env={"PYTHONPATH": str(tmp_path / "site")})
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "not this checkout's" in r.stderr and "Traceback" not in r.stderr
