@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from quirkbench.commands import calibrate as C
 from quirkbench.metrics import Goal, Metric
+from quirkbench.tracking import calibration as C
 
 
 def test_calibrate_smoke_two_seeds_writes_the_table(run_cli, tmp_path):

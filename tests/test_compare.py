@@ -10,8 +10,9 @@ import pytest
 
 from quirkbench.cli import main
 from quirkbench.metrics import HIGHER, LOWER, NONE, Metric
-from quirkbench.tracking.compare import compare, format_table, min_mwu_p
+from quirkbench.tracking.compare import compare, format_table
 from quirkbench.tracking.results import SCHEMA
+from quirkbench.tracking.stats import min_mwu_p
 
 
 def frame(values: dict[str, list[float]], *, unit="%", direction=HIGHER, suite="pr",
@@ -199,7 +200,7 @@ def test_settings_warning_names_differing_keys(tmp_path, capsys):
 
 
 def test_same_settings_after_json_normalisation_no_warning(tmp_path):
-    from quirkbench.tracking.compare import settings_warnings
+    from quirkbench.tracking.sides import settings_warnings
 
     base = write_cfg_doc(tmp_path / "b.json", {"conditions": ["a", "b"], "train": {"lr": 0.1}})
     head = write_cfg_doc(tmp_path / "h.json", {"conditions": ["a", "b"], "train": {"lr": 0.1}})

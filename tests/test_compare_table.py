@@ -14,7 +14,8 @@ from report_docs import PAYLOADS, write_doc
 
 from quirkbench.cli import main
 from quirkbench.metrics import HIGHER, LOWER, NONE
-from quirkbench.tracking.compare import HEADER, _cells, compare, format_table, verdict_rows
+from quirkbench.tracking.compare import compare
+from quirkbench.tracking.table import HEADER, _cells, format_table, verdict_rows
 
 
 def frame(spec: dict, suite="pr") -> pd.DataFrame:
@@ -190,7 +191,7 @@ def test_mixed_runs_are_never_pooled(case, tmp_path, capsys):
 def test_timing_moves_are_not_counted_as_behaviour_changes():
     import pandas as pd
 
-    from quirkbench.tracking.compare import summary_line, verdict_counts
+    from quirkbench.tracking.table import summary_line, verdict_counts
 
     df = pd.DataFrame({"verdict": ["moved", "moved", "behaviour changed", "unchanged"],
                        "kind": ["timing", "exact", "exact", "exact"]})

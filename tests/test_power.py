@@ -10,11 +10,12 @@ import pytest
 from scipy.stats import ttest_ind
 
 from quirkbench.cli import main
-from quirkbench.commands.power import parse_change, power_table
 from quirkbench.errors import UserError
 from quirkbench.metrics import HIGHER, TIMING, Metric
-from quirkbench.tracking.compare import compare, mde, seeds_needed
+from quirkbench.tracking.compare import compare
+from quirkbench.tracking.power import parse_change, power_table
 from quirkbench.tracking.results import SCHEMA
+from quirkbench.tracking.stats import mde, seeds_needed
 
 
 @pytest.mark.parametrize("nb, nh", [(2, 2), (3, 3), (5, 5), (3, 6), (20, 20)])

@@ -183,7 +183,7 @@ def test_payloads_are_escaped_on_the_comparison_page(payload, tmp_path):
 def test_every_verdict_compare_gives_has_a_symbol_and_a_colour():
     # a verdict missing here renders as a generic warning diamond on the comparison page
     from quirkbench.report.view import VERDICTS
-    from quirkbench.tracking.compare import MARK, RANK
+    from quirkbench.tracking.table import MARK, RANK
 
     assert set(MARK) <= set(VERDICTS)
     assert set(MARK) <= set(RANK)

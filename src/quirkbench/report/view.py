@@ -83,7 +83,8 @@ def comparison(baseline: list[Path], heads: list[Path], sections: dict[str, str]
     as {banner counts, both sides' facts, the verdict table (every metric that did not stay
     unchanged, regressions first, largest effect first; each row links to its task's
     plots), per-metric changes for the tables below, notes}."""
-    from ..tracking.compare import compare, verdict_counts, verdict_rows
+    from ..tracking.compare import compare
+    from ..tracking.table import verdict_counts, verdict_rows
 
     base = baseline[0] if len(baseline) == 1 else load(baseline, "BASELINE")[1]
     head = heads[0] if len(heads) == 1 else load(heads)[1]

@@ -76,7 +76,7 @@ def load_expect(path: str | Path | None) -> list:
     ``benchmark`` entries asv benchmarks (shell wildcards allowed in both)."""
     if path is None:
         return []
-    from .compare import read_expected
+    from .expected import read_expected
 
     return read_expected(path)
 

@@ -1,0 +1,253 @@
+"""The two sides of a comparison: loading them, and the warnings about how they differ.
+
+Each side is a results document, a folder of them, or a tidy frame from
+``quirkbench.load_results``. A side's documents carry an environment fingerprint (the fields
+of ``FINGERPRINT``): when base and head agree on it, exact metrics may be compared value by
+value. Warnings name what differs: incomplete runs, environments, task settings, the data
+read.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from ..errors import UserError
+
+REQUIRED = {"task", "dataset", "key", "metric", "value", "unit", "direction"}
+# the fingerprint fields that must agree for exact metrics to be compared value by value
+FINGERPRINT = ("quirkbench", "torch", "python", "device", "device_name", "cpu_threads",
+               "deterministic", "data")
+
+@dataclass
+class Side:
+    """One side of the comparison: its metrics frame and, for documents, their meta."""
+
+    name: str  # BASE or HEAD
+    df: pd.DataFrame
+    metas: list[dict]  # one per document (empty for a frame)
+    units: dict[str, dict]  # unit key → record (documents only)
+    files: list[str]
+
+    @property
+    def fingerprint(self) -> dict[str, object] | None:
+        """The environment fields of FINGERPRINT, or None when unknown or mixed."""
+        if not self.metas:
+            return None
+        prints = []
+        for m in self.metas:
+            fp = {k: m.get(k) for k in FINGERPRINT}
+            data = m.get("data") if isinstance(m.get("data"), dict) else {}
+            fp["data"] = json.dumps({name: rec.get("sha256") if isinstance(rec, dict) else None
+                                     for name, rec in data.items()}, sort_keys=True)
+            if fp["deterministic"] is None:  # documents from before the field: CPU kernels are
+                fp["deterministic"] = not str(m.get("device", "")).startswith("cuda")
+            prints.append(fp)
+        return prints[0] if all(p == prints[0] for p in prints) else None
+
+
+def load_side(x, name: str) -> Side:
+    """One side (``name``: BASE or HEAD) from a results file, a folder or a frame; a one-line
+    ``UserError`` for anything else, or for a table without metrics."""
+    if isinstance(x, pd.DataFrame):
+        df, metas, units, files = x, [], {}, []
+    elif isinstance(x, (str, Path)):
+        from .results import find_documents, load_results, read
+
+        files = [str(f) for f in find_documents(x)]
+        docs = [read(f) for f in files]
+        metas = [d["meta"] for d in docs]
+        units = {k: u for d in docs for k, u in d["units"].items()}
+        df = load_results(x)
+    else:
+        raise UserError(f"{name} must be a results file, a folder or a DataFrame, "
+                        f"got {type(x).__name__}")
+    missing = REQUIRED - set(df.columns)
+    if len(df) and missing:
+        raise UserError(f"{name} is not a quirkbench results table (missing columns: "
+                        f"{', '.join(sorted(missing))})")
+    if df.empty:
+        raise UserError(f"{name} holds no finished metrics")
+    df = df.copy()
+    if "kind" not in df.columns:  # a frame without kinds: the schema-1 rule
+        from .results import legacy_kind
+
+        df["kind"] = [legacy_kind(str(m), str(u)) for m, u in zip(df["metric"], df["unit"],
+                                                                   strict=True)]
+    for col, default in (("headline", False), ("baseline", None), ("seed", None)):
+        if col not in df.columns:
+            df[col] = default
+    df["headline"] = df["headline"].fillna(False).astype(bool)
+    return Side(name, df, metas, units, files)
+
+
+def incomplete_units(side: Side) -> list[str]:
+    """Unit keys of a document side that were planned but are not done: failed or missing
+    units, judged from each document's planned tasks × seeds (data sets as run)."""
+    missing = []
+    for meta in side.metas:
+        seeds = meta.get("seeds") or []
+        for task in meta.get("tasks") or []:
+            sets = sorted({u.get("dataset") for u in side.units.values()
+                           if u.get("task") == task} - {None}) or list(meta.get("datasets") or [])
+            for d in sets:
+                for s in seeds:
+                    k = f"{task}/{d}/{s}"
+                    if side.units.get(k, {}).get("status") != "done":
+                        missing.append(k)
+    missing += [k for k, u in side.units.items()
+                if u.get("status") != "done" and k not in missing]
+    return sorted(set(missing))
+
+
+def check_complete(side: Side, allow_incomplete: bool) -> list[str]:
+    """Refuse (``UserError``) a side whose run did not finish, unless allowed; the warning
+    lines listing what is missing otherwise."""
+    if not side.metas:
+        return []
+    status = sorted({str(m.get("status")) for m in side.metas} - {"done"})
+    missing = incomplete_units(side)
+    if not status and not missing:
+        return []
+    what = (f"status {'/'.join(status)}" if status else "status done") + \
+        (f", {len(missing)} unit(s) not done" if missing else "")
+    if not allow_incomplete:
+        raise UserError(f"{side.name} {', '.join(side.files)} is an incomplete run ({what}); "
+                        f"finish it (quirkbench run resumes) or pass --allow-incomplete")
+    shown = ", ".join(missing[:12]) + (f" and {len(missing) - 12} more" if len(missing) > 12
+                                       else "")
+    return [f"warning: {side.name} is incomplete ({what})" + (f": {shown}" if missing else "")]
+
+
+def environment_warnings(b: Side, h: Side) -> tuple[bool, list[str]]:
+    """(do the environments agree, so exact metrics compare value by value?, warnings)."""
+    fb, fh = b.fingerprint, h.fingerprint
+    lines = []
+    if b.metas and fb is None or h.metas and fh is None:
+        lines.append("warning: the documents of one side ran in different environments; "
+                     "exact metrics are compared statistically")
+        return False, lines
+    if fb is None or fh is None:
+        return False, lines  # frames: no fingerprint, statistics only
+    diff = [f"{k} {fb.get(k)} → {fh.get(k)}" for k in FINGERPRINT if fb.get(k) != fh.get(k)]
+    if diff:
+        lines.append(f"warning: environments differ ({'; '.join(diff)}): exact metrics are "
+                     "compared statistically, over seeds")
+    if not fb.get("deterministic"):
+        lines.append("warning: nondeterministic kernels (a GPU without deterministic "
+                     "algorithms): exact metrics are compared statistically")
+        return False, lines
+    return not diff, lines
+
+
+def suites(df: pd.DataFrame) -> set[str]:
+    return set(df["suite"].dropna().astype(str)) if "suite" in df.columns else set()
+
+
+def datasets(df: pd.DataFrame) -> set[str]:
+    return set(df["dataset"].dropna().astype(str))
+
+
+def _flatten(d: dict, prefix: str = "") -> dict[str, str]:
+    """Nested config → {"train.lr": "0.05", ...}, leaves as canonical JSON text."""
+    out: dict[str, str] = {}
+    for k, v in d.items():
+        if isinstance(v, dict) and v:
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = json.dumps(v, sort_keys=True, ensure_ascii=False)
+    return out
+
+
+def task_configs(x) -> dict[str, list[dict[str, str]]]:
+    """task → its distinct flattened configs on one side (JSON-normalised, so a tuple and a
+    list are the same). ``x``: results file or folder (configs read from the documents'
+    units) or a frame (its ``config`` column when it has one, dicts or JSON text)."""
+    pairs = []
+    if isinstance(x, pd.DataFrame):
+        if "config" in x.columns and "task" in x.columns:
+            pairs = [(t, json.loads(c) if isinstance(c, str) else c)
+                     for t, c in zip(x["task"], x["config"], strict=True)]
+    elif isinstance(x, (str, Path)):
+        from .results import find_documents, read
+
+        for file in find_documents(x):
+            pairs += [(u["task"], u.get("config")) for u in read(file)["units"].values()
+                      if u.get("status") == "done"]
+    seen: dict[str, dict[str, dict[str, str]]] = {}
+    for task, cfg in pairs:
+        if isinstance(cfg, dict):
+            flat = _flatten(json.loads(json.dumps(cfg)))
+            seen.setdefault(task, {})[json.dumps(flat, sort_keys=True)] = flat
+    return {t: list(v.values()) for t, v in seen.items()}
+
+
+def _values_text(vals: list[str | None]) -> str:
+    s = " / ".join("(absent)" if v is None else v for v in vals)
+    return s if len(s) <= 60 else s[:57] + "..."
+
+
+def settings_warnings(base, head) -> list[str]:
+    """One line per task whose settings differ between ``base`` and ``head`` (same inputs
+    as ``compare``), naming each differing config key: its value(s) in BASE → in HEAD."""
+    cb, ch = task_configs(base), task_configs(head)
+    lines = []
+    for task in sorted(set(cb) & set(ch)):
+        diffs = []
+        keys = sorted({k for c in cb[task] + ch[task] for k in c})
+        for k in keys:
+            vb = sorted({c.get(k) for c in cb[task]}, key=str)
+            vh = sorted({c.get(k) for c in ch[task]}, key=str)
+            if vb != vh:
+                diffs.append(f"{k} {_values_text(vb)} → {_values_text(vh)}")
+        if diffs:
+            lines.append(f"warning: {task} settings differ between base and head: "
+                         f"{'; '.join(diffs)}; differences may not be regressions")
+    return lines
+
+
+def data_digests(x) -> dict[str, set[str]]:
+    """data set → the distinct digests of the data it was read from, over one side's
+    documents (``meta.data``); empty for a frame or for documents that predate it."""
+    if not isinstance(x, (str, Path)):
+        return {}
+    from .results import find_documents, read
+
+    out: dict[str, set[str]] = {}
+    for file in find_documents(x):
+        for name, rec in (read(file)["meta"].get("data") or {}).items():
+            sha = rec.get("sha256") if isinstance(rec, dict) else None
+            if isinstance(sha, dict):
+                out.setdefault(name, set()).add(json.dumps(sha, sort_keys=True))
+    return out
+
+
+def data_warnings(base, head) -> list[str]:
+    """One line per data set whose recorded digests differ between ``base`` and ``head``."""
+    db, dh = data_digests(base), data_digests(head)
+    lines = []
+    for name in sorted(set(db) & set(dh)):
+        if db[name] != dh[name]:
+            files = sorted({k for s in db[name] | dh[name] for k in json.loads(s)})
+            lines.append(f"warning: data set {name} was read from different data in base and "
+                         f"head (SHA-256 of {', '.join(files)} differ); differences may not be "
+                         "regressions")
+    return lines
+
+
+def side_facts(df: pd.DataFrame) -> dict[str, str]:
+    """commit(s), date(s), machine(s), seeds of one side of a comparison (a tidy frame)."""
+    def uniq(col: str, short: int | None = None) -> str:
+        if col not in df.columns:
+            return "?"
+        vals = sorted({str(v)[:short] if short else str(v) for v in df[col].dropna()})
+        return ", ".join(vals) if vals else "?"
+
+    seeds = sorted({int(s) for s in df["seed"].dropna()}) if "seed" in df.columns else []
+    machine = uniq("machine") if "machine" in df.columns else uniq("device")
+    return {"commit": uniq("commit", 10), "date": uniq("started", 10),
+            "machine": machine, "seeds": ", ".join(map(str, seeds)) or "?",
+            "runs": str(df["run"].nunique()) if "run" in df.columns else "?"}
