@@ -16,25 +16,28 @@ Outputs in ``--out DIR``: ``results-SUITE[-TASKS]-sSEEDS.json`` (the run documen
 ``results-*.json`` of the folder feeds the table, so a calibration split over processes by
 ``--tasks`` shares one folder), ``calibration.csv``, ``calibration.json`` and
 ``calibration.md``; ``--markdown FILE`` also writes the Markdown page elsewhere (the docs'
-generated table). ``--no-run`` rebuilds the table from the documents already there.
+generated table); ``--noise-model FILE`` writes the noise model ``quirkbench compare`` weighs
+one-seed changes against (``tracking.noise``). ``--no-run`` rebuilds the table (and the
+model) from the documents already there.
 """
 
 from __future__ import annotations
 
 import inspect
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
-from ..tracking.calibration import PASS_RATE, seed_text, write_outputs
+from ..tracking.calibration import PASS_RATE, seed_text, write_noise_model, write_outputs
 
 
 def run(suite: str = "quick", seeds: str = "100-119", out: str | None = None,
         tasks: list[str] | None = None, datasets: list[str] | None = None,
         sets: list[str] | None = None, device: str = "auto", executor: str = "local",
         jobs: int = 1, markdown: str | None = None, pass_rate: float = PASS_RATE,
-        no_run: bool = False, quiet: bool = False) -> int:
+        no_run: bool = False, quiet: bool = False, noise_model: str | None = None) -> int:
     """Run (or resume) the suite on ``seeds`` into ``out``, then write the table.
 
     Exit status 0 when every check meets the pass rate, 1 otherwise."""
@@ -65,6 +68,10 @@ def run(suite: str = "quick", seeds: str = "100-119", out: str | None = None,
                   out=folder / name, overrides=_overrides(sets), executor=executor,
                   argv=sys.argv[1:], log=log, **kw)
     rows = write_outputs(folder, pass_rate, markdown)
+    if noise_model:
+        n = write_noise_model(folder, noise_model, _command(
+            suite, seeds, out, tasks, datasets, sets, no_run, noise_model))
+        print(f"noise model: {n} metrics over the seeds in {folder}, written to {noise_model}")
     checks = [r for r in rows if r["check"]]
     bad = [r for r in checks if not r["ok"]]
     for r in checks:
@@ -74,6 +81,18 @@ def run(suite: str = "quick", seeds: str = "100-119", out: str | None = None,
           f"seeds; table: {folder / 'calibration.md'}"
           + (f", {markdown}" if markdown else ""))
     return 1 if bad else 0
+
+
+def _command(suite, seeds, out, tasks, datasets, sets, no_run, noise_model) -> str:
+    """The command that remakes this noise model (recorded in its stamp)."""
+    args = ["quirkbench", "calibrate", "--suite", suite]
+    args += [] if no_run else ["--seeds", str(seeds)]
+    args += ["--out", str(out)] + (["--tasks", *tasks] if tasks else [])
+    args += ["--dataset", *datasets] if datasets else []
+    for s in sets or []:
+        args += ["--set", s]
+    return shlex.join([*args, *(["--no-run"] if no_run else []), "--noise-model",
+                       str(noise_model)])
 
 
 def add_parser(sub) -> None:
@@ -99,5 +118,8 @@ def add_parser(sub) -> None:
                    help="fraction of seeds a check must hold on (default 0.95 = 19/20)")
     c.add_argument("--no-run", action="store_true",
                    help="only rebuild the table from the documents already in --out")
+    c.add_argument("--noise-model", metavar="FILE",
+                   help="also write the suite's noise model (each metric's seed-to-seed "
+                        "spread, for quirkbench compare), e.g. bench/noise/pr.json")
     c.add_argument("-q", "--quiet", action="store_true", help="only the summary")
     c.set_defaults(func=run)
