@@ -51,6 +51,14 @@ def test_mnist_from_idx_files(mnist_root):
     assert ds.x_train.shape == (30, 1, 28, 28) and ds.x_test.shape == (20, 1, 28, 28)
     assert ds.x_train.dtype == torch.float32 and 0 <= ds.x_train.min() and ds.x_train.max() <= 1
     assert ds.y_test.tolist() == [i % 10 for i in range(20)]
+    assert ds.input_shape == data.REGISTRY["mnist"].input_shape  # what the runner checks with
+
+
+@pytest.mark.parametrize("name", [s.name for s in data.REGISTRY.values() if s.embedded])
+def test_declared_shapes_are_the_loaded_ones(name):
+    """The runner checks a user's model on the declared shape before any data is loaded."""
+    ds = data.load(name, n_train=20, n_test=20)
+    assert data.shape_of(name) == (ds.input_shape, ds.num_classes)
 
 
 def test_cifar10_from_pickle_batches(tmp_path):
@@ -63,6 +71,7 @@ def test_cifar10_from_pickle_batches(tmp_path):
             pickle.dump(batch, f)
     ds = data.load("cifar10", data_root=tmp_path, trust_data_root=True)
     assert ds.x_train.shape == (20, 3, 32, 32) and ds.x_test.shape == (4, 3, 32, 32)
+    assert ds.input_shape == data.REGISTRY["cifar10"].input_shape
     # channel-major layout: the first 1024 bytes of a row are the red plane
     with open(sub / "test_batch", "rb") as f:
         first = pickle.load(f)[b"data"][0]

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from quirkbench.cli import main
-from quirkbench.runner import suite
+from quirkbench.runner import document
 from quirkbench.tracking import results
 
 # one cheap task: no training, ~0.1 s a unit
@@ -71,7 +71,7 @@ class Case:
 
 
 def _lock_held(tmp, prev, mp):
-    lock = suite.RunLock(prev).acquire()  # this process holds it, as another run would
+    lock = document.RunLock(prev).acquire()  # this process holds it, as another run would
     mp.setattr(sys.modules[__name__], "_held", lock, raising=False)
 
 
@@ -80,19 +80,19 @@ def _no_ray(tmp, prev, mp):
 
 
 def _disk_full(tmp, prev, mp):
-    mp.setattr(suite.shutil, "disk_usage",
+    mp.setattr(document.shutil, "disk_usage",
                lambda p: shutil._ntuple_diskusage(10 * 2**30, 10 * 2**30 - 2**20, 2**20))
 
 
 def _read_only(tmp, prev, mp):
-    real = suite.tempfile.NamedTemporaryFile
+    real = document.tempfile.NamedTemporaryFile
 
     def refuse(*a, **k):
         if k.get("prefix", "").startswith(".quirkbench-write-test"):
             raise OSError(errno.EROFS, os.strerror(errno.EROFS))
         return real(*a, **k)
 
-    mp.setattr(suite.tempfile, "NamedTemporaryFile", refuse)
+    mp.setattr(document.tempfile, "NamedTemporaryFile", refuse)
 
 
 def _disk_fills_mid_run(tmp, prev, mp):

@@ -11,7 +11,9 @@ included). The layers, lowest first (docs/development/architecture.md draws them
     commands  commands/  one module per CLI command
     cli       cli.py, __main__.py, and the package's public API (quirkbench/__init__.py)
 
-Modules of one layer may import each other.
+Modules of one layer may import each other, but never in a circle (``a`` imports ``b``
+imports ``a``, function-level imports included): a circle is two modules that can only be
+read, tested and loaded together.
 """
 
 from __future__ import annotations
@@ -96,6 +98,83 @@ def _target_layer(target: str, root: Path) -> str | None:
     return layer_of(target, root.name)
 
 
+def module_graph(root: Path) -> dict[str, set[str]]:
+    """Module → the package's modules it imports (``from pkg import name``: ``pkg.name``
+    when that is a module, else ``pkg``; a package's parents are not counted, since Python
+    imports them first, whatever imports them). ``__version__`` is set before the package's
+    ``__init__`` imports anything: importing it reaches nothing else."""
+    paths = {module_name(p, root): p for p in sorted(root.rglob("*.py"))}
+    graph: dict[str, set[str]] = {f"{root.name}.__version__": set()}
+    for module, path in paths.items():
+        edges = set()
+        for _, target in imported(ast.parse(path.read_text()), module,
+                                  path.name == "__init__.py"):
+            while target and target not in paths and target not in graph:  # an attribute
+                target = target.rpartition(".")[0]
+            if target and target != module:
+                edges.add(target)
+        graph[module] = edges
+    return graph
+
+
+def circles(root: Path) -> list[list[str]]:
+    """Each set of modules that import each other in a circle (Tarjan's strongly connected
+    components of more than one module), as a sorted list."""
+    graph, index, low, stack, on, found = module_graph(root), {}, {}, [], set(), []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on.add(v)
+        for w in sorted(graph[v]):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            part = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                part.append(w)
+                if w == v:
+                    break
+            if len(part) > 1:
+                found.append(sorted(part))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_no_import_circles():
+    assert not circles(SRC), "modules that import each other in a circle: " + "; ".join(
+        " ↔ ".join(c) for c in circles(SRC))
+
+
+@pytest.mark.parametrize("where,source,bad", [
+    ("runner/plan.py", "def f():\n    from . import suite\n", True),  # lazy import: a circle
+    ("runner/plan.py", "from .document import progress\n", True),
+    ("runner/suite.py", "from .plan import plan\n", False),  # already imported that way
+])
+def test_the_checker_finds_a_planted_circle(tmp_path, where, source, bad):
+    root = _copy_package(tmp_path)
+    path = root / where
+    path.write_text(path.read_text() + "\n" + source)
+    assert bool(circles(root)) == bad, circles(root)
+
+
+def _copy_package(tmp_path: Path) -> Path:
+    root = tmp_path / "quirkbench"
+    for path in SRC.rglob("*.py"):
+        dest = root / path.relative_to(SRC)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_text(path.read_text())
+    return root
+
+
 def test_no_module_imports_a_higher_layer():
     assert not violations(SRC), "\n".join(violations(SRC))
 
@@ -116,11 +195,7 @@ def test_every_module_has_a_layer():
 ])
 def test_the_checker_finds_a_planted_violation(tmp_path, source, bad):
     """A copy of the package with one line added to engine/data.py."""
-    root = tmp_path / "quirkbench"
-    for path in SRC.rglob("*.py"):
-        dest = root / path.relative_to(SRC)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        dest.write_text(path.read_text())
+    root = _copy_package(tmp_path)
     data = root / "engine" / "data.py"
     data.write_text(data.read_text() + "\n" + source)
     found = violations(root)

@@ -19,6 +19,7 @@ import pytest
 from quirkbench.errors import UserError
 from quirkbench.metrics import Metric
 from quirkbench.runner import suite
+from quirkbench.runner.unit import one_line
 from quirkbench.tasks import REGISTRY, Task, TaskOutput, register
 from quirkbench.tracking import results
 
@@ -169,7 +170,7 @@ def real_ray():
                 ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR",
                          runtime_env=env)
         except Exception as e:  # e.g. a loaded machine where the raylet times out
-            pytest.skip(f"a local Ray cluster could not start here: {suite.one_line(e)}")
+            pytest.skip(f"a local Ray cluster could not start here: {one_line(e)}")
     yield ray
     ray.shutdown()
 

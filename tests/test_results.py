@@ -7,6 +7,7 @@ import pytest
 from quirkbench.errors import UserError
 from quirkbench.metrics import HIGHER, Anchor, Metric
 from quirkbench.runner import suite
+from quirkbench.runner import unit as unit_mod
 from quirkbench.tasks import TaskOutput
 from quirkbench.tracking import results
 
@@ -65,7 +66,7 @@ def test_corrupt_documents_are_refused(tmp_path, content, fragment):
 def test_interrupted_run_resumes_skipping_finished_units(tmp_path, monkeypatch):
     out = tmp_path / "run.json"
     ran = []
-    real = suite.execute
+    real = unit_mod.execute
 
     def flaky(unit, *a, **k):
         if len(ran) == 1:  # the second unit is interrupted (Ctrl-C)
@@ -73,7 +74,7 @@ def test_interrupted_run_resumes_skipping_finished_units(tmp_path, monkeypatch):
         ran.append(unit.key)
         return real(unit, *a, **k)
 
-    monkeypatch.setattr(suite, "execute", flaky)
+    monkeypatch.setattr(unit_mod, "execute", flaky)
     kw = dict(tasks=["memorization"], seeds="0,1", device="cpu", out=out, log=lambda m: None,
               overrides={"memorization": {"conditions": ["true-labels"], "n_train": 100,
                                           "n_test": 50}},
@@ -85,7 +86,7 @@ def test_interrupted_run_resumes_skipping_finished_units(tmp_path, monkeypatch):
     assert list(doc["units"]) == ["memorization/digits/0"]
     first = doc["units"]["memorization/digits/0"]
 
-    monkeypatch.setattr(suite, "execute",
+    monkeypatch.setattr(unit_mod, "execute",
                         lambda unit, *a, **k: ran.append(unit.key) or real(unit, *a, **k))
     suite.run_suite("smoke", **kw)
     doc = results.read(out)
@@ -114,7 +115,7 @@ def test_a_crashing_task_is_recorded_and_others_kept(tmp_path, monkeypatch):
     def bug(unit, *a, **k):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(suite, "execute", bug)
+    monkeypatch.setattr(unit_mod, "execute", bug)
     suite.run_suite("smoke", tasks=["memorization"], datasets=["digits"], device="cpu", out=out,
                     log=lambda m: None)
     doc = results.read(out)

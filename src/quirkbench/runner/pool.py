@@ -33,14 +33,17 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from ..errors import UserError
+from ..tasks import get, load_all
+from .plan import Unit
+from .unit import RunOptions, failure_record, run_unit
 
 AUTO = "auto"
 
@@ -95,17 +98,14 @@ def _watch_parent(parent: int) -> None:
             os._exit(1)
 
 
-def _worker(conn, wid: int, device: str, data_root, download: bool, parent: int,
-            threads: int, trust_data_root: bool = False) -> None:
+def _worker(conn, wid: int, options: RunOptions, parent: int) -> None:
     """A worker's life: receive (task, dataset, seed, config), run it, send the record back."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C for everyone
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
-    torch.set_num_threads(threads)
-    from ..tasks import get, load_all
-    from . import suite
-
+    if options.threads is not None:
+        torch.set_num_threads(options.threads)
     load_all()
-    dev = _worker_device(torch.device(device), wid)
+    dev = _worker_device(options.device, wid)
     if dev.type == "cuda":
         torch.cuda.set_device(dev)
     while True:
@@ -118,12 +118,11 @@ def _worker(conn, wid: int, device: str, data_root, download: bool, parent: int,
             sys.stderr.flush()
             os._exit(0)
         name, dataset, seed, config = msg
-        unit = suite.Unit(get(name), dataset, seed, config)
+        unit = Unit(get(name), dataset, seed, config)
         key = unit.key
         try:
-            rec = suite.run_unit(unit, dev, data_root, download,
-                                 log=lambda m, k=key: conn.send(("log", k, m)),
-                                 trust_data_root=trust_data_root)
+            rec = run_unit(unit, replace(options, device=dev,
+                                         log=lambda m, k=key: conn.send(("log", k, m))))
         except UserError as e:
             conn.send(("user-error", key, str(e)))
         else:
@@ -160,28 +159,21 @@ def may_start(unit, running: list) -> bool:
 
 def died_record(unit, exitcode: int | None) -> dict[str, Any]:
     """The record of a unit whose worker process died while running it."""
-    from ..config import to_dict
-    from ..tracking import results
-
     how = (f"killed by signal {signal.Signals(-exitcode).name}"
            if exitcode is not None and exitcode < 0 and -exitcode in signal.valid_signals()
            else f"exit status {exitcode}")
-    return results.unit_record(unit.task.name, unit.dataset, unit.seed, to_dict(unit.config),
-                               None, None, error=f"WorkerDied: the worker process running this "
-                                                 f"unit died ({how})", traceback="")
+    return failure_record(unit, f"WorkerDied: the worker process running this unit died "
+                                f"({how})", tb="")
 
 
 class PoolExecutor:
     """``map(units)`` yields ``(unit, record)`` as units finish, N at a time in worker
-    processes. Same contract as ``LocalExecutor``: a failing unit yields a failed record, a
-    ``UserError`` in any unit stops the run (raised here)."""
+    processes, each unit run with ``options`` (on CUDA, worker i on GPU i). Same contract as
+    ``LocalExecutor``: a failing unit yields a failed record, a ``UserError`` escaping a
+    worker stops the run (raised here)."""
 
-    def __init__(self, jobs: int, device: torch.device, data_root=None, download: bool = False,
-                 log: Callable[[str], None] = print, threads: int = 1,
-                 trust_data_root: bool = False):
-        self.jobs, self.device, self.data_root, self.download = jobs, device, data_root, download
-        self.trust_data_root = trust_data_root
-        self.log, self.threads = log, threads
+    def __init__(self, jobs: int, options: RunOptions):
+        self.jobs, self.options, self.log = jobs, options, options.log
         self.restarts = 0  # workers replaced after dying
         self._workers: list[_Worker] = []
 
@@ -192,16 +184,14 @@ class PoolExecutor:
 
     def _start(self, ctx, wid: int) -> _Worker:
         parent_conn, child_conn = ctx.Pipe(duplex=True)
+        options = replace(self.options, log=print)  # a worker sends its lines over its pipe
         proc = ctx.Process(target=_worker, name=f"quirkbench-worker-{wid}", daemon=True,
-                           args=(child_conn, wid, str(self.device), self.data_root,
-                                 self.download, os.getpid(), self.threads,
-                                 self.trust_data_root))
+                           args=(child_conn, wid, options, os.getpid()))
         proc.start()
         child_conn.close()
         return _Worker(wid, proc, parent_conn)
 
-    def map(self, units: Iterable, fn: Callable | None = None) -> Iterator[tuple[Any, dict]]:
-        del fn  # the workers call suite.run_unit themselves (a closure cannot cross processes)
+    def map(self, units: Iterable) -> Iterator[tuple[Any, dict]]:
         pending = collections.deque(schedule_order(list(units)))
         if not pending:
             return

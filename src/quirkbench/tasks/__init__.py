@@ -23,7 +23,8 @@ from ..registry import Registry
 
 @dataclass
 class Context:
-    """Where a task runs: one data set, one seed, one device."""
+    """Where a task runs: one data set, one seed, one device. ``sources`` collects what each
+    data set the task loaded was read from (the runner records it with the unit)."""
 
     dataset: str
     seed: int
@@ -32,7 +33,7 @@ class Context:
     download: bool = False
     log: Callable[[str], None] = lambda msg: None  # progress lines for the user
     trust_data_root: bool = False  # accept files under data_root that are not the official ones
-    models: tuple[str, ...] = ()  # user model references (pkg.mod:factory) the unit builds
+    sources: dict[str, dict] = field(default_factory=dict)  # data set → its Dataset.sources
 
     def load_data(self, name: str | None = None, **kw):
         """The context's data set (or ``name``) on the context's device, split by the seed."""
@@ -41,11 +42,7 @@ class Context:
         ds = data.load(name or self.dataset, seed=self.seed, device=self.device,
                        data_root=self.data_root, download=self.download,
                        trust_data_root=self.trust_data_root, **kw)
-        if self.models:  # a user's model is checked on this data before the task builds it
-            from ..engine.models import validate_model
-
-            for ref in self.models:
-                validate_model(ref, ds.input_shape, ds.num_classes, self.device)
+        self.sources[ds.name] = dict(ds.sources or {})
         return ds
 
 

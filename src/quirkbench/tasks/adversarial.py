@@ -45,7 +45,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..config import at_least, check, check_choices, check_each
+from ..config import at_least, check, check_choices, check_each, model_setting
 from ..engine.models import make_model
 from ..engine.train import TrainConfig, predict, train_many
 from ..errors import UserError
@@ -62,7 +62,7 @@ NGUYEN = "Nguyen et al. 2015"
 
 @dataclass(frozen=True)
 class AdversarialConfig:
-    model: str = "mlp-100-100"  # Szegedy's FC100-100-10
+    model: str = model_setting("mlp-100-100")  # Szegedy's FC100-100-10
     n_train: int | None = None  # split into halves P1/P2 (None: all, 4,000 on mnist5k)
     n_attack: int | None = 500  # test inputs attacked (None: the whole test split)
     attacks: tuple[str, ...] = ATTACKS

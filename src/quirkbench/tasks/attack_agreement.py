@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..config import at_least, check, check_each
+from ..config import at_least, check, check_each, model_setting
 from ..engine.models import make_model
 from ..engine.train import TrainConfig, predict, train
 from ..methods import attacks as A
@@ -40,7 +40,7 @@ MODULE = {"torchattacks": "torchattacks", "foolbox": "foolbox", "art": "art"}
 
 @dataclass(frozen=True)
 class AttackAgreementConfig:
-    model: str = "mlp-100-100"
+    model: str = model_setting("mlp-100-100")
     n_train: int | None = 2000  # training examples
     n_attack: int = 500  # test inputs attacked (the same inputs for every library)
     eps_linf: tuple[float, ...] = (0.05, 0.1)  # FGSM and PGD-L∞ budgets

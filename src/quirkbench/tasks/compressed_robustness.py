@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..config import at_least, check, check_each
+from ..config import at_least, check, check_each, model_setting
 from ..engine.models import count_params, make_model
 from ..engine.train import TrainConfig, evaluate, predict, train
 from ..errors import UserError
@@ -48,8 +48,8 @@ MODELS = ("dense", "pruned", "int8", "distilled")
 
 @dataclass(frozen=True)
 class CompressedRobustnessConfig:
-    model: str = "lenet-300-100"
-    student: str = "mlp-100"
+    model: str = model_setting("lenet-300-100")
+    student: str = model_setting("mlp-100", follows_model_flag=False)
     n_train: int | None = None
     n_attack: int = 300  # test inputs attacked (those dense classifies correctly)
     ratios: tuple[float, ...] = (2.0, 4.0, 8.0, 16.0, 32.0)  # pruning schedule (dense/remaining)

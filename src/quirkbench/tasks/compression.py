@@ -83,7 +83,7 @@ from typing import Any
 
 import torch
 
-from ..config import at_least, check, check_choices, check_each
+from ..config import at_least, check, check_choices, check_each, model_setting
 from ..engine.models import count_params, make_model
 from ..engine.train import TrainConfig, evaluate, predict, train
 from ..errors import UserError
@@ -112,7 +112,7 @@ HINTON, BLALOCK, FRANKLE = "Hinton et al. 2015", "Blalock et al. 2020", "Frankle
 
 @dataclass(frozen=True)
 class CompressionConfig:
-    model: str = "lenet-300-100"  # the dense network that is pruned and that teaches
+    model: str = model_setting("lenet-300-100")  # the dense network that is pruned and that teaches
     n_train: int | None = None  # training examples (None: the whole split, 4,000 on mnist5k)
     n_test: int | None = None  # test examples (None: the whole split, 1,000 on mnist5k)
     test_fraction: float = 0.2  # held-out share of sets without an official test split
@@ -132,7 +132,8 @@ class CompressionConfig:
     clearly_lower: float = 2.0  # holds: random's iso ratio ≤ magnitude-iterative's / this
     random_draws: int = 3  # independent random-pruning mask draws (mean and spread)
     index_scheme: str = "relative-5"  # sparse index overhead: Han 2016's 5-bit gaps for fc layers
-    student: str = "mlp-100"  # distillation student: 79,510 parameters, 3.4× fewer than the teacher
+    # distillation student: 79,510 parameters, 3.4× fewer than the teacher
+    student: str = model_setting("mlp-100", follows_model_flag=False)
     temperature: float = 4.0  # softmax temperature T of the soft targets (Hinton: 20 for 2×800)
     distill_fraction: float = 0.1  # transfer set: this share of the training split (students)
     student_train: TrainConfig = TrainConfig(lr=0.05, max_epochs=60, target_train_acc=None,

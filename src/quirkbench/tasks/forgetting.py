@@ -45,7 +45,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..config import at_least, check, check_choices
+from ..config import at_least, check, check_choices, model_setting
 from ..engine.models import make_model
 from ..engine.train import TrainConfig
 from ..methods import continual
@@ -75,7 +75,8 @@ HEADLINE = {("forgetting_pct", "permuted", "naive"), ("forgetting_pct", "permute
 
 @dataclass(frozen=True)
 class ForgettingConfig:
-    model: str = "mlp-100-100"  # Hsu et al. 2018 use mlp-400-400 (nightly); 100-100 fits a CPU
+    # Hsu et al. 2018 use mlp-400-400 (nightly); 100-100 fits a CPU
+    model: str = model_setting("mlp-100-100")
     protocols: tuple[str, ...] = PROTOCOLS
     strategies: tuple[str, ...] = STRATEGIES
     n_tasks: int = 5  # T; split protocols need T × classes_per_task ≤ classes (5 pairs on MNIST)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..config import at_least, check
+from ..config import at_least, check, model_setting
 from ..engine.models import make_model
 from ..engine.train import TrainConfig, train_many
 from ..methods.geometry import barrier_height, interpolation_path, max_relative_rise, params_vector
@@ -31,7 +31,8 @@ GOODFELLOW = "Goodfellow, Vinyals & Saxe 2015"
 
 @dataclass(frozen=True)
 class LandscapeConfig:
-    model: str = "mlp-128"  # Goodfellow et al. use MNIST MLPs and maxout nets; one layer here
+    # Goodfellow et al. use MNIST MLPs and maxout nets; one layer here
+    model: str = model_setting("mlp-128")
     n_train: int | None = 1000  # training examples
     n_test: int | None = 1000  # test examples
     n_points: int = 25  # α values on each line, 0 and 1 included (the paper plots ~25-100)

@@ -44,7 +44,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..config import check, check_choices
+from ..config import check, check_choices, model_setting
 from ..engine.models import make_model
 from ..engine.train import TrainConfig, train
 from ..errors import UserError
@@ -66,7 +66,8 @@ ZHANG = "Zhang et al. 2017"
 
 @dataclass(frozen=True)
 class MemorizationConfig:
-    model: str = "mlp-128"  # 128 ReLUs: 25 parameters per example, as Zhang's MLP on CIFAR-10
+    # 128 ReLUs: 25 parameters per example, as Zhang's MLP on CIFAR-10
+    model: str = model_setting("mlp-128")
     conditions: tuple[str, ...] = DEFAULT_CONDITIONS
     n_train: int | None = None  # training examples (None: the whole split, 4,000 on mnist5k)
     n_test: int | None = None  # test examples (None: the whole test split)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..config import check
+from ..config import check, model_setting
 from ..engine.models import make_model
 from ..engine.train import TrainConfig, train_many
 from ..metrics import HIGHER, NONE, Anchor, Metric
@@ -35,7 +35,8 @@ LECUN = "LeCun et al. 2002"
 
 @dataclass(frozen=True)
 class SensitivityConfig:
-    model: str = "mlp-64-64"  # two hidden layers: a ×0.01 scale shrinks signals by 1e-6 end to end
+    # two hidden layers: a ×0.01 scale shrinks signals by 1e-6 end to end
+    model: str = model_setting("mlp-64-64")
     n_train: int | None = 1000  # training examples
     n_test: int | None = 1000  # test examples: 1 example = 0.1 pp, finer than the seed spread
     n_seeds: int = 5  # models per group (init seeds, order seeds)

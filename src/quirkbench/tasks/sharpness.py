@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from ..config import at_least, check
+from ..config import at_least, check, model_setting
 from ..engine.models import make_model
 from ..engine.train import TrainConfig, train
 from ..errors import UserError
@@ -33,7 +33,8 @@ KESKAR = "Keskar et al. 2017"
 
 @dataclass(frozen=True)
 class SharpnessConfig:
-    model: str = "mlp-128"  # Keskar's F1 is a 784-512×5-10 MLP; one layer shows the effect on a CPU
+    # Keskar's F1 is a 784-512×5-10 MLP; one layer shows the effect on a CPU
+    model: str = model_setting("mlp-128")
     n_train: int | None = 1000  # training examples (large batch = large_fraction of these)
     n_test: int | None = 1000  # test examples
     small_batch: int = 32  # Keskar's small batch is 256 of 60,000 (0.4%); 32 of 1,000 here

@@ -45,7 +45,7 @@ from dataclasses import dataclass
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from ..config import at_least, check, check_choices, check_each
+from ..config import at_least, check, check_choices, check_each, model_setting
 from ..engine.models import make_model
 from ..engine.profiling import input_shape_for, profile_steps, random_data, train_step_fn
 from ..engine.timing import (
@@ -77,7 +77,8 @@ GOALS = "MLP engine ≥ 1.5× naive at batch 128; ≥ 70% of the CPU matmul rate
 
 @dataclass(frozen=True)
 class ThroughputConfig:
-    models: tuple[str, ...] = ("mlp-512", "lenet-300-100", "lenet5", "convnet")
+    models: tuple[str, ...] = model_setting(
+        ("mlp-512", "lenet-300-100", "lenet5", "convnet"), follows_model_flag=False)
     batches: tuple[int, ...] = (128, 1024)  # examples per step
     conv_batches: tuple[int, ...] = (128,)  # for lenet5/convnet (CPU: convnet@1024 ≈ 3 s/step)
     steps: int = 8  # timed optimizer steps per repeat, at most
@@ -89,23 +90,24 @@ class ThroughputConfig:
     compile: bool = False  # torch.compile variant (CPU: compile ~13-80 s per model, lost)
     one_thread: bool = False  # CPU: also the engine with torch.set_num_threads(1)
     many_k: tuple[int, ...] = (4, 8)  # K for train_many vs K sequential train ((): skip)
-    many_model: str = "mlp-512"
+    many_model: str = model_setting("mlp-512")
     many_batch: int = 128
     matmul_n: int = 1024  # n×n fp32 matmul: the CPU's own rate (2n³ FLOPs, ~0.1 s here)
     count_flops: bool = True  # FlopCounterMode → GFLOP/s and matmul/peak shares
     pgd: bool = True  # attack throughput vs the fastest installed peer library
     pgd_norms: tuple[str, ...] = ("linf", "l2")
     pgd_peers: tuple[str, ...] = PEERS  # torchattacks, foolbox, art: those installed run
-    pgd_model: str = "lenet-300-100"
+    pgd_model: str = model_setting("lenet-300-100")
     pgd_n: int = 256  # inputs attacked at once
     pgd_steps: int = 10  # iterations per attack
     pgd_eps: float = 0.1  # L∞ budget on [0, 1] images
     pgd_eps_l2: float = 1.5  # L2 budget (MNIST: Madry-style small L2 ball)
     pgd_train_steps: int = 60  # SGD steps to give the attacked model real decision boundaries
     profile: bool = True  # torch.profiler summary of one engine step as metrics
-    profile_model: str = "mlp-512"
+    profile_model: str = model_setting("mlp-512")
     profile_batch: int = 128
-    probe_model: str | None = None  # GPU only: wide-MLP bf16 probe vs the device's peak
+    # GPU only: wide-MLP bf16 probe vs the device's peak
+    probe_model: str | None = model_setting(None, follows_model_flag=False)
     probe_batch: int = 8192
 
     def __post_init__(self):

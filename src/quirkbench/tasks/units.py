@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..config import at_least, check
+from ..config import at_least, check, model_setting
 from ..engine.models import make_model
 from ..engine.train import TrainConfig, train
 from ..errors import UserError
@@ -39,7 +39,8 @@ SZEGEDY = "Szegedy et al. 2014"
 
 @dataclass(frozen=True)
 class UnitsConfig:
-    model: str = "mlp-128"  # the last hidden layer has 128 units; a model needs .features(x)
+    # the last hidden layer has 128 units; a model needs .features(x)
+    model: str = model_setting("mlp-128")
     n_train: int | None = 2000  # training examples
     n_test: int | None = 1000  # the pool the top-k inputs are chosen from
     top_k: int = 10  # inputs per direction (Szegedy shows 8 images per direction)
