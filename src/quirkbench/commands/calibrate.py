@@ -30,7 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
-from ..tracking.calibration import PASS_RATE, seed_text, write_noise_model, write_outputs
+from ..tracking.calibration import PASS_RATE, seed_text, write_outputs
+from ..tracking.noise import write_noise_model
 
 
 def run(suite: str = "quick", seeds: str = "100-119", out: str | None = None,

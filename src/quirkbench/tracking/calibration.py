@@ -363,23 +363,6 @@ def write_outputs(folder: Path, rate: float = PASS_RATE,
     return rows
 
 
-def write_noise_model(folder: Path, path: str | Path, command: str) -> int:
-    """Write the noise model of the documents in ``folder`` to ``path`` (``tracking.noise``);
-    the number of metrics in it."""
-    from . import noise
-    from .results import now
-
-    units = _units(folder)
-    meta = _meta(folder)
-    classes = {noise.device_class(m) for m in _metas(folder)}
-    if len(classes) > 1:
-        raise UserError(f"the documents in {folder} ran on {', '.join(sorted(classes))}; a "
-                        "noise model is made on one device class")
-    model = noise.build(units, meta, command, now())
-    noise.write(model, path)
-    return len(model["metrics"])
-
-
 def _metas(folder: Path) -> list[dict[str, Any]]:
     from .results import read
 

@@ -270,3 +270,20 @@ def read(path: str | Path) -> NoiseModel:
     if not isinstance(stamp, dict) or not isinstance(metrics, dict):
         raise UserError(f"{where}: needs a \"stamp\" object and a \"metrics\" object")
     return NoiseModel(str(path), stamp, {k: _metric(k, m, where) for k, m in metrics.items()})
+
+
+def write_noise_model(folder: Path, path: str | Path, command: str) -> int:
+    """Write the noise model of the documents in ``folder`` to ``path``;
+    the number of metrics in it."""
+    from .calibration import _meta, _metas, _units
+    from .results import now
+
+    units = _units(folder)
+    meta = _meta(folder)
+    classes = {device_class(m) for m in _metas(folder)}
+    if len(classes) > 1:
+        raise UserError(f"the documents in {folder} ran on {', '.join(sorted(classes))}; a "
+                        "noise model is made on one device class")
+    model = build(units, meta, command, now())
+    write(model, path)
+    return len(model["metrics"])
