@@ -6,15 +6,60 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from quirkbench.metrics import HIGHER, LOWER, NONE, TIMING, Anchor, Metric
+from quirkbench.metrics import HIGHER, LOWER, NONE, TIMING, Anchor, Goal, Metric
 from quirkbench.tasks import TaskOutput
 from quirkbench.tracking import results
 
 EVIL = "<script>alert('x')</script>"
 
 
-def outputs(seed: int, speed: float) -> dict[str, TaskOutput]:
-    """task → output; ``speed`` scales throughput (a baseline run uses another)."""
+def outputs(seed: int, speed: float, extra: bool = False) -> dict[str, TaskOutput]:
+    """task → output; ``speed`` scales throughput (a baseline run uses another).
+
+    ``extra``: also the tasks whose figures came later (sharpness, attack_agreement,
+    compressed_robustness) and two goals (one met, one missed), left out by default so the
+    comparison tests' counts stay put."""
+    out = _outputs(seed, speed)
+    if extra:
+        out.update(_later(seed))
+        out["throughput"].metrics.extend([
+            Metric("speedup_vs_naive", 1.6, "×", HIGHER, {"model": "mlp"}, goal=Goal(1.5),
+                   kind=TIMING),  # met
+            Metric("matmul_share", 40.0, "%", HIGHER, {"model": "mlp"}, goal=Goal(70.0),
+                   kind=TIMING)])  # missed
+    return out
+
+
+def _later(seed: int) -> dict[str, TaskOutput]:
+    s = 0.1 * seed
+    return {
+        "sharpness": TaskOutput(
+            [Metric("sharpness_ratio", 4.5 + s, "×", NONE, {"measure": "hessian"}, holds=True,
+                    headline=True)],
+            series={"sharpness": [{"batch": b, "batch_size": n, "train_acc": 99.0,
+                                   "test_acc": a, "top_hessian_eigenvalue": lam,
+                                   "eps_sharpness": phi}
+                                  for b, n, a, lam, phi in (("small", 10, 86.0, 1.4, 2.9),
+                                                            ("large", 50, 83.5, 6.6, 11.3))]}),
+        "attack_agreement": TaskOutput(
+            [Metric("worst_gap", -0.5, "pp", HIGHER, holds=True, headline=True)],
+            series={"attack_agreement": [
+                {"attack": a, "eps": e, "reference": ref, "ours": o, "theirs": o + d,
+                 "gap_pp": -d, "disagreement_pct": 1.0}
+                for a, e, o in (("fgsm", 0.1, 88.0), ("pgd-linf", 0.1, 90.0),
+                                ("pgd-l2", 1.0, 68.0))
+                for ref, d in (("torchattacks", 0.5), ("foolbox", -0.25))]}),
+        "compressed_robustness": TaskOutput(
+            [Metric("distortion_ratio", 1.4, "×", NONE, {"model": "pruned"}, headline=True)],
+            series={"compressed_robustness": [
+                {"model": m, "norm": n, "eps": e, "success": min(100.0, k * e * f)}
+                for m, f in (("dense", 1.0), ("pruned", 0.8), ("int8", 1.0), ("distilled", 1.2))
+                for n, k, grid in (("linf", 700, (0.05, 0.1)), ("l2", 50, (0.5, 1.0)))
+                for e in grid]}),
+    }
+
+
+def _outputs(seed: int, speed: float) -> dict[str, TaskOutput]:
     s = 0.1 * seed  # small seed-to-seed spread
     return {
         "memorization": TaskOutput(
@@ -53,7 +98,11 @@ def outputs(seed: int, speed: float) -> dict[str, TaskOutput]:
                     headline=True, kind=TIMING)],
             series={"throughput": [{"model": "mlp", "batch": b, "variant": v,
                                     "samples_per_s": speed * b * (2 if v == "vmap" else 1)}
-                                   for b in (64, 256) for v in ("eager", "vmap")]},
+                                   for b in (64, 256) for v in ("eager", "vmap")]
+                                  + [{"model": "lenet", "batch": 64, "variant": f"pgd-{n}-{w}",
+                                      "samples_per_s": speed * k}  # attack speed: its own axis
+                                     for n in ("linf", "l2")
+                                     for w, k in (("ours", 9000), ("torchattacks", 6000))]},
             info={"trace_dir": "traces/throughput-mlp", "batch_note": "b64 and b256",
                   "profile": {"device": "cpu", "steps": 3, "step_ms": 1.25, "host_ms": 1.1,
                               "busy_ms": 0.9, "device_ms": None, "idle_fraction": 0.28,
@@ -92,13 +141,13 @@ def outputs(seed: int, speed: float) -> dict[str, TaskOutput]:
 
 def write_doc(path: Path, *, seeds=(0, 1), speed: float = 1.0, commit: str = "a" * 40,
               started: str = "2026-01-01T00:00:00+00:00", suite: str = "smoke",
-              tasks: tuple[str, ...] | None = None) -> Path:
-    tasks = list(tasks or outputs(0, speed))
+              tasks: tuple[str, ...] | None = None, extra: bool = False) -> Path:
+    tasks = list(tasks or outputs(0, speed, extra))
     doc = results.new_document(suite=suite, seeds=seeds, datasets=["mnist5k"], tasks=tasks,
                                device="cpu", argv=["run"])
     doc["meta"].update(commit=commit, dirty=False, started=started, status="done", seconds=12.5)
     for seed in seeds:
-        for task, out in outputs(seed, speed).items():
+        for task, out in outputs(seed, speed, extra).items():
             if task not in tasks:
                 continue
             doc["units"][results.unit_key(task, "mnist5k", seed)] = results.unit_record(

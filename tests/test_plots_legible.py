@@ -14,14 +14,16 @@ from quirkbench.report import plots
 Y = {"success_curve": ["success_rate"], "accuracy_vs_ratio": ["test_acc"],
      "throughput": ["samples_per_s"], "interpolation": ["loss", "acc"],
      "concentration": ["ratio", "distance", "angle"], "train_curve": ["train_acc", "test_acc"],
-     "accuracy_matrix": ["acc"], "seed_accuracy": ["test_acc"], "unit_purity": ["purity"]}
+     "accuracy_matrix": ["acc"], "seed_accuracy": ["test_acc"], "unit_purity": ["purity"],
+     "sharpness": ["top_hessian_eigenvalue", "eps_sharpness", "test_acc"],
+     "attack_agreement": ["ours", "theirs"], "compressed_robustness": ["success"]}
 
 
 def records(series: str) -> list[dict]:
     """Two seeds' records of ``series``; seed 1's values 3% lower, so means have a spread."""
     out = []
     for seed in (0, 1):
-        for task_out in outputs(0, 1.0).values():
+        for task_out in outputs(0, 1.0, extra=True).values():
             for r in task_out.series.get(series, []):
                 r = {**r, "seed": seed}
                 for k in Y[series]:
@@ -77,7 +79,7 @@ def test_plot_is_legible(series, drawn):
             assert not (lb.x1 > ab.x0 and lb.x0 < ab.x1 and lb.y1 > ab.y0 and lb.y0 < ab.y1
                         and overlap > 1), f"{series}: the legend covers the data"
     if series in ("success_curve", "accuracy_vs_ratio", "throughput", "interpolation",
-                  "seed_accuracy"):
+                  "seed_accuracy", "sharpness", "attack_agreement", "compressed_robustness"):
         assert any(ax.containers for ax in data_axes), f"{series}: no ± sd error bars"
     if series == "train_curve":  # a ± sd band around each mean line
         assert any(ax.collections for ax in data_axes)
@@ -102,3 +104,46 @@ def test_history_axes(drawn):
     assert ax.get_ylabel() == "value (no unit)" and ax.get_xlabel() == "run (oldest = 0)"
     assert all(t.get_rotation() == 0 for t in ax.get_xticklabels())
     assert ax.containers  # error bars: sd over seeds
+
+
+def test_every_series_a_task_records_has_a_plot():
+    from quirkbench.tasks import load_all
+
+    for task in load_all().values():
+        for fig in task.figures:
+            assert fig.plot_name in plots.PLOTS, (task.name, fig.series)
+    assert "sharpness" in [f.series for f in load_all()["sharpness"].figures]
+
+
+@pytest.mark.parametrize("series, names", [
+    ("success_curve", {"linf": {"fgsm", "pgd-linf"}, "l2": {"pgd-l2"}}),
+    ("compressed_robustness", {"linf": {"dense", "pruned"}, "l2": {"dense", "pruned"}})])
+def test_every_panel_has_its_own_legend(series, names, drawn):
+    """Each norm's panel names its own lines: the L∞ panel's fgsm and pgd-linf as well."""
+    key = "attack" if series == "success_curve" else "model"
+    rec = [{"seed": s, "norm": n, "eps": e, key: w, "success_rate": 50.0 + s, "success": 50.0}
+           for s in (0, 1) for n, ws in names.items() for w in ws for e in (0.1, 0.2)]
+    plots.PLOTS[series].fn(rec, None)
+    axes = [ax for ax in drawn[0].axes if ax.has_data()]
+    assert len(axes) == 2
+    for ax, want in zip(axes, names.values(), strict=True):
+        assert ax.get_legend() is not None
+        shown = {t.get_text() for t in ax.get_legend().get_texts()}
+        assert want <= shown, (shown, want)
+
+
+def test_attack_speed_has_its_own_axis_and_unit(drawn):
+    """Training rows are samples/s; attack rows are input-iterations/s, never on one axis."""
+    rec = [{"seed": 0, "model": "mlp", "batch": 128, "variant": "engine", "samples_per_s": 9e3},
+           {"seed": 0, "model": "lenet", "batch": 64, "variant": "pgd-linf-ours",
+            "samples_per_s": 2e4},  # a document from before the attack rows had their key
+           {"seed": 0, "model": "lenet", "batch": 64, "variant": "torchattacks",
+            "attack": "pgd-l2", "input_iterations_per_s": 1.5e4}]
+    plots.PLOTS["throughput"].fn(rec, None)
+    axes = [ax for ax in drawn[0].axes if ax.has_data()]
+    assert [ax.get_ylabel() for ax in axes] == ["training throughput (samples/s)",
+                                                "attack speed (input-iterations/s)"]
+    assert [t.get_text() for t in axes[1].get_xticklabels()] == [
+        "pgd-linf\nlenet, batch 64", "pgd-l2\nlenet, batch 64"]
+    assert {t.get_text() for t in axes[1].get_legend().get_texts()} == {"ours", "torchattacks"}
+    assert len(axes[0].patches) == 1 and len(axes[1].patches) == 2

@@ -18,13 +18,14 @@ from quirkbench.tracking import results
 @pytest.fixture(scope="module")
 def docs(tmp_path_factory):
     d = tmp_path_factory.mktemp("report")
-    head = write_doc(d / "head.json", speed=1.0)
+    head = write_doc(d / "head.json", speed=1.0, extra=True)
     doc = results.read(head)  # one unit crashed: the report must say so
     doc["units"]["broken/mnist5k/0"] = {"task": "broken", "dataset": "mnist5k", "seed": 0,
                                        "status": "failed", "metrics": [],
                                        "error": "RuntimeError: <boom>"}
     results.write_atomic(head, doc)
-    base = write_doc(d / "base.json", speed=2.0, commit="b" * 40)  # head is 2× slower
+    base = write_doc(d / "base.json", speed=2.0, commit="b" * 40,  # head is 2× slower
+                     extra=True)
     doc = results.read(base)  # a metric only the baseline has
     doc["units"]["landscape/mnist5k/0"]["metrics"][0]["name"] = "old_metric"
     results.write_atomic(base, doc)
@@ -40,12 +41,16 @@ def page(docs):
 
 def test_sections_and_header(page, docs):
     for section in ("summary", "profiler", "environment", "task-memorization", "task-adversarial",
-                    "task-compression", "task-forgetting", "task-throughput", "task-landscape"):
+                    "task-compression", "task-forgetting", "task-throughput", "task-landscape",
+                    "task-sharpness", "task-attack-agreement", "task-compressed-robustness"):
         assert f'id="{section}"' in page
     for fact in ("a" * 10, "2026-01-01 00:00:00", "smoke", "cpu"):
         assert fact in page
-    # one inline plot per series of the 9 tasks plus the evil task's train_curve
-    assert page.count("<svg") == 10
+    # one inline plot per series of the 12 tasks plus the evil task's train_curve
+    assert page.count("<svg") == 13
+    for task in ("sharpness", "attack-agreement", "compressed-robustness"):
+        section = page[page.index(f'id="task-{task}"'):]
+        assert section.index("<svg") < section.index("</section>"), task
     for shown in ('throughput-mlp">', "traces/throughput-mlp/trace.json",
                   "aten::addmm", "0.456", "28.0", "b64 and b256"):  # profiler summary, info
         assert shown in page
@@ -71,13 +76,26 @@ def test_change_vs_baseline(page):
     assert 'href="#fig-throughput"' in rows[0] and 'id="fig-throughput"' in page
     assert "✖ gone" in rows[1] and "old_metric" in rows[1]
     counts = re.sub(r"<[^>]+>", " ", verdict[:verdict.index("</p>")]).split()
-    assert counts == ["1", "regressed", "0", "improved", "0", "behaviour", "changed", "11",
+    assert counts == ["1", "regressed", "0", "improved", "0", "behaviour", "changed", "16",
                       "unchanged", "1", "gone"]
     summary = page[page.index('id="summary"'):]
     row = re.search(r"samples_per_s.*?</tr>", summary, re.S).group(0)
     assert "▼ regressed" in row and "-1,000 samples/s (-50.0%)" in row
     assert "= unchanged" in page
     assert "✖ gone: 1 metric(s)" in page and "old_metric" in page
+
+
+def test_first_screen_counts_phenomena_and_goals(page):
+    tally = page[page.index('<p class="tally"'):]
+    tally = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", tally[:tally.index("</p>")]))
+    # holds checks: memorization 2, adversarial, compression, forgetting, sharpness,
+    # attack_agreement (hold), the evil task's (does not); goals: speedup_vs_naive (met),
+    # matmul_share (missed)
+    assert tally.startswith("7 of 8 phenomena hold · 1 of 2 goals met"), tally
+    assert "Not holding: <script>" not in tally  # names escaped
+    assert re.search(r"Goals missed: throughput \(1\)", tally), tally
+    assert page.index('class="tally"') < page.index('id="verdict"')  # above the verdict
+    assert "≥ 1.5" in page and "✓ met" in page and "✗ missed" in page  # the goal column
 
 
 def test_failed_units_shown(page):
@@ -87,7 +105,11 @@ def test_failed_units_shown(page):
 def test_names_are_escaped(page):
     assert "<script" not in page.lower()
     assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in page
-    assert "No plot is defined for series" in page  # unknown series name listed, not plotted
+    # a series no plot draws is listed as data, escaped, with no message for developers
+    assert "No plot is defined" not in page and "no plot" not in page.lower()
+    data = page[page.index('<details class="data'):]
+    data = data[:data.index("</details>")]
+    assert "Data: <code>&lt;script&gt;" in data and "<th scope=\"col\">x</th>" in data
     assert "The plot of series <code>accuracy_matrix</code> failed: ValueError" in page
 
 

@@ -1,5 +1,9 @@
 """One plot function per agreed series name, rendered by matplotlib (Agg) to inline SVG.
 
+This module holds what every plot shares (the registry, sizes, styles, the SVG writer) and
+the history page's plot; the plots of the series are in ``plots_attacks`` and
+``plots_phenomena``, registered when this module is imported.
+
 A plot function takes the series records of one task (every seed's records, each with a
 ``seed`` field added) and, where it has one, the baseline run's records of the same series,
 and returns an SVG string, or ``None`` when the records hold nothing to draw. Plots only
@@ -34,6 +38,7 @@ from ..registry import Registry  # noqa: E402
 COLORS = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442"]
 MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*", "h", "<"]  # 10: with 8 colours, 9+ lines differ
 DASHES = ["-", "--", "-.", ":"]
+HATCHES = ["", "//", "..", "xx", "\\\\", "++"]  # bars differ by hatch as well as colour
 
 Records = list[dict]
 PlotFn = Callable[[Records, Records | None], str | None]
@@ -183,6 +188,45 @@ def line(ax, xs, ys, sds, **kw):
     return ax.plot(xs, ys, **kw)
 
 
+def grouped_bars(ax, records: Records, group, member, value, baseline: Records | None = None
+                 ) -> None:
+    """Bars of the mean of ``value(r)`` over seeds, ± sd where there are several: one group
+    on the x axis per ``group(r)`` (its tick label), one bar in it per ``member(r)`` (colour,
+    hatch and legend entry; a group shows only the members it has). ``baseline``: records
+    whose mean per group and member is drawn as a black tick on the bar."""
+    def means(recs):
+        acc: dict[tuple[str, str], list[float]] = defaultdict(list)
+        for r in recs:
+            v = value(r)
+            if v is not None and math.isfinite(v):
+                acc[group(r), member(r)].append(v)
+        return acc
+
+    acc, base = means(records), means(baseline or [])
+    names = list(dict.fromkeys(group(r) for r in records))
+    members = list(dict.fromkeys(member(r) for r in records))
+    per_group = {g: [m for m in members if (g, m) in acc] for g in names}
+    width = 0.8 / max([len(v) for v in per_group.values()] + [1])
+    labelled = set()
+    for b, g in enumerate(names):
+        present = per_group[g]
+        for k, m in enumerate(present):
+            vals, i = acc[g, m], members.index(m)
+            x = b + (k - (len(present) - 1) / 2) * width  # only the members this group has
+            ax.bar(x, sum(vals) / len(vals), width * 0.9, color=COLORS[i % len(COLORS)],
+                   hatch=HATCHES[i % len(HATCHES)], edgecolor="white",
+                   yerr=_sd(vals) if len(vals) > 1 else None, capsize=3, ecolor="#333333",
+                   label=None if m in labelled else m)
+            labelled.add(m)
+            old = base.get((g, m))
+            if old:
+                ax.plot([x - width * 0.45, x + width * 0.45], [sum(old) / len(old)] * 2,
+                        color="black", linewidth=2,
+                        label=None if "\0base" in labelled else "baseline run")
+                labelled.add("\0base")
+    ax.set_xticks(range(len(names)), names)
+
+
 def legend(ax, **kw) -> None:
     """The legend outside the data: to the right of the axes (``beside``) by default, or
     above them (``above=True``)."""
@@ -196,255 +240,6 @@ def legend(ax, **kw) -> None:
     else:
         ax.legend(fontsize=MIN_FONT, frameon=False, loc="upper left",
                   bbox_to_anchor=(1.02, 1.0), borderaxespad=0, **kw)
-
-
-# --------------------------------------------------------------------------- per series
-
-@plot("train_curve", "Training accuracy vs steps, per condition (mean ± sd over seeds)")
-def train_curve(records: Records, baseline: Records | None = None) -> str | None:
-    """{condition, epoch, step, seconds, train_acc, test_acc}: one line per condition, the
-    mean over seeds with a ± sd band where there are several."""
-    if not records:
-        return None
-    fig, (ax, ax2) = figure(2)
-    accs = [num(r, k) for r in records for k in ("train_acc", "test_acc")]
-    scale = pct_scale(accs)  # fractions or % decided once, over both panels
-    for i, ((cond,), rs) in enumerate(groups(records, "condition").items()):
-        for a, key in ((ax, "train_acc"), (ax2, "test_acc")):
-            xs, ys, sds = stats_by(rs, "step", key, scale)
-            every = max(1, len(xs) // 12)  # ~12 markers a line: legible, and a small SVG
-            a.plot(xs, ys, label=cond, markevery=every, **style(i))
-            if any(sds):
-                a.fill_between(xs, [y - d for y, d in zip(ys, sds, strict=True)],
-                               [y + d for y, d in zip(ys, sds, strict=True)],
-                               color=style(i)["color"], alpha=0.18, linewidth=0)
-    ax.set(xlabel="training progress (optimizer steps)", ylabel="training accuracy (%)",
-           title="train", ylim=(0, 102))
-    ax2.set(xlabel="training progress (optimizer steps)", ylabel="test accuracy (%)",
-            title="test", ylim=(0, 102))
-    legend(ax2)
-    return to_svg(fig)
-
-
-@plot("success_curve", "Attack success rate vs ε, with the random-noise control "
-                       "(mean ± sd over seeds)")
-def success_curve(records: Records, baseline: Records | None = None) -> str | None:
-    """{attack, norm, eps, success_rate, noise_success_rate}: mean over seeds per attack."""
-    if not records:
-        return None
-    by_norm = groups(records, "norm")
-    fig, axes = figure(len(by_norm), NARROW if len(by_norm) == 1 else WIDE)
-    for ax, ((norm,), rs) in zip(axes, by_norm.items(), strict=False):
-        for i, ((attack,), ars) in enumerate(groups(rs, "attack").items()):
-            xs, ys, sds = stats_by(ars, "eps", "success_rate", as_pct)
-            line(ax, xs, ys, sds, label=attack, **style(i))
-            xs, ys, sds = stats_by(ars, "eps", "noise_success_rate", as_pct)
-            if xs:
-                line(ax, xs, ys, sds, color=style(i)["color"], linestyle=":", marker="x",
-                     markersize=4, linewidth=1, label=f"{attack}: noise")
-        norm_name = {"linf": "L∞", "l2": "L2"}.get(norm, norm)
-        ax.set(xlabel=f"ε ({norm_name} norm, pixel scale 0–1)" if norm else "ε (pixel scale 0–1)",
-               ylabel="success rate (%)", ylim=(-2, 102))
-    legend(axes[-1])
-    return to_svg(fig)
-
-
-@plot("accuracy_vs_ratio", "Test accuracy vs compression ratio, with the iso-accuracy line "
-                           "(mean ± sd over seeds)")
-def accuracy_vs_ratio(records: Records, baseline: Records | None = None,
-                      delta_pp: float = 1.0) -> str | None:
-    """{method, ratio, test_acc}: ratio = dense / remaining parameters (log axis).
-
-    The iso-accuracy line is the dense accuracy (records at ratio 1) minus ``delta_pp``.
-    """
-    if not records:
-        return None
-    fig, (ax,) = figure()
-    dense = as_pct([num(r, "test_acc") for r in records])
-    dense = [a for r, a in zip(records, dense, strict=True)
-             if num(r, "ratio") == 1.0 and math.isfinite(a)]
-    for i, ((method,), rs) in enumerate(groups(records, "method").items()):
-        xs, ys, sds = stats_by(rs, "ratio", "test_acc", as_pct)
-        line(ax, xs, ys, sds, label=method, **style(i))
-    if dense:
-        level = sum(dense) / len(dense) - delta_pp
-        ax.axhline(level, color="#555555", linestyle="--", linewidth=1,
-                   label=f"iso-accuracy: dense − {delta_pp:g} pp")
-    ax.set_xscale("log")
-    ax.set(xlabel="compression ratio (×, dense / remaining weights)", ylabel="test accuracy (%)")
-    legend(ax, above=True, ncol=2)
-    return to_svg(fig)
-
-
-@plot("accuracy_matrix", "Accuracy matrix R[i, j] (test accuracy on task j after training task i, "
-                         "mean over seeds)")
-def accuracy_matrix(records: Records, baseline: Records | None = None) -> str | None:
-    """{protocol, strategy, i, j, acc}: one heat map per protocol × strategy, mean over
-    seeds, the value printed in each cell, one colour bar (test accuracy, %)."""
-    if not records:
-        return None
-    panels = groups(records, "protocol", "strategy")
-    cols = min(len(panels), 3)
-    rows = math.ceil(len(panels) / cols)
-    fig, axes = figure(cols, WIDE if cols > 1 else NARROW, 320, nrows=rows, layout="constrained")
-    for ax in axes[len(panels):]:
-        ax.axis("off")
-    image = None
-    for ax, ((protocol, strategy), rs) in zip(axes, panels.items(), strict=False):
-        ax.grid(False)
-        cells: dict[tuple[int, int], list[float]] = defaultdict(list)
-        for r, a in zip(rs, as_pct([num(r, "acc") for r in rs]), strict=True):
-            if math.isfinite(a):
-                cells[int(num(r, "i")), int(num(r, "j"))].append(a)
-        n = max(max(i, j) for i, j in cells) + 1 if cells else 1
-        grid = [[math.nan] * n for _ in range(n)]
-        for (i, j), v in cells.items():
-            grid[i][j] = sum(v) / len(v)
-        image = ax.imshow(grid, vmin=0, vmax=100, cmap="viridis")
-        if n <= 6:  # the number is printed, so the colour is never the only cue
-            for (i, j), v in cells.items():
-                m = sum(v) / len(v)
-                ax.text(j, i, f"{m:.0f}", ha="center", va="center", fontsize=MIN_FONT,
-                        color="white" if m < 60 else "black")
-        ax.set_title(f"{protocol} · {strategy}")
-        ax.set(xlabel="evaluated on task j", ylabel="after training task i",
-               xticks=range(n), yticks=range(n))
-    if image is not None:
-        bar = fig.colorbar(image, ax=axes[:len(panels)], shrink=0.9, pad=0.02, aspect=30)
-        bar.set_label("test accuracy (%)")
-        bar.ax.tick_params(labelsize=MIN_FONT)
-    return to_svg(fig, tight=False)  # the colour bar: laid out by the figure's layout engine
-
-
-@plot("throughput", "Throughput per model, batch and variant (mean ± sd over seeds; black tick: "
-                    "the baseline run, when one is given)")
-def throughput(records: Records, baseline: Records | None = None) -> str | None:
-    """{model, batch, variant, samples_per_s}: bars per model@batch and variant, mean ± sd
-    over seeds; the baseline run's value is drawn as a black tick on each bar."""
-    if not records:
-        return None
-    bars = groups(records, "model", "batch")
-    variants = list(groups(records, "variant"))
-    base = {k: _mean(rs, "samples_per_s")
-            for k, rs in groups(baseline or [], "model", "batch", "variant").items()}
-    per_bar = {k: list(groups(rs, "variant").items()) for k, rs in bars.items()}
-    most = max(len(v) for v in per_bar.values())
-    n_bars = sum(len(v) for v in per_bar.values())
-    fig, (ax,) = figure(width=NARROW if n_bars <= 8 else WIDE)
-    width = 0.8 / most
-    hatches = ["", "//", "..", "xx", "\\\\", "++"]
-    labelled = set()
-    for b, ((model, batch), present) in enumerate(per_bar.items()):
-        for k, ((variant,), rs) in enumerate(present):
-            v = variants.index((variant,))
-            vals = [num(r, "samples_per_s") for r in rs if math.isfinite(num(r, "samples_per_s"))]
-            if not vals:
-                continue
-            value, sd = sum(vals) / len(vals), _sd(vals)
-            x = b + (k - (len(present) - 1) / 2) * width  # only the variants this group has
-            ax.bar(x, value, width * 0.9, color=COLORS[v % len(COLORS)],
-                   hatch=hatches[v % len(hatches)], edgecolor="white",
-                   yerr=sd if sd > 0 else None, capsize=3, ecolor="#333333",
-                   label=None if variant in labelled else variant)
-            labelled.add(variant)
-            old = base.get((model, batch, variant))
-            if old is not None and math.isfinite(old):
-                ax.plot([x - width * 0.45, x + width * 0.45], [old, old], color="black",
-                        linewidth=2, label=None if "\0base" in labelled else "baseline run")
-                labelled.add("\0base")
-    ax.set_xticks(range(len(bars)), [f"{m}\nbatch {b}" for m, b in bars])
-    ax.set(ylabel="throughput (samples/s)")
-    legend(ax)
-    return to_svg(fig)
-
-
-@plot("interpolation", "Loss and accuracy along linear interpolation paths (mean ± sd over "
-                       "seeds)")
-def interpolation(records: Records, baseline: Records | None = None) -> str | None:
-    """{path, alpha, loss, acc}: alpha = 0 at the path's start, 1 at its end."""
-    if not records:
-        return None
-    fig, (ax, ax2) = figure(2)
-    for i, ((path,), rs) in enumerate(groups(records, "path").items()):
-        xs, ys, sds = stats_by(rs, "alpha", "loss")
-        line(ax, xs, ys, sds, label=path, **style(i))
-        xs, ys, sds = stats_by(rs, "alpha", "acc", as_pct)
-        line(ax2, xs, ys, sds, label=path, **style(i))
-    ax.set(xlabel="α (fraction of the path: 0 = start, 1 = end)",
-           ylabel="cross-entropy loss (nats)")
-    ax2.set(xlabel="α (fraction of the path: 0 = start, 1 = end)", ylabel="accuracy (%)",
-            ylim=(-2, 102))
-    legend(ax2)
-    return to_svg(fig)
-
-
-@plot("concentration", "Distance concentration vs dimension (uniform points; the data set "
-                       "at its own dimension)")
-def concentration(records: Records, baseline: Records | None = None) -> str | None:
-    """{points, dim, ratio, distance, angle}: nearest/farthest distance ratio, mean distance
-    over the cube's diagonal (→ 1/√6 ≈ 0.408) and mean angle (→ 90°) vs dimension (log axis)."""
-    if not records:
-        return None
-    fig, axes = figure(3)
-    panels = (("ratio", "nearest / farthest distance (ratio)", None),
-              ("distance", "mean distance / diagonal (ratio)", 1 / math.sqrt(6)),
-              ("angle", "mean angle (°)", 90.0))
-    for ax, (key, label, limit) in zip(axes, panels, strict=True):
-        for i, ((points,), rs) in enumerate(groups(records, "points").items()):
-            xs, ys, sds = stats_by(rs, "dim", key)
-            st = style(i) | ({"linestyle": "none", "markersize": 7} if len(xs) == 1 else {})
-            line(ax, xs, ys, sds, label=points, **st)
-        if limit is not None:
-            ax.axhline(limit, color="#555555", linestyle="--", linewidth=1)
-        ax.set_xscale("log")
-        ax.set(xlabel="dimension d (coordinates)", ylabel=label)
-    legend(axes[-1])
-    return to_svg(fig)
-
-
-@plot("seed_accuracy", "Test accuracy of each run: init seeds vs data-order seeds vs badly "
-                       "scaled initializations (bar: mean ± sd)")
-def seed_accuracy(records: Records, baseline: Records | None = None) -> str | None:
-    """{group, init_seed, order_seed, scale, test_acc}: one dot per run, grouped on the x axis
-    by what varied (and by init scale), with each group's mean ± sd."""
-    if not records:
-        return None
-    fig, (ax,) = figure()
-    pct = dict(zip(map(id, records), as_pct([num(r, "test_acc") for r in records]), strict=True))
-    cats = groups(records, "group", "scale")  # % or fractions decided once, over all runs
-    for i, rs in enumerate(cats.values()):
-        ys = [pct[id(r)] for r in rs]
-        xs = [i + 0.25 * ((k % 5) / 4 - 0.5) for k in range(len(ys))]  # spread the dots
-        ax.plot(xs, ys, **{**style(i), "linestyle": "none", "markersize": 5})
-        mean = sum(ys) / len(ys)
-        ax.hlines(mean, i - 0.3, i + 0.3, color="black", linewidth=1.5)
-        if len(ys) > 1:
-            ax.errorbar([i + 0.32], [mean], yerr=[_sd(ys)], color="black", capsize=3)
-    ax.set_xticks(range(len(cats)), [f"{g}\nscale ×{s}" for g, s in cats])
-    ax.set(ylabel="test accuracy (%)")
-    return to_svg(fig)
-
-
-@plot("unit_purity", "Class purity of the top-activating test images: hidden units vs random "
-                     "directions")
-def unit_purity(records: Records, baseline: Records | None = None) -> str | None:
-    """{basis, direction, purity}: purity (%) per direction, sorted, natural vs random basis."""
-    if not records:
-        return None
-    fig, (ax,) = figure()
-    for i, ((basis,), rs) in enumerate(groups(records, "basis").items()):
-        ys = sorted(as_pct([num(r, "purity") for r in rs]), reverse=True)
-        st = style(i) | {"markevery": max(1, len(ys) // 12)}
-        ax.plot(range(1, len(ys) + 1), ys, label=f"{basis} basis", **st)
-    ax.set(xlabel="direction (rank by purity)", ylabel="purity of top images (%)",
-           ylim=(-2, 102))
-    legend(ax, above=True)
-    return to_svg(fig)
-
-
-def _mean(records: Records, key: str) -> float:
-    vals = [num(r, key) for r in records if math.isfinite(num(r, key))]
-    return sum(vals) / len(vals) if vals else math.nan
 
 
 # --------------------------------------------------------------------------- history
@@ -478,3 +273,7 @@ def history(points: list[dict], labels: list[str], unit: str) -> str:
     ax.set_xlabel("run (oldest = 0)")
     ax.set_ylabel(f"value ({unit})" if unit not in ("", "1") else "value (no unit)")
     return to_svg(fig)
+
+
+# the plot of every agreed series, by task family: registered on import
+from . import plots_attacks, plots_phenomena  # noqa: E402, F401

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,24 @@ def load(paths: list[Path], label: str = "RESULTS") -> tuple[list[dict], Any, li
     return docs, df, notes
 
 
+def tally(rows: list[dict]) -> dict:
+    """How many phenomenon checks hold and how many goals were met, over every metric row
+    (a row holds, or meets its goal, when it does on every seed): {holds, checks, met,
+    goals, failing: per task, how many checks do not hold; missed: per task, how many goals
+    were missed}."""
+    checked = [r for r in rows if r["holds"] is not None]
+    goals = [r for r in rows if r["goal"]]
+
+    def by_task(bad: list[dict]) -> list[dict]:  # [{task, n, href}] in the page's order
+        n = Counter(r["task"] for r in bad)
+        return [{"task": t, "n": k, "href": f"#task-{section_id(t)}"} for t, k in n.items()]
+
+    return {"holds": sum(r["holds"] for r in checked), "checks": len(checked),
+            "met": sum(bool(r["goal_met"]) for r in goals), "goals": len(goals),
+            "failing": by_task([r for r in checked if not r["holds"]]),
+            "missed": by_task([r for r in goals if not r["goal_met"]])}
+
+
 def metric_rows(df, changes: dict | None, headline_only: bool) -> list[dict]:
     """One row per (task, data set, metric key): mean ± std over seeds and its context.
 
@@ -63,6 +81,7 @@ def metric_rows(df, changes: dict | None, headline_only: bool) -> list[dict]:
             n = int(v.notna().sum())
             spread = float(v.std(ddof=1)) if n > 1 else None
             holds = m["holds"].dropna()
+            goal_met = m["goal_met"].dropna() if "goal_met" in m else m["holds"].iloc[:0]
             first = m.iloc[0]
             tags = key[len(first["metric"]) + 1:-1] if key != first["metric"] else ""
             rows.append({
@@ -73,6 +92,8 @@ def metric_rows(df, changes: dict | None, headline_only: bool) -> list[dict]:
                 "unit": shown_unit(first["unit"]), "direction": first["direction"],
                 "anchor": first["anchor"] if isinstance(first["anchor"], str) else "",
                 "holds": None if holds.empty else bool(holds.astype(bool).all()),
+                "goal": first["goal"] if isinstance(first.get("goal"), str) else "",
+                "goal_met": None if goal_met.empty else bool(goal_met.astype(bool).all()),
                 "change": (changes or {}).get((task, dataset, key)),
             })
     return rows
@@ -146,9 +167,9 @@ def figures(units: list[dict], base_units: list[dict], task=None) -> list[dict]:
     for name, recs in series_of(units).items():
         fig = task.figure(name) if task is not None else None
         plot_name = fig.plot_name if fig is not None else name
-        if plot_name not in plots.PLOTS:
-            out.append({"title": f"series {name!r}", "svg": None, "series": name, "n": len(recs),
-                        "error": None, "wide": False})
+        if plot_name not in plots.PLOTS:  # no plot: its records are listed as data
+            out.append({"title": name, "svg": None, "series": name, "n": len(recs),
+                        "error": None, "wide": True, "data": data_table(recs)})
             continue
         title, fn = plots.PLOTS[plot_name].title, plots.PLOTS[plot_name].fn
         try:
@@ -157,8 +178,26 @@ def figures(units: list[dict], base_units: list[dict], task=None) -> list[dict]:
         except Exception as e:  # records a plot does not expect must not lose the whole page
             svg, error = None, f"{type(e).__name__}: {e}"
         out.append({"title": title, "svg": svg, "series": name, "n": len(recs), "error": error,
-                    "wide": svg_width(svg) > plots.NARROW})
+                    "wide": svg_width(svg) > plots.NARROW, "data": None})
     return out
+
+
+MAX_DATA_ROWS = 50  # records of an unplotted series shown in its table
+
+
+def data_table(records: list[dict]) -> dict:
+    """A series that no plot draws, as a table: {columns, rows (cells as text), more}.
+    Columns are every record field (``seed`` first), cells ``number``-formatted."""
+    cols = list(dict.fromkeys(k for r in records for k in r))
+    cols.sort(key=lambda k: k != "seed")
+    shown = records[:MAX_DATA_ROWS]
+    def cell(v) -> str:
+        if isinstance(v, float):
+            return number(v)
+        return "" if v is None else str(v)
+
+    return {"columns": cols, "rows": [[cell(r.get(k)) for k in cols] for r in shown],
+            "more": len(records) - len(shown)}
 
 
 def svg_width(svg: str | None) -> float:
@@ -265,6 +304,7 @@ def report_context(paths: list[Path], out: Path, baseline: list[Path] | None) ->
     verdict = comparison(baseline, paths, ids) if baseline else None
     changes = verdict["changes"] if verdict else None
     rows = metric_rows(df, changes, headline_only=False)
+    summary = metric_rows(df, changes, headline_only=True)
     sections = []
     for task, by_seed in units_by_task.items():
         units = list(by_seed.values())
@@ -278,7 +318,8 @@ def report_context(paths: list[Path], out: Path, baseline: list[Path] | None) ->
             "figures": figures(units, list(base_units.get(task, {}).values()), registered),
             "rows": task_rows, "n_metrics": sum(len(metrics_of(u)) for u in units),
         })
-    return {"header": header(docs), "summary": metric_rows(df, changes, headline_only=True),
+    return {"header": header(docs), "summary": summary, "tally": tally(rows),
+            "has_goals": any(r["goal"] for r in rows),
             "sections": sections, "failed": failed, "profiles": profiles(docs, out),
             "environment": [{"path": d["path"], "meta": meta_rows(d["meta"])} for d in docs],
             "baseline": ", ".join(map(str, baseline)) if baseline else None,

@@ -26,7 +26,7 @@ from ..engine.train import TrainConfig, train
 from ..errors import UserError
 from ..methods.geometry import eps_sharpness, flat_loss, params_vector, top_hessian_eigenvalue
 from ..metrics import HIGHER, NONE, Anchor, Metric
-from . import Context, Task, TaskOutput, register
+from . import Context, Figure, Task, TaskOutput, register
 
 KESKAR = "Keskar et al. 2017"
 
@@ -105,8 +105,11 @@ def run(cfg: SharpnessConfig, ctx: Context) -> TaskOutput:
         Metric("test_acc_drop", 100 * (found["small"][1].test_acc - found["large"][1].test_acc),
                "pp", NONE, {}, anchor=Anchor(KESKAR, 0.22, "pp", "MNIST MLP F1, Table 2")),
     ]
-    return TaskOutput(metrics, info={"dataset": ds.describe(), "model": cfg.model,
-                                     "large_batch": large})
+    series = [{"batch": label, "batch_size": batch, "train_acc": 100 * r.train_acc,
+               "test_acc": 100 * r.test_acc, "top_hessian_eigenvalue": lam,
+               "eps_sharpness": phi} for label, (batch, r, lam, phi) in found.items()]
+    return TaskOutput(metrics, series={"sharpness": series},
+                      info={"dataset": ds.describe(), "model": cfg.model, "large_batch": large})
 
 
 register(Task(
@@ -117,6 +120,7 @@ register(Task(
     run=run,
     blurb="Large-batch training lands in sharper minima and generalizes a little worse "
           "(Keskar et al. 2017).",
+    figures=(Figure("sharpness"),),
     suites={
         # batch 10 vs 50 for 5 epochs: the ratio holds on seeds 0-2 (3 epochs of 32 vs 40 did not)
         "smoke": dict(n_train=500, n_test=200, small_batch=10, n_curvature=200, power_iters=8,

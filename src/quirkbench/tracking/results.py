@@ -356,7 +356,7 @@ UNIT_STATUSES = ("done", "failed", "running", "interrupted", "skipped")
 UNITS = frozenset({"", "1", "%", "pp", "×", "°", "rad", "nats", "bits", "s", "ms", "us", "µs",
                    "ns", "min", "h", "steps", "epochs", "samples", "params", "B", "KB", "MB",
                    "GB", "KiB", "MiB", "GiB", "samples/s", "steps/s", "it/s", "iters/s",
-                   "inputs/s", "FLOP/s", "GFLOP/s", "TFLOP/s", "GB/s"})
+                   "inputs/s", "input-iterations/s", "FLOP/s", "GFLOP/s", "TFLOP/s", "GB/s"})
 _NUMBER_WORDS = ("inf", "-inf", "infinity", "-infinity", "nan")  # non-finite, as to_dict writes
 
 
