@@ -9,7 +9,7 @@ import re
 import pytest
 from report_docs import outputs
 
-from quirkbench.report import plots
+from quirkbench.report import draw, plots
 
 Y = {"success_curve": ["success_rate"], "accuracy_vs_ratio": ["test_acc"],
      "throughput": ["samples_per_s"], "interpolation": ["loss", "acc"],
@@ -36,7 +36,7 @@ def records(series: str) -> list[dict]:
 @pytest.fixture
 def drawn(monkeypatch):
     figs = []
-    real = plots.to_svg
+    real = draw.to_svg
 
     def keep(fig, tight=True):
         svg = real(fig, tight)
@@ -44,7 +44,7 @@ def drawn(monkeypatch):
         figs.append(fig)
         return svg
 
-    monkeypatch.setattr(plots, "to_svg", keep)
+    monkeypatch.setattr(draw, "to_svg", keep)
     return figs
 
 

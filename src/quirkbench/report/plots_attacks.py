@@ -1,13 +1,13 @@
 """Plots of the attack tasks' series: success vs ε (adversarial), ours vs the reference
 libraries (attack_agreement), and each compressed model's success vs ε
-(compressed_robustness). Registered in ``plots.PLOTS`` on import (``plots`` imports this)."""
+(compressed_robustness). Registered in ``draw.PLOTS`` on import (``plots`` imports this)."""
 
 from __future__ import annotations
 
 import math
 
-from . import plots as P
-from .plots import (
+from . import draw as P
+from .draw import (
     NARROW,
     WIDE,
     Records,

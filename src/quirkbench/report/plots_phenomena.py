@@ -1,14 +1,14 @@
 """Plots of the other tasks' series: training curves, compression, forgetting, throughput,
 the loss landscape, dimensionality, sensitivity, units and sharpness. Registered in
-``plots.PLOTS`` on import (``plots`` imports this)."""
+``draw.PLOTS`` on import (``plots`` imports this)."""
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
 
-from . import plots as P
-from .plots import (
+from . import draw as P
+from .draw import (
     COLORS,
     HATCHES,
     MIN_FONT,
