@@ -97,14 +97,29 @@ def test_one_seed_draws_no_error_bars(drawn):
 def test_history_axes(drawn):
     pts = [{"x": i, "value": v, "spread": 0.1, "verdict": "regressed" if i == 2 else None}
            for i, v in enumerate([1.0, 1.1, 0.5])]
-    plots.history(pts, ["0: a", "1: b", "2: c"], "1")
+    plots.history(pts, ["aaaaaaa", "bbbbbbb", "ccccccc*"], "1", settings_changed=[2])
     (fig,) = drawn
     ax = fig.axes[0]
     assert plots.min_font(fig) >= plots.MIN_FONT
-    assert ax.get_ylabel() == "value (no unit)" and ax.get_xlabel() == "run (oldest = 0)"
+    assert ax.get_ylabel() == "value (no unit)" and ax.get_xlabel() == "commit (oldest run left)"
+    # the commits on the axis, not run numbers
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["aaaaaaa", "bbbbbbb", "ccccccc*"]
     assert all(t.get_rotation() == 0 for t in ax.get_xticklabels())
     assert ax.containers  # error bars: sd over seeds
+    # the settings change: a dashed line between runs 1 and 2, named in a legend
+    marks = [ln for ln in ax.get_lines() if ln.get_linestyle() == "--"]
+    assert len(marks) == 1 and list(marks[0].get_xdata()) == [1.5, 1.5]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["settings changed"]
 
+
+def test_history_ticks_thin_out_without_overlap(drawn):
+    commits = [f"{i:07x}" for i in range(20)]
+    plots.history([{"x": i, "value": 1.0} for i in range(20)], commits, "%")
+    ax = drawn[0].axes[0]
+    labels = [t for t in ax.get_xticklabels() if t.get_text()]
+    assert 3 <= len(labels) <= 6
+    boxes = sorted((t.get_window_extent().x0, t.get_window_extent().x1) for t in labels)
+    assert all(a[1] < b[0] for a, b in zip(boxes, boxes[1:], strict=False))  # no overlap
 
 def test_every_series_a_task_records_has_a_plot():
     from quirkbench.tasks import load_all

@@ -119,13 +119,28 @@ def test_self_contained(page):
 
 
 def test_history(tmp_path):
+    from quirkbench.report.history import history_context
+
     folder = tmp_path / "results"
     for i, (speed, commit) in enumerate([(2.0, "c1"), (2.0, "c2"), (1.0, "c3")]):
         write_doc(folder / f"run{i}.json", speed=speed, commit=commit * 20,
                   started=f"2026-01-0{i + 1}T00:00:00+00:00")
     (folder / "asv-machine.json").write_text('{"machine": "x"}')  # not ours: skipped, said so
+    run2 = results.read(folder / "run2.json")  # the last run changed a setting of one task
+    for u in run2["units"].values():
+        if u["task"] == "landscape":
+            u["config"] = {"delta_pp": 2.0}
+    results.write_atomic(folder / "run2.json", run2)
     html = render_history(folder, out=tmp_path / "h.html").read_text()
     assert "3 results documents" in html and "smoke suite" in html
+    changes = html[html.index('id="settings-1"'):html.index("<h3>Headline metrics")]
+    assert "run 2: c3c3c3c" in changes and "landscape/mnist5k delta_pp: 1.0 → 2.0" in changes
+    assert "run 1:" not in changes  # run 1 kept run 0's settings
+    # the landscape figures mark the change (before run 2); the others do not
+    (suite,) = history_context(folder)["suites"]
+    marks = {(m["task"], tuple(m["changed"])) for m in suite["metrics"]}
+    assert {t for t, changed in marks if changed} == {"landscape"}
+    assert {changed for _, changed in marks} == {(), (2,)}
     assert "skipped " in html and "asv-machine.json" in html
     for label in ("0: c1c1c1c", "1: c2c2c2c", "2: c3c3c3c"):
         assert label in html

@@ -1,8 +1,11 @@
 """The history page: headline metrics over commits, from every results document in a folder.
 
 Runs are ordered by start time and grouped by suite (a smoke value and a nightly value of
-the same metric are not comparable). Each consecutive pair of runs of one suite goes
-through ``quirkbench.compare``; the points it calls ``regressed`` are marked. Step
+the same metric are not comparable); the figures' x axis names each run's commit. A run
+whose task settings differ from the previous run's is listed with what changed, and the
+figures of those tasks mark it with a dashed line, so a step that a settings change
+explains is not mistaken for a regression of the code. Each consecutive pair of runs of
+one suite goes through ``quirkbench.compare``; the points it calls ``regressed`` are marked. Step
 changes in each metric's history (``quirkbench.tracking.changepoints``) are listed with
 the first commit after each step, and the nightly ledger's newest verdict (when the folder
 has one) names the first bad commit of every regression that stands.
@@ -10,6 +13,7 @@ has one) names the first bad commit of every regression that stands.
 
 from __future__ import annotations
 
+import json
 import math
 from collections import defaultdict
 from pathlib import Path
@@ -39,8 +43,9 @@ def _compare_pairs(paths: list[Path]) -> tuple[dict, str | None]:
 def history_context(results_dir: Path) -> dict:
     runs, skipped = [], []
     for p in find_documents(results_dir, skipped):  # other tools' JSON: skipped, said so
-        meta = read(p)["meta"]
-        runs.append({"path": p, "meta": meta, "started": meta.get("started") or ""})
+        doc = read(p)
+        runs.append({"path": p, "meta": doc["meta"], "started": doc["meta"].get("started") or "",
+                     "settings": settings_of(doc)})
     runs.sort(key=lambda r: r["started"])
     notes = set(skipped)
     by_suite: dict[str, list[dict]] = defaultdict(list)
@@ -52,7 +57,10 @@ def history_context(results_dir: Path) -> dict:
         verdicts, note = _compare_pairs(paths)
         if note:
             notes.add(note)
-        labels = [f"{i}: {(r['meta'].get('commit') or 'unknown')[:7]}" for i, r in enumerate(rs)]
+        commits = [commit_label(r["meta"]) for r in rs]
+        labels = [f"{i}: {c}" for i, c in enumerate(commits)]
+        changes = settings_changes(rs, labels)
+        changed_at = {c["x"]: c["tasks"] for c in changes}
         series: dict[tuple, dict] = {}
         for i, p in enumerate(paths):
             df = load_results(p)
@@ -90,14 +98,62 @@ def history_context(results_dir: Path) -> dict:
             metrics.append({"task": task, "dataset": dataset, "key": key,
                             "unit": shown_unit(s["unit"]),
                             "cells": cells,
-                            "svg": plots.history(s["points"], labels, s["unit"])})
+                            "changed": [x for x, t in changed_at.items() if task in t],
+                            "svg": plots.history(s["points"], commits, s["unit"], [
+                                x for x, t in changed_at.items() if task in t])})
         runs_list = [{"label": labels[i], "started": r["started"][:19].replace("T", " "),
                       "path": str(r["path"])} for i, r in enumerate(rs)]
         suites.append({"suite": suite, "runs": runs_list,
                        "shown": [labels[i] for i in shown], "metrics": metrics,
-                       "regressions": regressions, "steps": steps})
+                       "regressions": regressions, "steps": steps, "changes": changes})
     return {"folder": str(results_dir), "n_runs": len(runs), "suites": suites,
             "nightly": _nightly(results_dir, notes), "notes": sorted(notes)}
+
+
+def commit_label(meta: dict) -> str:
+    """A run's commit as the axis and the table show it: 7 hex digits, ``*`` when dirty."""
+    return (meta.get("commit") or "unknown")[:7] + ("*" if meta.get("dirty") else "")
+
+
+def _flat(config, prefix: str = "") -> dict[str, str]:
+    """A unit's settings as dotted keys (``train.lr``) → canonical JSON of each value."""
+    if not isinstance(config, dict):
+        return {prefix.rstrip("."): json.dumps(config, sort_keys=True)} if prefix else {}
+    out: dict[str, str] = {}
+    for k, v in config.items():
+        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict)
+                   else {f"{prefix}{k}": json.dumps(v, sort_keys=True)})
+    return out
+
+
+def settings_of(doc: dict) -> dict[str, dict[str, str]]:
+    """{task/dataset: its flattened settings} over a document's units (the first seed's)."""
+    out: dict[str, dict[str, str]] = {}
+    for u in doc["units"].values():
+        out.setdefault(f"{u['task']}/{u['dataset']}", _flat(u.get("config") or {}))
+    return out
+
+
+def settings_changes(runs: list[dict], labels: list[str], most: int = 6) -> list[dict]:
+    """Every run whose settings differ from the previous run's of its suite:
+    [{x, label, tasks: the task names that changed, what: ["task/dataset key: old → new",
+    ...], more: how many items beyond ``most``}]. A task/data set only one of the two runs
+    has is not a change of settings (the tables show it as missing)."""
+    out = []
+    for i in range(1, len(runs)):
+        before, after = runs[i - 1]["settings"], runs[i]["settings"]
+        items, tasks = [], set()
+        for unit in (u for u in after if u in before):
+            old, new = before[unit], after[unit]
+            for key in sorted(set(old) | set(new)):
+                if old.get(key) != new.get(key):
+                    items.append(f"{unit} {key}: {old.get(key, '(unset)')} → "
+                                 f"{new.get(key, '(unset)')}")
+                    tasks.add(unit.split("/")[0])
+        if items:
+            out.append({"x": i, "label": labels[i], "tasks": tasks, "what": items[:most],
+                        "more": len(items) - most if len(items) > most else 0})
+    return out
 
 
 def _steps(points: list[dict], labels: list[str], n: int, notes: set) -> list:

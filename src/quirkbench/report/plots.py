@@ -22,14 +22,15 @@ __all__ = ["PLOTS", "NARROW", "WIDE", "MIN_FONT", "history", "min_font", "plot",
 HISTORY_WIDTH = 400  # px: one of three figures side by side on the history page
 
 
-def history(points: list[dict], labels: list[str], unit: str) -> str:
+def history(points: list[dict], commits: list[str], unit: str,
+            settings_changed: list[int] = ()) -> str:
     """One headline metric over runs: ``points`` [{x, value, spread, verdict}], x = run index,
-    ``spread`` the sd over seeds (error bar where n > 1).
+    ``spread`` the sd over seeds (error bar where n > 1); ``commits`` each run's commit (the
+    tick labels, thinned to at most 6, never rotated); ``settings_changed`` the runs whose
+    settings differ from the previous run's, each marked by a dashed line just before it.
 
     Regressions (verdict ``regressed``) are drawn as a red ✗ with the word beside it, not
     colour alone. The metric's name is the figure's HTML caption (it wraps; a title would not).
-    Tick labels are the run numbers (the table and the run list name their commits), thinned
-    to at most 8, never rotated.
     """
     fig, (ax,) = figure(width=HISTORY_WIDTH, height=240)
     xs = [p["x"] for p in points]
@@ -41,10 +42,16 @@ def history(points: list[dict], labels: list[str], unit: str) -> str:
         ax.plot(p["x"], p["value"], linestyle="none", marker="X", markersize=10, color="#D55E00")
         ax.annotate("regressed", (p["x"], p["value"]), xytext=(7, 4), textcoords="offset points",
                     fontsize=MIN_FONT, color="#B3261E", fontweight="bold")
-    step = max(1, math.ceil(len(labels) / 8))
-    ticks = list(range(0, len(labels), step))
-    ax.set_xticks(ticks, [str(i) for i in ticks])
-    ax.set_xlim(-0.5, max(len(labels) - 0.5, 0.5))
-    ax.set_xlabel("run (oldest = 0)")
+    for k, x in enumerate(settings_changed):
+        ax.axvline(x - 0.5, color="#555555", linestyle="--", linewidth=1.2,
+                   label=None if k else "settings changed")
+    step = max(1, math.ceil(len(commits) / 6))
+    ticks = list(range(0, len(commits), step))
+    ax.set_xticks(ticks, [commits[i] for i in ticks])
+    ax.set_xlim(-0.5, max(len(commits) - 0.5, 0.5))
+    ax.set_xlabel("commit (oldest run left)")
     ax.set_ylabel(f"value ({unit})" if unit not in ("", "1") else "value (no unit)")
+    if settings_changed:
+        ax.legend(fontsize=MIN_FONT, frameon=False, loc="lower left", bbox_to_anchor=(0, 1.0),
+                  borderaxespad=0)
     return draw.to_svg(fig)
