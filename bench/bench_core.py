@@ -1,5 +1,5 @@
 """asv ``time_*`` / ``peakmem_*`` for the performance-critical core: one training epoch,
-one PGD iteration batch, and the peak memory of a task. Lower is better for all of them
+one PGD iteration batch, and the peak memory of a training epoch. Lower is better for all of them
 (asv's own convention, so its table reads right as it is).
 
 Sampling, set so asv's statistics resolve a 25% change on a loaded CPU (calibrated by A/A
@@ -115,10 +115,22 @@ class PGDBatch:
         common.sync(self.device)
 
 
-class TaskMemory:
-    """Peak resident memory of the memorization task's smoke settings, in one process."""
+class TrainMemory:
+    """Peak resident memory of a process that trains one epoch (``TrainEpoch``'s) on the CPU:
+    the engine's own footprint, measured without running a phenomenon a second time."""
 
-    timeout = 600
+    params = (["mlp-512", "lenet5"],)
+    param_names = ["model"]
+    timeout = 300
 
-    def peakmem_memorization(self):
-        common.run_task("memorization", suite="smoke")
+    def setup(self, model):
+        from quirkbench.engine.train import TrainConfig
+
+        self.ds = common.data()
+        self.net = common.model(model)
+        self.cfg = TrainConfig(max_epochs=1, target_train_acc=None, eval_test=False)
+
+    def peakmem_epoch(self, model):
+        from quirkbench.engine.train import train
+
+        train(self.net, self.ds.x_train, self.ds.y_train, self.cfg)

@@ -3,8 +3,9 @@
 # or qbtools/nightly/sim.sh on a CPU):
 #   1. refuse to run unless `python -m quirkbench` is THIS checkout's code (src/ on the path);
 #   2. the suite for this commit → STORE/results/<time>-<commit>.json;
-#   3. asv's benchmarks for this commit, in this environment, same suite and device
-#      (QB_ASV_SUITE / QB_ASV_DEVICE) → STORE/asv/ (asv's results folder, kept across nights);
+#   3. asv's benchmarks for this commit, in this environment → STORE/asv/ (asv's results
+#      folder, kept across nights): the core's timings, and the tracks of every task's
+#      headline metrics, which READ step 2's document (QB_ASV_RESULTS): nothing trains twice;
 #   4. the gate: `quirkbench nightly` judges tonight against the LAST GOOD night (quirkbench
 #      metrics and asv's record), names the first bad commit of every standing regression,
 #      and writes STORE/morning.md;
@@ -75,7 +76,8 @@ if [[ "${QB_ASV:-1}" == 1 ]]; then
   # asv drops PYTHONPATH for its benchmark processes; ASV_PYTHONPATH is what it passes on,
   # and QB_CHECKOUT_SRC makes bench/common.py refuse any other quirkbench
   export ASV_PYTHONPATH="$repo/src" QB_CHECKOUT_SRC="$repo/src"
-  export QB_ASV_SUITE=${QB_ASV_SUITE:-$suite} QB_ASV_DEVICE=${QB_ASV_DEVICE:-$device}
+  # the tracks read tonight's results document instead of running the tasks again
+  export QB_ASV_RESULTS="$out"
   # a CPU box is shared: time the process's CPU, not the wall (docs/benchmarks.md)
   export QB_ASV_TIMER=${QB_ASV_TIMER:-$([[ $device == cpu ]] && echo process || echo wall)}
   bench=()

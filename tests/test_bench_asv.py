@@ -1,74 +1,83 @@
-"""The asv throughput benchmarks (``bench/bench_throughput.py``) read the task's metrics the
-right way up, on a hand-made metrics dict shaped like ``common.run_task``'s (no training)."""
+"""The asv benchmarks: the generated headline tracks read a results document and never run
+a task (no training here); the paired epoch track times the engine against the frozen
+reference."""
 
 from __future__ import annotations
 
+import importlib
 import math
+import re
+import sys
+from pathlib import Path
 
 import pytest
+from report_docs import write_doc
 
-from bench import bench_throughput as bt
 from bench import common
+from quirkbench.tasks import load_all
+from quirkbench.tracking import tracks
 
-D = "mnist5k"
-
-
-def _m(name: str, value: float, unit: str, direction: str, **tags: str) -> tuple:
-    return (D, common.key(name, **tags)), {"value": value, "unit": unit, "direction": direction}
+ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture
-def metrics() -> dict:
-    eng = dict(model="mlp-512", batch="128", variant="engine")
-    return dict([
-        _m("speedup_vs_naive", 2.0, "×", "higher", **eng),
-        _m("matmul_share", 60.0, "%", "higher", **eng),
-        _m("samples_per_s", 50_000.0, "samples/s", "higher", **eng),
-        _m("speedup_vs_peer", 1.9, "×", "higher", attack="pgd-linf", batch="64", eps="0.1",
-           model="lenet-300-100", peer="foolbox", steps="5", variant="ours"),
-        _m("speedup_vs_fastest_peer", 1.6, "×", "higher", attack="pgd-linf", batch="64",
-           eps="0.1", model="lenet-300-100", steps="5", variant="ours"),
-        _m("speedup_vs_fastest_peer", 1.1, "×", "higher", attack="pgd-linf", batch="64",
-           eps="0.1", model="lenet-300-100", steps="5", variant="ours-full"),
-        _m("speedup_vs_fastest_peer", 1.3, "×", "higher", attack="pgd-l2", batch="64",
-           eps="1.5", model="lenet-300-100", steps="5", variant="ours"),
-        _m("speedup_vs_sequential", 1.25, "×", "higher", model="mlp-512", batch="128",
-           variant="vmap-4"),
-        _m("speedup_vs_sequential", 2.5, "×", "higher", model="mlp-512", batch="128",
-           variant="vmap-8"),
-        _m("gemm_share", 70.0, "%", "higher", model="mlp-512", batch="128", variant="profiled"),
-        _m("speedup_ceiling_vs_naive", 1.7, "×", "none", **eng),
-    ])
+def _bench_tracks(monkeypatch, doc: Path | None):
+    """bench/bench_tracks.py imported afresh as asv would with ``QB_ASV_RESULTS`` = doc."""
+    if doc is None:
+        monkeypatch.delenv(tracks.RESULTS_ENV, raising=False)
+    else:
+        monkeypatch.setenv(tracks.RESULTS_ENV, str(doc))
+    sys.modules.pop("bench.bench_tracks", None)  # reload() would keep the old classes
+    return importlib.import_module("bench.bench_tracks")
 
 
-def test_training_values_oriented_up_is_worse(metrics):
-    t = bt.ThroughputTraining()
-    assert t.track_time_vs_naive(metrics, "128") == pytest.approx(0.5)  # 2× faster
-    assert t.track_matmul_shortfall(metrics, "128") == pytest.approx(40.0)  # 100 − 60
-    assert t.track_us_per_sample(metrics, "128") == pytest.approx(20.0)  # 1e6 / 50,000
-    # a batch the suite did not run is NaN (asv: n/a), not an error
-    assert all(math.isnan(f(metrics, "1024")) for f in
-               (t.track_time_vs_naive, t.track_matmul_shortfall, t.track_us_per_sample))
+def test_tracks_are_generated_per_task_and_read_the_document(tmp_path, monkeypatch):
+    doc = write_doc(tmp_path / "night.json", seeds=(0, 1))
+    bt = _bench_tracks(monkeypatch, doc)
+    adv, mem, thr = bt.Adversarial(), bt.Memorization(), bt.Throughput()
+    adv.setup("x", "0")  # a document is named: nothing to skip
+    label = "mnist5k 100 - success_rate[attack=pgd-linf,eps=0.1] (%)"
+    assert adv.track_oriented.params == ([label], ["0", "1"])
+    assert adv.track_oriented(label, "0") == pytest.approx(100 - 97.25)  # up = worse
+    assert not hasattr(adv, "track_undirected")  # its one headline metric has a direction
+    # direction none: as measured, one series per seed; the gate judges them either way
+    steps = "mnist5k steps_to_fit[condition=random-labels] (steps)"
+    assert steps in mem.track_undirected.params[0]
+    assert [mem.track_undirected(steps, s) for s in ("0", "1")] == [130, 131]
+    # a higher-is-better value that is not a %: negated
+    rate = "mnist5k -samples_per_s[model=mlp] (samples/s)"
+    assert thr.track_oriented(rate, "1") == pytest.approx(-1001.0)
+    assert math.isnan(thr.track_oriented(rate, "7"))  # a seed the run lacks: asv shows n/a
+    assert {"Adversarial", "Compression", "Forgetting", "Memorization", "Throughput"} <= \
+        {n for n in vars(bt) if isinstance(vars(bt)[n], type)}
+    assert any(re.fullmatch(p.replace("*", ".*"), "bench_tracks.Memorization.track_undirected")
+               for p in common.EITHER_WAY)
 
 
-def test_other_values(metrics):
-    t = bt.Throughput()
-    assert t.track_pgd_time_vs_peer(metrics) == pytest.approx(1 / 1.6)
-    assert t.track_time_vs_sequential(metrics) == pytest.approx(1 / 2.5)  # the largest K
-    assert t.track_non_gemm_share(metrics) == pytest.approx(30.0)
-    assert t.track_speedup_ceiling_vs_naive(metrics) == pytest.approx(1.7)  # as it is
-    assert all(math.isnan(f({})) for f in
-               (t.track_pgd_time_vs_peer, t.track_time_vs_sequential,
-                t.track_non_gemm_share, t.track_speedup_ceiling_vs_naive))
+def test_without_a_document_every_registered_task_has_tracks_that_skip(monkeypatch):
+    bt = _bench_tracks(monkeypatch, None)
+    for task in load_all():
+        cls = getattr(bt, "".join(w.capitalize() for w in task.split("_")))
+        assert cls.track_oriented.params[0] == [bt.PLACEHOLDER]
+        with pytest.raises(NotImplementedError, match="QB_ASV_RESULTS"):
+            cls().setup(bt.PLACEHOLDER, "-")
 
 
-def test_classes_share_one_task_run():
-    """asv keys setup_cache by the function's module and line: one key → one run."""
-    base = pytest.importorskip("asv_runner.benchmarks._base")  # asv is the 'track' extra
+def test_asv_discovers_the_generated_tracks(tmp_path, monkeypatch):
+    discovery = pytest.importorskip("asv_runner.discovery")
+    doc = write_doc(tmp_path / "night.json", seeds=(0,), tasks=("forgetting",))
+    _bench_tracks(monkeypatch, doc)  # a fresh import, as in asv's own discovery process
+    found = {b.name: b for b in discovery.disc_benchmarks(str(ROOT / "bench"))
+             if b.name.startswith("bench_tracks.")}
+    assert set(found) == {"bench_tracks.Forgetting.track_oriented"}
+    assert found["bench_tracks.Forgetting.track_oriented"].params == \
+        [["'mnist5k forgetting_pct[protocol=permuted] (%)'"], ["'0'"]]
 
-    classes = (bt.Throughput, bt.ThroughputTraining)
-    keys = {base.get_setup_cache_key(c().setup_cache) for c in classes}
-    assert len(keys) == 1
+
+def test_no_benchmark_runs_a_task_again():
+    """A night trains each phenomenon once: its suite run. bench/ reads that run's document
+    and times only the core."""
+    for path in (ROOT / "bench").glob("*.py"):
+        assert not re.search(r"run_suite|run_task|quirkbench\.runner", path.read_text()), path
 
 
 def test_paired_ratio_times_the_two_back_to_back_and_takes_the_median():

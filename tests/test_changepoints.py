@@ -11,8 +11,8 @@ import pytest
 from quirkbench.cli import main
 from quirkbench.errors import UserError
 from quirkbench.metrics import LOWER, NONE, Metric
+from quirkbench.tracking import asv_record, nightly
 from quirkbench.tracking import changepoints as cp
-from quirkbench.tracking import nightly
 from quirkbench.tracking.results import SCHEMA, write_atomic
 
 pytest.importorskip("asv.step_detect")  # the 'track' extra
@@ -234,15 +234,15 @@ def asv_store(folder, nights: dict[str, tuple[float, float]], seed=0):
 def test_asv_changes_slower_time_and_either_way_track(tmp_path):
     a, b, c = COMMITS[:3]
     asv_store(tmp_path, {a: (0.040, 60.0), b: (0.050, 30.0), c: (0.0405, 60.0)})
-    ch = {x["metric"]: x for x in nightly.asv_changes(tmp_path, "m", a, b)}
+    ch = {x["metric"]: x for x in asv_record.asv_changes(tmp_path, "m", a, b)}
     assert ch["asv bench_core.T.time_epoch(cpu)"]["verdict"] == "slower"
     assert ch["asv bench_core.T.time_epoch(cpu)"]["ratio"] == pytest.approx(1.25, abs=0.05)
     assert "asv bench_phenomena.A.track_rate" not in ch  # it fell: asv reads that as better
-    ch = {x["metric"]: x for x in nightly.asv_changes(tmp_path, "m", a, b,
+    ch = {x["metric"]: x for x in asv_record.asv_changes(tmp_path, "m", a, b,
                                                         either_way=("*.A.track_*",))}
     assert ch["asv bench_phenomena.A.track_rate"]["verdict"] == "moved"
-    assert nightly.asv_changes(tmp_path, "m", a, c) == []  # 1.0125×: within noise and factor
-    assert nightly.asv_changes(tmp_path, "m", a, COMMITS[9]) == []  # no record of that commit
+    assert asv_record.asv_changes(tmp_path, "m", a, c) == []  # 1.0125×: within noise and factor
+    assert asv_record.asv_changes(tmp_path, "m", a, COMMITS[9]) == []  # no record of that commit
 
 
 def test_nightly_command_with_asv_stays_red_and_names_first_bad_commit(tmp_path, capsys):
@@ -274,29 +274,29 @@ def test_asv_spread_raises_a_benchmarks_factor_to_its_night_to_night_drift(tmp_p
     a, b = COMMITS[:2]
     asv_store(tmp_path, {a: (0.040, 60.0), b: (0.048, 60.0)})  # 1.2x, asv's statistics agree
     name = "bench_core.T.time_epoch(cpu)"
-    assert [x["metric"] for x in nightly.asv_changes(tmp_path, "m", a, b)] == [f"asv {name}"]
+    assert [x["metric"] for x in asv_record.asv_changes(tmp_path, "m", a, b)] == [f"asv {name}"]
     # an A/A drift of sigma(log) 0.08 on this machine: factor exp(0.24) = 1.27 > 1.2
     spread = tmp_path / "spread.json"
     spread.write_text(json.dumps({"machine": "m", "benchmarks": {name: {"factor": 1.27}}}))
-    factors = nightly.load_asv_spread(spread, "m")
-    assert nightly.asv_changes(tmp_path, "m", a, b, spread=factors) == []
+    factors = asv_record.load_asv_spread(spread, "m")
+    assert asv_record.asv_changes(tmp_path, "m", a, b, spread=factors) == []
     # a listed factor below asv's 1.1 never lowers it; an unlisted benchmark keeps 1.1
-    row, = nightly.asv_changes(tmp_path, "m", a, b, spread={name: 1.01})
+    row, = asv_record.asv_changes(tmp_path, "m", a, b, spread={name: 1.01})
     assert row["limit"] == pytest.approx(1.1)
-    assert nightly.asv_changes(tmp_path, "m", a, b, spread={"other": 2.0})[0]["limit"] == 1.1
+    assert asv_record.asv_changes(tmp_path, "m", a, b, spread={"other": 2.0})[0]["limit"] == 1.1
 
 
 def test_asv_spread_file_errors_are_one_line(tmp_path):
     p = tmp_path / "s.json"
     p.write_text("{}")
     with pytest.raises(UserError, match="not an asv A/A spread file") as e:
-        nightly.load_asv_spread(p)
+        asv_record.load_asv_spread(p)
     assert "{name: {'factor': number}}" in str(e.value)  # what a valid file holds
     p.write_text(json.dumps({"machine": "gpu-1", "benchmarks": {"x": {"factor": 1.3}}}))
     with pytest.raises(UserError, match="measured on asv machine 'gpu-1', not 'cpu-2'"):
-        nightly.load_asv_spread(p, "cpu-2")
+        asv_record.load_asv_spread(p, "cpu-2")
     p.write_text(json.dumps({"benchmarks": {"x": {"factor": 0.5}}}))
     with pytest.raises(UserError, match="factor of x is not a number >= 1"):
-        nightly.load_asv_spread(p)
+        asv_record.load_asv_spread(p)
     with pytest.raises(UserError, match="cannot read --asv-spread"):
-        nightly.load_asv_spread(tmp_path / "missing.json")
+        asv_record.load_asv_spread(tmp_path / "missing.json")

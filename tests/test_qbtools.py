@@ -3,6 +3,7 @@ a quirkbench other than this checkout's, and one command that knows every genera
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -67,3 +68,42 @@ def test_a_tool_refuses_a_quirkbench_that_is_not_this_checkouts(tmp_path):
                  env={"PYTHONPATH": str(tmp_path / "site")})
     assert r.returncode == 2, r.stdout + r.stderr
     assert "not this checkout's" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_the_nightly_simulation_page_is_rebuilt_from_the_runs_folder(tmp_path):
+    from test_changepoints import COMMITS, asv_store
+
+    from qbtools.docs import nightly_sim
+
+    def run(sim, secs, meta):
+        (sim / "store" / "results" / "ledger").mkdir(parents=True)
+        rows = [f"| {i + 1} | {COMMITS[i][:7]} | base | good | a \\| b | {s} |"
+                for i, s in enumerate(secs)]
+        (sim / "table.md").write_text("| night | commit | change | verdict | failing | s |\n"
+                                      "|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n")
+        (sim / "steps.txt").write_text("no steps\n")
+        nights = [{"commit": COMMITS[i]} for i in range(len(secs))]
+        (sim / "store" / "results" / "ledger" / "nightly.json").write_text(
+            json.dumps({"nights": nights}))
+        asv_store(sim / "store" / "asv", {COMMITS[i]: (0.04, 60.0) for i in range(len(secs))})
+        if meta:
+            (sim / "sim.json").write_text(json.dumps({
+                "base": COMMITS[0], "date": "2026-12-05", "plan": "plants", "nights": 2,
+                "suite": "smoke", "tasks": "adversarial", "asv_bench": "T|bench_tracks\\.",
+                "asv_machine": "m", "spread_used": "", "asv_files": 2, "machine": "x86_64, 2",
+                "python_torch": "Python 3, torch 2", "load_start": 1.5, "load_end": 2.25,
+                "wall_s": 61}))
+
+    run(tmp_path / "after", [25, 24], True)
+    run(tmp_path / "before", [40, 39], False)  # an older sim.sh: no sim.json
+    out = tmp_path / "page.md"
+    assert nightly_sim.main([str(tmp_path / "after"), "--before", str(tmp_path / "before"),
+                             "--out", str(out)]) == 0
+    text = out.read_text()
+    assert "Wall time: nights 25 + 24 = 49 s (61 s in all, 1-minute load average 1.5 at " \
+           "the start and 2.2 at the end)" in text
+    assert "at the commit before (run on the same machine, one after the other): nights " \
+           "40 + 39 = 79 s" in text
+    assert "`T.time_epoch(cpu)`" in text and "a \\| b" in text  # asv's table; the rows kept
+    # a folder without a run: one line, exit 2
+    assert nightly_sim.main([str(tmp_path / "before")]) == 2

@@ -55,7 +55,7 @@ def test_nightly_workflow_installs_gpu_torch_keeps_results_and_passes_device():
     assert "torch.cuda.is_available()" in text  # refuses a runner without the GPU
     assert "git push origin nightly-results" in text and "nightly-results" in text
     env = next(s for s in steps if s.get("run") == "scripts/nightly.sh")["env"]
-    assert env["QB_ASV_DEVICE"] == "cuda" and env["QB_ASV_SUITE"] == "nightly"
+    assert env["QB_DEVICE"] == "cuda" and env["QB_SUITE"] == "nightly"
     assert env["QB_REQUIRE_CUDA"] == "1"
     assert doc["permissions"]["contents"] == "write"
 
@@ -65,6 +65,16 @@ def test_pr_workflow_benchmark_step_can_fail():
     runs = [s.get("run", "") for j in doc["jobs"].values() for s in j["steps"]]
     assert any("scripts/bench_gate.sh" in r for r in runs)
     assert not any("--benchmark-autosave" in r for r in runs)  # the informative-only step
+
+
+def test_nightly_hands_its_results_document_to_asv_and_nothing_runs_the_suite_twice():
+    """asv's tracks read the document the night's suite run wrote (bench/bench_tracks.py):
+    the suite runs once, into $out, and asv is told that file."""
+    text = (ROOT / "scripts" / "nightly.sh").read_text()
+    runs = [ln for ln in text.splitlines() if "-m quirkbench run " in ln]
+    assert len(runs) == 1 and '--out "$out"' in runs[0]
+    assert 'export QB_ASV_RESULTS="$out"' in text
+    assert text.index('export QB_ASV_RESULTS="$out"') < text.index("-m asv run ")
 
 
 @pytest.mark.parametrize("name", SCRIPTS)

@@ -22,6 +22,7 @@ generator failed, 2 on an unknown page name, 0 otherwise (skipped pages are not 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -70,7 +71,19 @@ def _calibration(stem: str, suite: str, seeds: str, tasks: tuple[str, ...] = ())
                 f"{'these tasks' if tasks else 'every task'} over the seeds)")
 
 
+def _nightly_sim(name: str, plan: str, sim: Path, made_by: str) -> Page:
+    def needs() -> str | None:
+        found = json.loads((sim / "sim.json").read_text()).get("plan")
+        return None if found == plan else f"{sim} holds a run of plan {found!r}, not {plan!r}"
+
+    page = "nightly_sim_aa" if plan == "aa" else "nightly_sim"
+    return Page(name, (f"generated/{page}.md",), (*PY, "qbtools.docs.nightly_sim", str(sim)),
+                "seconds (from the run's folder)", data=(sim / "sim.json",), made_by=made_by,
+                needs=needs)
+
+
 SIM = _env_path("QB_SIM_DIR", "/tmp/qb-nightly-sim")
+SIM_AA = _env_path("QB_SIM_AA_DIR", "/tmp/qb-nightly-sim-aa")
 CAL = _env_path("QB_CAL_DIR", "/tmp/qb-bench-cal")
 POWER_RUN = RESULTS / "docs" / "power-smoke.json"
 
@@ -112,12 +125,10 @@ PAGES: tuple[Page, ...] = (
          data=(CAL / "out-planted",),
          made_by="`qbtools/gate/bench_calibrate.sh` (about 30 minutes: five A/A gate runs "
          "and a planted one; QB_CAL_DIR)"),
-    Page("nightly-sim", ("generated/nightly_sim.md",), (), "",
-         made_by="`qbtools/nightly/sim.sh` (5 nights, about 5 minutes), which writes the "
-         "page at its end"),
-    Page("nightly-sim-aa", ("generated/nightly_sim_aa.md",), (), "",
-         made_by="`QB_SIM_PLAN=aa QB_SIM_NIGHTS=8 qbtools/nightly/sim.sh` (8 nights), "
-         "which writes the page at its end"),
+    _nightly_sim("nightly-sim", "plants", SIM, "`qbtools/nightly/sim.sh` (5 nights, about 5 "
+                 "minutes on a quiet 2-core box; QB_SIM_DIR)"),
+    _nightly_sim("nightly-sim-aa", "aa", SIM_AA, "`QB_SIM_PLAN=aa QB_SIM_NIGHTS=8 "
+                 "QB_SIM_DIR=$QB_SIM_AA_DIR qbtools/nightly/sim.sh` (8 nights)"),
     Page("aa", ("generated/aa.md",), (), "",
          made_by="`python -m qbtools.gate.aa` (pairs of runs, hours), which rewrites the "
          "page after every pair (docs/gate.md says how each section was made)"),

@@ -27,6 +27,8 @@ import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
+from qbtools import require_checkout
+
 
 def die(msg: str) -> None:
     """A one-line error, exit status 2."""
@@ -35,8 +37,7 @@ def die(msg: str) -> None:
 
 
 def per_night(store: Path, machine: str) -> tuple[list[tuple[dict, dict]], list[str]]:
-    from asv.commands.compare import unroll_result
-    from asv.results import iter_results_for_machine_and_hash
+    from quirkbench.tracking.asv_record import collect
 
     ledger = store / "results" / "ledger" / "nightly.json"
     if not ledger.is_file():
@@ -46,22 +47,24 @@ def per_night(store: Path, machine: str) -> tuple[list[tuple[dict, dict]], list[
     rows, names = [], []
     for n in nights:
         vals = {}
-        for r in iter_results_for_machine_and_hash(str(store / "asv"), machine, n["commit"]):
-            for key in r.get_all_result_keys():
-                p = r.get_result_params(key)
-                for name, v, st in unroll_result(key, p, r.get_result_value(key, p),
-                                                 r.get_result_stats(key, p)):
-                    if v is None or v != v:
-                        continue
-                    vals[name] = (v, st)
-                    if name not in names:
-                        names.append(name)
+        for name, (_, v, (st, _), _) in collect(store / "asv", machine, n["commit"]).items():
+            if v is None or v != v:
+                continue
+            vals[name] = (v, st)
+            if name not in names:
+                names.append(name)
         rows.append((n, vals))
     return rows, names
 
 
-def table(store: Path, machine: str = "nightly-sim") -> str:
+TRACKS = "bench_tracks."  # the headline tracks: values read from each night's document
+
+
+def table(store: Path, machine: str = "nightly-sim", tracks: bool = False) -> str:
+    """Markdown: per night, each asv benchmark's value and its ratio to night 1; the timing
+    benchmarks, or (``tracks``) the headline tracks."""
     rows, names = per_night(store, machine)
+    names = [x for x in names if x.startswith(TRACKS) == tracks]
     first = rows[0][1] if rows else {}
     out = ["| night | commit | " + " | ".join(f"`{x.split('.', 1)[1]}`" for x in names) + " |",
            "|---|---|" + "---|" * len(names)]
@@ -84,6 +87,7 @@ def table(store: Path, machine: str = "nightly-sim") -> str:
 
 def spread(store: Path, machine: str) -> dict:
     rows, names = per_night(store, machine)
+    names = [x for x in names if not x.startswith(TRACKS)]  # timings only: tracks are exact
     bench = {}
     for x in names:
         vals = [vals[x][0] for _, vals in rows if x in vals and vals[x][0] > 0]
@@ -105,6 +109,7 @@ def spread(store: Path, machine: str) -> dict:
 
 
 def main(argv=None) -> None:
+    require_checkout()
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("store", type=Path)
     ap.add_argument("machine", nargs="?", default="nightly-sim")

@@ -22,6 +22,7 @@ def run(results_dir: str, head: str | None = None, expect: str | None = None,
         threshold: float = 0.05, time_threshold: float = 0.25,
         markdown: str | None = None) -> int:
     from ..tracking import nightly
+    from ..tracking.asv_record import load_asv_spread
     from ..tracking.results import find_documents, read
 
     folder = Path(results_dir)
@@ -48,7 +49,7 @@ def run(results_dir: str, head: str | None = None, expect: str | None = None,
         raise UserError("--asv-spread needs --asv-results (the asv record it calibrates)")
     asv = {"results_dir": asv_results, "machine": asv_machine, "factor": asv_factor,
            "either_way": either_way or [],
-           "spread": nightly.load_asv_spread(asv_spread, asv_machine)} if asv_results else None
+           "spread": load_asv_spread(asv_spread, asv_machine)} if asv_results else None
     night, _ = nightly.record(folder, head_path, expect=nightly.load_expect(expect), asv=asv,
                               threshold=threshold, time_threshold=time_threshold)
     print(nightly.morning_report(night))

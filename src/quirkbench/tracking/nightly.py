@@ -12,10 +12,11 @@ What is compared, per night:
 
 * the quirkbench results documents (``quirkbench.compare``): a ``regressed`` metric, or a
   direction-less phenomenon metric that ``moved`` either way, fails the night;
-* asv's record of the two commits, when given (``asv_changes``): a ``time_*`` / ``mem_*``
-  benchmark slower beyond asv's own rule (its statistics over the repeats and the
-  factor), a ``track_*`` that rose (asv's tracks are oriented up = worse), and a
-  direction-less track (``either_way`` patterns) that moved either way.
+* asv's record of the two commits, when given (``asv_record.asv_changes``): a ``time_*``
+  / ``mem_*`` benchmark slower beyond asv's rule (its statistics over the repeats and the
+  factor; written out in ``asv_record``, since asv keeps it private), a ``track_*`` that
+  rose (asv's tracks are oriented up = worse), and a direction-less track (``either_way``
+  patterns) that moved either way.
 
 The morning report names, for every failing metric, the first bad commit: the first
 night after the last good one on which that metric failed.
@@ -23,7 +24,6 @@ night after the last good one on which that metric failed.
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import math
 from dataclasses import dataclass, field
@@ -31,12 +31,12 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
+from .asv_record import ASV_FACTOR, asv_changes
 
 LEDGER_SCHEMA = "quirkbench.nightly-ledger/1"
 LEDGER = Path("ledger") / "nightly.json"  # inside the results folder (not a *.json there)
 GOOD, RED, ACK = "good", "red", "acknowledged"
 FAIL_VERDICTS = ("regressed", "moved", "behaviour changed")  # compare: exact metrics differ
-ASV_FACTOR = 1.1  # asv's default --factor; its statistics must also say "different"
 
 
 # --------------------------------------------------------------------------- ledger
@@ -100,104 +100,6 @@ def acknowledged(failure: dict[str, Any], expect: list) -> str | None:
 
 def _num(v) -> float:
     return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else math.nan
-
-
-# --------------------------------------------------------------------------- asv
-
-def load_asv_spread(path: str | Path | None, machine: str | None = None) -> dict[str, float]:
-    """{asv benchmark name: factor} from a night-to-night A/A spread file (written by
-    ``python -m qbtools.nightly.sim_asv --spread``): the factor a benchmark must move by before the
-    gate believes it, ``exp(3·σ)`` of the log of its value over nights of the same code
-    (asv's statistics see only one night's samples, not the drift between nights). A file
-    recorded on another machine than ``machine`` is refused: the drift is the machine's."""
-    if path is None:
-        return {}
-    p = Path(path)
-    try:
-        doc = json.loads(p.read_text())
-        bench = doc["benchmarks"]
-        factors = {str(k): float(v["factor"]) for k, v in bench.items()}
-    except OSError as e:
-        raise UserError(f"cannot read --asv-spread {p}: {e.strerror}") from None
-    except (ValueError, KeyError, TypeError, AttributeError):
-        raise UserError(f"--asv-spread {p} is not an asv A/A spread file (JSON with "
-                        "'benchmarks': {name: {'factor': number}})") from None
-    if machine and doc.get("machine") not in (None, machine):
-        raise UserError(f"--asv-spread {p} was measured on asv machine {doc.get('machine')!r}, "
-                        f"not {machine!r}: a night-to-night spread belongs to one machine")
-    bad = [k for k, f in factors.items() if not (math.isfinite(f) and f >= 1)]
-    if bad:
-        raise UserError(f"--asv-spread {p}: the factor of {bad[0]} is not a number >= 1")
-    return factors
-
-
-def asv_changes(results_dir: str | Path, machine: str, base_commit: str, head_commit: str,
-                *, factor: float = ASV_FACTOR, either_way: tuple[str, ...] = (),
-                spread: dict[str, float] | None = None) -> list[dict[str, Any]]:
-    """asv benchmarks that changed from ``base_commit`` to ``head_commit`` on ``machine``,
-    by asv's own rule (``asv compare``'s: the ratio beyond ``factor`` AND its statistics
-    over the repeats say the two differ). ``either_way``: fnmatch patterns of benchmark
-    names (e.g. ``phenomena.Memorization.track_steps_to_fit*``) judged in both directions
-    (verdict ``moved``); everything else is up = worse (``slower`` / ``regressed``).
-    ``spread``: {name: factor} from a night-to-night A/A (``load_asv_spread``); a listed
-    benchmark's factor is the larger of the two. Returns [] when either commit has no asv
-    results."""
-    spread = spread or {}
-    try:
-        from asv.commands.compare import _is_result_better, unroll_result
-        from asv.results import iter_results_for_machine_and_hash
-    except ImportError:
-        raise UserError("the asv comparison needs asv: pip install 'quirkbench[track]'") \
-            from None
-    results_dir = Path(results_dir)
-    types = {}
-    bj = results_dir / "benchmarks.json"
-    if bj.is_file():
-        types = {k: v.get("type") for k, v in json.loads(bj.read_text()).items()
-                 if isinstance(v, dict)}
-
-    def collect(commit):
-        out = {}
-        try:
-            results = list(iter_results_for_machine_and_hash(str(results_dir), machine, commit))
-        except Exception:  # asv raises its own UserError for an unknown hash prefix
-            return out
-        for r in results:
-            for key in r.get_all_result_keys():
-                params = r.get_result_params(key)
-                for name, value, stats, samples in unroll_result(
-                        key, params, r.get_result_value(key, params),
-                        r.get_result_stats(key, params), r.get_result_samples(key, params)):
-                    out[name] = (key, value, (stats, samples), r.benchmark_version.get(key))
-        return out
-
-    base, head = collect(base_commit), collect(head_commit)
-    changes = []
-    for name in sorted(set(base) & set(head)):
-        key, b, bss, bver = base[name]
-        _, h, hss, hver = head[name]
-        if bver is not None and hver is not None and bver != hver:
-            continue  # the benchmark's code changed: not comparable (asv's lightgrey)
-        if b is None or h is None or not (math.isfinite(b) and math.isfinite(h)):
-            if b is not None and h is None:
-                changes.append(_asv_row(name, key, b, h, "failed"))
-            continue
-        limit = max(factor, spread.get(name, factor))
-        worse = _is_result_better(b, h, bss, hss, limit)  # base better than head
-        better = _is_result_better(h, b, hss, bss, limit)
-        both = any(fnmatch.fnmatchcase(name, p) or fnmatch.fnmatchcase(key, p)
-                   for p in either_way)
-        if worse or (both and better):
-            kind = types.get(key) or key.rsplit(".", 1)[-1].split("_")[0]
-            verdict = "moved" if both else ("slower" if kind == "time" else "regressed")
-            changes.append({**_asv_row(name, key, b, h, verdict), "limit": limit})
-    return changes
-
-
-def _asv_row(name, key, b, h, verdict) -> dict[str, Any]:
-    ratio = h / b if (b and h is not None and b != 0) else None
-    return {"metric": f"asv {name}", "benchmark": key, "base": b, "head": h,
-            "ratio": ratio, "verdict": verdict}
 
 
 # --------------------------------------------------------------------------- judging
