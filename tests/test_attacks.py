@@ -6,9 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from quirkbench.engine import data
 from quirkbench.engine.models import make_model
-from quirkbench.engine.train import TrainConfig, predict, train
+from quirkbench.engine.train import predict
 from quirkbench.errors import UserError
 from quirkbench.methods import attacks as A
 
@@ -16,13 +15,9 @@ EPS = (0.0, 0.05, 0.1, 0.2, 0.3)
 
 
 @pytest.fixture(scope="module")
-def trained():
+def trained(attack_model):
     """(model, x_test (200, 1, 28, 28), y_test): mlp-100 on 500 mnist5k digits, ~85% test."""
-    ds = data.load("mnist5k", seed=0, n_train=500, n_test=200)
-    model = make_model("mlp-100", ds.input_shape, 10, seed=0)
-    train(model, ds.x_train, ds.y_train, TrainConfig(lr=0.1, batch_size=64, max_epochs=10,
-                                                     target_train_acc=None, eval_test=False))
-    return model, ds.x_test, ds.y_test
+    return attack_model
 
 
 @pytest.fixture(scope="module")
@@ -197,9 +192,9 @@ def test_hand_derived_mlp_gradient_is_autograds_bit_for_bit(trained):
     for model in (m, deep):
         model.requires_grad_(False)
         try:
-            layers = A._MLPGradient.match(model, "ce")
+            layers = A.MLPGradient.match(model, "ce")
             assert layers is not None
-            fast = A._MLPGradient(layers, len(x), x)
+            fast = A.MLPGradient(layers, len(x), x)
             for n in (len(x), 37):  # the whole batch, then the first rows of the buffers
                 flipped, g = fast(x[:n], y[:n])
                 assert torch.equal(g, _autograd_grad(model, x[:n], y[:n]))
@@ -212,15 +207,15 @@ def test_hand_derived_gradient_only_where_it_is_exact(trained):
     m, _, _ = trained
     m.requires_grad_(False)
     try:
-        assert A._MLPGradient.match(m, "margin") is None  # amax's tie rule: autograd's
-        assert A._MLPGradient.match(make_model("lenet5", (1, 28, 28), 10, seed=0), "ce") is None
+        assert A.MLPGradient.match(m, "margin") is None  # amax's tie rule: autograd's
+        assert A.MLPGradient.match(make_model("lenet5", (1, 28, 28), 10, seed=0), "ce") is None
         h = m.net[1].register_forward_hook(lambda *a: None)
-        assert A._MLPGradient.match(m, "ce") is None  # a hook could change the output
+        assert A.MLPGradient.match(m, "ce") is None  # a hook could change the output
         h.remove()
-        assert A._MLPGradient.match(m, "ce") is not None
+        assert A.MLPGradient.match(m, "ce") is not None
     finally:
         m.requires_grad_(True)
-    assert A._MLPGradient.match(m, "ce") is None  # trainable: autograd (no out= ops)
+    assert A.MLPGradient.match(m, "ce") is None  # trainable: autograd (no out= ops)
 
 
 @pytest.mark.parametrize("norm,eps", [("linf", 0.2), ("l2", 2.0)])

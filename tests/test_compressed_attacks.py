@@ -2,12 +2,13 @@
 weakened attack raises the flag, a missing library is skipped with one line naming the extra."""
 
 import importlib.util
+from dataclasses import replace
 
 import pytest
 import torch
 
 from quirkbench.methods import attacks as A
-from quirkbench.tasks import Context, attack_agreement, get
+from quirkbench.tasks import Context, get
 
 
 def run_task(name, dataset="digits", **overrides):
@@ -39,11 +40,12 @@ def test_attack_agreement_fgsm_is_identical_to_torchattacks():
 
 def test_a_weakened_attack_raises_the_flag(monkeypatch):
     pytest.importorskip("torchattacks", reason="needs the attacks extra (torchattacks)")
-    real = attack_agreement._ours
     # a planted bug: our attacks spend a third of the budget
-    monkeypatch.setattr(attack_agreement, "_ours",
-                        lambda attack, eps, steps, alpha, seed: real(attack, eps / 3, steps,
-                                                                     alpha / 3, seed))
+    for cls in (A.FGSM, A.PGD):
+        real = cls.configure
+        monkeypatch.setattr(cls, "configure", classmethod(
+            lambda c, eps, norm, s, real=real: real(eps / 3, norm, replace(
+                s, step_size=s.step_size / 3))))
     out = run_task("attack_agreement")
     (worst,) = values(out, "worst_gap")
     assert worst.value < -2 and worst.holds is False

@@ -24,12 +24,13 @@ FIVE = ("adversarial", "compression", "forgetting", "memorization", "throughput"
 def _env(tmp_path) -> dict[str, str]:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     paths = [str(ROOT / "src")]
-    installed = any(ep.value.startswith("qb_example_plugin")
-                    for ep in entry_points(group="quirkbench.tasks"))
+    tomllib = pytest.importorskip("tomllib", reason="needs Python 3.11 (tomllib)")
+    meta = tomllib.loads((PLUGIN / "pyproject.toml").read_text())["project"]
+    # installed with this checkout's entry points (an install made before one was added
+    # lacks it; then this checkout's package and metadata go first on the path)
+    installed = all(any(ep.name == k and ep.value == v for ep in entry_points(group=group))
+                    for group, eps in meta["entry-points"].items() for k, v in eps.items())
     if not installed:
-        tomllib = pytest.importorskip("tomllib", reason="needs Python 3.11 (tomllib) when the "
-                                      "plugin is not installed")
-        meta = tomllib.loads((PLUGIN / "pyproject.toml").read_text())["project"]
         dist = tmp_path / "site" / f"quirkbench_example_plugin-{meta['version']}.dist-info"
         dist.mkdir(parents=True)
         (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {meta['name']}\n"
@@ -54,6 +55,7 @@ def test_plugin_model_and_task_run_through_every_task_on_smoke(tmp_path):
     listed = qb(env, "list")
     assert listed.returncode == 0, listed.stderr
     assert "example-cnn" in listed.stdout and "example_margin" in listed.stdout
+    assert "example-fgm" in listed.stdout  # the attack, through quirkbench.attacks
     out = tmp_path / "r.json"
     r = qb(env, "run", "--suite", "smoke", "--tasks", *FIVE, "example_margin", "--model",
            "example-cnn", "--device", "cpu", "--out", out, "--no-report", "-q")

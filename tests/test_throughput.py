@@ -173,7 +173,7 @@ def test_attack_speed_is_against_every_peer_and_the_fastest(output):
 def test_attack_peers_missing_are_skipped_naming_the_extra(monkeypatch):
     from quirkbench.tasks import throughput
 
-    monkeypatch.setattr(throughput, "_peer_attack", lambda *a, **k: None)
+    monkeypatch.setattr(throughput, "peer_run", lambda *a, **k: None)
     lines = []
     task = get("throughput")
     cfg = task.make_config(None, TINY | {"pgd_norms": ("linf",)})

@@ -39,7 +39,7 @@ from qbtools import ROOT, require_checkout
 # name → (file under src/quirkbench, old text, new text, task the gate must name, metric regex)
 PLANTS = {
     "pgd-step": (
-        "methods/attacks.py",
+        "methods/attacks/pgd.py",
         "step = 2.5 * eps / self.steps if self.step_size is None else self.step_size",
         "step = 0.5 * (2.5 * eps / self.steps if self.step_size is None else self.step_size)",
         "adversarial", r"success_rate|robust_accuracy|transfer_rate|min_distortion"),

@@ -31,7 +31,7 @@ PLANTS = {
          "            if mask_list:\n                _apply_masks(mask_list)\n"
          "            step += 1\n"),
     ]),
-    "phenomenon": ("src/quirkbench/methods/attacks.py", [
+    "phenomenon": ("src/quirkbench/methods/attacks/pgd.py", [
         ("step = 2.5 * eps / self.steps if", "step = 1.25 * eps / self.steps if"),
     ]),
 }

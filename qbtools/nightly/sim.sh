@@ -89,7 +89,7 @@ for step in "${plan[@]}"; do
     attack) plant phenomenon; commit "planted: PGD with half its step size" ;;
     both) plant slowdown; plant phenomenon; commit "planted: slower training step, weaker PGD" ;;
     revert)  # the planted files as they were on night 1
-      git checkout --quiet "$base" -- src/quirkbench/engine/train.py src/quirkbench/methods/attacks.py
+      git checkout --quiet "$base" -- src/quirkbench/engine/train.py src/quirkbench/methods/attacks/pgd.py
       commit "revert the planted changes" ;;
   esac
   sha=$(git rev-parse HEAD)

@@ -1,1 +1,2 @@
-"""An example quirkbench plugin: the model ``example-cnn`` and the task ``example_margin``."""
+"""An example quirkbench plugin: the model ``example-cnn``, the task ``example_margin`` and
+the attack ``example-fgm``."""

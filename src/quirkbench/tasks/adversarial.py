@@ -53,7 +53,7 @@ from ..methods import attacks as A
 from ..metrics import HIGHER, LOWER, NONE, Anchor, Metric
 from . import Context, Figure, Task, TaskOutput, register
 
-ATTACKS = ("fgsm", "pgd")  # fgsm is L∞ only; pgd runs in every norm asked for
+ATTACKS = ("fgsm", "pgd")  # registered attacks; each runs in the norms asked for that it has
 SZEGEDY = "Szegedy et al. 2014"
 GOODFELLOW = "Goodfellow et al. 2015"
 MADRY = "Madry et al. 2018"
@@ -65,7 +65,10 @@ class AdversarialConfig:
     model: str = model_setting("mlp-100-100")  # Szegedy's FC100-100-10
     n_train: int | None = None  # split into halves P1/P2 (None: all, 4,000 on mnist5k)
     n_attack: int | None = 500  # test inputs attacked (None: the whole test split)
-    attacks: tuple[str, ...] = ATTACKS
+    attacks: tuple[str, ...] = ATTACKS  # names (every norm) or name-norm (pgd-l2: L2 only)
+    # its L∞ success at the largest ε is the headline and the check; its adversarial
+    # examples are the ones shown to P2 (transfer)
+    main_attack: str = "pgd"
     norms: tuple[str, ...] = A.NORMS
     # L∞ budgets in pixel units of [0, 1] data; 0.25 is Goodfellow's, 0.3 Madry's
     eps_linf: tuple[float, ...] = (0.0, 0.05, 0.1, 0.2, 0.25, 0.3)
@@ -90,7 +93,8 @@ class AdversarialConfig:
                                      max_epochs=10, target_train_acc=None, eval_test=False)
 
     def __post_init__(self):
-        check_choices(self.attacks, "attacks", ATTACKS, "attack")
+        check_choices(self.attacks, "attacks", A.labels(), "attack")
+        check_choices(self.main_attack, "main_attack", A.REGISTRY, "attack")
         check_choices(self.norms, "norms", A.NORMS, "norm")
         check_choices(self.loss, "loss", A.LOSSES, "attack loss")
         for name in ("eps_linf", "eps_l2"):
@@ -184,25 +188,26 @@ def at_budget(cfg: AdversarialConfig, norm: str, eps: float, p1, p2, x, y, ok1, 
     tn = {"norm": norm, "eps": f"{eps:g}"}
     top_eps = eps == cfg.budgets(norm)[-1]
     nominal, eps = eps, eps * scale
-    noise = A.RandomNoise(eps, norm, bounds, seed=seed)(p1, x, y)
+    settings = A.AttackSettings(steps=cfg.pgd_steps, step_size=cfg.pgd_step_size, loss=cfg.loss,
+                                bounds=bounds, seed=seed, early_stop=True)
+    noise = A.make("noise", eps, norm, settings)(p1, x, y)
     noise_rate, noise_p2 = pct(wrong(p1, noise), ok1), pct(wrong(p2, noise), ok2)
     metrics: list[Metric] = []
     curve: list[dict] = []
-    for attack in cfg.attacks:
-        if attack == "fgsm" and norm != "linf":
+    for ref in cfg.attacks:
+        cls, norms = A.resolve(ref)
+        if norm not in norms:
             continue
-        atk = (A.FGSM(eps, cfg.loss, bounds) if attack == "fgsm" else
-               A.PGD(eps, norm, cfg.pgd_steps, cfg.pgd_step_size, loss=cfg.loss,
-                     bounds=bounds, seed=seed, early_stop=True))
-        xa = atk(p1, x, y)
+        attack, main = cls.name, cls.name == cfg.main_attack
+        xa = cls.configure(eps, norm, settings)(p1, x, y)
         fooled = wrong(p1, xa)
         rate = pct(fooled, ok1)
         curve.append({"attack": attack, "norm": norm, "eps": nominal, "success_rate": rate,
                       "noise_success_rate": noise_rate})
         t = {"attack": attack, **tn}
-        top = attack == "pgd" and norm == "linf" and top_eps
+        top = main and norm == "linf" and top_eps
         metrics += success_metrics(cfg, t, rate, fooled, top, attack, norm, nominal)
-        if attack == "pgd":
+        if main:
             if eps > 0:  # transfer: P1's successful examples shown to P2
                 among = ok1 & ok2 & fooled
                 moved = pct(wrong(p2, xa), among)
@@ -225,14 +230,14 @@ def at_budget(cfg: AdversarialConfig, norm: str, eps: float, p1, p2, x, y, ok1, 
 
 def success_metrics(cfg: AdversarialConfig, tags: dict, rate: float, fooled: torch.Tensor,
                     top: bool, attack: str, norm: str, eps: float) -> list[Metric]:
-    """Success rate and robust accuracy of one attack; ``top``: PGD L∞ at the largest ε,
-    the headline and the check against ``success_threshold_pct``."""
+    """Success rate and robust accuracy of one attack; ``top``: the main attack (PGD) in
+    L∞ at the largest ε, the headline and the check against ``success_threshold_pct``."""
     return [
         # directions are the harness's: on a fixed model the attack is the instrument, so a
         # lower success rate means a weaker attack (a regression)
         Metric("success_rate", rate, "%", HIGHER, tags, headline=top,
                holds=rate >= cfg.success_threshold_pct if top else None,
-               anchor=_success_anchor(attack, norm, eps)),
+               anchor=SUCCESS_ANCHORS.get((attack, norm, eps))),
         Metric("robust_accuracy", 100.0 * float((~fooled).float().mean()), "%",
                LOWER, tags, headline=top,
                anchor=Anchor(MADRY, 0.0, "%", "MNIST, natural training, PGD-40 "
@@ -245,44 +250,20 @@ def pct(hit: torch.Tensor, among: torch.Tensor) -> float:
     return 100.0 * int((hit & among).sum()) / n if n else 0.0
 
 
-def _success_anchor(attack: str, norm: str, eps: float) -> Anchor | None:
-    if attack == "fgsm" and eps == 0.25:
-        return Anchor(GOODFELLOW, 89.4, "%", "MNIST maxout net error at ε=0.25 "
-                      "(softmax regression 99.9%)")
-    if attack == "pgd" and norm == "linf" and eps == 0.3:
-        return Anchor(MADRY, 100.0, "%", "natural MNIST model falls to ≈0% accuracy at ε=0.3, "
-                      "PGD-40 (approx.)")
-    return None
+# the papers' success rates, by (attack, norm, nominal ε)
+SUCCESS_ANCHORS = {
+    ("fgsm", "linf", 0.25): Anchor(GOODFELLOW, 89.4, "%", "MNIST maxout net error at ε=0.25 "
+                                   "(softmax regression 99.9%)"),
+    ("pgd", "linf", 0.3): Anchor(MADRY, 100.0, "%", "natural MNIST model falls to ≈0% accuracy "
+                                 "at ε=0.3, PGD-40 (approx.)"),
+}
 
 
 def noise_at(x: torch.Tensor, dist: torch.Tensor, norm: str, bounds, seed: int) -> torch.Tensor:
-    """Random noise whose *clipped* size equals ``dist`` (N,) per input, in ``norm``.
-
-    L∞: random signs times each input's ε (clipping keeps the L∞ size wherever any pixel can
-    move by ε). L2: a random Gaussian direction, rescaled per input by bisection so that
-    ‖clip(x + s·d) − x‖₂ = dist (clipping shrinks a plain rescaled direction, most on MNIST
-    where most pixels sit at 0). Inputs with a non-finite ``dist`` are left unchanged."""
-    g = torch.Generator(device=x.device).manual_seed(seed)
-    ok = torch.isfinite(dist)
-    target = torch.where(ok, dist, torch.zeros_like(dist))
-    view = lambda t: t.reshape(-1, *([1] * (x.dim() - 1)))  # noqa: E731
-    if norm == "linf":
-        d = torch.randint(0, 2, x.shape, generator=g, device=x.device).to(x.dtype) * 2 - 1
-        out = x + view(target) * d
-        return out if bounds is None else out.clamp(bounds[0], bounds[1])
-    d = torch.randn(x.shape, generator=g, device=x.device)
-    d = d / view(d.flatten(1).norm(dim=1).clamp_min(1e-12))
-    if bounds is None:
-        return x + view(target) * d
-    lo = torch.zeros_like(target)
-    hi = torch.full_like(target, float(bounds[1] - bounds[0]) * math.sqrt(x[0].numel()) * 4)
-    for _ in range(40):  # ‖clip(x + s·d) − x‖ is non-decreasing in s
-        mid = (lo + hi) / 2
-        size = ((x + view(mid) * d).clamp(bounds[0], bounds[1]) - x).flatten(1).norm(dim=1)
-        short = size < target
-        lo, hi = torch.where(short, mid, lo), torch.where(short, hi, mid)
-    hi = torch.where(target > 0, hi, torch.zeros_like(hi))
-    return (x + view(hi) * d).clamp(bounds[0], bounds[1])
+    """Random noise (``RandomNoise``) whose *clipped* size equals ``dist`` (N,) per input, in
+    ``norm``; inputs with a non-finite ``dist`` are left unchanged."""
+    target = torch.where(torch.isfinite(dist), dist, torch.zeros_like(dist))
+    return A.RandomNoise(target, norm, bounds, seed, clipped_size=True).perturb(x)
 
 
 def minimal_distortion(cfg, p1, p2, x, y, ok1, ok2, bounds, seed,
@@ -293,8 +274,9 @@ def minimal_distortion(cfg, p1, p2, x, y, ok1, ok2, bounds, seed,
     out: list[Metric] = []
     for norm in cfg.norms:
         eps_max = cfg.min_eps_max_linf if norm == "linf" else cfg.min_eps_max_l2 * l2_scale_
-        mp = A.MinimalPerturbation(norm, eps_max, cfg.min_steps, cfg.min_search_steps,
-                                   loss=cfg.loss, bounds=bounds, seed=seed)
+        mp = A.make("minimal", eps_max, norm, A.AttackSettings(
+            steps=cfg.min_steps, search_steps=cfg.min_search_steps, loss=cfg.loss,
+            bounds=bounds, seed=seed))
         xa = mp(p1, x, y)
         d = mp.distances[ok1]
         if norm == "l2":

@@ -2,7 +2,8 @@
 Foolbox and (if installed) IBM's Adversarial Robustness Toolbox (ART), on one model and the
 same inputs, with the same budget, steps and step size.
 
-For each attack (FGSM-L∞, PGD-L∞, PGD-L2), budget ε and reference library:
+For each attack of ``attacks`` in each of its norms (by default FGSM-L∞, PGD-L∞, PGD-L2),
+budget ε and reference library that has a version of it (``methods.attacks.references``):
 
 * ``success_rate`` of ours and of the reference (% of the correctly classified inputs that
   the attack flips; the reference's adversarials are judged by our model, clipped to the
@@ -20,22 +21,19 @@ that is not installed is skipped with one line naming the extra that brings it.
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass
 
 import torch
 
-from ..config import at_least, check, check_each, model_setting
+from ..config import at_least, check, check_choices, check_each, model_setting
 from ..engine.models import make_model
 from ..engine.train import TrainConfig, predict, train
 from ..methods import attacks as A
+from ..methods.attacks.references import EXTRA, LIBRARIES, installed, reference_run
 from ..metrics import HIGHER, LOWER, NONE, Anchor, Metric
 from . import Context, Task, TaskOutput, register
 
 CROCE = "Croce & Hein 2020"
-LIBRARIES = ("torchattacks", "foolbox", "art")
-EXTRA = {"torchattacks": "attacks", "foolbox": "attacks", "art": "art"}
-MODULE = {"torchattacks": "torchattacks", "foolbox": "foolbox", "art": "art"}
 
 
 @dataclass(frozen=True)
@@ -43,9 +41,12 @@ class AttackAgreementConfig:
     model: str = model_setting("mlp-100-100")
     n_train: int | None = 2000  # training examples
     n_attack: int = 500  # test inputs attacked (the same inputs for every library)
-    eps_linf: tuple[float, ...] = (0.05, 0.1)  # FGSM and PGD-L∞ budgets
-    eps_l2: tuple[float, ...] = (1.0,)  # PGD-L2 budgets
-    pgd_steps: int = 20
+    # registered attacks (name: every norm it has; name-norm: that one), each compared
+    # with every reference library that has a version of it
+    attacks: tuple[str, ...] = ("fgsm", "pgd")
+    eps_linf: tuple[float, ...] = (0.05, 0.1)  # L∞ budgets
+    eps_l2: tuple[float, ...] = (1.0,)  # L2 budgets
+    pgd_steps: int = 20  # iterations of the iterative attacks
     tolerance_pp: float = 2.0  # ours may trail a reference by at most this (pp)
     libraries: tuple[str, ...] = LIBRARIES
     train: TrainConfig = TrainConfig(lr=0.1, max_epochs=10, target_train_acc=None,
@@ -59,66 +60,22 @@ class AttackAgreementConfig:
         check_each(self.eps_l2, "eps_l2", lambda e: e > 0, "budgets > 0")
         check_each(self.libraries, "libraries", lambda n: n in LIBRARIES,
                    f"reference libraries among {', '.join(LIBRARIES)}")
+        check_choices(self.attacks, "attacks", A.labels(), "attack")
         check(bool(self.eps_linf or self.eps_l2), "eps_linf", "at least one budget", ())
 
 
-# --------------------------------------------------------------------------- references
-
-def _torchattacks(model, attack, eps, steps, alpha, x, y):
-    import torchattacks as ta
-
-    if attack == "fgsm":
-        atk = ta.FGSM(model, eps=eps)
-    elif attack == "pgd-linf":
-        atk = ta.PGD(model, eps=eps, alpha=alpha, steps=steps, random_start=True)
-    else:
-        atk = ta.PGDL2(model, eps=eps, alpha=alpha, steps=steps, random_start=True)
-    return atk(x, y)
-
-
-def _foolbox(model, attack, eps, steps, alpha, x, y):
-    import foolbox as fb
-
-    fmodel = fb.PyTorchModel(model, bounds=(0.0, 1.0))
-    if attack == "fgsm":
-        atk = fb.attacks.FGSM()
-    elif attack == "pgd-linf":
-        atk = fb.attacks.LinfPGD(abs_stepsize=alpha, steps=steps, random_start=True)
-    else:
-        atk = fb.attacks.L2PGD(abs_stepsize=alpha, steps=steps, random_start=True)
-    _, clipped, _ = atk(fmodel, x, y, epsilons=eps)
-    return clipped
-
-
-def _art(model, attack, eps, steps, alpha, x, y):
-    import numpy as np
-    from art.attacks.evasion import FastGradientMethod, ProjectedGradientDescent
-    from art.estimators.classification import PyTorchClassifier
-
-    clf = PyTorchClassifier(model, loss=torch.nn.CrossEntropyLoss(),
-                            input_shape=tuple(x.shape[1:]), nb_classes=int(y.max()) + 1,
-                            clip_values=(0.0, 1.0), device_type="gpu" if x.is_cuda else "cpu")
-    if attack == "fgsm":
-        atk = FastGradientMethod(clf, norm=np.inf, eps=eps)
-    else:
-        atk = ProjectedGradientDescent(clf, norm=np.inf if attack == "pgd-linf" else 2, eps=eps,
-                                       eps_step=alpha, max_iter=steps, num_random_init=1,
-                                       verbose=False)
-    adv = atk.generate(x.cpu().numpy(), y=y.cpu().numpy())
-    return torch.as_tensor(adv, device=x.device, dtype=x.dtype)
-
-
-RUNNERS = {"torchattacks": _torchattacks, "foolbox": _foolbox, "art": _art}
-
-
-def _ours(attack, eps, steps, alpha, seed):
-    if attack == "fgsm":
-        return A.FGSM(eps)
-    norm = "linf" if attack == "pgd-linf" else "l2"
-    return A.PGD(eps, norm, steps, step_size=alpha, random_start=True, seed=seed)
-
-
 # --------------------------------------------------------------------------- the task
+
+def cases(cfg: AttackAgreementConfig) -> list[tuple[type[A.Attack], str, float]]:
+    """(attack class, norm, ε) for every attack of ``cfg.attacks`` in each of its norms, at
+    every budget of that norm, in that order."""
+    out = []
+    for ref in cfg.attacks:
+        cls, norms = A.resolve(ref)
+        for norm in norms:
+            out += [(cls, norm, e) for e in (cfg.eps_linf if norm == "linf" else cfg.eps_l2)]
+    return out
+
 
 def run(cfg: AttackAgreementConfig, ctx: Context) -> TaskOutput:
     ds = ctx.load_data(n_train=cfg.n_train)
@@ -138,7 +95,7 @@ def run(cfg: AttackAgreementConfig, ctx: Context) -> TaskOutput:
 
     available, skipped = [], {}
     for lib in cfg.libraries:
-        if importlib.util.find_spec(MODULE[lib]) is None:
+        if not installed(lib):
             skipped[lib] = (f"{lib} is not installed: pip install 'quirkbench[{EXTRA[lib]}]'")
             ctx.log(f"skipping {lib}: {skipped[lib]}")
         else:
@@ -149,19 +106,23 @@ def run(cfg: AttackAgreementConfig, ctx: Context) -> TaskOutput:
         with torch.no_grad():
             return predict(model, x_adv).argmax(1) != y
 
-    cases = [("fgsm", "linf", e) for e in cfg.eps_linf] + \
-            [("pgd-linf", "linf", e) for e in cfg.eps_linf] + \
-            [("pgd-l2", "l2", e) for e in cfg.eps_l2]
     metrics, series, worst = [], [], 0.0
-    for attack, _norm, eps in cases:
-        alpha = 2.5 * eps / cfg.pgd_steps
-        ours = flipped(_ours(attack, eps, cfg.pgd_steps, alpha, ctx.seed)(model, x, y))
+    for cls, norm, eps in cases(cfg):
+        attack = cls.label(norm)
+        alpha = 2.5 * eps / cfg.pgd_steps  # Madry's step for every iterative attack, all sides
+        settings = A.AttackSettings(steps=cfg.pgd_steps, step_size=alpha, seed=ctx.seed)
+        ours = flipped(cls.configure(eps, norm, settings)(model, x, y))
         ours_rate = 100.0 * float(ours.float().mean())
         tags = {"attack": attack, "eps": f"{eps:g}"}
         metrics.append(Metric("success_rate", ours_rate, "%", NONE, {**tags, "impl": "ours"}))
         for lib in available:
             try:
-                ref = flipped(RUNNERS[lib](model, attack, eps, cfg.pgd_steps, alpha, x, y))
+                run = reference_run(lib, cls.name, model, x, y, eps=eps, norm=norm,
+                                    steps=cfg.pgd_steps, step_size=alpha, bounds=ds.bounds)
+                if run is None:
+                    skipped[f"{lib}:{attack}"] = f"{lib} has no version of {attack}"
+                    continue
+                ref = flipped(run())
             except Exception as e:  # a reference that breaks is reported, not fatal
                 skipped[f"{lib}:{attack}"] = f"{type(e).__name__}: {str(e)[:120]}"
                 ctx.log(f"{lib} {attack} ε={eps:g} failed: {skipped[f'{lib}:{attack}']}")

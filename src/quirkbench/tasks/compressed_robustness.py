@@ -8,10 +8,11 @@ From the compression task's protocol, four models on the same data:
 * ``int8``      the dense model quantized to int8 after training (symmetric per tensor);
 * ``distilled`` the student trained on the dense teacher's softened outputs at T.
 
-Each model is attacked on the same correctly-classified-by-dense test inputs with PGD-L∞ and
-PGD-L2 on the same ε grids (success = % of the inputs it classifies correctly that the attack
-flips), and its per-input minimal L2 distortion is found by bisection (median reported). The
-robustness cost of a compression is its success rate minus dense's (pp, > 0: less robust) and
+Each model is attacked on the same correctly-classified-by-dense test inputs with one
+registered attack (``attack``, PGD by default) in L∞ and L2 on the same ε grids (success =
+% of the inputs it classifies correctly that the attack flips), and its per-input minimal
+L2 distortion is found by bisection (median reported). The robustness cost of a
+compression is its success rate minus dense's (pp, > 0: less robust) and
 its median minimal distortion over dense's (×, < 1: less robust); ``matched`` says whether
 its clean accuracy is within ``delta_pp`` of dense, the only case where the cost is the
 compression's alone.
@@ -31,7 +32,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..config import at_least, check, check_each, model_setting
+from ..config import at_least, check, check_choices, check_each, model_setting
 from ..engine.models import count_params, make_model
 from ..engine.train import TrainConfig, evaluate, predict, train
 from ..errors import UserError
@@ -57,7 +58,8 @@ class CompressedRobustnessConfig:
     temperature: float = 4.0
     eps_linf: tuple[float, ...] = (0.05, 0.1, 0.2)
     eps_l2: tuple[float, ...] = (0.5, 1.0, 2.0)
-    pgd_steps: int = 20
+    attack: str = "pgd"  # the registered attack run on the ε grids
+    pgd_steps: int = 20  # its iterations (and those of each minimal-distortion probe)
     search_steps: int = 8  # bisection halvings of the minimal L2 distortion
     train: TrainConfig = TrainConfig(lr=0.05, max_epochs=10, target_train_acc=None,
                                      eval_test=False)
@@ -74,6 +76,7 @@ class CompressedRobustnessConfig:
         check_each(self.eps_linf, "eps_linf", lambda e: 0 < e <= 1, "budgets in (0, 1]")
         check_each(self.eps_l2, "eps_l2", lambda e: e > 0, "budgets > 0")
         check(self.temperature > 0, "temperature", "> 0", self.temperature)
+        check_choices(self.attack, "attack", A.REGISTRY, "attack")
 
 
 def _state(model):
@@ -88,13 +91,9 @@ def _success(model, x, y, attack) -> float:
     return 100.0 * float((predict(model, x_adv).argmax(1) != y[ok]).float().mean())
 
 
-def run(cfg: CompressedRobustnessConfig, ctx: Context) -> TaskOutput:
-    ds = ctx.load_data(n_train=cfg.n_train)
-    if ds.bounds is None:
-        raise UserError(f"compressed_robustness needs bounded inputs; {ds.name} is unbounded")
+def four_models(cfg: CompressedRobustnessConfig, ds, ctx: Context) -> tuple[dict, float, float]:
+    """({dense, pruned, int8, distilled}: model, dense test accuracy %, pruned ratio ×)."""
     x, y, xt, yt = ds.x_train, ds.y_train, ds.x_test, ds.y_test
-
-    # ---- the four models
     dense = make_model(cfg.model, ds.input_shape, ds.num_classes, seed=ctx.seed).to(ctx.device)
     train(dense, x, y, cfg.train, seed=ctx.seed)
     dense_state = _state(dense)
@@ -108,7 +107,6 @@ def run(cfg: CompressedRobustnessConfig, ctx: Context) -> TaskOutput:
     i = iso_accuracy_index([p["ratio"] for p in points], [p["test_acc"] for p in points],
                            dense_acc, cfg.delta_pp)
     pruned.load_state_dict(points[i]["state"])
-    ratio = points[i]["ratio"]
     models["pruned"] = pruned
 
     q = make_model(cfg.model, ds.input_shape, ds.num_classes, seed=ctx.seed).to(ctx.device)
@@ -121,6 +119,16 @@ def run(cfg: CompressedRobustnessConfig, ctx: Context) -> TaskOutput:
     train(student, x, soft_targets(predict(dense, x), cfg.temperature), cfg.train, seed=ctx.seed,
           loss_fn=distillation_loss(cfg.temperature))
     models["distilled"] = student
+    return models, dense_acc, points[i]["ratio"]
+
+
+def run(cfg: CompressedRobustnessConfig, ctx: Context) -> TaskOutput:
+    ds = ctx.load_data(n_train=cfg.n_train)
+    if ds.bounds is None:
+        raise UserError(f"compressed_robustness needs bounded inputs; {ds.name} is unbounded")
+    xt, yt = ds.x_test, ds.y_test
+    models, dense_acc, ratio = four_models(cfg, ds, ctx)
+    dense, q = models["dense"], models["int8"]
 
     # ---- the same inputs for all: test inputs dense classifies correctly
     g = torch.Generator().manual_seed(ctx.seed)
@@ -129,17 +137,17 @@ def run(cfg: CompressedRobustnessConfig, ctx: Context) -> TaskOutput:
     xa, ya = xt[pick][ok][:cfg.n_attack], yt[pick][ok][:cfg.n_attack]
 
     rows, series = {}, []
+    settings = A.AttackSettings(steps=cfg.pgd_steps, search_steps=cfg.search_steps,
+                                bounds=ds.bounds, seed=ctx.seed)
     for name, m in models.items():
         acc = dense_acc if name == "dense" else 100 * evaluate(m, xt, yt)[0]
         r = {"clean_acc": acc, "params": count_params(m, nonzero=True)}
         for norm, grid in (("linf", cfg.eps_linf), ("l2", cfg.eps_l2)):
             for eps in grid:
-                s = _success(m, xa, ya, A.PGD(eps, norm, cfg.pgd_steps, seed=ctx.seed,
-                                              bounds=ds.bounds))
+                s = _success(m, xa, ya, A.make(cfg.attack, eps, norm, settings))
                 r[(norm, eps)] = s
                 series.append({"model": name, "norm": norm, "eps": eps, "success": s})
-        mp = A.MinimalPerturbation("l2", steps=cfg.pgd_steps, search_steps=cfg.search_steps,
-                                   bounds=ds.bounds, seed=ctx.seed)
+        mp = A.make("minimal", None, "l2", settings)  # eps None: the whole input box
         mp(m, xa, ya)
         d = mp.distances[torch.isfinite(mp.distances)]
         r["median_l2"] = float(d.median()) if len(d) else math.inf

@@ -43,7 +43,6 @@ import time
 from dataclasses import dataclass
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
 from ..config import at_least, check, check_choices, check_each, model_setting
 from ..engine.models import make_model
@@ -63,11 +62,14 @@ from ..engine.timing import (
     with_one_thread,
 )
 from ..engine.train import TrainConfig, train
+from ..methods import attacks as A
+from ..methods.attacks.references import LIBRARIES
+from ..methods.attacks.speed import gemm_runner, iteration_flops, peer_run
 from ..metrics import HIGHER, LOWER, NONE, TIMING, Goal, Metric, metric_key
 from . import Context, Figure, Task, TaskOutput, register
 
 CONV_MODELS = ("lenet5", "convnet")
-PEERS = ("torchattacks", "foolbox", "art")  # installed ones are timed; the fastest is the bar
+PEERS = LIBRARIES  # torchattacks, foolbox, art: installed ones are timed; the fastest is the bar
 EXTRA = "pip install 'quirkbench[attacks]'"
 PEER_EXTRA = {"torchattacks": EXTRA, "foolbox": EXTRA, "art": "pip install 'quirkbench[art]'"}
 GOALS = "MLP engine ≥ 1.5× naive at batch 128; ≥ 70% of the CPU matmul rate at batch 1024; " \
@@ -95,6 +97,7 @@ class ThroughputConfig:
     matmul_n: int = 1024  # n×n fp32 matmul: the CPU's own rate (2n³ FLOPs, ~0.1 s here)
     count_flops: bool = True  # FlopCounterMode → GFLOP/s and matmul/peak shares
     pgd: bool = True  # attack throughput vs the fastest installed peer library
+    attack: str = "pgd"  # the registered iterative attack timed (its peers: its references)
     pgd_norms: tuple[str, ...] = ("linf", "l2")
     pgd_peers: tuple[str, ...] = PEERS  # torchattacks, foolbox, art: those installed run
     pgd_model: str = model_setting("lenet-300-100")
@@ -122,6 +125,7 @@ class ThroughputConfig:
         check(self.pgd_eps_l2 > 0, "pgd_eps_l2", "an L2 budget > 0", self.pgd_eps_l2)
         check_choices(self.pgd_norms, "pgd_norms", ("linf", "l2"), "norm")
         check_choices(self.pgd_peers, "pgd_peers", PEERS, "peer library")
+        check_choices(self.attack, "attack", A.REGISTRY, "attack")
 
 
 # --------------------------------------------------------------------------- training
@@ -183,84 +187,6 @@ def measure_many(cfg: ThroughputConfig, ctx: Context, k: int) -> tuple[float, fl
 
 # --------------------------------------------------------------------------- attacks
 
-def _peer_attack(peer: str, norm: str, model, x, y, eps: float, step: float, steps: int,
-                 bounds, seed: int):
-    """A ``run() -> x_adv`` of ``peer``'s PGD with our settings (random start, ``steps``
-    steps of ``step``), or None when the peer is not installed."""
-    try:
-        if peer == "torchattacks":
-            import torchattacks as ta
-
-            cls = ta.PGD if norm == "linf" else ta.PGDL2
-            atk = cls(model, eps=eps, alpha=step, steps=steps, random_start=True)
-            if bounds != (0.0, 1.0):
-                return None  # torchattacks clips to [0, 1]
-            call = lambda: atk(x, y)  # noqa: E731
-        elif peer == "foolbox":
-            import foolbox as fb
-
-            fmodel = fb.PyTorchModel(model, bounds=bounds)
-            cls = fb.attacks.LinfPGD if norm == "linf" else fb.attacks.L2PGD
-            atk = cls(steps=steps, abs_stepsize=step, random_start=True)
-            call = lambda: atk(fmodel, x, y, epsilons=[eps])[1][0]  # noqa: E731
-        else:
-            import numpy as np
-            from art.attacks.evasion import ProjectedGradientDescentPyTorch
-            from art.estimators.classification import PyTorchClassifier
-
-            clf = PyTorchClassifier(model, torch.nn.CrossEntropyLoss(), x.shape[1:],
-                                    int(model(x[:1]).shape[1]), clip_values=bounds,
-                                    device_type="gpu" if x.is_cuda else "cpu")
-            atk = ProjectedGradientDescentPyTorch(
-                clf, norm=np.inf if norm == "linf" else 2, eps=eps, eps_step=step,
-                max_iter=steps, num_random_init=1, batch_size=len(x), verbose=False)
-            xs, ys = x.cpu().numpy(), y.cpu().numpy()
-            call = lambda: torch.from_numpy(atk.generate(xs, ys)).to(x.device)  # noqa: E731
-    except ImportError:
-        return None
-
-    def run():
-        torch.manual_seed(seed)  # peers draw their random start from torch's global RNG
-        return call()
-
-    return run
-
-
-def gemm_runner(model, n: int, device) -> object | None:
-    """``run()`` doing exactly the matmuls of one PGD iteration on an MLP (forward addmm and
-    input-gradient mm per Linear, into preallocated buffers): the same shapes at the CPU's own
-    matmul rate, the attack loop's limit. None for other models."""
-    lins = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
-    if not lins or any(isinstance(m, torch.nn.Conv2d) for m in model.modules()):
-        return None
-    kw = dict(device=device)
-    acts = [torch.empty(n, m.out_features, **kw) for m in lins]
-    grads = [torch.empty(n, m.in_features, **kw) for m in lins]
-    x = torch.rand(n, lins[0].in_features, **kw)
-
-    def run():
-        h = x
-        for m, a in zip(lins, acts, strict=True):
-            torch.addmm(m.bias, h, m.weight.t(), out=a)
-            h = a
-        for m, g in zip(reversed(lins), reversed(grads), strict=True):
-            torch.mm(h, m.weight, out=g)
-            h = g
-
-    return run
-
-
-def iteration_flops(model, x, y) -> int:
-    """FLOPs of one attack iteration: forward + the gradient w.r.t. the input (parameters
-    frozen, so no weight gradient), counted by ``torch.utils.flop_counter``."""
-    import torch.nn.functional as F
-
-    xg = x.detach().clone().requires_grad_(True)
-    with FlopCounterMode(display=False) as fc:
-        F.cross_entropy(model(xg), y, reduction="sum").backward()
-    return fc.get_total_flops()
-
-
 def measure_attacks(cfg: ThroughputConfig, ctx: Context, log=None) -> dict:
     """PGD in each norm of ``cfg.pgd_norms``, interleaved in one process on one briefly
     trained model with its parameters frozen for everyone: ours with per-input early stop
@@ -268,8 +194,6 @@ def measure_attacks(cfg: ThroughputConfig, ctx: Context, log=None) -> dict:
     the same work as a peer), each installed peer, and the bare matmuls of an iteration
     (``gemm``). Returns {norm: {"rate": {variant: nominal input-iterations/s}, "success":
     {variant: %}, "flops": per iteration, "gemm_s": s per iteration, "skipped": {...}}}."""
-    from ..methods.attacks import PGD, success_rate
-
     log = log or ctx.log
     ds = ctx.load_data(n_train=1000, n_test=max(cfg.pgd_n, 10))
     model = make_model(cfg.pgd_model, ds.input_shape, ds.num_classes, seed=ctx.seed).to(ctx.device)
@@ -286,13 +210,14 @@ def measure_attacks(cfg: ThroughputConfig, ctx: Context, log=None) -> dict:
     for norm in cfg.pgd_norms:
         eps = cfg.pgd_eps if norm == "linf" else cfg.pgd_eps_l2
         step = 2.5 * eps / cfg.pgd_steps  # Madry's rule, the same for everyone
-        mk = lambda stop, e=eps, s=step, n=norm: PGD(  # noqa: E731
-            e, n, cfg.pgd_steps, step_size=s, bounds=bounds, seed=ctx.seed, early_stop=stop)
-        ours, full = mk(True), mk(False)
+        ours, full = (A.make(cfg.attack, eps, norm, A.AttackSettings(
+            steps=cfg.pgd_steps, step_size=step, bounds=bounds, seed=ctx.seed, early_stop=stop))
+            for stop in (True, False))
         runs = {"ours": lambda a=ours: a(model, x, y), "ours-full": lambda a=full: a(model, x, y)}
         skipped = {}
         for peer in cfg.pgd_peers:
-            r = _peer_attack(peer, norm, model, x, y, eps, step, cfg.pgd_steps, bounds, ctx.seed)
+            r = peer_run(peer, cfg.attack, norm, model, x, y, eps, step, cfg.pgd_steps,
+                         bounds, ctx.seed)
             if r is None:
                 skipped[peer] = f"{peer} is not installed (or cannot run here): {PEER_EXTRA[peer]}"
             else:
@@ -306,8 +231,9 @@ def measure_attacks(cfg: ThroughputConfig, ctx: Context, log=None) -> dict:
                 times[k].append(timed(f, ctx.device))
         med = {k: statistics.median(v) for k, v in times.items()}
         work = len(x) * cfg.pgd_steps
-        res = {"eps": eps, "rate": {k: work / v for k, v in med.items() if k != "gemm"},
-               "success": {k: success_rate(model, x, y, v) for k, v in out.items()
+        res = {"eps": eps, "label": ours.label(norm),
+               "rate": {k: work / v for k, v in med.items() if k != "gemm"},
+               "success": {k: A.success_rate(model, x, y, v) for k, v in out.items()
                            if k != "gemm"},
                "flops": flops, "iter_s": med["ours-full"] / cfg.pgd_steps,
                "gemm_s": med["gemm"] / cfg.pgd_steps if "gemm" in med else None,
@@ -315,8 +241,9 @@ def measure_attacks(cfg: ThroughputConfig, ctx: Context, log=None) -> dict:
         found[norm] = res
         peers = {k: v for k, v in res["rate"].items() if k not in ("ours", "ours-full")}
         line = ", ".join(f"{k} {v:,.0f} ({res['success'][k]:.1f}%)" for k, v in res["rate"].items())
-        log(f"PGD-{norm} ε={eps:g}, {len(x)} inputs × {cfg.pgd_steps} steps, input-iterations/s "
-            f"(success): {line}" + ("; " + "; ".join(skipped.values()) if skipped else "")
+        log(f"{res['label']} ε={eps:g}, {len(x)} inputs × {cfg.pgd_steps} steps, "
+            f"input-iterations/s (success): {line}"
+            + ("; " + "; ".join(skipped.values()) if skipped else "")
             + ("" if peers else f"; no peer installed: {EXTRA}"))
     return found
 
@@ -453,22 +380,22 @@ def _timing(baseline: tuple[str, dict] | None = None) -> dict:
 def _pgd_metrics(cfg: ThroughputConfig, ctx: Context, rows: list, info: dict) -> list[Metric]:
     res = measure_attacks(cfg, ctx)
     out = []
-    for norm, r in res.items():
-        base = {"model": cfg.pgd_model, "batch": cfg.pgd_n, "attack": f"pgd-{norm}",
+    for r in res.values():
+        base = {"model": cfg.pgd_model, "batch": cfg.pgd_n, "attack": r["label"],
                 "eps": r["eps"], "steps": cfg.pgd_steps}
         for who, rate in r["rate"].items():
             t = base | {"variant": who}
             out += [Metric("input_iterations_per_s", rate, "samples/s", HIGHER, t, **_timing()),
                     Metric("success_rate", r["success"][who], "%", HIGHER, t)]
             rows.append({"model": cfg.pgd_model, "batch": cfg.pgd_n,
-                         "variant": f"pgd-{norm}-{who}", "samples_per_s": rate})
+                         "variant": f"{r['label']}-{who}", "samples_per_s": rate})
         peers = [k for k in r["rate"] if k not in ("ours", "ours-full")]
         if peers:
-            out += _peer_metrics(r["times"], peers, base, info, norm)
+            out += _peer_metrics(r["times"], peers, base, info, r["label"])
         else:
-            info[f"pgd-{norm}"] = f"speedup skipped: no peer attack library installed ({EXTRA})"
+            info[r["label"]] = f"speedup skipped: no peer attack library installed ({EXTRA})"
         if r["skipped"]:
-            info[f"pgd-{norm}-skipped"] = r["skipped"]
+            info[f"{r['label']}-skipped"] = r["skipped"]
         gflops = r["flops"] / r["iter_s"] / 1e9
         out.append(Metric("achieved_gflops", gflops, "GFLOP/s", HIGHER,
                           base | {"variant": "ours-full"}, **_timing()))
@@ -487,7 +414,7 @@ def _pgd_metrics(cfg: ThroughputConfig, ctx: Context, rows: list, info: dict) ->
 
 
 def _peer_metrics(times: dict[str, list[float]], peers: list[str], base: dict, info: dict,
-                  norm: str) -> list[Metric]:
+                  label: str) -> list[Metric]:
     """Ours (``ours``, ``ours-full``) against every installed peer, one key per peer (the
     keys stay put run to run), and against the fastest of them (``speedup_vs_fastest_peer``,
     the headline, goal ≥ 1.5×: the peer that leaves the smallest speed-up; its name in
@@ -504,7 +431,7 @@ def _peer_metrics(times: dict[str, list[float]], peers: list[str], base: dict, i
                           base | {"variant": who}, headline=who == "ours",
                           goal=Goal(1.5) if who == "ours" else None,
                           **_timing(("input_iterations_per_s", base | {"variant": fastest}))))
-        info[f"pgd-{norm}-{who}-fastest-peer"] = fastest
+        info[f"{label}-{who}-fastest-peer"] = fastest
     return out
 
 

@@ -1,0 +1,254 @@
+"""Projected gradient descent in L∞ or L2 with a random start (Madry et al. 2018), the loop
+every iterative attack here shares, with its update rule as a hook.
+
+One iteration: the loss's input gradient (``gradients.gradient_fn``), the update rule
+(``PGD.ascend``, the hook a variant overrides), the projection onto the ε-ball ∩ the data
+bounds. Around it, the bookkeeping: per input, the first misclassified iterate is kept
+(``_FirstAdversarial``), and with ``early_stop`` an input leaves the batch once it is flipped
+(``_Rows`` gathers the rows still in play into a smaller batch), which changes the work and
+the time, never the output.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ...errors import UserError
+from .base import (
+    NORMS,
+    Attack,
+    AttackSettings,
+    Bounds,
+    check_attack,
+    check_l2_range,
+    clip,
+    largest,
+    norms,
+    register,
+    unit_l2,
+    view,
+)
+from .gradients import gradient_fn
+
+
+def _keep(dst: torch.Tensor, src: torch.Tensor, rows: torch.Tensor) -> None:
+    """dst[rows] = src[rows] in place, rows (N,) bool. A CPU gathers the few rows (a
+    broadcast ``torch.where`` over the whole batch costs more than the attack step's
+    elementwise work); a GPU uses ``torch.where``, which needs no host sync."""
+    if dst.device.type == "cpu":
+        idx = rows.nonzero().squeeze(1)
+        if len(idx):
+            dst.index_copy_(0, idx, src.index_select(0, idx))
+    else:
+        dst.copy_(torch.where(view(rows, dst), src, dst))
+
+
+def _gather(t, rows: torch.Tensor):
+    """Rows of a per-input tensor (N, ...); a number or a shared (1, ...) tensor as it is."""
+    return t.index_select(0, rows) if isinstance(t, torch.Tensor) and t.shape[0] > 1 else t
+
+
+class _Rows:
+    """The inputs still attacked: their indices into the whole batch (None: all of them, in
+    order), iterates ``xa``, clean inputs ``x``, labels ``y``, the L∞ box ``lo``..``hi``
+    (ε-box ∩ bounds; None in L2), budgets ``eps`` and step sizes ``step`` ((n, 1, ...) or
+    shared) and the update rule's per-input ``state``."""
+
+    def __init__(self, xa, x, y, lo, hi, eps, step, state: dict[str, torch.Tensor]):
+        self.idx = None
+        self.xa, self.x, self.y, self.lo, self.hi = xa, x, y, lo, hi
+        self.eps, self.step, self.state = eps, step, state
+
+    def __len__(self) -> int:
+        return len(self.xa)
+
+    def keep(self, rows: torch.Tensor) -> None:
+        """Only ``rows`` (indices into the current rows) stay in play."""
+        self.idx = rows if self.idx is None else self.idx[rows]
+        self.xa, self.x, self.y = self.xa.index_select(0, rows), self.x.index_select(0, rows), \
+            self.y[rows]
+        if self.lo is not None:
+            self.lo, self.hi = self.lo.index_select(0, rows), self.hi.index_select(0, rows)
+        self.eps, self.step = _gather(self.eps, rows), _gather(self.step, rows)
+        self.state = {k: v.index_select(0, rows) for k, v in self.state.items()}
+
+
+class _FirstAdversarial:
+    """Per input, the first iterate that is misclassified (the start included), else the
+    last iterate: ``best`` (N, ...), ``found`` (N,) bool. ``done`` says, per row still in
+    play, whether it was flipped (it is ``found`` itself until the rows are gathered)."""
+
+    def __init__(self, x_adv: torch.Tensor):
+        self.best = x_adv.clone()
+        self.found = torch.zeros(len(x_adv), dtype=torch.bool, device=x_adv.device)
+        self.done = self.found
+
+    def record(self, rows: _Rows, flipped: torch.Tensor) -> None:
+        new = flipped & ~self.done
+        self._copy(rows, new)
+        if rows.idx is not None:
+            r = new.nonzero().squeeze(1)
+            if len(r):
+                self.found.index_fill_(0, rows.idx[r], True)
+        self.done |= flipped
+
+    def left(self) -> int:
+        return int((~self.done).sum())
+
+    def gather(self) -> torch.Tensor:
+        """The rows not yet flipped (indices into the current rows); they start afresh."""
+        keep = (~self.done).nonzero().squeeze(1)
+        self.done = torch.zeros(len(keep), dtype=torch.bool, device=keep.device)
+        return keep
+
+    def finish(self, rows: _Rows) -> None:
+        """Inputs never flipped end at their last iterate."""
+        self._copy(rows, ~self.done)
+
+    def _copy(self, rows: _Rows, which: torch.Tensor) -> None:
+        if rows.idx is None:
+            _keep(self.best, rows.xa, which)
+        else:
+            r = which.nonzero().squeeze(1)
+            if len(r):
+                self.best.index_copy_(0, rows.idx[r], rows.xa.index_select(0, r))
+
+
+@register
+class PGD(Attack):
+    """Projected gradient ascent on the loss within the ε-ball (L∞: signed steps; L2:
+    normalised gradient steps), random start in the ball, ``steps`` iterations of
+    ``step_size`` (default 2.5·ε/steps, Madry's rule). Returns, per input, the first
+    iterate that is misclassified (any step, the start included), else the last iterate.
+    ``early_stop``: an input leaves the batch once flipped: the output is identical, only
+    the work (``input_iterations``) and the time shrink. ``eps`` may be a tensor (N,) of
+    per-input budgets (the bisection of ``MinimalPerturbation`` uses that).
+
+    Hooks for a variant (``momentum.py`` is one): ``ascend`` (the update rule),
+    ``init_state`` (per-input state it carries), ``step_for`` (the default step size) and
+    ``start`` (the starting point)."""
+
+    name = "pgd"
+    norms = NORMS
+    description = "projected gradient descent, random start, first adversarial kept " \
+                  "(Madry et al. 2018)"
+
+    def __init__(self, eps: float | torch.Tensor, norm: str = "linf", steps: int = 40,
+                 step_size: float | None = None, random_start: bool = True, loss: str = "ce",
+                 bounds: Bounds = (0.0, 1.0), seed: int = 0, early_stop: bool = False):
+        per_input = isinstance(eps, torch.Tensor)
+        check_attack(largest(eps), norm, loss, None if per_input else bounds)
+        if not isinstance(steps, int) or steps < 1:
+            raise UserError(f"{type(self).__name__} steps must be an integer ≥ 1, got {steps!r}")
+        if step_size is not None and not step_size > 0:
+            raise UserError(f"{type(self).__name__} step_size must be > 0, got {step_size}")
+        self.eps, self.norm, self.steps, self.step_size = eps, norm, steps, step_size
+        self.random_start, self.loss, self.bounds = random_start, loss, bounds
+        self.seed, self.early_stop = seed, early_stop
+
+    @classmethod
+    def configure(cls, eps: float, norm: str, settings: AttackSettings) -> PGD:
+        """Reads steps, step_size, loss, bounds, seed and early_stop."""
+        s = settings
+        return cls(eps, norm, s.steps, s.step_size, loss=s.loss, bounds=s.bounds, seed=s.seed,
+                   early_stop=s.early_stop)
+
+    # ------------------------------------------------------------------ the hooks
+    def step_for(self, eps: torch.Tensor):
+        """The step size: ``step_size``, or Madry's 2.5·ε/steps per input (eps (N, 1, ...))."""
+        step = 2.5 * eps / self.steps if self.step_size is None else self.step_size
+        return step
+
+    def start(self, x: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+        """The first iterate: a uniform point of the L∞ ball, or a random direction at a
+        uniform fraction of the L2 radius (torchattacks' L2 start), clipped; x without a
+        random start. Never the caller's tensor (the loop updates it in place)."""
+        if not self.random_start:
+            return x.clone()
+        g = torch.Generator(device=x.device).manual_seed(self.seed)
+        if self.norm == "linf":
+            d = (torch.rand(x.shape, generator=g, device=x.device) * 2 - 1) * eps
+        else:
+            d = unit_l2(torch.randn(x.shape, generator=g, device=x.device))
+            d = d * eps * view(torch.rand(len(x), generator=g, device=x.device), x)
+        return clip(x + d, self.bounds)
+
+    def init_state(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Per-input tensors (N, ...) the update rule carries from step to step; the loop
+        gathers their rows with the batch's. PGD carries none."""
+        return {}
+
+    def ascend(self, xa: torch.Tensor, g: torch.Tensor, step, state: dict) -> None:
+        """The update rule: move the iterates xa (n, ...) in place along the loss's input
+        gradient g (n, ...; it may be overwritten) by ``step`` (a number or (n, 1, ...));
+        the projection follows. PGD: steepest ascent in the norm, sign(g) in L∞ and
+        g/‖g‖₂ in L2."""
+        if self.norm == "linf":
+            if isinstance(step, torch.Tensor):
+                xa.addcmul_(step, g.sign_())
+            else:
+                xa.add_(g.sign_(), alpha=step)
+        else:
+            xa.addcmul_(g, step / view(norms(g, "l2").clamp_min(1e-12), xa))
+
+    # ------------------------------------------------------------------ the loop
+    def forward(self, model, x, y):
+        eps = self.eps if isinstance(self.eps, torch.Tensor) else torch.full(
+            (len(x),), float(self.eps), device=x.device)
+        if self.norm == "l2" and not isinstance(self.eps, torch.Tensor):
+            check_l2_range(float(self.eps), x, self.bounds)
+        eps = view(eps.to(x.device, x.dtype), x)
+        step = self.step_for(eps)
+        self.iterations = 0
+        if not bool((eps > 0).any()):  # an empty ball: nothing to search, x is the answer
+            with torch.no_grad():
+                self.found = model(x).argmax(1) != y
+            return x.clone()
+        x_adv = self.start(x, eps)
+        lo = hi = None
+        if self.norm == "linf":  # the ε-box ∩ the data bounds, once: one clamp per step
+            lo, hi = x - eps, x + eps
+            if self.bounds is not None:
+                lo, hi = lo.clamp_(min=self.bounds[0]), hi.clamp_(max=self.bounds[1])
+        best = _FirstAdversarial(x_adv)
+        rows = _Rows(x_adv, x, y, lo, hi, eps, step, self.init_state(x))
+        grad = gradient_fn(model, self.loss, len(x), x)
+        diff = torch.empty_like(x) if self.norm == "l2" else None
+        work = 0
+        for t in range(self.steps + 1):
+            if t == self.steps:  # the final iterate only needs checking, not a gradient
+                with torch.no_grad():
+                    flipped = model(rows.xa).argmax(1) != rows.y
+                best.record(rows, flipped)
+                break
+            flipped, g = grad(rows.xa, rows.y)
+            best.record(rows, flipped)
+            if self.early_stop:
+                left = best.left()
+                if left == 0:
+                    break
+                if left <= 0.875 * len(rows):  # gather the rows still in play
+                    keep = best.gather()
+                    rows.keep(keep)
+                    g = g.index_select(0, keep)
+            work += len(rows)
+            self.ascend(rows.xa, g, rows.step, rows.state)
+            self._project(rows, diff)
+            self.iterations += 1
+        best.finish(rows)
+        self._work = work
+        self.found = best.found  # (N,) bool: misclassified at some iterate
+        return best.best
+
+    def _project(self, rows: _Rows, diff: torch.Tensor | None) -> None:
+        """The iterates back onto the ε-ball ∩ the bounds, in place: one clamp in L∞; in
+        L2, x + (xa − x)·min(1, ε/‖xa − x‖₂), then the bounds."""
+        xa = rows.xa
+        if self.norm == "linf":
+            xa.clamp_(rows.lo, rows.hi)
+            return
+        d = torch.sub(xa, rows.x, out=diff[:len(xa)])
+        torch.addcmul(rows.x, d, torch.clamp(
+            rows.eps / view(norms(d, "l2"), xa).clamp_min(1e-12), max=1.0), out=xa)
+        if self.bounds is not None:
+            xa.clamp_(self.bounds[0], self.bounds[1])
