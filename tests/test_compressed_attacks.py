@@ -1,7 +1,6 @@
 """compressed_robustness and attack_agreement at smoke settings: the numbers fit together, a
 weakened attack raises the flag, a missing library is skipped with one line naming the extra."""
 
-import importlib.util
 from dataclasses import replace
 
 import pytest
@@ -55,12 +54,13 @@ def test_a_weakened_attack_raises_the_flag(monkeypatch):
 
 def test_missing_library_is_skipped_naming_the_extra(monkeypatch):
     pytest.importorskip("torchattacks", reason="needs the attacks extra (torchattacks)")
-    find = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda n, *a: None if n == "foolbox" else find(n, *a))
+    from quirkbench import peers
+
+    monkeypatch.setattr(peers, "_loaded", {})
+    monkeypatch.setitem(peers.PEERS, "foolbox", ("quirkbench_no_such_module", "attacks"))
     out = run_task("attack_agreement", libraries=["torchattacks", "foolbox"])
-    assert out.info["skipped"]["foolbox"] == ("foolbox is not installed: pip install "
-                                              "'quirkbench[attacks]'")
+    assert out.info["skipped"]["foolbox"] == "not installed: pip install 'quirkbench[attacks]'"
+    assert out.info["peers_unavailable"] == {"foolbox": out.info["skipped"]["foolbox"]}
     assert not values(out, "success_gap", reference="foolbox")
     assert values(out, "success_gap", reference="torchattacks")
 

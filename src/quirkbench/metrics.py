@@ -55,11 +55,14 @@ class Goal:
     """A performance target (``value ≥ target``, or ``≤`` when ``at_least`` is false).
 
     A goal is not a phenomenon check: missing it means the code is slower than hoped, not
-    that an effect failed to reproduce, so it is reported apart from ``holds``."""
+    that an effect failed to reproduce, so it is reported apart from ``holds``.
+    ``not_judged``: why this run cannot judge it (a budget too small to time the code
+    fairly), one line; ``met`` is then None, never "missed"."""
 
     target: float
     at_least: bool = True
     met: bool | None = None  # filled in by ``Metric`` from its value
+    not_judged: str = ""
 
     def check(self, value: float) -> bool:
         if not math.isfinite(value):
@@ -88,6 +91,9 @@ class Metric:
     (name, tags) identifies a metric within a task. ``holds`` is the verdict of the
     phenomenon check (does the effect appear at all?), ``None`` where there is no check;
     ``goal`` is a performance target (``Goal``), reported apart from ``holds``.
+    ``not_shown``: why this run's budget cannot show the phenomenon that the check tests
+    (one line, naming what can: "at this budget ...; run --suite quick"); ``holds`` is then
+    None. A check that a run *can* make is never marked so: it holds or it fails.
     """
 
     name: str
@@ -101,6 +107,7 @@ class Metric:
     goal: Goal | None = None  # a performance target, not a phenomenon check
     kind: str = EXACT  # how compare treats it: exact, stochastic or timing (see the module)
     baseline: str | None = None  # timing ratios: key of the denominator metric in this unit
+    not_shown: str = ""  # why the budget cannot show what the check tests (holds is None)
 
     def __post_init__(self):
         if self.direction not in DIRECTIONS:
@@ -109,9 +116,13 @@ class Metric:
             raise ValueError(f"kind {self.kind!r} is not one of {KINDS}")
         object.__setattr__(self, "value", float(self.value))
         object.__setattr__(self, "tags", {str(k): str(v) for k, v in self.tags.items()})
+        if self.not_shown and self.holds is not None:
+            raise ValueError(f"{self.name}: a check not shown at this budget has no verdict "
+                             f"(holds {self.holds!r})")
         if self.goal is not None:
-            object.__setattr__(self, "goal", Goal(self.goal.target, self.goal.at_least,
-                                                  self.goal.check(self.value)))
+            g = self.goal
+            object.__setattr__(self, "goal", Goal(g.target, g.at_least, None if g.not_judged
+                                                  else g.check(self.value), g.not_judged))
 
     @property
     def key(self) -> str:
@@ -120,6 +131,10 @@ class Metric:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
+        if not self.not_shown:  # written only where set: documents stay as they were
+            del d["not_shown"]
+        if self.goal is not None and not self.goal.not_judged:
+            del d["goal"]["not_judged"]
         if not math.isfinite(self.value):
             d["value"] = None if math.isnan(self.value) else str(self.value)
         return d

@@ -66,12 +66,15 @@ def _after_run(path: Path, report: bool, log) -> int:
     """The summary, the report, then the failed units: exit status 1 if any unit failed, 2
     (one line on stderr) if one failed on bad input (a ``UserError`` only the task could
     raise: a setting out of range, a data file refused)."""
+    from ..peers import notices
     from ..tracking.results import load_results, read
 
     df = load_results(path)
     print(format_summary(df))
-    print(f"\nresults: {path}")
     doc = read(path)
+    for line in notices(doc["units"].values()):  # once per run, however many units met it
+        print(line)
+    print(f"\nresults: {path}")
     failed = [k for k, u in doc["units"].items() if u.get("status") != "done"]
     if report:
         _report_after_run(path, doc, log)
@@ -108,6 +111,35 @@ def _report_after_run(path: Path, doc: dict, log) -> None:
     print(f"report:  {html}")
 
 
+def _first(m, column: str) -> str:
+    """The first non-empty text of ``column`` among one metric's rows ("" when none)."""
+    if column not in m:
+        return ""
+    found = m[column].dropna()
+    return str(found.iloc[0]) if not found.empty and found.iloc[0] else ""
+
+
+def verdict_text(m) -> str:
+    """The holds column of one metric's rows (one per seed): yes, NO, or why the run's budget
+    cannot show it (its ``not_shown``), or "" where there is no check."""
+    holds = m["holds"].dropna()
+    if not holds.empty:
+        return "yes" if holds.astype(bool).all() else "NO"
+    return _first(m, "not_shown")
+
+
+def goal_text(m) -> str:
+    """The goal column: "≥ 1.5 met", "≥ 1.5 missed", or the goal and why the run cannot judge
+    it (its ``not_judged``), or "" where there is no goal."""
+    if "goal" not in m or not m["goal"].notna().any():
+        return ""
+    goal = m["goal"].dropna().iloc[0]
+    why = _first(m, "goal_not_judged")
+    if why:
+        return f"{goal}: {why}"
+    return f"{goal} {'met' if m['goal_met'].astype(bool).all() else 'missed'}"
+
+
 def format_summary(df) -> str:
     """Headline metrics (all metrics where a task has no headline), mean ± std over seeds."""
     from ..metrics import fmt_value
@@ -123,15 +155,9 @@ def format_summary(df) -> str:
             val = fmt_value(v.mean(), unit)
             if len(v) > 1:
                 val += f" ± {fmt_value(v.std(ddof=1), unit)}"
-            holds = m["holds"].dropna()
-            verdict = "" if holds.empty else ("yes" if holds.astype(bool).all() else "NO")
             anchor = m["anchor"].iloc[0]
-            goal = ""
-            if "goal" in m and m["goal"].notna().any():
-                goal = "met" if m["goal_met"].astype(bool).all() else "missed"
-                goal = f"{m['goal'].dropna().iloc[0]} {goal}"
             rows.append((f"{task}/{dataset}", key, val, anchor if isinstance(anchor, str) else "",
-                         verdict, goal))
+                         verdict_text(m), goal_text(m)))
     head = ("task", "metric", "value", "anchor (paper)", "holds", "goal")
     widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(6)]
     line = lambda r: "  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=False)).rstrip()  # noqa: E731

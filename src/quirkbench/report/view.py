@@ -47,19 +47,27 @@ def load(paths: list[Path], label: str = "RESULTS") -> tuple[list[dict], Any, li
     return docs, df, notes
 
 
+def _first_text(m, column: str) -> str:
+    """The first non-empty text in ``column`` of one metric's rows ("" when none)."""
+    return next((str(t) for t in m.get(column, ()) if isinstance(t, str) and t), "")
+
+
 def tally(rows: list[dict]) -> dict:
     """How many phenomenon checks hold and how many goals were met, over every metric row
     (a row holds, or meets its goal, when it does on every seed): {holds, checks, met,
     goals, failing: per task, how many checks do not hold; missed: per task, how many goals
     were missed}."""
     checked = [r for r in rows if r["holds"] is not None]
-    goals = [r for r in rows if r["goal"]]
+    goals = [r for r in rows if r["goal"] and not r.get("goal_not_judged")]
 
     def by_task(bad: list[dict]) -> list[dict]:  # [{task, n, href}] in the page's order
         n = Counter(r["task"] for r in bad)
         return [{"task": t, "n": k, "href": f"#task-{section_id(t)}"} for t, k in n.items()]
 
     return {"holds": sum(r["holds"] for r in checked), "checks": len(checked),
+            # checks the run's budget cannot show, goals it cannot judge: neither counted
+            "not_shown": sum(bool(r.get("not_shown")) for r in rows),
+            "not_judged": sum(bool(r.get("goal_not_judged")) for r in rows),
             "met": sum(bool(r["goal_met"]) for r in goals), "goals": len(goals),
             "failing": by_task([r for r in checked if not r["holds"]]),
             "missed": by_task([r for r in goals if not r["goal_met"]])}
@@ -94,6 +102,8 @@ def metric_rows(df, changes: dict | None, headline_only: bool) -> list[dict]:
                 "holds": None if holds.empty else bool(holds.astype(bool).all()),
                 "goal": first["goal"] if isinstance(first.get("goal"), str) else "",
                 "goal_met": None if goal_met.empty else bool(goal_met.astype(bool).all()),
+                "goal_not_judged": _first_text(m, "goal_not_judged"),
+                "not_shown": _first_text(m, "not_shown"),
                 "change": (changes or {}).get((task, dataset, key)),
             })
     return rows

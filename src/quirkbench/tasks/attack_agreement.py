@@ -25,11 +25,12 @@ from dataclasses import dataclass
 
 import torch
 
+from .. import peers
 from ..config import at_least, check, check_choices, check_each, model_setting
 from ..engine.models import make_model
 from ..engine.train import TrainConfig, predict, train
 from ..methods import attacks as A
-from ..methods.attacks.references import EXTRA, LIBRARIES, installed, reference_run
+from ..methods.attacks.references import LIBRARIES, installed, reference_run
 from ..metrics import HIGHER, LOWER, NONE, Anchor, Metric
 from . import Context, Task, TaskOutput, register
 
@@ -93,11 +94,10 @@ def run(cfg: AttackAgreementConfig, ctx: Context) -> TaskOutput:
     x, y = x[correct], y[correct]  # success is measured on correctly classified inputs
     clean_acc = 100.0 * float(correct.float().mean())
 
-    available, skipped = [], {}
-    for lib in cfg.libraries:
+    available, skipped, unavailable = [], {}, {}
+    for lib in cfg.libraries:  # any failure to import one skips it (the run says why, once)
         if not installed(lib):
-            skipped[lib] = (f"{lib} is not installed: pip install 'quirkbench[{EXTRA[lib]}]'")
-            ctx.log(f"skipping {lib}: {skipped[lib]}")
+            skipped[lib] = unavailable[lib] = peers.unavailable(lib)
         else:
             available.append(lib)
 
@@ -151,6 +151,7 @@ def run(cfg: AttackAgreementConfig, ctx: Context) -> TaskOutput:
     return TaskOutput(metrics, series={"attack_agreement": series},
                       info={"dataset": ds.describe(), "model": cfg.model,
                             "attacked": int(len(y)), "skipped": skipped,
+                            "peers_unavailable": unavailable,
                             "flag": (f"ours trails a reference by {-worst:.1f} pp "
                                      f"(> {cfg.tolerance_pp:g})")
                             if worst < -cfg.tolerance_pp else None})

@@ -44,6 +44,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .. import peers
 from ..config import at_least, check, check_choices, check_each, model_setting
 from ..engine.models import make_model
 from ..engine.profiling import input_shape_for, profile_steps, random_data, train_step_fn
@@ -71,7 +72,6 @@ from . import Context, Figure, Task, TaskOutput, register
 CONV_MODELS = ("lenet5", "convnet")
 PEERS = LIBRARIES  # torchattacks, foolbox, art: installed ones are timed; the fastest is the bar
 EXTRA = "pip install 'quirkbench[attacks]'"
-PEER_EXTRA = {"torchattacks": EXTRA, "foolbox": EXTRA, "art": "pip install 'quirkbench[art]'"}
 GOALS = "MLP engine ≥ 1.5× naive at batch 128; ≥ 70% of the CPU matmul rate at batch 1024; " \
         "PGD-L∞/L2 ≥ 1.5× the fastest peer (torchattacks, Foolbox, ART) at equal success and " \
         "≥ 70% of the matmul-bound limit"
@@ -112,6 +112,10 @@ class ThroughputConfig:
     # GPU only: wide-MLP bf16 probe vs the device's peak
     probe_model: str | None = model_setting(None, follows_model_flag=False)
     probe_batch: int = 8192
+    # False where the budget is too small to time the code fairly (the smoke suite's few
+    # steps and inputs: engine/naive 0.83-1.20×, ours/fastest peer 0.99-1.90× over seeds
+    # 0-9): the goals are then reported as not judged, with the budget, never as missed
+    judge_goals: bool = True
 
     def __post_init__(self):
         at_least(self, 1, "steps", "repeats", "matmul_n", "pgd_n", "pgd_steps", "many_batch",
@@ -219,7 +223,7 @@ def measure_attacks(cfg: ThroughputConfig, ctx: Context, log=None) -> dict:
             r = peer_run(peer, cfg.attack, norm, model, x, y, eps, step, cfg.pgd_steps,
                          bounds, ctx.seed)
             if r is None:
-                skipped[peer] = f"{peer} is not installed (or cannot run here): {PEER_EXTRA[peer]}"
+                skipped[peer] = peers.unavailable(peer) or f"{peer} has no version that runs here"
             else:
                 runs[peer] = r
         if gemm is not None:
@@ -239,12 +243,11 @@ def measure_attacks(cfg: ThroughputConfig, ctx: Context, log=None) -> dict:
                "gemm_s": med["gemm"] / cfg.pgd_steps if "gemm" in med else None,
                "work_ours": ours.input_iterations, "skipped": skipped, "times": times}
         found[norm] = res
-        peers = {k: v for k, v in res["rate"].items() if k not in ("ours", "ours-full")}
+        others = [k for k in res["rate"] if k not in ("ours", "ours-full")]
         line = ", ".join(f"{k} {v:,.0f} ({res['success'][k]:.1f}%)" for k, v in res["rate"].items())
         log(f"{res['label']} ε={eps:g}, {len(x)} inputs × {cfg.pgd_steps} steps, "
             f"input-iterations/s (success): {line}"
-            + ("; " + "; ".join(skipped.values()) if skipped else "")
-            + ("" if peers else f"; no peer installed: {EXTRA}"))
+            + ("" if others else f"; no peer installed: {EXTRA}"))
     return found
 
 
@@ -297,7 +300,8 @@ def _training_metrics(cfg: ThroughputConfig, rows: list[dict], by: dict,
                 sp = paired_ratio(naive["repeats_s"], r["repeats_s"])
                 head = r["model"] == first_mlp and r["batch"] == 128
                 metrics.append(Metric("speedup_vs_naive", sp, "×", HIGHER, t, headline=head,
-                                      goal=Goal(1.5) if head else None, kind=TIMING,
+                                      goal=_goal(cfg, 1.5, f"{cfg.steps} timed steps")
+                                      if head else None, kind=TIMING,
                                       baseline=metric_key("samples_per_s",
                                                           t | {"variant": "naive"})))
             if r["matmul_gflops"] and gflops is not None:
@@ -306,7 +310,8 @@ def _training_metrics(cfg: ThroughputConfig, rows: list[dict], by: dict,
                     r["matmul_s"], r["repeats_s"])
                 head = r["model"] == first_mlp and r["batch"] == 1024
                 metrics.append(Metric("matmul_share", share, "%", HIGHER, t, headline=head,
-                                      goal=Goal(70.0) if head else None, kind=TIMING,
+                                      goal=_goal(cfg, 70.0, f"{cfg.steps} timed steps")
+                                      if head else None, kind=TIMING,
                                       baseline=metric_key("matmul_gflops", {"n": cfg.matmul_n})
                                       if mms else None))
         else:
@@ -377,6 +382,16 @@ def _timing(baseline: tuple[str, dict] | None = None) -> dict:
     return out
 
 
+def _goal(cfg: ThroughputConfig, target: float, budget: str) -> Goal:
+    """A speed goal; with ``judge_goals`` off, the goal and why this run does not judge it."""
+    return Goal(target, not_judged="" if cfg.judge_goals
+                else f"not judged at this budget ({budget}): run --suite pr")
+
+
+def _attack_budget(cfg: ThroughputConfig) -> str:
+    return f"{cfg.pgd_n} inputs × {cfg.pgd_steps} steps"
+
+
 def _pgd_metrics(cfg: ThroughputConfig, ctx: Context, rows: list, info: dict) -> list[Metric]:
     res = measure_attacks(cfg, ctx)
     out = []
@@ -389,13 +404,16 @@ def _pgd_metrics(cfg: ThroughputConfig, ctx: Context, rows: list, info: dict) ->
                     Metric("success_rate", r["success"][who], "%", HIGHER, t)]
             rows.append({"model": cfg.pgd_model, "batch": cfg.pgd_n,
                          "variant": f"{r['label']}-{who}", "samples_per_s": rate})
-        peers = [k for k in r["rate"] if k not in ("ours", "ours-full")]
-        if peers:
-            out += _peer_metrics(r["times"], peers, base, info, r["label"])
+        timed_peers = [k for k in r["rate"] if k not in ("ours", "ours-full")]
+        if timed_peers:
+            out += _peer_metrics(cfg, r["times"], timed_peers, base, info, r["label"])
         else:
             info[r["label"]] = f"speedup skipped: no peer attack library installed ({EXTRA})"
         if r["skipped"]:
             info[f"{r['label']}-skipped"] = r["skipped"]
+            # the run prints each once (peers.notices), not every unit and norm
+            info.setdefault("peers_unavailable", {}).update(
+                {p: why for p, why in r["skipped"].items() if peers.unavailable(p)})
         gflops = r["flops"] / r["iter_s"] / 1e9
         out.append(Metric("achieved_gflops", gflops, "GFLOP/s", HIGHER,
                           base | {"variant": "ours-full"}, **_timing()))
@@ -406,14 +424,16 @@ def _pgd_metrics(cfg: ThroughputConfig, ctx: Context, rows: list, info: dict) ->
                            gemm, **_timing()),
                     Metric("matmul_share", 100 * paired_ratio(r["times"]["gemm"],
                                                               r["times"]["ours-full"]), "%", HIGHER,
-                           base | {"variant": "ours-full"}, goal=Goal(70.0),
+                           base | {"variant": "ours-full"},
+                           goal=_goal(cfg, 70.0, _attack_budget(cfg)),
                            **_timing(("matmul_gflops", gemm)))]
         work = r["work_ours"] / (cfg.pgd_n * cfg.pgd_steps)  # a count: deterministic
         out.append(Metric("work_fraction", 100 * work, "%", LOWER, base | {"variant": "ours"}))
     return out
 
 
-def _peer_metrics(times: dict[str, list[float]], peers: list[str], base: dict, info: dict,
+def _peer_metrics(cfg: ThroughputConfig, times: dict[str, list[float]], names: list[str],
+                  base: dict, info: dict,
                   label: str) -> list[Metric]:
     """Ours (``ours``, ``ours-full``) against every installed peer, one key per peer (the
     keys stay put run to run), and against the fastest of them (``speedup_vs_fastest_peer``,
@@ -421,15 +441,15 @@ def _peer_metrics(times: dict[str, list[float]], peers: list[str], base: dict, i
     ``info``). Each a median of repeat-by-repeat ratios (same work: inputs × steps)."""
     out = []
     for who in ("ours", "ours-full"):
-        sp = {p: paired_ratio(times[p], times[who]) for p in peers}
-        for p in peers:
+        sp = {p: paired_ratio(times[p], times[who]) for p in names}
+        for p in names:
             out.append(Metric("speedup_vs_peer", sp[p], "×", HIGHER,
                               base | {"variant": who, "peer": p},
                               **_timing(("input_iterations_per_s", base | {"variant": p}))))
         fastest = min(sp, key=sp.get)
         out.append(Metric("speedup_vs_fastest_peer", sp[fastest], "×", HIGHER,
                           base | {"variant": who}, headline=who == "ours",
-                          goal=Goal(1.5) if who == "ours" else None,
+                          goal=_goal(cfg, 1.5, _attack_budget(cfg)) if who == "ours" else None,
                           **_timing(("input_iterations_per_s", base | {"variant": fastest}))))
         info[f"{label}-{who}-fastest-peer"] = fastest
     return out
@@ -450,13 +470,13 @@ def _probe(cfg: ThroughputConfig, ctx: Context, peaks) -> list[Metric]:
     out = [Metric("achieved_tflops", tf, "TFLOP/s", HIGHER, t, headline=True, kind=TIMING)]
     if peaks:
         out.append(Metric("peak_share", 100 * tf / peaks[0], "%", HIGHER, t,
-                          goal=Goal(40.0), kind=TIMING))
+                          goal=_goal(cfg, 40.0, f"{cfg.steps} timed steps"), kind=TIMING))
     return out
 
 
 _SMOKE = dict(models=("mlp-512",), batches=(128,), steps=4, repeats=5, warmup_steps=1,
               many_k=(4,), pgd_n=64, pgd_steps=5, pgd_train_steps=20, profile_batch=128,
-              matmul_n=512)
+              matmul_n=512, judge_goals=False)
 register(Task(
     name="throughput",
     description="samples/s of training steps and PGD iterations vs a DataLoader loop and "

@@ -91,6 +91,19 @@ def git_info(path: str | Path | None = None) -> dict[str, Any]:
         return {"commit": None, "dirty": None}
 
 
+def run_commit(meta: dict[str, Any]) -> str | None:
+    """The commit a run is tracked by: the user's project commit (``meta.project``, set when
+    the run used the user's own model factory), else quirkbench's own."""
+    project = meta.get("project") if isinstance(meta.get("project"), dict) else {}
+    return project.get("commit") or meta.get("commit")
+
+
+def run_dirty(meta: dict[str, Any]) -> bool | None:
+    """Whether the tree of ``run_commit`` had uncommitted changes."""
+    project = meta.get("project") if isinstance(meta.get("project"), dict) else {}
+    return project.get("dirty") if project.get("commit") else meta.get("dirty")
+
+
 def environment(device) -> dict[str, Any]:
     import torch
 
@@ -262,9 +275,12 @@ def find_documents(path: str | Path, skipped: list[str] | None = None) -> list[P
 def load_results(path: str | Path):
     """A tidy ``pandas.DataFrame``: one row per metric per task per data set per seed.
 
-    ``path`` is a results document or a folder of them. Columns: run, commit, suite,
+    ``path`` is a results document or a folder of them. Columns: run, commit (quirkbench's),
+    project_commit and project_dirty (the user's project, for a run of their own model factory;
+    else None), suite,
     device, started, task, dataset, seed, metric, key, value, unit, direction, kind,
-    baseline, holds, headline, goal (e.g. ``≥ 1.5``, None where none), goal_met, anchor,
+    baseline, holds, not_shown (why the run's budget cannot show the check, else None),
+    headline, goal (e.g. ``≥ 1.5``, None where none), goal_met, goal_not_judged, anchor,
     anchor_value, file (the document's path), machine (device name), config (the unit's
     settings as canonical JSON), plus one column per tag (e.g. condition, attack, eps).
     """
@@ -282,6 +298,8 @@ def load_results(path: str | Path):
             for m in metrics_of(unit):
                 rows.append({
                     "run": file.stem, "commit": meta.get("commit"), "suite": meta.get("suite"),
+                    "project_commit": (meta.get("project") or {}).get("commit"),
+                    "project_dirty": (meta.get("project") or {}).get("dirty"),
                     "device": meta.get("device"), "started": meta.get("started"),
                     "file": str(file), "machine": machine, "config": config,
                     "task": unit["task"], "dataset": unit["dataset"], "seed": unit["seed"],
@@ -290,6 +308,8 @@ def load_results(path: str | Path):
                     "holds": m.holds, "headline": m.headline,
                     "goal": m.goal.describe() if m.goal else None,
                     "goal_met": m.goal.met if m.goal else None,
+                    "goal_not_judged": m.goal.not_judged or None if m.goal else None,
+                    "not_shown": m.not_shown or None,
                     "anchor": m.anchor.describe() if m.anchor else None,
                     "anchor_value": m.anchor.value if m.anchor else None, **m.tags})
     return pd.DataFrame(rows)
@@ -426,6 +446,9 @@ def _check_metric(m, where: str) -> None:
         if not isinstance(tv, str | int | float | bool):
             raise _Bad(where, f"tag {tk!r} is {_type_name(tv)}; expected a string")
     _need(m, "holds", (bool, None), "true, false or null", where, required=False)
+    if _need(m, "not_shown", (str,), "a string (why the run cannot show it)", where,
+             required=False) and m.get("holds") is not None:
+        raise _Bad(where, "'not_shown' is set, so 'holds' must be null (no verdict)")
     _need(m, "headline", (bool,), "true or false", where, required=False)
     a = _need(m, "anchor", (dict, None), "an object or null", where, required=False)
     if a:
@@ -440,12 +463,15 @@ def _check_metric(m, where: str) -> None:
     g = _need(m, "goal", (dict, None), "an object or null", where, required=False)
     if g:
         gw = f"{where}, goal"
-        extra = sorted(set(g) - {"target", "at_least", "met"})
+        extra = sorted(set(g) - {"target", "at_least", "met", "not_judged"})
         if extra:
-            raise _Bad(gw, f"unknown key {extra[0]!r}; valid keys: target, at_least, met")
+            raise _Bad(gw, f"unknown key {extra[0]!r}; valid keys: target, at_least, met, "
+                           "not_judged")
         _need(g, "target", ("num",), "a number", gw)
         _need(g, "at_least", (bool,), "true or false", gw, required=False)
         _need(g, "met", (bool, None), "true, false or null", gw, required=False)
+        _need(g, "not_judged", (str,), "a string (why the run cannot judge it)", gw,
+              required=False)
 
 
 def _check_unit(key: str, u, path) -> None:

@@ -11,11 +11,11 @@ global RNG, so a caller that wants them repeatable seeds it.
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Callable
 
 import torch
 
+from ... import peers
 from .base import REGISTRY
 
 LIBRARIES = ("torchattacks", "foolbox", "art")
@@ -37,7 +37,9 @@ def reference(attack: str, library: str) -> Callable[[Builder], Builder]:
 
 
 def installed(library: str) -> bool:
-    return importlib.util.find_spec(MODULE[library]) is not None
+    """Whether ``library`` imports here; any failure to import it (not installed, or
+    installed but broken) makes it unavailable, the reason in ``peers.unavailable``."""
+    return peers.load(library) is not None
 
 
 def reference_run(library: str, attack: str, model, x: torch.Tensor, y: torch.Tensor, *,
@@ -50,8 +52,12 @@ def reference_run(library: str, attack: str, model, x: torch.Tensor, y: torch.Te
     build = _BUILDERS.get((attack, library))
     if build is None or not installed(library):
         return None
-    return build(model, x, y, eps=eps, norm=norm, steps=steps, step_size=step_size,
-                 bounds=bounds)
+    try:
+        return build(model, x, y, eps=eps, norm=norm, steps=steps, step_size=step_size,
+                     bounds=bounds)
+    except ImportError as e:  # a part of the library that fails to import
+        peers.broken(library, e)
+        return None
 
 
 # --------------------------------------------------------------------------- torchattacks
