@@ -144,3 +144,108 @@ def test_profile_checks_a_factory_too(run_cli, tmp_path):
                            "--out", tmp_path / "p")
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert "expected logits of shape (2, 10)" in err and not (tmp_path / "p").exists()
+
+
+# --------------------------------------------------------------------------- your project
+
+PROJECT_MOD = "qb_test_project_model"
+PROJECT_SOURCE = '''
+import math
+from torch import nn
+
+
+def factory(input_shape, num_classes):
+    return nn.Sequential(nn.Flatten(), nn.Linear(math.prod(input_shape), WIDTH), nn.ReLU(),
+                         nn.Linear(WIDTH, num_classes))
+
+
+def raises(input_shape, num_classes):
+    return helper(input_shape)
+
+
+def helper(shape):
+    raise ValueError(f"cannot take {shape}")
+
+
+WIDTH = 16
+'''
+
+
+def _git(repo, *args):
+    import subprocess
+
+    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True,
+                           text=True).stdout.strip()
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    """The user's own git repository holding their factory module, on the import path."""
+    repo = tmp_path / "myproject"
+    repo.mkdir()
+    (repo / f"{PROJECT_MOD}.py").write_text(PROJECT_SOURCE)
+    _git(repo, "init", "-q")
+    _git(repo, "add", "-A")
+    _git(repo, "-c", "user.email=u@example.org", "-c", "user.name=u", "commit", "-qm", "model")
+    monkeypatch.syspath_prepend(str(repo))
+    monkeypatch.delitem(sys.modules, PROJECT_MOD, raising=False)
+    monkeypatch.setattr(models, "_VALIDATED", {})
+    return repo
+
+
+def _run_project(run_cli, out, ref=f"{PROJECT_MOD}:factory"):
+    return run_cli("run", "--suite", "smoke", "--tasks", "landscape", "--dataset", "digits",
+                   "--model", ref, "--device", "cpu", "--out", out, "--no-report", "-q")
+
+
+def test_a_run_records_the_users_project_commit_beside_quirkbenchs(run_cli, project, tmp_path):
+    out = tmp_path / "r.json"
+    code, _, err = _run_project(run_cli, out)
+    assert code == 0, err
+    meta = results.read(out)["meta"]
+    assert meta["project"]["commit"] == _git(project, "rev-parse", "HEAD")
+    assert meta["project"]["dirty"] is False and meta["project"]["model"].endswith(":factory")
+    assert meta["commit"] != meta["project"]["commit"]  # quirkbench's own stays beside it
+    df = results.load_results(out)
+    assert set(df["project_commit"]) == {meta["project"]["commit"]}
+    assert results.run_commit(meta) == meta["project"]["commit"]
+    from quirkbench.commands.export import _params
+    from quirkbench.tracking.changepoints import history_series
+
+    assert history_series(tmp_path)[0]["commits"] == [meta["project"]["commit"]]
+    assert _params({"meta": meta, "units": {}})["project_commit"] == meta["project"]["commit"]
+    # an uncommitted edit: the same commit, a dirty tree
+    (project / f"{PROJECT_MOD}.py").write_text(PROJECT_SOURCE + "\n# edited\n")
+    sys.modules.pop(PROJECT_MOD, None)
+    code, _, err = _run_project(run_cli, tmp_path / "r2.json")
+    assert code == 0, err
+    assert results.read(tmp_path / "r2.json")["meta"]["project"]["dirty"] is True
+
+
+def test_an_edited_model_is_never_resumed_into_old_results(run_cli, project, tmp_path):
+    out = tmp_path / "r.json"
+    assert _run_project(run_cli, out)[0] == 0
+    first = results.read(out)["units"]["landscape/digits/0"]["config"]["model_sources"]
+    assert set(first) == {"model"} and len(first["model"]["digest"]) == 16
+    assert _run_project(run_cli, out)[0] == 0  # the same model: resumed, nothing to do
+    (project / f"{PROJECT_MOD}.py").write_text(PROJECT_SOURCE.replace("WIDTH = 16",
+                                                                      "WIDTH = 24"))
+    sys.modules.pop(PROJECT_MOD, None)
+    models._VALIDATED.clear()
+    code, _, err = _run_project(run_cli, out)
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "already holds landscape/digits/0 with another version of your model" in err
+
+
+def test_a_factory_error_names_the_users_frame_and_writes_nothing(run_cli, project, tmp_path):
+    out = tmp_path / "r.json"
+    code, stdout, err = _run_project(run_cli, out, f"{PROJECT_MOD}:raises")
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert "raised ValueError: cannot take (1, 8, 8)" in err
+    assert f"{PROJECT_MOD}.py:16 in helper)" in err  # the line in the user's own code
+    assert not out.exists() and not stdout.strip()
+
+
+def test_a_wrong_shape_names_where_the_factory_is_defined():
+    with pytest.raises(UserError, match=rf"\(wrong_shape at .*{MOD}\.py:\d+\)"):
+        models.validate_model(f"{MOD}:wrong_shape", (1, 8, 8), 10, "cpu")

@@ -85,6 +85,8 @@ def _walltime(meta: dict) -> float | None:
 
 
 def to_tensorboard(docs: list[dict], logdir: str | Path) -> int:
+    from ..tracking import results
+
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:
@@ -97,8 +99,8 @@ def to_tensorboard(docs: list[dict], logdir: str | Path) -> int:
         try:
             for d in (d for d in docs if d["run"] == run):
                 wall = _walltime(d["meta"])
-                w.add_text("run", f"commit {d['meta'].get('commit') or 'unknown'}"
-                                  f"{' (dirty)' if d['meta'].get('dirty') else ''}: "
+                w.add_text("run", f"commit {results.run_commit(d['meta']) or 'unknown'}"
+                                  f"{' (dirty)' if results.run_dirty(d['meta']) else ''}: "
                                   f"{d['path']}", global_step=d["step"], walltime=wall)
                 for key, value in d["metrics"].items():
                     w.add_scalar(key, value, global_step=d["step"], walltime=wall)
@@ -112,6 +114,7 @@ def _params(d: dict) -> dict[str, str]:
     meta = d["meta"]
     out = {k: meta[k] for k in ("suite", "commit", "dirty", "quirkbench", "torch", "device",
                                 "device_name", "seeds", "datasets", "tasks") if k in meta}
+    out |= {f"project_{k}": v for k, v in (meta.get("project") or {}).items()}
     for u in d["units"].values():
         for k, v in (u.get("config") or {}).items():
             out[f"{u['task']}.{k}"] = v
@@ -122,6 +125,8 @@ def _params(d: dict) -> dict[str, str]:
 
 def to_mlflow(docs: list[dict], uri: str) -> tuple[int, int]:
     """(runs written, runs skipped as already exported)."""
+    from ..tracking import results
+
     if "://" not in uri and not uri.startswith(("sqlite:", "databricks")):
         path = Path(uri).resolve()
         path.mkdir(parents=True, exist_ok=True)
@@ -144,7 +149,7 @@ def to_mlflow(docs: list[dict], uri: str) -> tuple[int, int]:
         if found:
             skipped += 1
             continue
-        tags = {DOC_TAG: ident, "commit": str(d["meta"].get("commit")),
+        tags = {DOC_TAG: ident, "commit": str(results.run_commit(d["meta"])),
                 "suite": str(d["meta"].get("suite"))}
         run = client.create_run(exp_id, run_name=d["path"].stem, tags=tags)
         rid = run.info.run_id

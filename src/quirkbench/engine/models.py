@@ -19,10 +19,12 @@ on the run's device — each failure a one-line ``UserError``.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -262,21 +264,25 @@ def make_model(name: str, input_shape, num_classes: int = 10, seed: int | None =
     return build(factory, input_shape, num_classes, generator=generator)
 
 
-_VALIDATED: set[tuple] = set()
+_VALIDATED: dict[tuple, str] = {}  # (name, shape, classes, device) → its architecture
 
 
 def validate_model(name: str, input_shape, num_classes: int,
-                   device: str | torch.device = "cpu") -> None:
+                   device: str | torch.device = "cpu") -> str:
     """Check that ``name`` builds a model that works here, or raise a one-line ``UserError``:
     the factory imports and is callable, returns an ``nn.Module`` whose parameters and
     buffers all sit on ``device`` after ``.to(device)``, and maps a dummy batch of two
     inputs of ``input_shape`` to ``(2, num_classes)`` logits. Checked once per process for
-    each (name, shape, classes, device); torch's global RNG is left alone."""
+    each (name, shape, classes, device); torch's global RNG is left alone. An error raised in
+    the user's code names its innermost frame there (file:line in function).
+
+    Returns the model's ``architecture``: what a run's settings digest holds for a user's
+    factory, so an edited model is never resumed into old results."""
     device = torch.device(device)
     shape = tuple(int(d) for d in input_shape)
     key = (name, shape, num_classes, str(device))
     if key in _VALIDATED:
-        return
+        return _VALIDATED[key]
     what = f"model {name!r}"
     factory = get_model_factory(name)
     try:
@@ -285,7 +291,8 @@ def validate_model(name: str, input_shape, num_classes: int,
         raise UserError(f"{what}: {e}") from None
     except Exception as e:
         raise UserError(f"{what}: factory({shape}, {num_classes}) raised {type(e).__name__}: "
-                        f"{_first_line(e)}") from None
+                        f"{_first_line(e)}{user_frame(e)}") from None
+    arch = architecture(model)
     try:
         model = model.to(device)
     except Exception as e:
@@ -307,13 +314,61 @@ def validate_model(name: str, input_shape, num_classes: int,
         msg = _first_line(e)
         hint = " (parameters not on the device?)" if "device" in msg else ""
         raise UserError(f"{what} failed on a dummy batch of shape {tuple(x.shape)}: "
-                        f"{type(e).__name__}: {msg}{hint}") from None
+                        f"{type(e).__name__}: {msg}{hint}{user_frame(e)}") from None
     model.train(was_training)
     if not isinstance(y, torch.Tensor) or tuple(y.shape) != (2, num_classes):
         got = tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__
         raise UserError(f"{what}: output {got} on a dummy batch of shape {tuple(x.shape)}; "
-                        f"expected logits of shape (2, {num_classes})")
-    _VALIDATED.add(key)
+                        f"expected logits of shape (2, {num_classes}){defined_at(factory)}")
+    _VALIDATED[key] = arch
+    return arch
+
+
+def architecture(model: nn.Module) -> str:
+    """``repr(model)``, each parameter's and buffer's name, shape and dtype, and the SHA-256
+    of their initial values (on the CPU, before any ``.to``)."""
+    h = hashlib.sha256()
+    lines = [repr(model)]
+    for name, t in [*model.named_parameters(), *model.named_buffers()]:
+        lines.append(f"{name} {tuple(t.shape)} {t.dtype}")
+        if t.device.type == "cpu":
+            h.update(t.detach().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return "\n".join([*lines, f"init {h.hexdigest()}"])
+
+
+def user_frame(err: BaseException) -> str:
+    """`` (at FILE:LINE in FUNCTION)``: the innermost frame of ``err``'s traceback outside
+    torch and quirkbench (the user's code), or "" when there is none."""
+    import traceback
+
+    skip = (str(Path(torch.__file__).resolve().parent), str(Path(__file__).resolve().parents[1]))
+    frames = [f for f in traceback.extract_tb(err.__traceback__)
+              if not str(Path(f.filename).resolve()).startswith(skip)]
+    if not frames:
+        return ""
+    return f" (at {_short_path(frames[-1].filename)}:{frames[-1].lineno} in {frames[-1].name})"
+
+
+def defined_at(factory) -> str:
+    """`` (NAME at FILE:LINE)``: where the user's factory is defined, or ""."""
+    import inspect
+
+    try:
+        file, line = inspect.getsourcefile(factory), inspect.getsourcelines(factory)[1]
+    except (TypeError, OSError):
+        return ""
+    return f" ({getattr(factory, '__name__', 'factory')} at {_short_path(file)}:{line})"
+
+
+def _short_path(file: str | None) -> str:
+    """``file`` relative to the working folder when it lies below it."""
+    try:
+        return str(Path(file or "?").resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(file)
+
+
+
 
 
 def _first_line(e: BaseException) -> str:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ..errors import UserError
 from ..metrics import shown_unit
-from ..tracking.results import find_documents, load_results, read
+from ..tracking.results import find_documents, load_results, read, run_commit, run_dirty
 from . import plots
 from .view import VERDICTS, number
 
@@ -111,8 +111,9 @@ def history_context(results_dir: Path) -> dict:
 
 
 def commit_label(meta: dict) -> str:
-    """A run's commit as the axis and the table show it: 7 hex digits, ``*`` when dirty."""
-    return (meta.get("commit") or "unknown")[:7] + ("*" if meta.get("dirty") else "")
+    """A run's commit as the axis and the table show it: 7 hex digits, ``*`` when dirty;
+    the user's project commit for a run of their own model factory (``run_commit``)."""
+    return (run_commit(meta) or "unknown")[:7] + ("*" if run_dirty(meta) else "")
 
 
 def _flat(config, prefix: str = "") -> dict[str, str]:

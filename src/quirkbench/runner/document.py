@@ -133,9 +133,16 @@ class RunLock:
         self.lock.release()
 
 
+def _without_sources(config) -> Any:
+    return {k: v for k, v in config.items() if k != "model_sources"} \
+        if isinstance(config, dict) else config
+
+
 def open_document(out: Path, inv: dict[str, Any], units: list[Unit], device, argv,
-                   resume: bool) -> dict[str, Any]:
-    """A new document, or the existing one at ``out`` to resume (checked, never clobbered)."""
+                  resume: bool, project: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A new document, or the existing one at ``out`` to resume (checked, never clobbered).
+    ``project``: the user's project whose factory the run uses (``plan.project_of``),
+    recorded as ``meta.project`` beside quirkbench's own commit."""
     suite = inv["suite"]
     planned = [u.key for u in units]
     if out.exists():
@@ -152,8 +159,10 @@ def open_document(out: Path, inv: dict[str, Any], units: list[Unit], device, arg
                             f"`{resume_command(out)}`, or choose another --out")
         for u in units:
             rec = doc["units"].get(u.key)
-            if rec and rec.get("status") == "done" and rec.get("config") != to_dict(u.config):
-                raise UserError(f"{out} already holds {u.key} with other settings; choose another "
+            if rec and rec.get("status") == "done" and rec.get("config") != u.record_config():
+                what = "another version of your model" if u.models and \
+                    _without_sources(rec.get("config")) == to_dict(u.config) else "other settings"
+                raise UserError(f"{out} already holds {u.key} with {what}; choose another "
                                 "--out to run with these")
         for stale in ("interrupted_in", "error", "ended"):
             meta.pop(stale, None)
@@ -165,6 +174,8 @@ def open_document(out: Path, inv: dict[str, Any], units: list[Unit], device, arg
         meta.setdefault("resumed", []).append({"at": results.now(), "argv": meta["argv"],
                                                "pid": os.getpid()})
         meta["progress"] = progress(doc, planned)
+        if project is not None:
+            meta["project"] = project
         results.write_atomic(out, doc)
         return doc
     doc = results.new_document(suite=suite, seeds=sorted({u.seed for u in units}),
@@ -173,5 +184,7 @@ def open_document(out: Path, inv: dict[str, Any], units: list[Unit], device, arg
                                device=device, argv=argv)
     doc["meta"].update(run_id=uuid.uuid4().hex[:8], pid=os.getpid(), invocation=inv,
                        planned=planned, progress=progress(doc, planned))
+    if project is not None:
+        doc["meta"]["project"] = project
     results.write_atomic(out, doc)
     return doc

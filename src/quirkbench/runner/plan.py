@@ -9,15 +9,18 @@ here, a user's factory on a dummy batch shaped like the unit's data set.
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
 
-from ..config import model_settings
+from ..config import model_settings, to_dict
 from ..engine import data
-from ..engine.models import get_model_factory, is_reference, validate_model
+from ..engine.models import get_model_factory, import_factory, is_reference, validate_model
 from ..errors import UserError, choices
 from ..tasks import Task, get, load_all
 from ..tracking import results
@@ -42,14 +45,26 @@ SUITES: dict[str, Suite] = {s.name: s for s in (
 
 @dataclass
 class Unit:
+    """One task × data set × seed with its resolved config. ``models``: for each setting
+    naming a user's factory, {"ref", "digest"} (``check_models``)."""
+
     task: Task
     dataset: str
     seed: int
     config: Any
+    models: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
     def key(self) -> str:
         return results.unit_key(self.task.name, self.dataset, self.seed)
+
+    def record_config(self) -> dict[str, Any]:
+        """The settings as the unit's record holds them: the config, plus under
+        ``model_sources`` the digest of each user factory's source and architecture, so
+        that everything keyed on the settings (resuming, compare's settings warnings, the
+        noise model's digest) sees an edited model as other settings."""
+        cfg = to_dict(self.config)
+        return cfg | {"model_sources": dict(self.models)} if self.models else cfg
 
 
 def parse_seeds(text: str | Iterable[int] | None) -> list[int] | None:
@@ -106,18 +121,46 @@ def check_models(unit: Unit, device: torch.device, data_root=None, download: boo
                  trust_data_root: bool = False) -> None:
     """Every model the unit's config names exists; a user's factory builds a module that
     maps a dummy batch of the unit's data set to logits on ``device`` (``UserError``
-    otherwise, one line naming the setting)."""
+    otherwise, one line naming the setting), and its digest goes into ``unit.models``."""
     for key, (value, _) in model_settings(unit.config).items():
-        for name in (value,) if isinstance(value, str) else value or ():
+        names = (value,) if isinstance(value, str) else tuple(value or ())
+        for i, name in enumerate(names):
             try:
                 get_model_factory(name)  # an unknown name or a bad reference stops here
                 if is_reference(name):
                     shape, classes = data.shape_of(unit.dataset, data_root=data_root,
                                                    download=download,
                                                    trust_data_root=trust_data_root)
-                    validate_model(name, shape, classes, device)
+                    arch = validate_model(name, shape, classes, device)
+                    unit.models[key if len(names) == 1 else f"{key}[{i}]"] = {
+                        "ref": name, "digest": _digest(source_of(name)["text"], arch)}
             except UserError as e:
                 raise UserError(f"{unit.task.name}.{key}: {e}") from None
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
+
+
+def source_of(ref: str) -> dict[str, Any]:
+    """The file that defines a user's factory and its text ("" where Python has none)."""
+    try:
+        file = inspect.getsourcefile(import_factory(ref))
+        return {"file": file, "text": Path(file).read_text(encoding="utf-8")}
+    except (TypeError, OSError, UnicodeDecodeError):
+        return {"file": None, "text": ""}
+
+
+def project_of(units: list[Unit]) -> dict[str, Any] | None:
+    """The user's project behind a run's first user factory: the reference, its file, and
+    the commit and dirty flag of the git checkout holding that file (None outside git),
+    recorded beside quirkbench's own commit. None when no unit uses a user's factory."""
+    ref = next((m["ref"] for u in units for m in u.models.values()), None)
+    if ref is None:
+        return None
+    file = source_of(ref)["file"]
+    where = results.git_info(Path(file).parent) if file else {"commit": None, "dirty": None}
+    return {"model": ref, "file": file, **where}
 
 
 def plan(suite: str, tasks: list[str] | None = None, datasets: list[str] | None = None,

@@ -117,8 +117,8 @@ def _worker(conn, wid: int, options: RunOptions, parent: int) -> None:
             sys.stdout.flush()  # interpreter's teardown, seconds with torch on a busy CPU
             sys.stderr.flush()
             os._exit(0)
-        name, dataset, seed, config = msg
-        unit = Unit(get(name), dataset, seed, config)
+        name, dataset, seed, config, models = msg
+        unit = Unit(get(name), dataset, seed, config, models)
         key = unit.key
         try:
             rec = run_unit(unit, replace(options, device=dev,
@@ -206,7 +206,7 @@ class PoolExecutor:
                             pending[0], [x.unit for x in workers if x.unit is not None]):
                         u = pending.popleft()
                         w.unit, w.started = u, time.perf_counter()
-                        w.conn.send((u.task.name, u.dataset, u.seed, u.config))
+                        w.conn.send((u.task.name, u.dataset, u.seed, u.config, u.models))
                         self.log(f"  {u.key}: started (worker {w.wid}, pid {w.proc.pid})")
                 busy = [w for w in workers if w.unit is not None]
                 mp.connection.wait([w.conn for w in busy] + [w.proc.sentinel for w in busy],

@@ -32,7 +32,7 @@ from ..errors import Terminated, UserError
 from ..tracking import results
 from . import document, pool
 from .executors import make_executor
-from .plan import SUITES, Unit, check_models, parse_seeds, plan
+from .plan import SUITES, Unit, check_models, parse_seeds, plan, project_of
 from .unit import RunOptions, one_line
 
 __all__ = ["SUITES", "parse_seeds", "resume_from", "run_suite"]
@@ -98,7 +98,7 @@ def run_suite(suite: str = "quick", *, tasks: list[str] | None = None,
             log(f"taking over {out} from a run that stopped without finishing (PID "
                 f"{lock.stale.get('pid', '?')}, started {lock.stale.get('started', '?')})")
         try:
-            doc = document.open_document(out, inv, units, dev, argv, resume)
+            doc = document.open_document(out, inv, units, dev, argv, resume, project_of(units))
         except OSError as e:
             raise UserError(f"cannot write --out {out}: {e.strerror}") from None
         return _run_locked(out, doc, units, ex, dev, log)

@@ -15,7 +15,6 @@ from typing import Any
 
 import torch
 
-from ..config import to_dict
 from ..errors import UserError
 from ..tasks import Context
 from ..tracking import results
@@ -54,7 +53,7 @@ def execute(unit: Unit, options: RunOptions) -> dict[str, Any]:
     started = results.now()
     t0 = time.perf_counter()
     out = unit.task.run(unit.config, ctx)
-    rec = results.unit_record(unit.task.name, unit.dataset, unit.seed, to_dict(unit.config),
+    rec = results.unit_record(unit.task.name, unit.dataset, unit.seed, unit.record_config(),
                               started, time.perf_counter() - t0, out)
     rec["data"] = dict(ctx.sources)
     return rec
@@ -71,7 +70,7 @@ def failure_record(unit: Unit, err: BaseException | str, started: str | None = N
     """The record of a unit that raised (or whose worker was lost): no metrics, no holds.
     ``bad_input`` marks a ``UserError`` (a setting or file only the task could check): the
     run still goes on, and ends with exit status 2 rather than 1."""
-    rec = results.unit_record(unit.task.name, unit.dataset, unit.seed, to_dict(unit.config),
+    rec = results.unit_record(unit.task.name, unit.dataset, unit.seed, unit.record_config(),
                               started, seconds, error=err if isinstance(err, str)
                               else one_line(err), traceback=tb)
     if isinstance(err, UserError):

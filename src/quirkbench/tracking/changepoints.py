@@ -127,7 +127,7 @@ def history_series(results_dir, all_metrics: bool = False) -> list[dict]:
     import pandas as pd
 
     from ..errors import UserError
-    from .results import find_documents, load_results, read
+    from .results import find_documents, load_results, read, run_commit
 
     runs = []
     for p in find_documents(Path(results_dir)):
@@ -157,7 +157,7 @@ def history_series(results_dir, all_metrics: bool = False) -> list[dict]:
                 means = g.groupby("_run")["value"].mean()
                 values = [float(means.get(i, math.nan)) for i in range(len(rs))]
                 series[(task, dataset, key)] = {"unit": g["unit"].iloc[0], "values": values}
-        out.append({"suite": suite, "commits": [m.get("commit") or "unknown" for _, _, m in rs],
+        out.append({"suite": suite, "commits": [run_commit(m) or "unknown" for _, _, m in rs],
                     "docs": [str(p) for _, p, _ in rs], "series": series})
     return out
 

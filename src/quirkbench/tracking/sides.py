@@ -248,6 +248,9 @@ def side_facts(df: pd.DataFrame) -> dict[str, str]:
 
     seeds = sorted({int(s) for s in df["seed"].dropna()}) if "seed" in df.columns else []
     machine = uniq("machine") if "machine" in df.columns else uniq("device")
-    return {"commit": uniq("commit", 10), "date": uniq("started", 10),
+    commit = uniq("commit", 10)
+    if "project_commit" in df.columns and df["project_commit"].notna().any():
+        commit = f"{uniq('project_commit', 10)} (your project; quirkbench {commit})"
+    return {"commit": commit, "date": uniq("started", 10),
             "machine": machine, "seeds": ", ".join(map(str, seeds)) or "?",
             "runs": str(df["run"].nunique()) if "run" in df.columns else "?"}
