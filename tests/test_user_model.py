@@ -212,7 +212,10 @@ def test_a_run_records_the_users_project_commit_beside_quirkbenchs(run_cli, proj
     from quirkbench.commands.export import _params
     from quirkbench.tracking.changepoints import history_series
 
+    from quirkbench.report.history import commit_label
+
     assert history_series(tmp_path)[0]["commits"] == [meta["project"]["commit"]]
+    assert commit_label(meta) == meta["project"]["commit"][:7]  # the history page's axis
     assert _params({"meta": meta, "units": {}})["project_commit"] == meta["project"]["commit"]
     # an uncommitted edit: the same commit, a dirty tree
     (project / f"{PROJECT_MOD}.py").write_text(PROJECT_SOURCE + "\n# edited\n")
