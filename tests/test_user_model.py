@@ -210,9 +210,8 @@ def test_a_run_records_the_users_project_commit_beside_quirkbenchs(run_cli, proj
     assert set(df["project_commit"]) == {meta["project"]["commit"]}
     assert results.run_commit(meta) == meta["project"]["commit"]
     from quirkbench.commands.export import _params
-    from quirkbench.tracking.changepoints import history_series
-
     from quirkbench.report.history import commit_label
+    from quirkbench.tracking.changepoints import history_series
 
     assert history_series(tmp_path)[0]["commits"] == [meta["project"]["commit"]]
     assert commit_label(meta) == meta["project"]["commit"][:7]  # the history page's axis
