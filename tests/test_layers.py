@@ -19,6 +19,7 @@ read, tested and loaded together.
 from __future__ import annotations
 
 import ast
+import shutil
 from pathlib import Path
 
 import pytest
@@ -202,3 +203,28 @@ def test_the_checker_finds_a_planted_violation(tmp_path, source, bad):
     found = violations(root)
     assert bool(found) == bad, found
     assert all("engine/data.py" in v for v in found)
+
+
+def task_imports(root: Path) -> list[str]:
+    """Every import of one task module by another: tasks share code through the methods and
+    the engine below them, never through each other."""
+    tasks = {p.stem for p in (root / "tasks").glob("*.py") if p.stem != "__init__"}
+    found = []
+    for path in sorted((root / "tasks").glob("*.py")):
+        module = module_name(path, root)
+        for line, target in imported(ast.parse(path.read_text()), module,
+                                     path.name == "__init__.py"):
+            parts = target.split(".")
+            if parts[:2] == [root.name, "tasks"] and len(parts) > 2 and parts[2] in tasks \
+                    and parts[2] != path.stem:
+                found.append(f"{path.relative_to(root.parent)}:{line} imports {target}")
+    return found
+
+
+def test_no_task_imports_another_task(tmp_path):
+    assert not task_imports(SRC), "\n".join(task_imports(SRC))
+    root = tmp_path / "quirkbench"  # planted: a task reaching into another for a helper
+    shutil.copytree(SRC, root, ignore=shutil.ignore_patterns("__pycache__"))
+    plant = root / "tasks" / "sharpness.py"
+    plant.write_text(plant.read_text() + "\nfrom .compression import Fold\n")
+    assert [v.split(":")[0] for v in task_imports(root)] == ["quirkbench/tasks/sharpness.py"]

@@ -44,10 +44,10 @@ PLANTS = {
         "step = 0.5 * (2.5 * eps / self.steps if self.step_size is None else self.step_size)",
         "adversarial", r"success_rate|robust_accuracy|transfer_rate|min_distortion"),
     "compression-ft": (
-        "tasks/compression.py",
-        "r = train(self.model, self.ds.x_train, self.ds.y_train, self.cfg.finetune,",
+        "methods/pruning.py",
+        "r = train(self.model, self.ds.x_train, self.ds.y_train, self.finetune,",
         "r = train(self.model, self.ds.x_train, self.ds.y_train, __import__('dataclasses')"
-        ".replace(self.cfg.finetune, max_steps=1),",
+        ".replace(self.finetune, max_steps=1),",
         "compression", r"compression_ratio|test_acc"),
     "forgetting": (
         "methods/continual.py",

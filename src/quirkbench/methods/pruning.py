@@ -1,7 +1,11 @@
-"""Compression arithmetic: pruning masks, iso-accuracy search, int8 quantization, bit counts.
+"""Pruning: masks, compression ratios, the iso-accuracy search, and ``Pruner``, a
+prune-and-fine-tune path through a schedule of target ratios (Han et al. 2015).
 
-Plain functions on plain inputs (parameter dicts, masks, lists of numbers), no training:
-the compression task (``tasks/compression.py``) strings them together with the one engine.
+The mask and search functions are plain functions on plain inputs (parameter dicts, masks,
+lists of numbers); ``Pruner`` fine-tunes with the one engine. The compression tasks
+(``tasks/compression.py``, ``tasks/compressed_robustness.py``) string them together.
+Quantization and distillation have modules of their own (``quantization.py``,
+``distillation.py``).
 
 * Masks are ``{parameter name: 0/1 float tensor}`` over the *weight matrices* (dim ≥ 2);
   biases are never pruned (Han et al. 2015 prune connections, not units).
@@ -14,18 +18,38 @@ the compression task (``tasks/compression.py``) strings them together with the o
 
 from __future__ import annotations
 
+import importlib
 import math
 from collections.abc import Callable, Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..engine.models import count_params
+from ..engine.train import TrainConfig, evaluate, train
 from ..errors import UserError
 
-PRUNING_METHODS = ("magnitude", "random")
-INDEX_SCHEMES = ("bitmask", "relative-4", "relative-5", "relative-8")
+PRUNING_METHODS = ("magnitude", "random")  # which weights a cut keeps
+# the paths through a schedule: each cut from the last point (Han 2015), each from the dense
+# model, or like the first keeping a uniform random subset (the control, Blalock 2020)
+PATHS = ("magnitude-iterative", "magnitude-oneshot", "random")
+
+# moved to quantization.py / distillation.py; older imports (``quirkbench.compression``)
+# still find them here
+_MOVED = {"INDEX_SCHEMES": "quantization", "quantize_int8_": "quantization",
+          "index_bits": "quantization", "bits_breakdown": "quantization",
+          "distillation_loss": "distillation", "soft_targets": "distillation"}
+
+
+def __getattr__(name: str):
+    if name in _MOVED:
+        return getattr(importlib.import_module(f"{__package__}.{_MOVED[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def state_copy(model: nn.Module) -> dict[str, torch.Tensor]:
+    """A detached copy of ``model``'s state dict (a point to come back to)."""
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
 # --------------------------------------------------------------------------- masks
@@ -128,81 +152,49 @@ def crossing_ratio(lo: tuple[float, float], hi: tuple[float, float], threshold: 
     return math.exp(math.log(r0) + t * (math.log(r1) - math.log(r0)))
 
 
-# --------------------------------------------------------------------------- int8 and bits
+# --------------------------------------------------------------------------- the path
 
-@torch.no_grad()
-def quantize_int8_(model: nn.Module) -> dict[str, float]:
-    """Post-training symmetric per-tensor int8 quantization of the weight matrices, in place.
+class Pruner:
+    """Prune-and-fine-tune steps for one path of ``PATHS``, all from the same dense model
+    (``dense_state``) and data set ``ds``: each cut prunes globally to a target ratio (×),
+    then fine-tunes with ``finetune`` (masks keep pruned weights at zero). ``ratios``: the
+    schedule ``curve`` walks; ``draw``: another random mask draw (its own generator)."""
 
-    w ← round(w / s).clamp(-127, 127) · s with s = max|w| / 127, so zeros stay zero and
-    the sparsity pattern survives. Biases stay fp32. Returns name → scale s.
-    """
-    scales = {}
-    for k, w in prunable(model).items():
-        s = w.abs().max().item() / 127 or 1.0
-        w.copy_(torch.round(w / s).clamp_(-127, 127) * s)
-        scales[k] = s
-    return scales
+    def __init__(self, method: str, model: nn.Module, dense_state: dict, ds,
+                 ratios: Sequence[float], finetune: TrainConfig, seed: int, draw: int = 0):
+        if method not in PATHS:
+            raise UserError(f"unknown pruning path {method!r}; valid: {', '.join(PATHS)}")
+        self.method, self.model, self.ds, self.seed = method, model, ds, seed
+        self.ratios, self.finetune = tuple(ratios), finetune
+        self.kind = "random" if method == "random" else "magnitude"
+        self.gen = torch.Generator().manual_seed(seed + 7919 * draw)
+        self.dense = {"ratio": 1.0, "state": dense_state, "masks": None}
+        self.total = count_params(model)
+        self.unprunable = self.total - sum(p.numel() for p in prunable(model).values())
 
+    def step(self, start: dict, target: float, train_seed: int) -> dict:
+        """Prune from the ``start`` point to ``target`` (×), fine-tune; the new point:
+        {target, ratio, test_acc (%), params (nonzero), steps, state, masks}."""
+        self.model.load_state_dict(start["state"])
+        keep = keep_for_ratio(self.total, self.unprunable, target)
+        masks = prune_masks(prunable(self.model), keep, self.kind, masks=start["masks"],
+                            generator=self.gen)
+        r = train(self.model, self.ds.x_train, self.ds.y_train, self.finetune, seed=train_seed,
+                  masks=masks)
+        acc = 100 * evaluate(self.model, self.ds.x_test, self.ds.y_test)[0]
+        return {"target": target, "ratio": compression_ratio(self.model), "test_acc": acc,
+                "params": count_params(self.model, nonzero=True), "steps": r.steps,
+                "state": state_copy(self.model), "masks": masks}
 
-def index_bits(mask: torch.Tensor, scheme: str = "relative-5") -> tuple[int, int]:
-    """(index bits, filler entries) to locate the nonzeros of one mask.
-
-    ``bitmask``: one bit per position. ``relative-b`` (Han et al. 2016, CSR with relative
-    indices): each nonzero stores the gap to the previous one (row-major, across rows) in b
-    bits; a gap larger than 2^b needs filler zero entries, each costing b index bits and
-    one stored (zero) value — the caller charges the value bits for the fillers.
-    """
-    if scheme not in INDEX_SCHEMES:
-        raise UserError(f"unknown index scheme {scheme!r}; valid: {', '.join(INDEX_SCHEMES)}")
-    if scheme == "bitmask":
-        return mask.numel(), 0
-    b = int(scheme.split("-")[1])
-    pos = torch.nonzero(mask.reshape(-1)).reshape(-1)
-    if len(pos) == 0:
-        return 0, 0
-    gaps = torch.diff(pos, prepend=torch.tensor([-1], device=pos.device))  # ≥ 1
-    entries = int(torch.ceil(gaps.double() / 2 ** b).sum().item())  # one per 2^b of gap
-    return entries * b, entries - len(pos)
-
-
-def bits_breakdown(model: nn.Module, weight_bits: int = 8, scheme: str = "relative-5") -> dict:
-    """Storage of a pruned, quantized model against dense fp32, in bits.
-
-    dense = 32 × all parameters. compressed = nonzero weights × ``weight_bits`` + filler
-    entries × ``weight_bits`` + index bits (``scheme``) + one fp32 scale per weight tensor
-    + biases × 32. ``ratio`` = dense / compressed (×).
-    """
-    dense = 32 * count_params(model)
-    weights = prunable(model)
-    nnz = sum(int((w != 0).sum()) for w in weights.values())
-    idx = fill = 0
-    for w in weights.values():
-        i, f = index_bits(w != 0, scheme)
-        idx += i
-        fill += f
-    biases = count_params(model) - sum(w.numel() for w in weights.values())
-    compressed = (nnz + fill) * weight_bits + idx + 32 * len(weights) + 32 * biases
-    return {"dense_bits": dense, "compressed_bits": compressed, "nonzero_weights": nnz,
-            "filler_entries": fill, "index_bits": idx, "weight_bits": weight_bits,
-            "index_scheme": scheme, "ratio": dense / compressed}
-
-
-# --------------------------------------------------------------------------- distillation
-
-def distillation_loss(temperature: float) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    """Hinton et al. 2015: cross-entropy between the teacher's softened distribution y (N, C)
-    (probabilities at temperature T) and the student's softmax at T, scaled by T² so the
-    gradient magnitude does not shrink as 1/T²."""
-    t = float(temperature)
-
-    def loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return t * t * F.cross_entropy(logits / t, y)
-
-    return loss
-
-
-@torch.no_grad()
-def soft_targets(teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
-    """softmax(logits / T), (N, C) probabilities."""
-    return F.softmax(teacher_logits / temperature, dim=-1)
+    def curve(self, stop_below: float | None = None) -> list[dict]:
+        """One point per target ratio; iterative paths start each cut from the last point.
+        With ``stop_below`` (an accuracy, %), stop after two points in a row below it."""
+        points, prev = [], self.dense
+        for j, target in enumerate(self.ratios):
+            start = self.dense if self.method == "magnitude-oneshot" else prev
+            prev = self.step(start, target, train_seed=self.seed * 1000 + j)
+            points.append(prev)
+            if stop_below is not None and len(points) >= 2 and \
+                    all(p["test_acc"] < stop_below - 1e-9 for p in points[-2:]):
+                break
+        return points

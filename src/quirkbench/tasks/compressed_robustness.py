@@ -37,10 +37,11 @@ from ..engine.models import count_params, make_model
 from ..engine.train import TrainConfig, evaluate, predict, train
 from ..errors import UserError
 from ..methods import attacks as A
-from ..methods.pruning import distillation_loss, iso_accuracy_index, quantize_int8_, soft_targets
+from ..methods.distillation import distillation_loss, soft_targets
+from ..methods.pruning import Pruner, iso_accuracy_index, state_copy
+from ..methods.quantization import quantize_int8_
 from ..metrics import HIGHER, NONE, Anchor, Metric
 from . import Context, Task, TaskOutput, register
-from .compression import Pruner
 
 GUO = "Guo et al. 2018"
 YE = "Ye et al. 2019"
@@ -79,10 +80,6 @@ class CompressedRobustnessConfig:
         check_choices(self.attack, "attack", A.REGISTRY, "attack")
 
 
-def _state(model):
-    return {k: v.detach().clone() for k, v in model.state_dict().items()}
-
-
 def _success(model, x, y, attack) -> float:
     ok = predict(model, x).argmax(1) == y
     if not bool(ok.any()):
@@ -96,13 +93,14 @@ def four_models(cfg: CompressedRobustnessConfig, ds, ctx: Context) -> tuple[dict
     x, y, xt, yt = ds.x_train, ds.y_train, ds.x_test, ds.y_test
     dense = make_model(cfg.model, ds.input_shape, ds.num_classes, seed=ctx.seed).to(ctx.device)
     train(dense, x, y, cfg.train, seed=ctx.seed)
-    dense_state = _state(dense)
+    dense_state = state_copy(dense)
     dense_acc = 100 * evaluate(dense, xt, yt)[0]
     models = {"dense": dense}
 
     pruned = make_model(cfg.model, ds.input_shape, ds.num_classes, seed=ctx.seed).to(ctx.device)
     pruned.load_state_dict(dense_state)
-    pruner = Pruner("magnitude-iterative", pruned, dense_state, ds, cfg, ctx.seed)
+    pruner = Pruner("magnitude-iterative", pruned, dense_state, ds, cfg.ratios, cfg.finetune,
+                    ctx.seed)
     points = [{"ratio": 1.0, "test_acc": dense_acc, "state": dense_state}] + pruner.curve()
     i = iso_accuracy_index([p["ratio"] for p in points], [p["test_acc"] for p in points],
                            dense_acc, cfg.delta_pp)

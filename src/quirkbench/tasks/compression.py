@@ -81,31 +81,25 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
-import torch
-
 from ..config import at_least, check, check_choices, check_each, model_setting
 from ..engine.models import count_params, make_model
-from ..engine.train import TrainConfig, evaluate, predict, train
+from ..engine.train import TrainConfig, evaluate, train
 from ..errors import UserError
+from ..methods.distillation import distill
 from ..methods.pruning import (
-    INDEX_SCHEMES,
+    PATHS,
+    Pruner,
     bisect_ratio,
-    bits_breakdown,
-    compression_ratio,
     crossing_ratio,
-    distillation_loss,
     iso_accuracy_index,
-    keep_for_ratio,
     meets,
-    prunable,
-    prune_masks,
-    quantize_int8_,
-    soft_targets,
+    state_copy,
 )
+from ..methods.quantization import INDEX_SCHEMES, quantize
 from ..metrics import HIGHER, NONE, Anchor, Metric
 from . import Context, Figure, Task, TaskOutput, register
 
-METHODS = ("magnitude-iterative", "magnitude-oneshot", "random")
+METHODS = PATHS  # magnitude-iterative, magnitude-oneshot, random
 HAN15, HAN16 = "Han et al. 2015", "Han et al. 2016"
 HINTON, BLALOCK, FRANKLE = "Hinton et al. 2015", "Blalock et al. 2020", "Frankle & Carbin 2019"
 
@@ -167,10 +161,6 @@ class CompressionConfig:
                   "unset (the whole split) with folds > 1", self.n_train)
 
 
-def _state(model) -> dict[str, torch.Tensor]:
-    return {k: v.detach().clone() for k, v in model.state_dict().items()}
-
-
 @dataclass
 class Fold:
     """One train/test split: its dense start (the pruning paths begin there), its reference
@@ -212,49 +202,10 @@ def make_folds(cfg: CompressionConfig, ctx: Context) -> list[Fold]:
         model = make_model(cfg.model, d.input_shape, d.num_classes, seed=seed).to(ctx.device)
         train(model, d.x_train, d.y_train, cfg.train, seed=seed)
         start_acc = 100 * evaluate(model, d.x_test, d.y_test)[0]
-        dense_state = _state(model)
+        dense_state = state_copy(model)
         reference_state, dense_acc = dense_reference(model, d, cfg, seed)
         folds.append(Fold(d, model, seed, dense_state, start_acc, reference_state, dense_acc))
     return folds
-
-
-class Pruner:
-    """Prune-and-fine-tune steps for one method, all from the same dense model and data."""
-
-    def __init__(self, method: str, model, dense_state, ds, cfg: CompressionConfig, seed: int,
-                 draw: int = 0):
-        self.method, self.model, self.ds, self.cfg, self.seed = method, model, ds, cfg, seed
-        self.kind = "random" if method == "random" else "magnitude"
-        self.gen = torch.Generator().manual_seed(seed + 7919 * draw)
-        self.dense = {"ratio": 1.0, "state": dense_state, "masks": None}
-        self.total = count_params(model)
-        self.unprunable = self.total - sum(p.numel() for p in prunable(model).values())
-
-    def step(self, start: dict, target: float, train_seed: int) -> dict:
-        """Prune from the ``start`` point to ``target`` (×), fine-tune; the new point."""
-        self.model.load_state_dict(start["state"])
-        keep = keep_for_ratio(self.total, self.unprunable, target)
-        masks = prune_masks(prunable(self.model), keep, self.kind, masks=start["masks"],
-                            generator=self.gen)
-        r = train(self.model, self.ds.x_train, self.ds.y_train, self.cfg.finetune, seed=train_seed,
-                  masks=masks)
-        acc = 100 * evaluate(self.model, self.ds.x_test, self.ds.y_test)[0]
-        return {"target": target, "ratio": compression_ratio(self.model), "test_acc": acc,
-                "params": count_params(self.model, nonzero=True), "steps": r.steps,
-                "state": _state(self.model), "masks": masks}
-
-    def curve(self, stop_below: float | None = None) -> list[dict]:
-        """One point per target ratio; iterative methods start each cut from the last point.
-        With ``stop_below`` (an accuracy, %), stop after two points in a row below it."""
-        points, prev = [], self.dense
-        for j, target in enumerate(self.cfg.ratios):
-            start = self.dense if self.method == "magnitude-oneshot" else prev
-            prev = self.step(start, target, train_seed=self.seed * 1000 + j)
-            points.append(prev)
-            if stop_below is not None and len(points) >= 2 and \
-                    all(p["test_acc"] < stop_below - 1e-9 for p in points[-2:]):
-                break
-        return points
 
 
 def _mean_point(target: float, fold_points: list[dict]) -> dict:
@@ -280,12 +231,12 @@ def fold_curve(pruners: list[Pruner], cfg: CompressionConfig,
     return points
 
 
-def search(pruners: list[Pruner], best: dict, hi: dict, dense_acc: float,
-           probes: list) -> tuple[dict, dict]:
+def search(pruners: list[Pruner], cfg: CompressionConfig, best: dict, hi: dict,
+           dense_acc: float, probes: list) -> tuple[dict, dict]:
     """Bisect in log-ratio between ``best`` (meets δ) and ``hi`` (the next point, misses δ);
     iterative methods prune each probe from the best point so far (in every fold),
     one-shot from dense. Returns the final bracket (meets, misses)."""
-    cfg, method, bracket = pruners[0].cfg, pruners[0].method, [best, hi]
+    method, bracket = pruners[0].method, [best, hi]
 
     def probe(r: float) -> bool:
         k = sum(q["method"] == method for q in probes)  # same batch order per method
@@ -336,12 +287,15 @@ def run(cfg: CompressionConfig, ctx: Context) -> TaskOutput:
 
     t0 = time.perf_counter()
     qmethod = "magnitude-iterative" if "magnitude-iterative" in iso else cfg.methods[0]
-    quant = quantize(model, iso[qmethod]["folds"][0]["state"], ds, cfg)
+    quant = quantize(model, iso[qmethod]["folds"][0]["state"], ds, cfg.index_scheme)
     seconds["quantize"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     model.load_state_dict(folds[0].reference_state)
-    students, student_params, n_transfer = distill(model, ds, cfg, ctx)
+    students, student_params, n_transfer = distill(
+        model, ds, student=cfg.student, temperature=cfg.temperature,
+        fraction=cfg.distill_fraction, train_cfg=cfg.student_train, seed=ctx.seed,
+        device=ctx.device, log=ctx.log)
     seconds["distill"] = time.perf_counter() - t0
 
     m = [Metric("test_acc", dense_acc, "%", HIGHER, {"model": "dense"}, headline=True,
@@ -368,14 +322,14 @@ def dense_reference(model, ds, cfg: CompressionConfig, seed: int) -> tuple[dict,
     """The dense model trained on with the fine-tune settings for the longest pruning path's
     extra budget (one fine-tune per cut of the schedule): (state, test accuracy %). The
     model is left at the *start* state (the pruning paths begin there)."""
-    start = _state(model)
+    start = state_copy(model)
     n = len(cfg.ratios)
     extra = replace(cfg.finetune, max_epochs=cfg.finetune.max_epochs * n,
                     max_steps=None if cfg.finetune.max_steps is None
                     else cfg.finetune.max_steps * n)
     train(model, ds.x_train, ds.y_train, extra, seed=seed * 1000 + 999)
     acc = 100 * evaluate(model, ds.x_test, ds.y_test)[0]
-    reference = _state(model)
+    reference = state_copy(model)
     model.load_state_dict(start)
     return reference, acc
 
@@ -388,7 +342,8 @@ def iso_accuracy(method: str, folds: list[Fold], dense_acc: float, cfg: Compress
     ``interpolate`` the crossing of dense − δ between it and the next point, which misses δ.
     ``censored`` when even the last ratio met δ (a lower bound). ``draw`` > 0: another
     random mask draw, whose curve stops after two misses in a row."""
-    pruners = [Pruner(method, f.model, f.dense_state, f.ds, cfg, f.seed, draw) for f in folds]
+    pruners = [Pruner(method, f.model, f.dense_state, f.ds, cfg.ratios, cfg.finetune, f.seed,
+                      draw) for f in folds]
     total = count_params(folds[0].model)
     stop = dense_acc - cfg.delta_pp if draw > 0 else None
     dense = {"target": 1.0, "ratio": 1.0, "test_acc": dense_acc, "params": total,
@@ -404,7 +359,7 @@ def iso_accuracy(method: str, folds: list[Fold], dense_acc: float, cfg: Compress
     best, hi = points[i], (points[i + 1] if i < len(points) - 1 else None)
     censored = i == len(cfg.ratios)  # even the last ratio of the schedule met δ
     if hi is not None and cfg.search_steps:
-        best, hi = search(pruners, best, hi, dense_acc, probes)
+        best, hi = search(pruners, cfg, best, hi, dense_acc, probes)
     ratio = best["ratio"]
     if hi is not None and cfg.interpolate:
         ratio = crossing_ratio((best["ratio"], best["test_acc"]), (hi["ratio"], hi["test_acc"]),
@@ -419,42 +374,6 @@ def iso_accuracy(method: str, folds: list[Fold], dense_acc: float, cfg: Compress
                    f"({best['test_acc']:.2f}% vs dense {dense_acc:.2f}%)")
                 + (" — every ratio met δ" if censored else ""))
     return series, {**best, "iso_ratio": ratio, "bracket": bracket, "censored": censored}
-
-
-def quantize(model, state, ds, cfg: CompressionConfig) -> dict:
-    """int8 post-training quantization of the pruned ``state``: accuracy before and after,
-    and the bits-level breakdown with the sparse index overhead."""
-    model.load_state_dict(state)
-    pruned_acc = 100 * evaluate(model, ds.x_test, ds.y_test)[0]
-    quantize_int8_(model)
-    int8_acc = 100 * evaluate(model, ds.x_test, ds.y_test)[0]
-    return {"pruned_acc": pruned_acc, "int8_acc": int8_acc,
-            "bits": bits_breakdown(model, 8, cfg.index_scheme)}
-
-
-def distill(teacher, ds, cfg: CompressionConfig,
-            ctx: Context) -> tuple[dict[str, float], int, int]:
-    """The same student (same init, same steps) on hard labels and on the teacher's softened
-    outputs, both on the transfer set (``distill_fraction`` of the training split, drawn
-    from the seed): ({kind: test accuracy %}, student parameters, transfer-set size)."""
-    g = torch.Generator().manual_seed(ctx.seed * 1000 + 17)
-    n = max(ds.num_classes, round(cfg.distill_fraction * len(ds.y_train)))
-    pick = torch.randperm(len(ds.y_train), generator=g)[:n].to(ds.y_train.device)
-    x, y = ds.x_train[pick], ds.y_train[pick]
-    teacher_soft = soft_targets(predict(teacher, x), cfg.temperature)
-    students = {}
-    for kind in ("hard-labels", "distilled"):
-        s = make_model(cfg.student, ds.input_shape, ds.num_classes, seed=ctx.seed + 1)
-        s = s.to(ctx.device)
-        if kind == "distilled":
-            train(s, x, teacher_soft, cfg.student_train, seed=ctx.seed,
-                  loss_fn=distillation_loss(cfg.temperature))
-        else:
-            train(s, x, y, cfg.student_train, seed=ctx.seed)
-        students[kind] = 100 * evaluate(s, ds.x_test, ds.y_test)[0]
-    ctx.log(f"student {cfg.student} on {n} examples: hard labels {students['hard-labels']:.2f}%"
-            f", distilled {students['distilled']:.2f}% (T={cfg.temperature:g})")
-    return students, count_params(s), n
 
 
 def iso_metrics(iso: dict[str, dict], cfg: CompressionConfig,
