@@ -241,3 +241,35 @@ def test_training_that_cannot_learn_reports_not_learned():
     assert np.isnan(m["forgetting_pct"].value) and m["average_accuracy"].holds is False
     assert "not learned" in out.info["check_reasons"][
         "average_accuracy[protocol=split-class,strategy=naive]"]
+
+
+def test_first_task_is_trained_once_per_protocol_and_the_results_are_the_same(monkeypatch):
+    """Every strategy trains the first task alike: with ``first_task`` shared, the later
+    sequences take its weights instead of training it again, and R and the steps are those
+    of a sequence that trained it itself; a model that starts elsewhere trains it."""
+    from quirkbench.engine import data
+
+    ds = data.load("mnist5k", seed=0, n_train=300, n_test=100)
+    prot = C.make_protocol("split-class", ds, 3, 0)
+    cfg = get("forgetting").make_config("smoke", {}).train
+    trained = []
+    real = C.train
+    monkeypatch.setattr(C, "train", lambda m, x, *a, **k: trained.append(x) or
+                        real(m, x, *a, **k))
+
+    def run(strategy, shared, seed=0):
+        model = make_model("mlp-32", ds.input_shape, ds.num_classes, seed=seed)
+        r = C.run_sequence(prot, strategy, model, cfg, seed=0, fisher_samples=20,
+                           memory_per_task=10, first_task=shared)
+        return r.R.tolist(), r.steps
+
+    alone = {s: run(s, None) for s in ("naive", "ewc", "replay")}
+    trained.clear()
+    shared: dict = {}
+    assert {s: run(s, shared) for s in ("naive", "ewc", "replay")} == alone
+    def firsts():
+        return sum(x is prot.tasks[0].x_train for x in trained)
+
+    assert firsts() == 1  # the first task once, for naive only
+    other = run("naive", shared, seed=1)
+    assert firsts() == 2 and other == run("naive", None, seed=1)

@@ -92,3 +92,59 @@ def test_bad_train_settings_are_user_errors():
         TrainConfig(optimizer="lbfgs")
     with pytest.raises(UserError, match="fraction"):
         TrainConfig(target_train_acc=100)
+
+
+def _fit_with(monkeypatch, digits, shortcut: bool):
+    """200 random labels fitted with a probe every step; without ``shortcut`` every probe is
+    a full pass. (steps, fitted, curve, the full passes' count, the probes' count)."""
+    import quirkbench.engine.train as T
+
+    y = torch.randint(0, 10, (200,), generator=torch.Generator().manual_seed(1))
+    full, probes = [0], [0]
+    real_full, real_reached = T._FitProbe.full, T._FitProbe.reached
+
+    def counted_full(self, model):
+        full[0] += 1
+        return real_full(self, model)
+
+    def reached(self, model):
+        probes[0] += 1
+        if not shortcut:
+            return self.full(model)[0] >= self.target
+        return real_reached(self, model)
+
+    monkeypatch.setattr(T._FitProbe, "full", counted_full)
+    monkeypatch.setattr(T._FitProbe, "reached", reached)
+    m = make_model("mlp-128", digits.input_shape, seed=0)
+    r = train(m, digits.x_train[:200], y, TrainConfig(lr=0.1, batch_size=32, max_epochs=300,
+                                                      check_every=1), seed=0)
+    curve = [(p["step"], p["train_acc"], p["train_loss"]) for p in r.curve]
+    return r.steps, r.fitted, curve, full[0], probes[0]
+
+
+def test_fit_probe_gives_the_full_pass_answer_with_fewer_full_passes(digits, monkeypatch):
+    """The fit probe looks at the last full pass's wrong examples first: the step it stops
+    at and the curve are those of a full pass at every probe, with far fewer full passes."""
+    steps, fitted, curve, full, probes = _fit_with(monkeypatch, digits, shortcut=True)
+    steps0, fitted0, curve0, full0, probes0 = _fit_with(monkeypatch, digits, shortcut=False)
+    assert fitted and (steps, fitted, curve) == (steps0, fitted0, curve0)
+    assert probes == probes0 > 30 and full0 - full > probes / 2  # most probes: no full pass
+
+
+def test_final_train_eval_off_skips_the_last_pass(digits, monkeypatch):
+    """Without a target, the end-of-training pass over the training set runs only when asked;
+    otherwise train_acc is the last epoch's running accuracy and the weights are the same."""
+    import quirkbench.engine.train as T
+
+    calls = []
+    real = T.evaluate
+    monkeypatch.setattr(T, "evaluate", lambda *a, **k: calls.append(1) or real(*a, **k))
+    cfg = TrainConfig(max_epochs=2, target_train_acc=None, eval_test=False)
+    ws = []
+    for final in (True, False):
+        m = make_model("mlp-32", digits.input_shape, seed=0)
+        r = train(m, digits.x_train, digits.y_train, cfg, seed=0, final_train_eval=final)
+        ws.append(torch.cat([p.flatten() for p in m.parameters()]))
+        assert len(calls) == (1 if final else 0) and 0 < r.train_acc <= 1
+        calls.clear()
+    assert torch.equal(ws[0], ws[1])

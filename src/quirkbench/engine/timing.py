@@ -89,7 +89,7 @@ def engine_stepper(model, x, y, batch: int, fused: bool = False) -> Callable[[in
         calls[0] += 1
         tc = TrainConfig(lr=0.01, batch_size=batch, max_epochs=10**6, max_steps=n,
                          target_train_acc=None, eval_test=False, fused=fused)
-        r = train(model, x, y, tc, seed=calls[0])
+        r = train(model, x, y, tc, seed=calls[0], final_train_eval=False)
         return r.seconds / r.steps
 
     return run

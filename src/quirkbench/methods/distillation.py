@@ -47,9 +47,10 @@ def distill(teacher, ds, *, student: str, temperature: float, fraction: float,
         s = make_model(student, ds.input_shape, ds.num_classes, seed=seed + 1)
         s = s.to(device)
         if kind == "distilled":
-            train(s, x, teacher_soft, train_cfg, seed=seed, loss_fn=distillation_loss(temperature))
+            train(s, x, teacher_soft, train_cfg, seed=seed, loss_fn=distillation_loss(temperature),
+                  final_train_eval=False)
         else:
-            train(s, x, y, train_cfg, seed=seed)
+            train(s, x, y, train_cfg, seed=seed, final_train_eval=False)
         students[kind] = 100 * evaluate(s, ds.x_test, ds.y_test)[0]
     log(f"student {student} on {n} examples: hard labels {students['hard-labels']:.2f}%"
         f", distilled {students['distilled']:.2f}% (T={temperature:g})")

@@ -180,7 +180,7 @@ class Pruner:
         masks = prune_masks(prunable(self.model), keep, self.kind, masks=start["masks"],
                             generator=self.gen)
         r = train(self.model, self.ds.x_train, self.ds.y_train, self.finetune, seed=train_seed,
-                  masks=masks)
+                  masks=masks, final_train_eval=False)
         acc = 100 * evaluate(self.model, self.ds.x_test, self.ds.y_test)[0]
         return {"target": target, "ratio": compression_ratio(self.model), "test_acc": acc,
                 "params": count_params(self.model, nonzero=True), "steps": r.steps,

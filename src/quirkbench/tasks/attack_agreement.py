@@ -85,7 +85,7 @@ def run(cfg: AttackAgreementConfig, ctx: Context) -> TaskOutput:
 
         raise UserError(f"attack_agreement needs images in [0, 1]; {ds.name} is unbounded")
     model = make_model(cfg.model, ds.input_shape, ds.num_classes, seed=ctx.seed).to(ctx.device)
-    train(model, ds.x_train, ds.y_train, cfg.train, seed=ctx.seed)
+    train(model, ds.x_train, ds.y_train, cfg.train, seed=ctx.seed, final_train_eval=False)
     model.eval()
     g = torch.Generator().manual_seed(ctx.seed)
     pick = torch.randperm(len(ds.y_test), generator=g)[:cfg.n_attack].to(ctx.device)

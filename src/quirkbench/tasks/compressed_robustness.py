@@ -92,7 +92,7 @@ def four_models(cfg: CompressedRobustnessConfig, ds, ctx: Context) -> tuple[dict
     """({dense, pruned, int8, distilled}: model, dense test accuracy %, pruned ratio ×)."""
     x, y, xt, yt = ds.x_train, ds.y_train, ds.x_test, ds.y_test
     dense = make_model(cfg.model, ds.input_shape, ds.num_classes, seed=ctx.seed).to(ctx.device)
-    train(dense, x, y, cfg.train, seed=ctx.seed)
+    train(dense, x, y, cfg.train, seed=ctx.seed, final_train_eval=False)
     dense_state = state_copy(dense)
     dense_acc = 100 * evaluate(dense, xt, yt)[0]
     models = {"dense": dense}
@@ -115,7 +115,7 @@ def four_models(cfg: CompressedRobustnessConfig, ds, ctx: Context) -> tuple[dict
     student = make_model(cfg.student, ds.input_shape, ds.num_classes,
                          seed=ctx.seed + 1).to(ctx.device)
     train(student, x, soft_targets(predict(dense, x), cfg.temperature), cfg.train, seed=ctx.seed,
-          loss_fn=distillation_loss(cfg.temperature))
+          loss_fn=distillation_loss(cfg.temperature), final_train_eval=False)
     models["distilled"] = student
     return models, dense_acc, points[i]["ratio"]
 

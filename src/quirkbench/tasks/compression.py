@@ -200,7 +200,7 @@ def make_folds(cfg: CompressionConfig, ctx: Context) -> list[Fold]:
     for f, d in enumerate(sets):
         seed = ctx.seed + FOLD_SEED * f
         model = make_model(cfg.model, d.input_shape, d.num_classes, seed=seed).to(ctx.device)
-        train(model, d.x_train, d.y_train, cfg.train, seed=seed)
+        train(model, d.x_train, d.y_train, cfg.train, seed=seed, final_train_eval=False)
         start_acc = 100 * evaluate(model, d.x_test, d.y_test)[0]
         dense_state = state_copy(model)
         reference_state, dense_acc = dense_reference(model, d, cfg, seed)
@@ -327,7 +327,7 @@ def dense_reference(model, ds, cfg: CompressionConfig, seed: int) -> tuple[dict,
     extra = replace(cfg.finetune, max_epochs=cfg.finetune.max_epochs * n,
                     max_steps=None if cfg.finetune.max_steps is None
                     else cfg.finetune.max_steps * n)
-    train(model, ds.x_train, ds.y_train, extra, seed=seed * 1000 + 999)
+    train(model, ds.x_train, ds.y_train, extra, seed=seed * 1000 + 999, final_train_eval=False)
     acc = 100 * evaluate(model, ds.x_test, ds.y_test)[0]
     reference = state_copy(model)
     model.load_state_dict(start)

@@ -117,13 +117,15 @@ def run(cfg: ForgettingConfig, ctx: Context) -> TaskOutput:
     results: dict[tuple[str, str], continual.SequenceResult] = {}
     for pname in cfg.protocols:
         protocol = continual.make_protocol(pname, ds, cfg.n_tasks, ctx.seed, cfg.classes_per_task)
+        first_task: dict = {}  # every strategy trains the first task alike: once per protocol
         for strategy in cfg.strategies:
             model = make_model(cfg.model, ds.input_shape, ds.num_classes, seed=ctx.seed)
             r = run_sequence(protocol, strategy, model.to(ctx.device), cfg.train, seed=ctx.seed,
                              ewc_lambda=cfg.ewc_lambda, fisher_samples=cfg.fisher_samples,
                              memory_per_task=cfg.memory_per_task,
                              learn_fraction=(1 + cfg.learned_fraction) / 2,
-                             extra_steps=cfg.extra_steps_factor * (cfg.train.max_steps or 0))
+                             extra_steps=cfg.extra_steps_factor * (cfg.train.max_steps or 0),
+                             first_task=first_task)
             results[pname, strategy] = r
             ctx.log(f"{pname:11s} {strategy:6s} ACC {continual.average_accuracy(r.R):5.1f}% "
                     f"forgetting {continual.forgetting_pct(r.R):5.1f}% in {r.seconds:.1f} s")

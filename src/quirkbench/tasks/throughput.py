@@ -204,7 +204,7 @@ def measure_attacks(cfg: ThroughputConfig, ctx: Context, log=None) -> dict:
     if cfg.pgd_train_steps:
         train(model, ds.x_train, ds.y_train, TrainConfig(lr=0.05, batch_size=64, max_epochs=10**6,
               max_steps=cfg.pgd_train_steps, target_train_acc=None, eval_test=False),
-              seed=ctx.seed)
+              seed=ctx.seed, final_train_eval=False)
     model.eval().requires_grad_(False)  # frozen for every attack: nobody pays weight gradients
     x, y = ds.x_test[:cfg.pgd_n], ds.y_test[:cfg.pgd_n]
     bounds = ds.bounds or (0.0, 1.0)

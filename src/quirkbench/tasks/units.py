@@ -65,7 +65,7 @@ def run(cfg: UnitsConfig, ctx: Context) -> TaskOutput:
         raise UserError(f"model {cfg.model!r} has no hidden layer with .features(x); use an mlp "
                         "with hidden widths (mlp-128), lenet5 or convnet")
     r = train(model, ds.x_train, ds.y_train, cfg.train, seed=ctx.seed, x_test=ds.x_test,
-              y_test=ds.y_test)
+              y_test=ds.y_test, final_train_eval=False)
     model.eval()
     with torch.no_grad():
         phi = model.features(ds.x_test).flatten(1)  # (N_test, D)
