@@ -107,3 +107,34 @@ def test_the_nightly_simulation_page_is_rebuilt_from_the_runs_folder(tmp_path):
     assert "`T.time_epoch(cpu)`" in text and "a \\| b" in text  # asv's table; the rows kept
     # a folder without a run: one line, exit 2
     assert nightly_sim.main([str(tmp_path / "before")]) == 2
+
+
+def test_the_quick_part_of_the_performance_page_says_goals_and_differing_metrics():
+    """The quick suite's section: the three runs per commit, whether ≤ 60 s and ≥ 1.3× were
+    met, how many exact metrics differ from the plain run, and one row per unit, the
+    longest first; timing metrics never count as differing."""
+    from qbtools.docs.perf_quick import _differing, exact_metrics, render_quick
+
+    def doc(v, t):
+        return {"units": {"a/m/0": {"metrics": [{"name": "x", "tags": {}, "value": v},
+                                                {"name": "s", "kind": "timing", "value": t}]}}}
+
+    assert exact_metrics(doc(1.0, 9.0)) == {"a/m/0 x[]": 1.0}
+    runs = {k: {"exact": exact_metrics(doc(v, t))}
+            for k, v, t in (("plain", 1.0, 1.0), ("jobs auto", 1.0, 2.0), ("sequential", 2.0, 3.0))}
+    assert _differing(runs) == {"jobs auto": 0, "sequential": 1}
+
+    def run(wall, units):
+        return {"cmd": "quirkbench run", "wall_s": wall, "rc": 0, "load_before": [1.0],
+                "load_after": [1.2], "jobs": 2, "threads": 1, "units": units, "failed": []}
+
+    side = {"commit": "abc", "exact_metrics": 381,
+            "differing_from_plain": {"jobs auto": 0, "sequential": 0},
+            "runs": {"plain": run(45.0, {"a": 30.0, "b": 10.0}),
+                     "jobs auto": run(45.0, {"a": 30.0, "b": 10.0}),
+                     "sequential": run(72.0, {"a": 31.0, "b": 11.0})}}
+    text = "\n".join(render_quick({"suite": "quick", "seeds": "0", "sides": {"after": side}}))
+    assert "plain run **45.0 s** (goal ≤ 60 s: met)" in text
+    assert "**1.60×** sequential (goal ≥ 1.3×: met)" in text
+    assert "of 381 exact metrics, differing from the plain run's: jobs auto: 0" in text
+    assert text.index("| a | 30.0") < text.index("| b | 10.0")

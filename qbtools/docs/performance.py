@@ -1,14 +1,19 @@
 """Measure the performance goals and write docs/generated/performance.md.
 
     python -m qbtools.docs.performance [--out docs/generated/performance.md]
-                                       [--only jobs,attacks,gate] [--tiny]
+                                       [--only quick,attacks,gate] [--tiny]
+                                       [--before COMMIT]
                                        [--render-from results/performance.json]
 
 One run of each benchmark (benchmarks, not tests; nothing here passes or fails):
 
-* jobs     the quick suite with 2 seeds, one after another in one process with one torch
-           thread (the deterministic reference) vs ``--jobs 2``: wall time of each, their
-           ratio, and whether every non-timing metric is identical;
+* quick    the quick suite on seed 0 as a user runs it: a plain run, ``--jobs auto`` and
+           ``--jobs 1``, default threads, on this checkout and (``--before``) an earlier
+           commit, alternating; wall times, the per-unit breakdown, identical metrics
+           (``qbtools.docs.perf_quick``);
+* jobs     (on request) the quick suite with 2 seeds, one after another in one process with
+           one torch thread vs ``--jobs 2``: wall time of each, their ratio, and whether
+           every non-timing metric is identical;
 * attacks  PGD-L∞ and PGD-L2 on the adversarial task's model (mlp-100-100, briefly trained,
            parameters frozen), 1,000 inputs × 40 steps, ours vs every installed peer
            library, interleaved in this process (``tasks.throughput.measure_attacks``):
@@ -35,6 +40,7 @@ import time
 from pathlib import Path
 
 from qbtools import ROOT, require_checkout
+from qbtools.docs.perf_quick import bench_quick, render_quick
 
 TIMING_UNITS = {"s", "ms", "µs", "samples/s", "steps/s", "GFLOP/s", "TFLOP/s"}
 
@@ -162,6 +168,8 @@ def render(m: dict, sha: str, r: dict, when: str) -> str:
              + (f" The {', '.join(m['earlier']['parts'])} part(s) come from the run of "
                 f"{m['earlier']['when']} UTC on commit `{m['earlier']['commit']}`."
                 if m.get("earlier") else ""), ""]
+    if "quick" in r:
+        lines += render_quick(r["quick"])
     if "jobs" in r:
         j = r["jobs"]
         s, p = j["runs"]["sequential"], j["runs"]["jobs2"]
@@ -244,7 +252,9 @@ def main() -> None:
     require_checkout()
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default=str(ROOT / "docs" / "generated" / "performance.md"))
-    ap.add_argument("--only", default="jobs,attacks,gate")
+    ap.add_argument("--only", default="quick,attacks,gate")
+    ap.add_argument("--before", metavar="COMMIT",
+                    help="quick: also time this earlier commit (a temporary git worktree)")
     ap.add_argument("--tiny", action="store_true")
     ap.add_argument("--render-from", metavar="JSON",
                     help="only render the page from the raw numbers of an earlier run")
@@ -266,8 +276,8 @@ def main() -> None:
             m["earlier"] = {"commit": old["commit"], "when": old["when"], "parts": sorted(r)}
         for name in a.only.split(","):
             t0 = time.perf_counter()
-            r[name] = {"jobs": bench_jobs, "attacks": bench_attacks,
-                       "gate": bench_gate}[name](a.tiny)
+            r[name] = {"jobs": bench_jobs, "attacks": bench_attacks, "gate": bench_gate,
+                       "quick": lambda tiny: bench_quick(tiny, a.before)}[name](a.tiny)
             print(f"{name}: {time.perf_counter() - t0:.0f} s", flush=True)
             m["load_after"] = os.getloadavg()
             raw.parent.mkdir(exist_ok=True)  # after every part: a stopped run keeps the rest
