@@ -1,8 +1,9 @@
 """The repository's own tools, apart from the product: run from the repository root as
 ``python -m qbtools.<module>`` (the root is then on the import path; nothing here edits it).
 
-- ``qbtools.gate``: self-checks of the gate: A/A pairs (``aa``), the planted-regression
-  matrix (``planted``), the pytest-benchmark gate's control check and its calibration
+- ``qbtools.gate``: the gate's helpers and self-checks: the store of base sides the PR
+  gate reuses (``base_store``), A/A pairs (``aa``), the planted-regression matrix
+  (``planted``), the pytest-benchmark gate's control check and its calibration
   (``bench_control``, ``bench_calibrate.sh``);
 - ``qbtools.nightly``: the nightly pipeline simulated on a CPU (``sim.sh``), the changes it
   plants (``plant``) and its asv record (``sim_asv``);

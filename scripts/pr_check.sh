@@ -3,6 +3,8 @@
 # Python environment) and compare them with `quirkbench compare`; exit 1 on a regression.
 #
 #   scripts/pr_check.sh [BASE_REF [HEAD_REF]]      (defaults: origin/main or main, and HEAD)
+#   scripts/pr_check.sh --fill-store [REF]         (REF, default HEAD, run as a base side and
+#                                                   stored in QB_BASE_STORE; main's pushes)
 #
 # Settings (environment):
 #   QB_SUITE     suite to run (default pr; the tests use smoke)
@@ -23,6 +25,14 @@
 #   QB_JOBS      units at once per run (`quirkbench run --jobs`; default auto: one per
 #                physical core, one torch thread each); a side that predates --jobs runs
 #                its units one after another
+#   QB_BASE_STORE  folder of stored base sides (qbtools.gate.base_store; unset: none). A
+#                stored run of BASE whose key matches (the commit, this environment's
+#                fingerprint, the suite settings below, the noise model) is reused and only
+#                HEAD runs; otherwise BASE runs as without a store, and is stored. The gate
+#                says which it did. Timings against a stored base: only the ratios taken
+#                inside one run are judged (compare --base-stored)
+#   QB_NOISE_MODEL  the noise model the comparison reads, part of the key (default:
+#                bench/noise/<suite>.json here, when it exists)
 #   OMP_NUM_THREADS  torch threads per run (default 1 here, see below)
 # The worktrees run their own source (PYTHONPATH=<worktree>/src); the comparison runs with
 # the quirkbench of the current environment, so a base that predates `compare` still works.
@@ -32,6 +42,13 @@ set -euo pipefail
 set -f  # no globbing: QB_SETS values such as conditions=['a'] hold brackets
 
 repo=$(git -C "${QB_REPO:-.}" rev-parse --show-toplevel)
+here=$(cd "$(dirname "$0")/.." && pwd)  # this checkout: its qbtools
+fill=0
+if [[ "${1:-}" == --fill-store ]]; then
+  fill=1; shift
+  [[ -n "${QB_BASE_STORE:-}" ]] || { echo "pr_check: --fill-store needs QB_BASE_STORE (the store folder)" >&2; exit 2; }
+  set -- "${1:-HEAD}" "${1:-HEAD}"
+fi
 if [[ $# -ge 1 ]]; then base_ref=$1
 elif git -C "$repo" rev-parse -q --verify origin/main >/dev/null; then base_ref=origin/main
 else base_ref=main; fi
@@ -72,20 +89,55 @@ run_side() {  # name seed: one seed of one side, its own document $out/name/seed
     >> "$out/$name.log" 2>&1 || { echo "the $name run failed:"; tail -20 "$out/$name.log"; exit 2; }
 }
 
+# this checkout's qbtools (from its own root: python -m puts the working directory first)
+store_tool() { (cd "$here" && "$py" -m qbtools.gate.base_store "$@"); }
+if [[ -n "${QB_BASE_STORE:-}" ]]; then
+  QB_BASE_STORE=$(mkdir -p "$QB_BASE_STORE" && cd "$QB_BASE_STORE" && pwd)
+fi
+
 start=$SECONDS
-add_worktree base "$base_sha"
 add_worktree head "$head_sha"
 seeds=${QB_SEEDS:-$(cd "$work/head" && PYTHONPATH="$work/head/src" "$py" -c \
   "from quirkbench.runner.suite import SUITES; print(','.join(map(str, SUITES['$suite'].seeds)))")}
-# Interleave the sides seed by seed, alternating which goes first (ABBA...): a machine whose
-# load drifts during the check then slows both sides alike, not one (timings stay comparable).
-i=0
-for seed in ${seeds//,/ }; do
-  if (( i % 2 == 0 )); then run_side base "$seed"; run_side head "$seed"
-  else run_side head "$seed"; run_side base "$seed"; fi
-  i=$((i + 1))
-done
-echo "== ran both sides (seeds $seeds) in $((SECONDS - start)) s; comparing base ${base_sha:0:10} → head ${head_sha:0:10}"
+reused=0
+if [[ -n "${QB_BASE_STORE:-}" ]]; then
+  noise=$(realpath -m "${QB_NOISE_MODEL:-$repo/bench/noise/$suite.json}")
+  key=$(store_tool key --commit "$base_sha" --suite "$suite" --seeds "$seeds" \
+        --tasks "${QB_TASKS:-}" --sets "${QB_SETS:-}" --jobs "${QB_JOBS:-auto}" \
+        --noise "$noise" --out "$work/key.json")
+  rm -rf "$out/base" "$out/base.log"
+  if (( ! fill )) && store_tool get "$QB_BASE_STORE" "$work/key.json" "$out/base"; then
+    reused=1
+  fi
+fi
+if (( fill )); then  # main's own run of this commit, stored for the PRs that branch from it
+  if store_tool get "$QB_BASE_STORE" "$work/key.json" "$work/stored"; then
+    echo "== commit ${head_sha:0:10} is already stored (key $key)"; exit 0
+  fi
+  for seed in ${seeds//,/ }; do run_side head "$seed"; done
+  echo "== stored $(store_tool put "$QB_BASE_STORE" "$work/key.json" "$out/head") (commit ${head_sha:0:10}, key $key, seeds $seeds) in $((SECONDS - start)) s"
+  exit 0
+fi
+if (( reused )); then
+  base_said="reused the stored run of base ${base_sha:0:10} (key $key in $QB_BASE_STORE): only the head ran; timings judged by their in-run ratios only"
+  for seed in ${seeds//,/ }; do run_side head "$seed"; done
+else
+  base_said="ran base ${base_sha:0:10} beside the head${QB_BASE_STORE:+ (no stored run matched key $key)}"
+  add_worktree base "$base_sha"
+  # Interleave the sides seed by seed, alternating which goes first (ABBA...): a machine whose
+  # load drifts during the check then slows both sides alike, not one (timings stay comparable).
+  i=0
+  for seed in ${seeds//,/ }; do
+    if (( i % 2 == 0 )); then run_side base "$seed"; run_side head "$seed"
+    else run_side head "$seed"; run_side base "$seed"; fi
+    i=$((i + 1))
+  done
+  if [[ -n "${QB_BASE_STORE:-}" ]]; then
+    echo "== stored the base: $(store_tool put "$QB_BASE_STORE" "$work/key.json" "$out/base")"
+  fi
+fi
+echo "== base: $base_said"
+echo "== ran (seeds $seeds) in $((SECONDS - start)) s; comparing base ${base_sha:0:10} → head ${head_sha:0:10}"
 gate_args=()
 expect=${QB_EXPECT:-$work/head/expected-changes.toml}
 if [[ -f "$expect" ]]; then
@@ -98,10 +150,15 @@ if [[ -n "$spread" && -f "$spread" ]]; then
   gate_args+=(--timing-spread "$spread")
   echo "== timing A/A spread: $spread"
 fi
+(( reused )) && gate_args+=(--base-stored)
 set +e
 "$py" -m quirkbench.cli compare "$out/base" "$out/head" \
   --markdown "$out/compare.md" "${gate_args[@]}" ${QB_COMPARE:-}
 status=$?
 set -e
+if [[ -f "$out/compare.md" ]]; then  # the PR comment says where the base side came from
+  { echo "Base side: $base_said."; echo; cat "$out/compare.md"; } > "$out/compare.md.tmp" \
+    && mv "$out/compare.md.tmp" "$out/compare.md"
+fi
 echo "== quirkbench compare exit status $status (0 ok, 1 the gate failed, 2 bad input)"
 exit $status

@@ -54,10 +54,14 @@ def clone(tmp_path_factory) -> Path:
     return repo
 
 
-def gate(repo: Path, base: str, head: str, out: Path) -> subprocess.CompletedProcess:
+def gate(repo: Path, base: str, head: str, out: Path,
+         store: Path | None = None) -> subprocess.CompletedProcess:
     # each side runs its own worktree's source; the comparison runs this checkout's
     env = {**os.environ, **TINY, "QB_OUT": str(out), "PYTHON": sys.executable,
            "PYTHONPATH": str(ROOT / "src")}
+    env.pop("QB_BASE_STORE", None)
+    if store is not None:
+        env["QB_BASE_STORE"] = str(store)
     return subprocess.run(["bash", str(SCRIPT), base, head], cwd=repo, env=env,
                           capture_output=True, text=True, timeout=600)
 
@@ -80,3 +84,23 @@ def test_aa_run_of_one_commit_passes(clone, tmp_path):
     r = gate(clone, "base", "base", tmp_path)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "0 regressed, 0 improved, 0 behaviour changed" in r.stdout
+
+
+def _failing(stdout: str) -> list[str]:
+    return sorted(ln.strip() for ln in stdout.split("FAIL:")[1].splitlines()[1:] if ln.strip())
+
+
+def test_a_stored_base_is_reused_and_gives_the_same_verdict(clone, tmp_path):
+    """The first gate runs both sides and stores the base; the second finds it (same commit,
+    environment, settings and noise model), runs the head only, and fails the same rows."""
+    store = tmp_path / "store"
+    first = gate(clone, "base", "HEAD", tmp_path / "first", store)
+    assert first.returncode == 1, first.stdout + first.stderr
+    assert "== base: ran base" in first.stdout and "no stored run matched key" in first.stdout
+    second = gate(clone, "base", "HEAD", tmp_path / "second", store)
+    assert second.returncode == 1, second.stdout + second.stderr
+    assert "== base: reused the stored run of base" in second.stdout
+    assert "== base seed" not in second.stdout and "== head seed 1" in second.stdout
+    assert _failing(second.stdout) == _failing(first.stdout)
+    assert (tmp_path / "second" / "compare.md").read_text().startswith(
+        "Base side: reused the stored run of base")

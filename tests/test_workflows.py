@@ -67,6 +67,36 @@ def test_pr_workflow_benchmark_step_can_fail():
     assert not any("--benchmark-autosave" in r for r in runs)  # the informative-only step
 
 
+def test_main_stores_the_base_side_the_pr_gate_restores_with_the_same_key_inputs():
+    """pr-base.yml runs the gate's base side on every push to main and caches it by commit;
+    pr.yml restores it into QB_BASE_STORE. The key holds the environment and the settings,
+    so both must install the same way and pass the same settings, or nothing is reused."""
+    pr = yaml.safe_load((ROOT / ".github/workflows/pr.yml").read_text())
+    fill = yaml.safe_load((ROOT / ".github/workflows/pr-base.yml").read_text())
+    assert fill[True]["push"]["branches"] == ["main"]  # yaml reads the key 'on' as True
+    pr_steps, fill_steps = pr["jobs"]["gate"]["steps"], fill["jobs"]["store"]["steps"]
+
+    def step(steps, pred):
+        return next(s for s in steps if pred(s))
+
+    install = [step(s, lambda x: "pip install -e" in str(x.get("run")))["run"]
+               for s in (pr_steps, fill_steps)]
+    assert install[0] == install[1]
+    gate = step(pr_steps, lambda x: "scripts/pr_check.sh" in str(x.get("run")))
+    store = step(fill_steps, lambda x: "pr_check.sh --fill-store" in str(x.get("run")))
+    keys = ("QB_SUITE", "QB_TASKS", "QB_SEEDS", "QB_SETS", "QB_JOBS", "OMP_NUM_THREADS",
+            "QB_NOISE_MODEL")
+    assert {k: gate["env"].get(k) for k in keys} == {k: store["env"].get(k) for k in keys}
+    saved = step(fill_steps, lambda x: "cache/save" in str(x.get("uses")))["with"]
+    restored = step(pr_steps, lambda x: "cache/restore" in str(x.get("uses")))["with"]
+    assert saved["path"] == restored["path"] == gate["env"]["QB_BASE_STORE"] \
+        == store["env"]["QB_BASE_STORE"]
+    assert saved["key"] == "pr-base-${{ github.sha }}"
+    assert restored["key"] == "pr-base-${{ github.event.pull_request.base.sha }}"
+    assert pr_steps.index(step(pr_steps, lambda x: "cache/restore" in str(x.get("uses")))) \
+        < pr_steps.index(gate)
+
+
 def test_nightly_hands_its_results_document_to_asv_and_nothing_runs_the_suite_twice():
     """asv's tracks read the document the night's suite run wrote (bench/bench_tracks.py):
     the suite runs once, into $out, and asv is told that file."""

@@ -12,13 +12,14 @@ from ..tracking.compare import FAIL_ON, compare, failing, format_table
 def run(base: str, head: str, threshold: float = 0.05, time_threshold: float = 0.20,
         alpha: float = 0.05, markdown: str | None = None, fail_on: str = "regressed",
         changed_only: bool = False, fdr: float = 0.05, expect: str | None = None,
-        allow_incomplete: bool = False, timing_spread: str | None = None) -> int:
+        allow_incomplete: bool = False, timing_spread: str | None = None,
+        base_stored: bool = False) -> int:
     """Print the table; exit status 1 when a row fails the gate (see ``compare``), else 0."""
     if fail_on not in FAIL_ON:
         raise UserError(f"--fail-on {fail_on!r}; valid: {', '.join(FAIL_ON)}")
     df = compare(base, head, threshold=threshold, alpha=alpha, time_threshold=time_threshold,
                  fdr=fdr, expected=expect, allow_incomplete=allow_incomplete,
-                 timing_spread=timing_spread, fail_on=fail_on)
+                 timing_spread=timing_spread, fail_on=fail_on, base_stored=base_stored)
     print(format_table(df, "text", changed_only=changed_only))
     why = df[(df["verdict"] != "unchanged") & (df["note"].fillna("") != "")]
     if len(why):
@@ -83,5 +84,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="regressed (default): fail on regressions and on changed headline "
                         "metrics; moved: also on any non-timing metric that changed")
     c.add_argument("--changed-only", action="store_true", help="hide unchanged rows")
+    c.add_argument("--base-stored", action="store_true",
+                   help="BASE is a stored run made at another time (the PR gate's store of "
+                        "main's runs): raw timings read 'not judged'; ratios taken inside "
+                        "one run are judged")
     c.set_defaults(func=run)
     return c

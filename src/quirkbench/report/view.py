@@ -21,7 +21,7 @@ VERDICTS = {  # verdict → (symbol, css class); the word is always shown beside
     "improved": ("▲", "good"), "regressed": ("▼", "bad"), "unchanged": ("=", "same"),
     "moved": ("◆", "warn"), "new": ("✚", "same"), "gone": ("✖", "warn"),
     "behaviour changed": ("◆", "warn"), "changed": ("◆", "warn"),
-    "expected": ("✔", "same"), "baseline moved": ("÷", "same"),
+    "expected": ("✔", "same"), "baseline moved": ("÷", "same"), "not judged": ("·", "same"),
 }
 META_ORDER = ("commit", "dirty", "suite", "started", "ended", "seconds", "status", "device",
               "device_name", "torch", "python", "quirkbench", "platform", "cpu_threads", "seeds",

@@ -84,7 +84,7 @@ __all__ = ["COLUMNS", "FAIL_ON", "VERDICTS", "Expected", "Row", "compare", "fail
            "format_table", "read_expected", "summary_line", "verdict_counts", "verdict_rows"]
 
 VERDICTS = ("regressed", "behaviour changed", "moved", "gone", "expected", "baseline moved",
-            "improved", "new", "unchanged")  # display order
+            "improved", "new", "not judged", "unchanged")  # display order
 N1_MARGIN = 2.0  # threshold multiplier when a side has a single value (no noise estimate)
 KEYS = ["task", "dataset", "key"]
 FAIL_ON = ("regressed", "moved")
@@ -225,7 +225,7 @@ def compare(base, head, *, threshold: float = 0.05, alpha: float = 0.05,
             time_threshold: float = 0.20, fdr: float = 0.05,
             expected: list[Expected] | str | Path | None = None,
             allow_incomplete: bool = True, timing_spread: dict | str | Path | None = None,
-            fail_on: str = "regressed") -> pd.DataFrame:
+            fail_on: str = "regressed", base_stored: bool = False) -> pd.DataFrame:
     """One row per (task, dataset, key): the change from ``base`` to ``head`` and its verdict.
 
     ``base``/``head``: a results file, a folder of them, or a ``load_results`` frame.
@@ -237,7 +237,9 @@ def compare(base, head, *, threshold: float = 0.05, alpha: float = 0.05,
     that did not finish, with a warning listing what is missing (the library's default, so a
     report still shows a crashed run; ``quirkbench compare`` refuses them with a
     ``UserError`` unless ``--allow-incomplete``); ``timing_spread``: A/A log-spreads per
-    ``task/key`` (dict or JSON file); ``fail_on``: ``regressed`` (default) or ``moved``.
+    ``task/key`` (dict or JSON file); ``fail_on``: ``regressed`` (default) or ``moved``;
+    ``base_stored``: the base side is a stored run made at another time (the PR gate's
+    store of main's runs), so raw timings read ``not judged`` (``_other_run_timings``).
 
     Columns (``COLUMNS``, the fields of ``Row``): task, dataset, key, metric, unit,
     direction; base_/head_ mean, std (over seeds), n; ``change`` = head_mean − base_mean
@@ -263,7 +265,10 @@ def compare(base, head, *, threshold: float = 0.05, alpha: float = 0.05,
                    time_threshold, spread)
             for k in list(groups_b) + [k for k in groups_h if k not in groups_b]]
     tested = _fdr_verdicts(rows, fdr)
-    _baselines(rows)
+    if base_stored:
+        _other_run_timings(rows)
+    else:
+        _baselines(rows)
     unused = _expectations(rows, expected)
     for r in rows:
         r.fails = _fails(r, fail_on)
@@ -391,7 +396,7 @@ def _baselines(rows: list[Row]) -> None:
 def _expectations(rows: list[Row], expected: list[Expected]) -> list[Expected]:
     used = set()
     for r in rows:
-        if r.verdict in ("unchanged", "new"):
+        if r.verdict in ("unchanged", "new", "not judged"):
             continue
         for i, e in enumerate(expected):
             if e.matches(r.task, r.dataset, r.key):
@@ -422,3 +427,17 @@ def _fails(r: Row, fail_on: str) -> bool:
 def failing(df: pd.DataFrame) -> pd.DataFrame:
     """The rows that fail the gate."""
     return df[df["fails"].astype(bool)]
+
+
+def _other_run_timings(rows: list[Row]) -> None:
+    """The base side came from another run (stored, made at another time, maybe on another
+    machine of the same kind): a raw timing would compare the two runs' machines as much as
+    the two commits, so it reads ``not judged``. A ratio of two timings taken inside one run
+    (``baseline``: its denominator timed beside it) cancels the machine's speed and is
+    judged as usual; its denominator moving between the runs says nothing, so ``baseline
+    moved`` does not apply."""
+    for r in rows:
+        if r.kind == TIMING and not r.baseline and r.verdict not in ("new", "gone"):
+            r.verdict, r.beyond = "not judged", False
+            r.note = ("base stored from another run: a raw timing is judged only within one "
+                      "run; " + r.note).rstrip("; ")

@@ -15,9 +15,9 @@ from .stats import PERCENT_FLOOR
 
 MARK = {"regressed": "✗", "behaviour changed": "≠", "changed": "≠", "moved": "~",
         "improved": "✓", "new": "+", "gone": "-", "unchanged": " ", "expected": "=",
-        "baseline moved": "÷"}
+        "baseline moved": "÷", "not judged": "·"}
 RANK = {"regressed": 0, "behaviour changed": 1, "changed": 1, "moved": 2, "improved": 3,
-        "baseline moved": 3, "new": 4, "gone": 5, "expected": 6,
+        "baseline moved": 3, "new": 4, "gone": 5, "expected": 6, "not judged": 8,
         "unchanged": 9}  # display order; unknown verdicts after moved
 BANNER = ("regressed", "improved", "behaviour changed", "unchanged")
 
