@@ -266,8 +266,8 @@ def test_the_docs_expected_changes_example_reads(tmp_path):
     assert [e.benchmark for e in got] == [False, False, False, True]
     assert got[2].matches("throughput", "mnist5k", "speedup_vs_peer[peer=foolbox]")
     assert not got[2].matches("throughput", "mnist5k", "speedup_vs_peers")
-    assert got[3].matches_benchmark("phenomena.Adversarial.track_success")
-    assert not got[3].matches("phenomena.Adversarial", "x", "track_success")
+    assert got[3].matches_benchmark("bench_tracks.Adversarial.track_undirected")
+    assert not got[3].matches("bench_tracks.Adversarial", "x", "track_undirected")
 
 
 def test_direction_of_lower_is_better_stochastic():
