@@ -188,3 +188,19 @@ def test_speed_tasks_run_alone_after_the_others():
     assert pool.may_start(b, [a]) and pool.may_start(t, [])
     assert not pool.may_start(t, [c])  # waits for the pool to drain
     assert not pool.may_start(c, [t])  # nothing starts beside it
+
+
+def test_the_longest_units_start_first_unknown_ones_before_them():
+    """Longest-processing-time order: two workers then finish together. On the quick suite
+    the plan's order (alphabetical) started memorization, the longest unit, eighth."""
+    from types import SimpleNamespace as NS
+
+    from quirkbench.runner.plan import plan
+
+    unit = lambda name, cost, excl=False: NS(key=name, cost=cost, task=NS(exclusive=excl))  # noqa: E731
+    units = [unit("a", 1.0), unit("t", 7.0, True), unit("b", 20.0), unit("u", None),
+             unit("c", 5.0), unit("v", None)]
+    assert [u.key for u in pool.schedule_order(units)] == ["u", "v", "b", "c", "a", "t"]
+    quick = pool.schedule_order(plan("quick", seeds=[0, 1]))
+    assert [u.task.name for u in quick[:4]] == ["memorization"] * 2 + ["forgetting"] * 2
+    assert quick[-1].task.name == "throughput" and all(u.cost for u in quick)

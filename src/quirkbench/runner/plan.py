@@ -53,6 +53,7 @@ class Unit:
     seed: int
     config: Any
     models: dict[str, dict[str, str]] = field(default_factory=dict)
+    cost: float | None = None  # the task's estimate for the run's suite (``Task.cost``)
 
     @property
     def key(self) -> str:
@@ -205,5 +206,5 @@ def plan(suite: str, tasks: list[str] | None = None, datasets: list[str] | None 
             if t.datasets is not None and d not in t.datasets:
                 raise UserError(f"task {t.name!r} does not run on data set {d!r}; valid: "
                                 f"{choices(t.datasets)}")
-            units += [Unit(t, d, s, cfg) for s in seeds]
+            units += [Unit(t, d, s, cfg, cost=t.cost.get(suite)) for s in seeds]
     return units

@@ -143,10 +143,17 @@ def _exclusive(unit) -> bool:
 
 
 def schedule_order(units: list) -> list:
-    """The order units start in: plan order, but the tasks that measure speed
-    (``Task.exclusive``) last, so they can run alone once the others are done (the
-    document is still written in plan order)."""
-    return [u for u in units if not _exclusive(u)] + [u for u in units if _exclusive(u)]
+    """The order units start in: the longest first (``Unit.cost``, the task's estimate for
+    the suite; unknown ones first of all, in plan order, as they may be long), so that the
+    workers finish together (longest-processing-time scheduling); the tasks that measure
+    speed (``Task.exclusive``) last, so they can run alone once the others are done. The
+    document is still written in plan order."""
+    def longest_first(u):
+        cost = getattr(u, "cost", None)
+        return (cost is not None, -(cost or 0.0))
+
+    return sorted((u for u in units if not _exclusive(u)), key=longest_first) + \
+        [u for u in units if _exclusive(u)]
 
 
 def may_start(unit, running: list) -> bool:

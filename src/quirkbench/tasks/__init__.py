@@ -95,6 +95,10 @@ class Task:
     # it measures speed (its headline metrics are timings): with --jobs it runs alone, after
     # the other units, so no unit on the other core shares its caches and memory bandwidth
     exclusive: bool = False
+    # suite → seconds one unit takes with one thread (measured on the development machine):
+    # a pool starts the longest units first, so its workers finish together; no effect on
+    # any number (absent: unknown, started first)
+    cost: dict[str, float] = field(default_factory=dict)
 
     def figure(self, series: str) -> Figure:
         """The declared figure of ``series`` (a series it does not declare: drawn by name)."""

@@ -354,6 +354,7 @@ register(Task(
     blurb="Imperceptible perturbations flip correctly classified inputs (Szegedy 2014, "
           "Goodfellow 2015, Madry 2018); random noise of the same norm barely does.",
     figures=(Figure("success_curve"),),
+    cost={"smoke": 3.4, "pr": 2.3, "quick": 2.6},  # seconds a unit, one thread
     suites={
         "smoke": _SMOKE,
         "pr": dict(n_attack=300, pgd_steps=20),

@@ -170,6 +170,7 @@ register(Task(
     run=run,
     blurb="The project's attacks should be as strong as the reference implementations; a "
           "weaker one is a bug or gradient masking (Croce & Hein 2020's sanity checks).",
+    cost={"smoke": 0.9, "pr": 1.1, "quick": 1.3},  # seconds a unit, one thread
     suites={
         "smoke": _SMOKE,
         "pr": dict(n_attack=200, pgd_steps=10),

@@ -206,6 +206,7 @@ register(Task(
     run=run,
     blurb="Compression keeps accuracy; does it keep robustness? Guo et al. 2018 find moderate "
           "sparsity helps, Ye et al. 2019 that naive pruning hurts.",
+    cost={"smoke": 0.2, "pr": 1.6, "quick": 1.9},  # seconds a unit, one thread
     suites={
         "smoke": _SMOKE,
         "pr": dict(n_train=2000, n_attack=100, ratios=(2.0, 4.0, 8.0), pgd_steps=10,

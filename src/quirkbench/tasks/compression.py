@@ -458,6 +458,7 @@ register(Task(
     # the iso-accuracy line sits at dense accuracy − the tolerance the unit ran with
     figures=(Figure("accuracy_vs_ratio",
                     options=lambda cfg: {"delta_pp": float(cfg.get("delta_pp", 1.0))}),),
+    cost={"smoke": 0.7, "pr": 5.5, "quick": 14},  # seconds a unit, one thread
     suites={
         "smoke": _SMOKE,
         # pr: the whole training split (a weaker teacher cannot show distillation), up to 64×,

@@ -103,6 +103,7 @@ register(Task(
     blurb="Distances concentrate in high dimension: neighbours stop being near and angles "
           "tend to 90° (Beyer et al. 1999); real data sits far from uniform.",
     figures=(Figure("concentration"),),
+    cost={"smoke": 0.1, "pr": 0.2, "quick": 0.2},  # seconds a unit, one thread
     suites={
         "smoke": dict(n_points=200, n_data=200),
         "pr": {},

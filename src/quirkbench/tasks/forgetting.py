@@ -218,6 +218,7 @@ register(Task(
     run=run,
     blurb="Training on a new task erases old ones (McCloskey & Cohen 1989, Kirkpatrick 2017).",
     figures=(Figure("accuracy_matrix"),),
+    cost={"smoke": 1.8, "pr": 17, "quick": 17},  # seconds a unit, one thread
     suites={
         "smoke": {"model": "mlp-100", "n_train": 500, "n_test": 200, "n_tasks": 3,
                   "fisher_samples": 50, "memory_per_task": 20, "train.max_steps": 20},

@@ -118,6 +118,7 @@ register(Task(
     blurb="The final accuracy depends on the init and data-order seeds, and a badly scaled "
           "initialization fails to learn at all (Erhan et al. 2010, LeCun et al. 2002).",
     figures=(Figure("seed_accuracy"),),
+    cost={"smoke": 0.1, "pr": 0.7, "quick": 0.8},  # seconds a unit, one thread
     suites={
         "smoke": dict(n_train=400, n_test=200, n_seeds=2, **{"train.max_epochs": 3}),
         "pr": dict(n_seeds=3),  # 7 models instead of 11: the pr budget is ~15 s for all five

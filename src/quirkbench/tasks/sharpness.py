@@ -121,6 +121,7 @@ register(Task(
     blurb="Large-batch training lands in sharper minima and generalizes a little worse "
           "(Keskar et al. 2017).",
     figures=(Figure("sharpness"),),
+    cost={"smoke": 0.3, "pr": 0.6, "quick": 0.5},  # seconds a unit, one thread
     suites={
         # batch 10 vs 50 for 5 epochs: the ratio holds on seeds 0-2 (3 epochs of 32 vs 40 did not)
         "smoke": dict(n_train=500, n_test=200, small_batch=10, n_curvature=200, power_iters=8,

@@ -485,6 +485,7 @@ register(Task(
     run=run,
     blurb="Speed of the training loop and attack iterations (the performance core).",
     figures=(Figure("throughput"),),
+    cost={"smoke": 1.5, "pr": 10.8, "quick": 7.4},  # seconds a unit, one thread
     suites={
         "smoke": _SMOKE,
         "pr": dict(models=("mlp-512", "lenet5"), batches=(128, 1024), many_k=(4, 8)),
