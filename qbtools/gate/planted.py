@@ -129,10 +129,11 @@ def one_seed(doc_path: Path, seed: int) -> Path:
 
 
 def judge(base: Path, head: Path, task: str | None, pattern: str | None,
-          spread: str | None = None) -> dict:
+          spread: str | None = None, base_stored: bool = False) -> dict:
     from quirkbench.tracking.compare import compare, failing
 
-    df = compare(base, head, allow_incomplete=False, timing_spread=spread)
+    df = compare(base, head, allow_incomplete=False, timing_spread=spread,
+                 base_stored=base_stored)
     bad = failing(df)
     right = None
     if task:
@@ -159,6 +160,9 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=str(ROOT / "results" / "planted"))
     ap.add_argument("--md", default=str(ROOT / "docs" / "generated" / "planted.md"))
     ap.add_argument("--json", help="also write the results as JSON here")
+    ap.add_argument("--base-stored", action="store_true",
+                    help="judge as the PR gate does with a stored base (compare --base-stored: "
+                         "raw timings not judged)")
     ap.add_argument("--judge-only", action="store_true",
                     help="compare the runs already in --out again (no new runs)")
     ap.add_argument("--timing-spread",
@@ -191,9 +195,9 @@ def main(argv=None) -> int:
     for v in ["aa", *names]:
         task, pattern = (None, None) if v == "aa" else PLANTS[v][3:5]
         base, head = side(out, "base"), side(out, v)
-        r = judge(base, head, task, pattern, a.timing_spread)
+        r = judge(base, head, task, pattern, a.timing_spread, a.base_stored)
         r1 = judge(one_seed(base, seeds[0]), one_seed(head, seeds[0]), task, pattern,
-                   a.timing_spread)
+                   a.timing_spread, a.base_stored)
         r["one_seed_changed"] = r1["changed"]
         r["one_seed_fails"] = r1["fails"]
         results[v] = r
@@ -250,6 +254,8 @@ def write_md(path: Path, results: dict, names: list[str], commit: str, a, tasks,
         + (f"; 1-minute load average after each run {min(loads):.1f}–{max(loads):.1f}"
            if loads else "") + "), Python "
         f"{platform.python_version()}, one torch thread"
+        + ("; judged as with a stored base (raw timings not judged)" if a.base_stored
+           else "")
         + ("; runs of an earlier invocation, judged again" if a.judge_only
            else f"; {seconds / 60:.0f} min in all"),
         "- result: " + ("every breakage failed the gate naming its task, the A/A passed"

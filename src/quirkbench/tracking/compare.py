@@ -239,7 +239,8 @@ def compare(base, head, *, threshold: float = 0.05, alpha: float = 0.05,
     ``UserError`` unless ``--allow-incomplete``); ``timing_spread``: A/A log-spreads per
     ``task/key`` (dict or JSON file); ``fail_on``: ``regressed`` (default) or ``moved``;
     ``base_stored``: the base side is a stored run made at another time (the PR gate's
-    store of main's runs), so raw timings read ``not judged`` (``_other_run_timings``).
+    store of main's runs), so raw timings read ``not judged`` (``_other_run_timings``);
+    ratios taken inside one run are judged.
 
     Columns (``COLUMNS``, the fields of ``Row``): task, dataset, key, metric, unit,
     direction; base_/head_ mean, std (over seeds), n; ``change`` = head_mean − base_mean
@@ -265,10 +266,9 @@ def compare(base, head, *, threshold: float = 0.05, alpha: float = 0.05,
                    time_threshold, spread)
             for k in list(groups_b) + [k for k in groups_h if k not in groups_b]]
     tested = _fdr_verdicts(rows, fdr)
+    _baselines(rows)
     if base_stored:
         _other_run_timings(rows)
-    else:
-        _baselines(rows)
     unused = _expectations(rows, expected)
     for r in rows:
         r.fails = _fails(r, fail_on)
@@ -434,8 +434,10 @@ def _other_run_timings(rows: list[Row]) -> None:
     machine of the same kind): a raw timing would compare the two runs' machines as much as
     the two commits, so it reads ``not judged``. A ratio of two timings taken inside one run
     (``baseline``: its denominator timed beside it) cancels the machine's speed and is
-    judged as usual; its denominator moving between the runs says nothing, so ``baseline
-    moved`` does not apply."""
+    judged as usual, still reading ``baseline moved`` when its denominator moved beyond the
+    timing rule (``_baselines``, run before this): in a smoke A/A of one commit a PGD
+    speed-up over a peer moved ×0.63 while the peer's own rate moved ×1.65, and without that
+    guard a stored base made the A/A fail."""
     for r in rows:
         if r.kind == TIMING and not r.baseline and r.verdict not in ("new", "gone"):
             r.verdict, r.beyond = "not judged", False
