@@ -76,17 +76,50 @@ def test_the_report_says_not_shown(tmp_path):
     assert "not shown</span>" in html and WHY in html
 
 
-def test_throughput_at_a_small_budget_does_not_judge_its_goals():
+def test_throughput_at_a_small_attack_budget_does_not_judge_the_attack_goals():
     task = get("throughput")
     tiny = dict(models=("mlp-32",), batches=(128,), steps=2, repeats=1, warmup_steps=1,
-                many_k=(), matmul_n=64, pgd=False, profile=False, count_flops=False)
+                many_k=(), matmul_n=64, profile=False, count_flops=False, pgd_model="mlp-32",
+                pgd_n=16, pgd_steps=2, pgd_train_steps=5, pgd_norms=("linf",))
     for judge in (True, False):
-        out = task.run(task.make_config(None, tiny | {"judge_goals": judge}),
+        out = task.run(task.make_config(None, tiny | {"judge_attack_goals": judge}),
                        Context("mnist5k", 0, torch.device("cpu")))
-        (m,) = [m for m in out.metrics if m.goal is not None]
+        goals = {m.name: m.goal for m in out.metrics if m.goal is not None}
+        assert goals["speedup_vs_naive"].met is not None  # the training goal: always judged
+        attack = goals["matmul_share"]
         if judge:
-            assert m.goal.met is not None and not m.goal.not_judged
+            assert attack.met is not None and not attack.not_judged
         else:
-            assert m.goal.met is None
-            assert m.goal.not_judged == "not judged at this budget (2 timed steps): run --suite pr"
-    assert task.make_config("smoke").judge_goals is False
+            assert attack.met is None
+            assert attack.not_judged == "not judged at this budget (16 inputs × 2 steps): " \
+                                        "run --suite pr"
+    assert task.make_config("smoke").judge_attack_goals is False
+    assert task.make_config("pr").judge_attack_goals is True
+
+
+def test_forgetting_permuted_checks_are_not_shown_where_the_budget_is_too_small():
+    import numpy as np
+
+    from quirkbench.methods.continual import SequenceResult
+    from quirkbench.tasks import forgetting
+
+    R = np.array([[90.0, 10, 10], [60, 90, 10], [50, 60, 90]])
+    res = {("permuted", s): SequenceResult(R, 1.0, 60, (10, 10, 10)) for s in ("naive", "replay")}
+    task = get("forgetting")
+    for shown in (True, False):
+        cfg = task.make_config(None, {"n_tasks": 3, "protocols": ("permuted",),
+                                      "strategies": ("naive", "replay"),
+                                      "permuted_checks": shown})
+        ms = {m.key: m for m in forgetting.measure(cfg, res).metrics}
+        naive = ms["forgetting_pct[protocol=permuted,strategy=naive]"]
+        replay = ms["forgetting_pct[protocol=permuted,strategy=replay]"]
+        learned = ms["min_learned_accuracy[protocol=permuted,strategy=naive]"]
+        assert learned.holds is True  # the precondition stays a check
+        if shown:
+            assert naive.holds is True and replay.holds is False and not naive.not_shown
+        else:
+            assert naive.holds is None and replay.holds is None
+            assert naive.not_shown == "not shown at this budget (100 steps a task): run --suite pr"
+    assert task.make_config("smoke").permuted_checks is False
+    assert task.make_config("pr").permuted_checks is True
+

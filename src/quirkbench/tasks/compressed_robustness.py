@@ -192,7 +192,9 @@ def run(cfg: CompressedRobustnessConfig, ctx: Context) -> TaskOutput:
 
 _SMOKE = dict(n_train=300, n_attack=32, ratios=(2.0, 4.0), eps_linf=(0.1,), eps_l2=(1.0,),
               pgd_steps=3, search_steps=3, model="mlp-64", student="mlp-32",
-              train=TrainConfig(lr=0.1, batch_size=64, max_epochs=2, target_train_acc=None,
+              # 6 epochs: at 2 the distilled student reached 11-24% clean accuracy (seeds 0-2),
+              # at 6 it reaches 68-74% (the teacher 78-81%)
+              train=TrainConfig(lr=0.1, batch_size=64, max_epochs=6, target_train_acc=None,
                                 eval_test=False),
               finetune=TrainConfig(lr=0.05, batch_size=64, max_epochs=1, target_train_acc=None,
                                    eval_test=False))

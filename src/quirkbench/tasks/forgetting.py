@@ -92,6 +92,10 @@ class ForgettingConfig:
     chance_margin_pp: float = 5.0  # holds: class-incr. naive accuracy within this of 100/T
     learned_fraction: float = 0.5  # a task is learned when R[t, t] is this far from chance
     #   (100/k for its k classes) to 100%: 75% for a class pair, 55% for a 10-class task
+    # False where the budget is too small for permuted tasks to interfere (the smoke suite's
+    # 20 Adam steps per task forgot 1.4-9.2% on tuning seeds 0-9, 40 steps no better): the
+    # permuted checks are then reported as not shown at this budget, never as NO
+    permuted_checks: bool = True
     extra_steps_factor: int = 4  # a task below 3/4 of the way from chance to 100% on its
     #   training set after its budget trains on for up to this × max_steps more steps
     # per task: 100 Adam steps of 128 at 3e-3 (a fresh optimizer per task). Adam at 1e-3
@@ -164,6 +168,10 @@ def measure(cfg: ForgettingConfig,
             if naive_bad and not why:
                 why = f"naive: tasks {', '.join(map(str, naive_bad))} not learned"
             holds_f = (not why) and f_pct <= 0.5 * continual.forgetting_pct(naive.R)
+        unshown = ""
+        if pname == "permuted" and holds_f is not None and not cfg.permuted_checks:
+            holds_f, unshown = None, (f"not shown at this budget ({cfg.train.max_steps} steps "
+                                      "a task): run --suite pr")
         holds_acc = None
         if pname == "split-class" and strategy == "naive":
             holds_acc = (not bad) and abs(acc - 100.0 / t) <= cfg.chance_margin_pp
@@ -184,7 +192,7 @@ def measure(cfg: ForgettingConfig,
             # it is; less forgetting because the net learned less is no improvement); the
             # strategies are meant to forget less
             Metric("forgetting_pct", f_pct, "%", NONE if strategy == "naive" else LOWER, tags,
-                   holds=holds_f,
+                   holds=holds_f, not_shown=unshown,
                    headline=("forgetting_pct", pname, strategy) in HEADLINE,
                    anchor=Anchor("McCloskey & Cohen 1989", None, "%", "catastrophic interference")
                    if (pname, strategy) == ("permuted", "naive") else None),
@@ -220,8 +228,13 @@ register(Task(
     figures=(Figure("accuracy_matrix"),),
     cost={"smoke": 1.8, "pr": 17, "quick": 17},  # seconds a unit, one thread
     suites={
-        "smoke": {"model": "mlp-100", "n_train": 500, "n_test": 200, "n_tasks": 3,
-                  "fisher_samples": 50, "memory_per_task": 20, "train.max_steps": 20},
+        # smoke: 3 tasks of the whole split, 30 steps each, replay memory 200 (with 500
+        # digits and 20 steps the class-incremental last task was learned too little to
+        # leave naive at chance on 2 of tuning seeds 0-9, and a memory of 20 let replay forget
+        # more than half of naive's on 2); permuted tasks do not interfere in so few steps
+        # (naive forgot 1.4-9.2%): those checks are not shown at this budget
+        "smoke": {"model": "mlp-100", "n_tasks": 3, "fisher_samples": 50,
+                  "memory_per_task": 200, "train.max_steps": 30, "permuted_checks": False},
         # 60 steps/task left a class-incremental last task stuck at 50% (seed 1): keep 100
         "pr": {"fisher_samples": 200},
         "quick": {},

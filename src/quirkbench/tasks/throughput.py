@@ -112,10 +112,11 @@ class ThroughputConfig:
     # GPU only: wide-MLP bf16 probe vs the device's peak
     probe_model: str | None = model_setting(None, follows_model_flag=False)
     probe_batch: int = 8192
-    # False where the budget is too small to time the code fairly (the smoke suite's few
-    # steps and inputs: engine/naive 0.83-1.20×, ours/fastest peer 0.99-1.90× over seeds
-    # 0-9): the goals are then reported as not judged, with the budget, never as missed
-    judge_goals: bool = True
+    # False where the attack budget is too small for the attack goals (the smoke suite's 64
+    # inputs × 5 steps: per-call overheads weigh more; over tuning seeds 0-9 the matmul share
+    # was 45-55%, against 63-68% at the pr suite's 256 × 10, seed 0): they are reported as not
+    # judged, with the budget, never as missed. The training goal is always judged.
+    judge_attack_goals: bool = True
 
     def __post_init__(self):
         at_least(self, 1, "steps", "repeats", "matmul_n", "pgd_n", "pgd_steps", "many_batch",
@@ -300,8 +301,7 @@ def _training_metrics(cfg: ThroughputConfig, rows: list[dict], by: dict,
                 sp = paired_ratio(naive["repeats_s"], r["repeats_s"])
                 head = r["model"] == first_mlp and r["batch"] == 128
                 metrics.append(Metric("speedup_vs_naive", sp, "×", HIGHER, t, headline=head,
-                                      goal=_goal(cfg, 1.5, f"{cfg.steps} timed steps")
-                                      if head else None, kind=TIMING,
+                                      goal=Goal(1.5) if head else None, kind=TIMING,
                                       baseline=metric_key("samples_per_s",
                                                           t | {"variant": "naive"})))
             if r["matmul_gflops"] and gflops is not None:
@@ -310,8 +310,7 @@ def _training_metrics(cfg: ThroughputConfig, rows: list[dict], by: dict,
                     r["matmul_s"], r["repeats_s"])
                 head = r["model"] == first_mlp and r["batch"] == 1024
                 metrics.append(Metric("matmul_share", share, "%", HIGHER, t, headline=head,
-                                      goal=_goal(cfg, 70.0, f"{cfg.steps} timed steps")
-                                      if head else None, kind=TIMING,
+                                      goal=Goal(70.0) if head else None, kind=TIMING,
                                       baseline=metric_key("matmul_gflops", {"n": cfg.matmul_n})
                                       if mms else None))
         else:
@@ -382,14 +381,12 @@ def _timing(baseline: tuple[str, dict] | None = None) -> dict:
     return out
 
 
-def _goal(cfg: ThroughputConfig, target: float, budget: str) -> Goal:
-    """A speed goal; with ``judge_goals`` off, the goal and why this run does not judge it."""
-    return Goal(target, not_judged="" if cfg.judge_goals
-                else f"not judged at this budget ({budget}): run --suite pr")
-
-
-def _attack_budget(cfg: ThroughputConfig) -> str:
-    return f"{cfg.pgd_n} inputs × {cfg.pgd_steps} steps"
+def _attack_goal(cfg: ThroughputConfig, target: float) -> Goal:
+    """An attack speed goal; with ``judge_attack_goals`` off, the goal and why this run does
+    not judge it."""
+    return Goal(target, not_judged="" if cfg.judge_attack_goals else
+                f"not judged at this budget ({cfg.pgd_n} inputs × {cfg.pgd_steps} steps): "
+                "run --suite pr")
 
 
 def _pgd_metrics(cfg: ThroughputConfig, ctx: Context, rows: list, info: dict) -> list[Metric]:
@@ -425,7 +422,7 @@ def _pgd_metrics(cfg: ThroughputConfig, ctx: Context, rows: list, info: dict) ->
                     Metric("matmul_share", 100 * paired_ratio(r["times"]["gemm"],
                                                               r["times"]["ours-full"]), "%", HIGHER,
                            base | {"variant": "ours-full"},
-                           goal=_goal(cfg, 70.0, _attack_budget(cfg)),
+                           goal=_attack_goal(cfg, 70.0),
                            **_timing(("matmul_gflops", gemm)))]
         work = r["work_ours"] / (cfg.pgd_n * cfg.pgd_steps)  # a count: deterministic
         out.append(Metric("work_fraction", 100 * work, "%", LOWER, base | {"variant": "ours"}))
@@ -449,7 +446,7 @@ def _peer_metrics(cfg: ThroughputConfig, times: dict[str, list[float]], names: l
         fastest = min(sp, key=sp.get)
         out.append(Metric("speedup_vs_fastest_peer", sp[fastest], "×", HIGHER,
                           base | {"variant": who}, headline=who == "ours",
-                          goal=_goal(cfg, 1.5, _attack_budget(cfg)) if who == "ours" else None,
+                          goal=_attack_goal(cfg, 1.5) if who == "ours" else None,
                           **_timing(("input_iterations_per_s", base | {"variant": fastest}))))
         info[f"{label}-{who}-fastest-peer"] = fastest
     return out
@@ -470,13 +467,13 @@ def _probe(cfg: ThroughputConfig, ctx: Context, peaks) -> list[Metric]:
     out = [Metric("achieved_tflops", tf, "TFLOP/s", HIGHER, t, headline=True, kind=TIMING)]
     if peaks:
         out.append(Metric("peak_share", 100 * tf / peaks[0], "%", HIGHER, t,
-                          goal=_goal(cfg, 40.0, f"{cfg.steps} timed steps"), kind=TIMING))
+                          goal=Goal(40.0), kind=TIMING))
     return out
 
 
 _SMOKE = dict(models=("mlp-512",), batches=(128,), steps=4, repeats=5, warmup_steps=1,
               many_k=(4,), pgd_n=64, pgd_steps=5, pgd_train_steps=20, profile_batch=128,
-              matmul_n=512, judge_goals=False)
+              matmul_n=512, judge_attack_goals=False)
 register(Task(
     name="throughput",
     description="samples/s of training steps and PGD iterations vs a DataLoader loop and "
