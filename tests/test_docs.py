@@ -70,3 +70,21 @@ def test_docs_site_builds_strict(tmp_path):
                         str(tmp_path / "site")], cwd=ROOT, capture_output=True, text=True)
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     assert (tmp_path / "site" / "generated" / "cli" / "index.html").exists()
+
+
+def test_quoted_smoke_times_come_from_the_fresh_clone_replay():
+    """The smoke run's time in the README and the docs is the one the replay measured
+    (python -m qbtools.docs.first_run), and that run printed no NO."""
+    path = ROOT / "docs" / "generated" / "first-run.md"
+    if not path.exists():
+        pytest.skip("no replay yet: python -m qbtools.docs.first_run")
+    page = path.read_text(encoding="utf-8")
+    m = re.search(r"^\| run \| `quirkbench run --suite smoke` \| (\d+) s \| (\S+) → \S+ \| 0 \|$",
+                  page, re.M)
+    assert m, "the replay's run step is missing or failed"
+    assert re.search(r"The run's summary: \d+ holds checks yes, 0 NO", page)
+    for path in (ROOT / "README.md", ROOT / "docs" / "getting-started.md"):
+        text = path.read_text(encoding="utf-8")
+        assert re.findall(r"<!-- time:smoke -->(.*?)<!-- /time -->", text) == \
+            [f"{m.group(1)} s here, load {m.group(2)}"], path
+        assert not re.search(r"about \d+ s\b", text), path  # no hand-typed run time

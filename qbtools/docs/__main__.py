@@ -135,6 +135,20 @@ PAGES: tuple[Page, ...] = (
     Page("planted", ("generated/planted.md",), (), "",
          made_by="`python -m qbtools.gate.planted --suite pr --seeds 0,1` (about 15 "
          "minutes), which writes the page at its end"),
+    Page("install", ("generated/install.md",),
+         (*PY, "qbtools.docs.install", "--render-from", "results/docs/install.json"),
+         "seconds (rendered from the raw numbers)", data=(RESULTS / "docs" / "install.json",),
+         made_by="`python -m qbtools.docs.install` (about 10 minutes: two fresh environments "
+         "and the extras resolved against the package registry)"),
+    Page("first-run", ("generated/first-run.md", "report.png"),
+         (*PY, "qbtools.docs.first_run", "--render-from", "results/docs/first-run.json"),
+         "seconds (the page and the quoted times from the stored replay)",
+         data=(RESULTS / "docs" / "first-run.json",),
+         made_by="`python -m qbtools.docs.first_run` (a fresh clone and venv, the README's "
+         "install, run and test commands: 15-40 minutes on a shared 2-core box; it also "
+         "takes docs/report.png)"),
+    _calibration("calibration-smoke", "smoke", "100-119"),
+    _calibration("calibration-smoke-200", "smoke", "200-204"),
     _calibration("calibration-pr", "pr", "100-119"),
     _calibration("calibration-quick", "quick", "100-119"),
     _calibration("calibration-quick-200", "quick", "200-204"),
