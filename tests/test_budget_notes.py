@@ -85,7 +85,8 @@ def test_throughput_at_a_small_attack_budget_does_not_judge_the_attack_goals():
         out = task.run(task.make_config(None, tiny | {"judge_attack_goals": judge}),
                        Context("mnist5k", 0, torch.device("cpu")))
         goals = {m.name: m.goal for m in out.metrics if m.goal is not None}
-        assert goals["speedup_vs_naive"].met is not None  # the training goal: always judged
+        naive = goals["speedup_vs_naive"]  # the training goal: judged at every budget
+        assert naive.met is not None or naive.not_judged.startswith("cannot be met")
         attack = goals["matmul_share"]
         if judge:
             assert attack.met is not None and not attack.not_judged

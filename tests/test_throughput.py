@@ -124,7 +124,9 @@ def test_task_metrics_units_and_tags(output):
         assert all(m.baseline in keys for m in by[name]), name
     variants = {m.tags["variant"] for m in by["samples_per_s"]}
     extra = {"1-thread"} if torch.get_num_threads() > 1 else set()
-    assert variants == {"engine", "naive", "fused-update"} | extra
+    assert variants == {"engine", "naive", "bare", "fused-update"} | extra
+    shares = {m.tags["variant"] for m in by["matmul_share"] if "attack" not in m.tags}
+    assert shares == {"engine", "bare"}  # against the step's own matmuls
     # the profiled step is the same model and batch as a naive row: the ceiling is reported
     (ceil,) = by["speedup_ceiling_vs_naive"]
     assert ceil.unit == "×" and ceil.value > 0 and ceil.tags["model"] == "mlp-32"
@@ -218,3 +220,36 @@ def test_cuda_variants_and_peak_share():
     out = task.run(cfg, Context("mnist5k", 0, torch.device("cuda")))
     variants = {m.tags.get("variant") for m in out.metrics if m.name == "samples_per_s"}
     assert {"engine", "naive", "bf16", "cudagraphs"} <= variants
+
+
+def test_the_step_matmuls_runner_does_exactly_the_steps_matmuls():
+    """The matmul-bound limit's yardstick: the FLOPs it runs are the step's (forward, weight
+    gradients, input gradients past the first layer); nothing for a convolutional model."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model = make_model("mlp-512", (1, 28, 28), 10, seed=0)
+    x, y = torch.rand(16, 1, 28, 28), torch.randint(0, 10, (16,))
+    run = tp.step_matmuls_runner(model, 16, CPU)
+    with FlopCounterMode(display=False) as fc:
+        assert run(2) > 0
+    assert fc.get_total_flops() == 2 * tp.step_flops(model, x, y)
+    assert tp.step_matmuls_runner(make_model("lenet5", (1, 28, 28), 10), 16, CPU) is None
+
+
+def test_goals_this_machine_cannot_meet_say_why_instead_of_missed():
+    """≥ 80% of the matmul-bound limit is judged only where the bare step reaches it; ≥ 1.5×
+    the naive loop only where the naive step takes ≥ 1.5× the bare one."""
+    from quirkbench.engine.train_speed import naive_goal, share_goal
+
+    mm = [1.0, 1.0, 1.0]
+
+    def row(step_s):
+        return {"batch": 128, "step_s": step_s, "repeats_s": [step_s] * 3,
+                "step_matmuls_s": mm}
+
+    low = share_goal(row(1.5), row(1.4))  # bare at 71%
+    assert low.target == 80 and "bare step" in low.not_judged and "71%" in low.not_judged
+    assert share_goal(row(1.5), row(1.2)).not_judged == ""  # bare at 83%: judged
+    slow = naive_goal(row(1.3), row(1.0))
+    assert slow.target == 1.5 and "only 1.30× the bare step" in slow.not_judged
+    assert naive_goal(row(2.0), row(1.0)).not_judged == ""

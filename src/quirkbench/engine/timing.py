@@ -184,3 +184,58 @@ def with_bf16(run: Callable[[int], float]) -> Callable[[int], float]:
         with torch.autocast("cuda", dtype=torch.bfloat16):
             return run(n)
     return wrapped
+
+
+def step_matmuls_runner(model: torch.nn.Module, batch: int,
+                        device: torch.device) -> Callable[[int], float] | None:
+    """``run(n)`` → seconds of the matmuls of one training step of an MLP at ``batch``,
+    alone, into preallocated buffers: per Linear the forward ``addmm``, the weight gradient
+    ``mm`` and, past the first layer (whose input needs no gradient), the input gradient
+    ``mm`` — the shapes and layouts autograd uses. The step's matmul-bound limit on this
+    machine; None for a model with other layers that compute (convolutions)."""
+    lins = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    if not lins or any(isinstance(m, torch.nn.Conv2d) for m in model.modules()):
+        return None
+    w = [(m.weight.detach(), m.bias.detach() if m.bias is not None else None) for m in lins]
+    ins = [torch.rand(batch, m.in_features, device=device) for m in lins]
+    outs = [torch.rand(batch, m.out_features, device=device) for m in lins]  # also dY
+    acts = [torch.empty_like(o) for o in outs]
+    dw = [torch.empty_like(wt) for wt, _ in w]
+    dx = [torch.empty_like(h) for h in ins]
+
+    def one():
+        for (wt, b), h, a in zip(w, ins, acts, strict=True):
+            if b is None:
+                torch.mm(h, wt.t(), out=a)
+            else:
+                torch.addmm(b, h, wt.t(), out=a)
+        for j, ((wt, _), h, g) in enumerate(zip(w, ins, outs, strict=True)):
+            torch.mm(g.t(), h, out=dw[j])
+            if j:
+                torch.mm(g, wt, out=dx[j])
+
+    return lambda n: timed(lambda: [one() for _ in range(n)], device) / n
+
+
+def bare_stepper(model, x, y, batch: int) -> Callable[[int], float]:
+    """``run(n)`` → seconds per step of the textbook step on device-resident data and
+    nothing else: index gather, forward, cross-entropy, backward, torch's SGD with momentum
+    (as the engine's); no running accuracy, no loss kept, no per-epoch check. The least an
+    exact step with torch's update costs here: the engine's floor."""
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    g = torch.Generator(device=x.device).manual_seed(0)
+    spe = max(1, len(x) // batch)
+
+    def steps(n):
+        done = 0
+        while done < n:
+            perm = torch.randperm(len(x), generator=g, device=x.device)
+            for i in range(min(spe, n - done)):
+                idx = perm[i * batch:(i + 1) * batch]
+                loss = F.cross_entropy(model(x[idx]), y[idx])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+            done += min(spe, n - done)
+
+    return lambda n: timed(lambda: steps(n), x.device) / n
