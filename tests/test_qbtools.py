@@ -138,3 +138,21 @@ def test_the_quick_part_of_the_performance_page_says_goals_and_differing_metrics
     assert "**1.60×** sequential (goal ≥ 1.3×: met)" in text
     assert "of 381 exact metrics, differing from the plain run's: jobs auto: 0" in text
     assert text.index("| a | 30.0") < text.index("| b | 10.0")
+
+
+def test_the_step_part_says_whether_80_percent_is_reachable_here():
+    """Below 80% with the bare step below it too: the page says the goal cannot be met on
+    this machine with torch's update (not just 'not met')."""
+    from qbtools.docs.perf_quick import render_step
+
+    def v(step, share):
+        return {"step_ms": step, "share_pct": share, "matmuls_ms": 1.5, "flops": 209e6}
+
+    s = {"model": "mlp-512", "settings": {"repeats": 9},
+         "batches": {"128": {"engine": v(2.6, 57.0), "bare": v(2.4, 62.0), "naive": v(2.9, 52)}}}
+    text = "\n".join(render_step(s))
+    assert "| 128 | 1.50 ms (139 GFLOP/s, 209 MFLOP) | engine | 2.60 ms | 57% |" in text
+    assert "engine reaches **57%** of the limit (goal ≥ 80%: not met)" in text
+    assert "cannot be met on this machine" in text
+    s["batches"]["128"]["bare"] = v(1.8, 83.0)
+    assert "cannot be met" not in "\n".join(render_step(s))

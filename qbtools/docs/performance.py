@@ -1,7 +1,7 @@
 """Measure the performance goals and write docs/generated/performance.md.
 
     python -m qbtools.docs.performance [--out docs/generated/performance.md]
-                                       [--only quick,attacks,gate] [--tiny]
+                                       [--only quick,step,attacks,gate] [--tiny]
                                        [--before COMMIT]
                                        [--render-from results/performance.json]
 
@@ -11,6 +11,9 @@ One run of each benchmark (benchmarks, not tests; nothing here passes or fails):
            ``--jobs 1``, default threads, on this checkout and (``--before``) an earlier
            commit, alternating; wall times, the per-unit breakdown, identical metrics
            (``qbtools.docs.perf_quick``);
+* step     the training step of mlp-512 at batch 128 and 1024 against its matmul-bound
+           limit (the step's matmuls alone at its shapes), with the bare step and the naive
+           loop, one thread, interleaved (``engine.train_speed``);
 * jobs     (on request) the quick suite with 2 seeds, one after another in one process with
            one torch thread vs ``--jobs 2``: wall time of each, their ratio, and whether
            every non-timing metric is identical;
@@ -40,7 +43,7 @@ import time
 from pathlib import Path
 
 from qbtools import ROOT, require_checkout
-from qbtools.docs.perf_quick import bench_quick, render_quick
+from qbtools.docs.perf_quick import bench_quick, bench_step, render_quick, render_step
 
 TIMING_UNITS = {"s", "ms", "µs", "samples/s", "steps/s", "GFLOP/s", "TFLOP/s"}
 
@@ -170,6 +173,8 @@ def render(m: dict, sha: str, r: dict, when: str) -> str:
                 if m.get("earlier") else ""), ""]
     if "quick" in r:
         lines += render_quick(r["quick"])
+    if "step" in r:
+        lines += render_step(r["step"])
     if "jobs" in r:
         j = r["jobs"]
         s, p = j["runs"]["sequential"], j["runs"]["jobs2"]
@@ -252,7 +257,7 @@ def main() -> None:
     require_checkout()
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default=str(ROOT / "docs" / "generated" / "performance.md"))
-    ap.add_argument("--only", default="quick,attacks,gate")
+    ap.add_argument("--only", default="quick,step,attacks,gate")
     ap.add_argument("--before", metavar="COMMIT",
                     help="quick: also time this earlier commit (a temporary git worktree)")
     ap.add_argument("--tiny", action="store_true")
@@ -277,7 +282,8 @@ def main() -> None:
         for name in a.only.split(","):
             t0 = time.perf_counter()
             r[name] = {"jobs": bench_jobs, "attacks": bench_attacks, "gate": bench_gate,
-                       "quick": lambda tiny: bench_quick(tiny, a.before)}[name](a.tiny)
+                       "quick": lambda tiny: bench_quick(tiny, a.before),
+                       "step": bench_step}[name](a.tiny)
             print(f"{name}: {time.perf_counter() - t0:.0f} s", flush=True)
             m["load_after"] = os.getloadavg()
             raw.parent.mkdir(exist_ok=True)  # after every part: a stopped run keeps the rest
