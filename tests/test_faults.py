@@ -378,7 +378,7 @@ def test_stale_lock_of_a_killed_run_is_taken_over(tmp_path):
 # --------------------------------------------------------------------------- processes
 
 def _spawn(*args, **kw) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": SRC, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "PYTHONPATH": SRC, "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen([sys.executable, "-m", "quirkbench", *map(str, args)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
                             **kw)

@@ -29,26 +29,36 @@ TIMING_UNITS = {"s", "ms", "µs", "samples/s", "steps/s", "GFLOP/s", "TFLOP/s"}
 
 def _cli(*args: str, **kw) -> subprocess.Popen:
     """``python -m quirkbench ARGS`` in its own session (a Ctrl-C goes to its group)."""
-    env = {**os.environ, "PYTHONPATH": SRC, "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "PYTHONPATH": SRC}
     return subprocess.Popen([sys.executable, "-m", "quirkbench", *args], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True, **kw)
 
 
 def _without_timings(doc: dict) -> dict:
-    """The document minus what differs between two identical runs: wall times, dates,
-    how it was run (argv, jobs), and metrics that are timings."""
+    """The document minus what differs between two identical runs: wall times, dates, the
+    machine-speed control, how it was run (argv, jobs, executor), and timing metrics."""
     def timing(m):
         return m.get("kind") == "timing" or m.get("unit") in TIMING_UNITS
 
     meta = {k: v for k, v in doc["meta"].items()
-            if k not in ("started", "ended", "seconds", "argv", "jobs", "resumed", "run_id")}
+            if k not in ("started", "ended", "seconds", "argv", "jobs", "resumed", "run_id",
+                         "executor")}
     if isinstance(meta.get("invocation"), dict):  # the run's settings, but for --jobs
         meta["invocation"] = {k: v for k, v in meta["invocation"].items() if k != "jobs"}
-    units = {k: {**{f: v for f, v in u.items() if f not in ("started", "ended", "seconds")},
+    units = {k: {**{f: v for f, v in u.items()
+                    if f not in ("started", "ended", "seconds", "control", "executor")},
                  "metrics": [m for m in u["metrics"] if not timing(m)]}
              for k, u in doc["units"].items()}
     return {"meta": meta, "units": units, "order": list(doc["units"])}
+
+
+@pytest.fixture
+def caller_threads():
+    """torch's thread count as the test found it, given back afterwards."""
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -64,14 +74,16 @@ def _pid_alive(pid: int) -> bool:
 
 
 @pytest.mark.slow
-def test_two_workers_write_the_same_document_as_one_process(run_cli, tmp_path):
-    torch.set_num_threads(1)  # the reference: one process, one thread (as each worker)
+def test_two_workers_write_the_same_document_as_one_process(run_cli, tmp_path, caller_threads):
+    torch.set_num_threads(2)  # the caller's threads: the units compute with one all the same
     args = ["run", "--suite", "smoke", "--tasks", "dimensionality", "units", "--seeds", "0,1",
             "--device", "cpu", "--no-report", "--quiet"]
     assert run_cli(*args, "--out", tmp_path / "one.json")[0] == 0
     assert run_cli(*args, "--out", tmp_path / "two.json", "--jobs", "2")[0] == 0
     one, two = results.read(tmp_path / "one.json"), results.read(tmp_path / "two.json")
     assert two["meta"]["jobs"] == 2 and one["meta"]["jobs"] == 1
+    assert (one["meta"]["executor"], two["meta"]["executor"]) == ("local", "pool")
+    assert torch.get_num_threads() == 2  # given back after the in-process units
     assert len(one["units"]) == 4 and all(u["status"] == "done" for u in two["units"].values())
     assert sum(len(u["metrics"]) for u in two["units"].values()) > 20
     assert _without_timings(two) == _without_timings(one)

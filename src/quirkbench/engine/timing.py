@@ -6,7 +6,9 @@ takes each runner's median and ``paired_ratio`` the median of repeat-by-repeat r
 every speed-up and share here is). ``engine_stepper`` times the one training engine
 (``train.train``), ``naive_stepper`` the textbook DataLoader loop, ``many_stepper``
 ``train.train_many``; ``matmul_runner`` an n×n matmul, the CPU's yardstick. ``PEAK_TFLOPS``
-holds GPU peaks by device name.
+holds GPU peaks by device name. ``control_seconds`` times a fixed small workload: the runner
+records it just before and just after every unit, so the gate can see the machine's speed
+move during a run.
 """
 
 from __future__ import annotations
@@ -177,6 +179,28 @@ def with_one_thread(run: Callable[[int], float]) -> Callable[[int], float]:
         finally:
             torch.set_num_threads(before)
     return wrapped
+
+
+CONTROL_N = 96  # the control's matrices: 96×96 fp32, 1.8 MFLOP a product, in L2 cache
+CONTROL_PRODUCTS = 64  # products in one timed block (about 1 ms at one thread here)
+CONTROL_REPEATS = 5  # blocks; the control reads their median
+
+
+def control_seconds() -> float:
+    """Seconds of a fixed small CPU workload (``CONTROL_PRODUCTS`` chained 96×96 matmuls,
+    the median of ``CONTROL_REPEATS`` blocks; 5-8 ms a call here, at one thread):
+    the machine's speed at that moment, for telling a slower machine from slower code. It
+    draws no random numbers, so it leaves every RNG as it was."""
+    a = torch.linspace(-1.0, 1.0, CONTROL_N * CONTROL_N).reshape(CONTROL_N, CONTROL_N)
+    a = a / CONTROL_N  # keeps the chained products bounded
+    times = []
+    for _ in range(CONTROL_REPEATS):
+        t0 = time.perf_counter()
+        x = a
+        for _ in range(CONTROL_PRODUCTS):
+            x = x @ a + a
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
 
 
 def with_bf16(run: Callable[[int], float]) -> Callable[[int], float]:

@@ -6,8 +6,8 @@ runs each unit (in this process, in a pool of worker processes, on a Ray cluster
 unit's own error is a failed record, never an exception; an executor that loses a unit (a
 worker died) yields a failed record for it (``failure_record``): a unit is never silently
 dropped. ``in_flight`` lists the keys of the units running now (for the interruption
-message). A new executor is a factory ``(options, jobs, n_units) -> executor`` in
-``EXECUTORS``.
+message); ``options`` are the options its units run with (``options.executor`` names it).
+A new executor is a factory ``(options, jobs, n_units) -> executor`` in ``EXECUTORS``.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ class LocalExecutor:
     """Runs units one after another in this process."""
 
     def __init__(self, options: RunOptions):
+        self.options = options
         self.run = UnitRunner(options)
         self.in_flight: list[str] = []
 
@@ -58,6 +59,7 @@ class RayExecutor:
         except ImportError:
             raise UserError("--executor ray needs Ray: pip install 'quirkbench[ray]'") from None
         self.ray = ray
+        self.options = options
         self.run = UnitRunner(options)
         self.gpus = 1 if options.device.type == "cuda" else 0
         self.in_flight: list[str] = []
@@ -105,13 +107,13 @@ class RayExecutor:
 
 def _local(options: RunOptions, jobs: int, n_units: int):
     """``--jobs N`` > 1: a pool of N worker processes; else this process."""
-    if jobs > 1 and n_units > 1:  # each worker computes with one thread
-        return PoolExecutor(jobs, replace(options, threads=1))
-    return LocalExecutor(options)
+    if jobs > 1 and n_units > 1:
+        return PoolExecutor(jobs, replace(options, executor="pool"))
+    return LocalExecutor(replace(options, executor="local"))
 
 
 def _ray(options: RunOptions, jobs: int, n_units: int):
-    return RayExecutor(options)  # Ray places the units itself; --jobs does not apply
+    return RayExecutor(replace(options, executor="ray"))  # Ray places the units; no --jobs
 
 
 EXECUTORS: dict[str, Callable[[RunOptions, int, int], Any]] = {"local": _local, "ray": _ray}

@@ -1,10 +1,10 @@
 """Units in parallel on one machine: ``quirkbench run --jobs N``.
 
 A pool of N worker processes, started with ``spawn`` (no forked torch state, the same on
-Linux, macOS and Windows). Each worker runs one unit at a time with one intra-op thread on
-the CPU (``torch.set_num_threads(1)``: the deterministic reference, and N processes of one
-thread beat one process of N threads on small models), or on its own GPU on CUDA (worker i
-uses ``cuda:i``). The parent alone writes the results document: workers send back the unit's
+Linux, macOS and Windows). Each worker runs one unit at a time through ``unit.run_unit``,
+with the run's torch threads like every executor (one: N processes of one thread also beat
+one process of N threads on small models), or on its own GPU on CUDA (worker i uses
+``cuda:i``). The parent alone writes the results document: workers send back the unit's
 record, and their progress lines, over a pipe of their own.
 
 Why not ``concurrent.futures.ProcessPoolExecutor``: when one of its workers dies it breaks
@@ -102,8 +102,6 @@ def _worker(conn, wid: int, options: RunOptions, parent: int) -> None:
     """A worker's life: receive (task, dataset, seed, config), run it, send the record back."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C for everyone
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
-    if options.threads is not None:
-        torch.set_num_threads(options.threads)
     load_all()
     dev = _worker_device(options.device, wid)
     if dev.type == "cuda":

@@ -173,7 +173,10 @@ def _run_locked(out: Path, doc: dict[str, Any], units: list[Unit], ex, dev, log)
     if done_before:
         log(f"resuming {out}: {done_before} of {len(units)} units already done")
     n_jobs = getattr(ex, "jobs", 1)
-    doc["meta"]["jobs"] = n_jobs
+    # what decides the exact metrics: the threads every unit computes with (not this
+    # process's), and what ran them (recorded for the reader; the numbers do not depend on it)
+    doc["meta"].update(jobs=n_jobs, cpu_threads=ex.options.threads,
+                       executor=ex.options.executor)
     log(f"{doc['meta']['invocation']['suite']} suite: {len(todo)} units on {dev} → {out}"
         + (f", {min(n_jobs, len(todo))} at a time" if n_jobs > 1 and len(todo) > 1 else ""))
     i = done_before

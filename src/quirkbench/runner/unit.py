@@ -2,19 +2,29 @@
 
 Every executor runs a unit through :func:`run_unit` with the run's :class:`RunOptions`, in
 this process or in a worker (pool workers and Ray tasks call it themselves), so a unit's
-numbers do not depend on where it ran.
+numbers do not depend on where it ran: each unit computes with ``UNIT_THREADS`` torch
+intra-op threads, whatever the executor, ``--jobs``, ``OMP_NUM_THREADS`` or the caller's
+``torch.set_num_threads`` (restored afterwards). A CPU reduction split over two threads
+adds in another order than one thread does, and moved 14 of 244 exact smoke metrics.
+
+Each record says what decided its numbers (``threads``, ``executor``) and carries the
+machine-speed ``control``: a fixed small workload timed just before and just after the
+unit (``engine.timing.control_seconds``), which the gate reads to tell a slower machine
+from slower code.
 """
 
 from __future__ import annotations
 
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
 
+from ..engine.timing import control_seconds
 from ..errors import UserError
 from ..tasks import Context
 from ..tracking import results
@@ -29,7 +39,7 @@ class RunOptions:
     ``data_root``, ``download``, ``trust_data_root``: where data sets come from and whether
     files that are not the official ones are accepted; ``log``: progress lines for the user
     (replaced by a pipe in pool workers); ``threads``: torch intra-op threads while a unit
-    runs on the CPU (``None``: leave torch's setting alone).
+    runs; ``executor``: what runs the units (``local``, ``pool``, ``ray``; recorded).
     """
 
     device: torch.device
@@ -37,25 +47,47 @@ class RunOptions:
     download: bool = False
     trust_data_root: bool = False
     log: Callable[[str], None] = print
-    threads: int | None = None
+    threads: int = 1  # UNIT_THREADS
+    executor: str = "local"
 
     def for_unit(self, key: str) -> RunOptions:
         """The same options, progress lines prefixed with the unit's key."""
         return replace(self, log=lambda m, k=key, log=self.log: log(f"  {k}: {m}"))
 
 
+UNIT_THREADS = 1  # one thread: the deterministic reference, and what --jobs workers use
+
+
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """torch's intra-op thread count set to ``n`` within the block, the caller's after."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def execute(unit: Unit, options: RunOptions) -> dict[str, Any]:
-    """Run one unit; the returned record goes into the results document (with ``data``: the
-    digests of the data sets the unit read)."""
-    torch.manual_seed(unit.seed)
-    ctx = Context(unit.dataset, unit.seed, options.device, options.data_root, options.download,
-                  options.log, trust_data_root=options.trust_data_root)
-    started = results.now()
-    t0 = time.perf_counter()
-    out = unit.task.run(unit.config, ctx)
+    """Run one unit with ``options.threads`` torch threads; the returned record goes into the
+    results document, with ``data`` (the digests of the data sets the unit read),
+    ``threads``, ``executor`` and ``control`` (``{"before_s", "after_s"}``: seconds of the
+    machine-speed control just before and just after the unit)."""
+    with torch_threads(options.threads):
+        control_before = control_seconds()
+        torch.manual_seed(unit.seed)
+        ctx = Context(unit.dataset, unit.seed, options.device, options.data_root,
+                      options.download, options.log, trust_data_root=options.trust_data_root)
+        started = results.now()
+        t0 = time.perf_counter()
+        out = unit.task.run(unit.config, ctx)
+        seconds = time.perf_counter() - t0
+        control_after = control_seconds()
     rec = results.unit_record(unit.task.name, unit.dataset, unit.seed, unit.record_config(),
-                              started, time.perf_counter() - t0, out)
-    rec["data"] = dict(ctx.sources)
+                              started, seconds, out)
+    rec.update(data=dict(ctx.sources), threads=options.threads, executor=options.executor,
+               control={"before_s": control_before, "after_s": control_after})
     return rec
 
 

@@ -1,0 +1,59 @@
+"""A unit's numbers do not depend on where it ran: every unit computes with one torch thread
+(whatever the caller, ``OMP_NUM_THREADS`` or the executor set), the caller's setting is given
+back, and the record says what ran it and how fast the machine was just before and after."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+import torch
+
+from quirkbench.metrics import Metric
+from quirkbench.runner import suite
+from quirkbench.runner.unit import UNIT_THREADS
+from quirkbench.tasks import REGISTRY, Task, TaskOutput, register
+from quirkbench.tracking import results
+
+
+@dataclass(frozen=True)
+class ThreadsConfig:
+    n: int = 1
+
+
+def _report_threads(cfg: ThreadsConfig, ctx) -> TaskOutput:
+    return TaskOutput([Metric("threads", float(torch.get_num_threads()), "1")])
+
+
+@pytest.fixture
+def threads_task():
+    task = register(Task("threads_seen", "reports torch's thread count (tests)", ThreadsConfig,
+                         _report_threads, {"smoke": {}}, default_dataset="digits"))
+    before = torch.get_num_threads()
+    yield task
+    torch.set_num_threads(before)
+    REGISTRY.unregister(task.name)
+
+
+@pytest.mark.parametrize("caller", [1, 2, 3])
+def test_a_unit_computes_with_one_thread_and_the_callers_setting_comes_back(
+        tmp_path, threads_task, caller):
+    torch.set_num_threads(caller)
+    out = suite.run_suite("smoke", tasks=["threads_seen"], device="cpu", out=tmp_path / "r.json",
+                          log=lambda m: None)
+    doc = results.read(out)
+    unit = doc["units"]["threads_seen/digits/0"]
+    assert unit["metrics"][0]["value"] == UNIT_THREADS == 1
+    assert unit["threads"] == doc["meta"]["cpu_threads"] == 1  # what the numbers ran with
+    assert unit["executor"] == doc["meta"]["executor"] == "local"
+    assert torch.get_num_threads() == caller
+
+
+def test_every_unit_records_the_machine_speed_control(tmp_path, threads_task):
+    out = suite.run_suite("smoke", tasks=["threads_seen"], seeds="0,1", device="cpu",
+                          out=tmp_path / "r.json", log=lambda m: None)
+    for unit in results.read(out)["units"].values():
+        control = unit["control"]
+        assert set(control) == {"before_s", "after_s"}
+        # a few ms each on an idle core; generous for a loaded test machine
+        assert all(0 < control[k] < 0.2 for k in control), control
