@@ -2,8 +2,10 @@
 
 Before each build, ``docs/generated/cli.md`` (every command's ``--help``, from argparse),
 ``docs/generated/config.md`` (every task's settings: defaults and per-suite overrides, from
-the config dataclasses) and ``docs/generated/tasks.md`` (the task table, from the registry)
-are written anew, so they cannot go stale. Registered in ``mkdocs.yml`` under ``hooks``.
+the config dataclasses), ``docs/generated/tasks.md`` (the task table, from the registry) and
+``docs/generated/results-schema.md`` with a copy of ``results.schema.json`` (the results
+document's fields, from the JSON Schema the loader checks against) are written anew, so they
+cannot go stale. Registered in ``mkdocs.yml`` under ``hooks``.
 """
 
 from __future__ import annotations
@@ -91,9 +93,51 @@ def tasks_page() -> str:
     return "# Tasks\n\nGenerated from the task registry at build time.\n\n" + "\n".join(rows) + "\n"
 
 
+def _type(prop: dict) -> str:
+    if "$ref" in prop:
+        return "object"
+    if "const" in prop:
+        return f"`{json.dumps(prop['const'])}`"
+    types = prop.get("type", "any")
+    text = " or ".join(types) if isinstance(types, list) else types
+    if "enum" in prop:
+        values = ", ".join(f"`{v}`" for v in prop["enum"] if v)
+        text += f", one of {values}"
+    return text.replace("|", "\\|")
+
+
+def _table(title: str, what: dict) -> list[str]:
+    required = set(what.get("required", ()))
+    rows = [f"### {title}\n", what.get("description", "") + "\n",
+            "| key | type | required | meaning |", "| --- | --- | --- | --- |"]
+    for key, prop in what.get("properties", {}).items():
+        desc = prop.get("description", "").replace("|", "\\|")
+        rows.append(f"| `{key}` | {_type(prop)} | {'yes' if key in required else ''} | {desc} |")
+    return rows + [""]
+
+
+def results_schema_page() -> str:
+    from quirkbench.tracking.schema import SCHEMA, json_schema
+
+    s = json_schema()
+    d = s["$defs"]
+    metric = d["metric"]["properties"]
+    parts = [f"The fields of a results document (`{SCHEMA}`), generated from the JSON Schema "
+             "the loader checks every document against.\n"]
+    for title, what in (("The document", s), ("`meta`", d["meta"]), ("A unit", d["unit"]),
+                        ("A metric", d["metric"]), ("A metric's `anchor`", metric["anchor"]),
+                        ("A metric's `goal`", metric["goal"])):
+        parts += _table(title, what)
+    return "\n".join(parts)
+
+
 def on_pre_build(config, **kw) -> None:
     buf = io.StringIO()
     with redirect_stdout(buf):
         _write("cli.md", cli_page())
         _write("config.md", config_page())
         _write("tasks.md", tasks_page())
+        _write("results-schema.md", results_schema_page())
+        from quirkbench.tracking.schema import SCHEMA_FILE
+
+        _write("results.schema.json", SCHEMA_FILE.read_text(encoding="utf-8"))

@@ -34,7 +34,9 @@ from typing import Any
 from ..errors import UserError
 from ..metrics import Metric
 
-SCHEMA = "quirkbench.results/2"
+# the format, its JSON Schema and the check of a document against it
+from .schema import SCHEMA, UNIT_STATUSES, UNITS, ForeignDocument, validate  # noqa: F401
+
 OLD_SCHEMAS = ("quirkbench.results/1",)  # still read, upgraded in memory by ``read``
 LEGACY_TIME_UNITS = frozenset({"s", "ms", "us", "µs", "ns", "samples/s", "steps/s", "it/s",
                                "iters/s", "inputs/s", "GFLOP/s", "TFLOP/s"})
@@ -180,14 +182,21 @@ def read(path: str | Path) -> dict[str, Any]:
         raise UserError(f"results file {path} does not exist")
     try:
         with open(path, encoding="utf-8") as f:
+            st = os.fstat(f.fileno())  # the file as read: a rewrite is a new inode or mtime
             doc = json.load(f)
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise UserError(f"{path} is not a readable results document ({type(e).__name__}: "
                         f"{str(e).splitlines()[0] if str(e) else 'empty'})") from None
     if isinstance(doc, dict) and doc.get("schema") in OLD_SCHEMAS:
         doc = _upgrade(doc)
-    validate(doc, path)
+    seen = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
+    if seen not in _VALID:  # readers read a file several times; it is checked once
+        validate(doc, path)
+        _VALID.add(seen)
     return doc
+
+
+_VALID: set[tuple] = set()  # (device, inode, mtime, size) of files that passed ``validate``
 
 
 def unit_record(task: str, dataset: str, seed: int, config: dict, started: str | None,
@@ -229,11 +238,6 @@ def unit_record(task: str, dataset: str, seed: int, config: dict, started: str |
 
 def metrics_of(unit: dict[str, Any]) -> list[Metric]:
     return [Metric.from_dict(m) for m in unit.get("metrics", [])]
-
-
-class ForeignDocument(UserError):
-    """A JSON file that is not a quirkbench results document at all (asv, pytest-benchmark):
-    skipped with a warning when a folder is read, an error when named directly."""
 
 
 _warned: set[str] = set()
@@ -367,182 +371,3 @@ def pool(df, label: str = "results"):
     out = d[~dup].drop(columns="_order").sort_index()
     out.attrs.update(df.attrs)
     return out, notes
-
-
-# --------------------------------------------------------------------------- validation
-
-UNIT_STATUSES = ("done", "failed", "running", "interrupted", "skipped")
-# units a metric may carry: "1" = dimensionless; wall-clock and rate units as compare knows
-UNITS = frozenset({"", "1", "%", "pp", "×", "°", "rad", "nats", "bits", "s", "ms", "us", "µs",
-                   "ns", "min", "h", "steps", "epochs", "samples", "params", "B", "KB", "MB",
-                   "GB", "KiB", "MiB", "GiB", "samples/s", "steps/s", "it/s", "iters/s",
-                   "inputs/s", "input-iterations/s", "FLOP/s", "GFLOP/s", "TFLOP/s", "GB/s"})
-_NUMBER_WORDS = ("inf", "-inf", "infinity", "-infinity", "nan")  # non-finite, as to_dict writes
-
-
-class _Bad(Exception):
-    """(where, what): raised inside ``validate``, turned into one ``UserError`` line."""
-
-
-def _is_num(v) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool)
-
-
-def _type_name(v) -> str:
-    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean",
-            type(None): "null"}.get(type(v), "a number" if _is_num(v) else type(v).__name__)
-
-
-def _need(d: dict, key: str, kinds: tuple, what: str, where: str, required: bool = True):
-    """``d[key]`` checked against ``kinds`` (``"num"`` = a number, ``None`` = null)."""
-    if key not in d:
-        if required:
-            raise _Bad(where, f"missing {key!r} ({what})")
-        return None
-    v = d[key]
-    ok = any((k == "num" and _is_num(v)) or (k is None and v is None)
-             or (isinstance(k, type) and k is not int and isinstance(v, k))
-             or (k is int and isinstance(v, int) and not isinstance(v, bool)) for k in kinds)
-    if not ok:
-        raise _Bad(where, f"{key!r} is {_type_name(v)}; expected {what}")
-    return v
-
-
-def _metric_fields() -> dict[str, str]:
-    from dataclasses import fields
-
-    return {f.name: f.name for f in fields(Metric)}
-
-
-def _check_metric(m, where: str) -> None:
-    if not isinstance(m, dict):
-        raise _Bad(where, f"is {_type_name(m)}; expected an object (a metric)")
-    name = m.get("name")
-    if isinstance(name, str):
-        where = f"{where} ({name!r})"
-    extra = sorted(set(m) - set(_metric_fields()))
-    if extra:
-        raise _Bad(where, f"unknown key {extra[0]!r}; valid keys: "
-                          f"{', '.join(_metric_fields())}")
-    _need(m, "name", (str,), "a string", where)
-    v = _need(m, "value", ("num", str, None), "a number (or null)", where)
-    if isinstance(v, str) and v.strip().lower() not in _NUMBER_WORDS:
-        raise _Bad(where, f"'value' is the string {v[:30]!r}; expected a number (or null)")
-    unit = _need(m, "unit", (str,), "a string such as '%' or 'ms'", where)
-    if unit not in UNITS:
-        raise _Bad(where, f"unknown unit {unit!r}; valid: {', '.join(sorted(UNITS - {''}))}")
-    from .. import metrics as _metrics
-
-    d = _need(m, "direction", (str,), "a string", where, required=False)
-    if d is not None and d not in _metrics.DIRECTIONS:
-        raise _Bad(where, f"unknown direction {d!r}; valid: {', '.join(_metrics.DIRECTIONS)}")
-    kinds = getattr(_metrics, "KINDS", None)
-    k = _need(m, "kind", (str,), "a string", where, required=False)
-    if k is not None and kinds is not None and k not in kinds:
-        raise _Bad(where, f"unknown kind {k!r}; valid: {', '.join(kinds)}")
-    _need(m, "baseline", (str, None), "a metric key or null", where, required=False)
-    tags = _need(m, "tags", (dict,), "an object of name → value", where, required=False)
-    for tk, tv in (tags or {}).items():
-        if not isinstance(tv, str | int | float | bool):
-            raise _Bad(where, f"tag {tk!r} is {_type_name(tv)}; expected a string")
-    _need(m, "holds", (bool, None), "true, false or null", where, required=False)
-    if _need(m, "not_shown", (str,), "a string (why the run cannot show it)", where,
-             required=False) and m.get("holds") is not None:
-        raise _Bad(where, "'not_shown' is set, so 'holds' must be null (no verdict)")
-    _need(m, "headline", (bool,), "true or false", where, required=False)
-    a = _need(m, "anchor", (dict, None), "an object or null", where, required=False)
-    if a:
-        aw = f"{where}, anchor"
-        extra = sorted(set(a) - {"paper", "value", "unit", "where"})
-        if extra:
-            raise _Bad(aw, f"unknown key {extra[0]!r}; valid keys: paper, value, unit, where")
-        _need(a, "paper", (str,), "a string", aw)
-        _need(a, "value", ("num", None), "a number or null", aw, required=False)
-        _need(a, "unit", (str,), "a string", aw, required=False)
-        _need(a, "where", (str,), "a string", aw, required=False)
-    g = _need(m, "goal", (dict, None), "an object or null", where, required=False)
-    if g:
-        gw = f"{where}, goal"
-        extra = sorted(set(g) - {"target", "at_least", "met", "not_judged"})
-        if extra:
-            raise _Bad(gw, f"unknown key {extra[0]!r}; valid keys: target, at_least, met, "
-                           "not_judged")
-        _need(g, "target", ("num",), "a number", gw)
-        _need(g, "at_least", (bool,), "true or false", gw, required=False)
-        _need(g, "met", (bool, None), "true, false or null", gw, required=False)
-        _need(g, "not_judged", (str,), "a string (why the run cannot judge it)", gw,
-              required=False)
-
-
-def _check_unit(key: str, u, path) -> None:
-    where = f"unit {key!r}"
-    if not isinstance(u, dict):
-        raise _Bad(where, f"is {_type_name(u)}; expected an object")
-    _need(u, "task", (str,), "a string", where)
-    _need(u, "dataset", (str,), "a string", where)
-    _need(u, "seed", (int,), "an integer", where)
-    status = _need(u, "status", (str,), "a string", where)
-    if status not in UNIT_STATUSES:
-        raise _Bad(where, f"unknown status {status!r}; valid: {', '.join(UNIT_STATUSES)}")
-    _need(u, "config", (dict, None), "an object", where, required=False)
-    _need(u, "info", (dict, None), "an object", where, required=False)
-    _need(u, "seconds", ("num", None), "a number", where, required=False)
-    _need(u, "error", (str, None), "a string or null", where, required=False)
-    metrics = _need(u, "metrics", (list,), "a list of metrics", where, required=status == "done")
-    if status == "done" and not metrics:
-        raise _Bad(where, "a finished unit ('status': 'done') has no metrics")
-    for i, m in enumerate(metrics or []):
-        _check_metric(m, f"{where}, metrics[{i}]")
-    series = _need(u, "series", (dict, None), "an object of series name → list of records",
-                   where, required=False)
-    for name, recs in (series or {}).items():
-        if not isinstance(recs, list):
-            raise _Bad(where, f"series {name!r} is {_type_name(recs)}; expected a list of "
-                              "records")
-        for i, r in enumerate(recs):
-            if not isinstance(r, dict):
-                raise _Bad(where, f"series {name!r}[{i}] is {_type_name(r)}; expected an "
-                                  "object (a record)")
-
-
-_META_TYPES = {"suite": ((str,), "a string"), "commit": ((str, None), "a string or null"),
-               "dirty": ((bool, None), "true, false or null"),
-               "started": ((str, None), "a string"), "ended": ((str, None), "a string or null"),
-               "status": ((str,), "a string"), "device": ((str,), "a string"),
-               "seconds": (("num", None), "a number"), "seeds": ((list,), "a list of integers"),
-               "datasets": ((list,), "a list of names"), "tasks": ((list,), "a list of names"),
-               "argv": ((list,), "a list of strings")}
-
-
-def validate(doc: Any, path: str | Path = "<document>") -> dict[str, Any]:
-    """Check every field of a results document; return it, or raise one ``UserError`` line
-    naming the file, the unit and the field (``ForeignDocument`` for JSON that is not a
-    quirkbench results document at all).
-
-    Checked: the schema; ``meta`` and ``units`` objects; each unit's task, dataset, seed
-    (integer), status (one of ``UNIT_STATUSES``), config/info objects; a finished unit's
-    metrics (a non-empty list); each metric's keys (exactly the fields of ``Metric``), name,
-    value (a number, null, or "inf"/"-inf"), unit (one of ``UNITS``), direction, kind, tags
-    (an object), holds, headline, anchor, goal; each series a list of record objects.
-    """
-    if not isinstance(doc, dict):
-        raise ForeignDocument(f"{path}: not a quirkbench results document (the JSON is "
-                              f"{_type_name(doc)}, not an object)")
-    if "schema" not in doc:
-        raise ForeignDocument(f"{path}: not a quirkbench results document (no 'schema' key)")
-    schema = doc["schema"]
-    if not isinstance(schema, str) or not schema.startswith("quirkbench.results/"):
-        raise ForeignDocument(f"{path}: not a quirkbench results document (schema {schema!r})")
-    if schema != SCHEMA:
-        raise UserError(f"{path}: schema {schema!r}; this quirkbench reads {SCHEMA!r}")
-    try:
-        meta = _need(doc, "meta", (dict,), "an object (the run's metadata)", "document")
-        for key, (kinds, what) in _META_TYPES.items():
-            _need(meta, key, kinds, what, "meta", required=False)
-        units = _need(doc, "units", (dict,), "an object of unit key → unit", "document")
-        for key, u in units.items():
-            _check_unit(key, u, path)
-    except _Bad as e:
-        where, what = e.args
-        raise UserError(f"{path}: damaged results document: {where}: {what}") from None
-    return doc
