@@ -21,11 +21,14 @@ def run(base: str, head: str, threshold: float = 0.05, time_threshold: float = 0
                  fdr=fdr, expected=expect, allow_incomplete=allow_incomplete,
                  timing_spread=timing_spread, fail_on=fail_on, base_stored=base_stored)
     print(format_table(df, "text", changed_only=changed_only))
-    why = df[(df["verdict"] != "unchanged") & (df["note"].fillna("") != "")]
+    why = df[~df["verdict"].isin(("unchanged", "not judged")) & (df["note"].fillna("") != "")]
     if len(why):
         print("\nwhy:")
         for r in why.itertuples():
             print(f"  {r.verdict}: {r.task}/{r.dataset} {r.key}: {r.note}")
+    if (df["verdict"] == "not judged").any():
+        print(f"\n{int((df['verdict'] == 'not judged').sum())} raw timing(s) not judged: the "
+              "base side is a stored run made at another time (ratios inside one run are)")
     print(df.attrs["chance"])
     if markdown:
         try:

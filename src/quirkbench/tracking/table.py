@@ -20,6 +20,7 @@ RANK = {"regressed": 0, "behaviour changed": 1, "changed": 1, "moved": 2, "impro
         "baseline moved": 3, "new": 4, "gone": 5, "expected": 6, "not judged": 8,
         "unchanged": 9}  # display order; unknown verdicts after moved
 BANNER = ("regressed", "improved", "behaviour changed", "unchanged")
+QUIET = ("unchanged", "not judged")  # listed with the unchanged rows, not in the verdict table
 
 
 def _is_changed_behaviour(verdict: str) -> bool:
@@ -40,7 +41,7 @@ def verdict_counts(df: pd.DataFrame) -> dict[str, int]:
            "unchanged": int((v == "unchanged").sum())}
     if moved_timing.any():
         out["timings moved"] = int(moved_timing.sum())
-    out.update({k: int((v == k).sum()) for k in ("new", "gone", "baseline moved")
+    out.update({k: int((v == k).sum()) for k in ("new", "gone", "baseline moved", "not judged")
                 if (v == k).any()})
     other = len(v) - sum(out.values())
     if other:
@@ -137,7 +138,7 @@ def verdict_rows(df: pd.DataFrame, changed_only: bool = True) -> list[dict]:
     rows = []
     for r in df.to_dict("records"):
         verdict = str(r.get("verdict"))
-        if changed_only and verdict == "unchanged":
+        if changed_only and verdict in QUIET:
             continue
         unit = str(r.get("unit") or "")
         mde = _get(r, "mde")
@@ -207,8 +208,10 @@ def format_table(df: pd.DataFrame, fmt: str = "text", *, changed_only: bool = Fa
         raise UserError(f"table format {fmt!r}; valid: text, markdown")
     changed = verdict_rows(df, changed_only=True)
     same = [] if changed_only else [r for r in verdict_rows(df, changed_only=False)
-                                    if r["verdict"] == "unchanged"]
+                                    if r["verdict"] in QUIET]
     warnings = list(df.attrs.get("warnings", ())) + list(df.attrs.get("notes", ()))
+    quiet = "unchanged" + (" or not judged" if any(r["verdict"] != "unchanged" for r in same)
+                           else "")
     if fmt == "markdown":
         def table(rows):
             header, mde = _header(rows)
@@ -221,7 +224,7 @@ def format_table(df: pd.DataFrame, fmt: str = "text", *, changed_only: bool = Fa
         lines += [f"> ⚠ {md_escape(w)}" for w in warnings] + ([""] if warnings else [])
         lines += table(changed) if changed else ["No metric changed."]
         if same:
-            lines += ["", f"<details><summary>{len(same)} unchanged metrics</summary>", "",
+            lines += ["", f"<details><summary>{len(same)} {quiet} metrics</summary>", "",
                       *table(same), "", "</details>"]
         return "\n".join(lines)
 
@@ -236,5 +239,5 @@ def format_table(df: pd.DataFrame, fmt: str = "text", *, changed_only: bool = Fa
     lines = [summary_line(df), *_facts_lines(df), ""]
     lines += aligned(changed) if changed else ["No metric changed."]
     if same:
-        lines += ["", f"unchanged ({len(same)}):", *aligned(same)]
+        lines += ["", f"{quiet} ({len(same)}):", *aligned(same)]
     return "\n".join([*lines, *([""] + warnings if warnings else [])])
