@@ -92,3 +92,48 @@ def test_every_check_is_one_line_naming_the_setting(name):
                 msg = str(e)
                 assert "\n" not in msg and f"{name}.{f.name}" in msg, (f.name, bad, msg)
     assert refused, f"{name}: no setting refuses a bad value"
+
+
+# --------------------------------------------------------------------------- what a setting means
+
+@dataclasses.dataclass(frozen=True)
+class _Documented:
+    # [examples] a block above the field
+    # that goes on
+    above: int = 1
+    beside: float = 0.5  # [pp] the comment at the end of the line
+    wrapped: tuple[int, ...] = (1,  # [steps] a comment on the first line
+                                2)
+    continued: int | None = None  # [s] first part
+    #   second part, indented after the hash
+    # a block for the next field, not a continuation of the one above
+    name: str = "x"
+    bare: int = 3
+    inner: object = None
+
+
+def test_each_setting_reads_its_unit_and_meaning_from_the_comment_beside_it():
+    from quirkbench.config import describe
+
+    got = {s.key: (s.unit, s.meaning, s.numeric) for s in describe(_Documented())}
+    assert got == {
+        "above": ("examples", "a block above the field that goes on", True),
+        "beside": ("pp", "the comment at the end of the line", True),
+        "wrapped": ("steps", "a comment on the first line", True),
+        "continued": ("s", "first part second part, indented after the hash", True),
+        "name": ("", "a block for the next field, not a continuation of the one above", False),
+        "bare": ("", "", True), "inner": ("", "", False)}
+
+
+def test_every_task_setting_has_a_meaning_and_every_number_a_unit():
+    """STYLE: units and reasons in the comment beside each default; the settings reference
+    and ``quirkbench list TASK`` show them. Built-in tasks: another package's are its own."""
+    from quirkbench.config import describe
+    from quirkbench.tasks import load_all
+
+    missing = [f"{name}.{s.key}" + ("" if s.meaning else " (no meaning)") +
+               (" (no unit)" if s.numeric and not s.unit else "")
+               for name, task in load_all().items() for s in describe(task.config())
+               if task.config.__module__.startswith("quirkbench.")
+               and (not s.meaning or (s.numeric and not s.unit))]
+    assert not missing, missing

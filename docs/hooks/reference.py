@@ -38,47 +38,39 @@ def cli_page() -> str:
     return "\n".join(parts)
 
 
-def _default(f: dataclasses.Field):
-    if f.default is not dataclasses.MISSING:
-        return f.default
-    if f.default_factory is not dataclasses.MISSING:
-        return f.default_factory()
-    return None
-
-
-def _fields(cls, prefix: str = ""):
-    for f in dataclasses.fields(cls):
-        value = _default(f)
-        if dataclasses.is_dataclass(value):
-            yield from _fields(type(value), f"{prefix}{f.name}.")
-            continue
-        yield f"{prefix}{f.name}", value
-
-
 def _md(v) -> str:
     text = json.dumps(v, default=str) if not isinstance(v, str) else v
     return "`" + text.replace("|", "\\|").replace("`", "'") + "`"
 
 
 def config_page() -> str:
+    from quirkbench.config import describe
     from quirkbench.tasks import load_all
 
     parts = ["# Task settings\n",
-             "Every key takes `--set TASK.KEY=VALUE`. Generated from the config dataclasses "
-             "and the suites' overrides at build time.\n"]
+             "Every key takes `--set TASK.KEY=VALUE`; `quirkbench list TASK` prints the same "
+             "table. Generated at build time from the config dataclasses: each default, its "
+             "unit and meaning from the comment beside it (`# [unit] meaning`), and the "
+             "suites' overrides.\n"]
     for name, task in sorted(load_all().items()):
         suites = list(task.suites)
-        parts += [f"## `{name}`\n", "| key | default | " + " | ".join(suites) + " |",
-                  "| --- | --- | " + " | ".join("---" for _ in suites) + " |"]
-        for key, value in _fields(task.config):
+        parts += [f"## `{name}`\n", "| key | default | unit | " + " | ".join(suites) +
+                  " | meaning |", "| --- | --- | --- | " + " | ".join("---" for _ in suites) +
+                  " | --- |"]
+        for s in describe(task.config()):
             over = []
-            for s in suites:
-                cfg = task.suites[s]
-                head, _, tail = key.partition(".")
-                v = cfg.get(key, cfg.get(head, {}).get(tail) if tail and
+            for suite in suites:
+                cfg = task.suites[suite]
+                head, _, tail = s.key.partition(".")
+                v = cfg.get(s.key, cfg.get(head, {}).get(tail) if tail and
                             isinstance(cfg.get(head), dict) else None)
+                if v is None and tail and dataclasses.is_dataclass(cfg.get(head)):
+                    v = getattr(cfg[head], tail, None)  # a whole nested config in the suite
                 over.append(_md(v) if v is not None else "")
-            parts.append(f"| `{key}` | {_md(value)} | " + " | ".join(over) + " |")
+            unit = "–" if s.unit in ("", "1") else s.unit
+            meaning = s.meaning.replace("|", "\\|")
+            parts.append(f"| `{s.key}` | {_md(s.default)} | {unit} | " + " | ".join(over) +
+                         f" | {meaning} |")
         parts.append("")
     return "\n".join(parts)
 

@@ -182,3 +182,84 @@ def to_dict(cfg) -> dict[str, Any]:
     import json
 
     return json.loads(json.dumps(dataclasses.asdict(cfg)))
+
+
+# --------------------------------------------------------------------------- what a setting means
+
+@dataclasses.dataclass(frozen=True)
+class Setting:
+    """One setting of a config, as ``quirkbench list TASK`` and the docs show it: its dotted
+    ``key``, ``default`` (the value in this config), ``unit`` ("" where it has none: names,
+    switches) and ``meaning``."""
+
+    key: str
+    default: Any
+    unit: str
+    meaning: str
+    numeric: bool  # a number or a list of numbers: it needs a unit ("1": dimensionless)
+
+
+def _comments(cls) -> dict[str, tuple[str, str]]:
+    """field name → (unit, meaning), from the comments beside each default in the source of
+    the config dataclass ``cls`` (STYLE: units and reasons in the comment beside each
+    default). A field's comment is the block of ``# ...`` lines right above it, the comment
+    at the end of its line(s), and the ``#   ...`` lines (indented after the ``#``) that
+    continue it below. A leading ``[unit]`` in it is the setting's unit. {} where the source
+    cannot be read (a class defined in a REPL)."""
+    import ast
+    import inspect
+    import io
+    import re
+    import textwrap
+    import tokenize
+
+    try:
+        src = textwrap.dedent(inspect.getsource(cls))
+    except (OSError, TypeError):
+        return {}
+    notes = {t.start[0]: (t.string, t.line[:t.start[1]].strip() == "")
+             for t in tokenize.generate_tokens(io.StringIO(src).readline)
+             if t.type == tokenize.COMMENT}  # line → (comment, is the line's only content)
+    body = ast.parse(src).body[0].body
+    out = {}
+    for node in body:
+        if not (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)):
+            continue
+        above, line = [], node.lineno - 1
+        while line in notes and notes[line][1] and not notes[line][0].startswith("#  "):
+            above.insert(0, notes[line][0])
+            line -= 1
+        beside = [notes[i][0] for i in range(node.lineno, node.end_lineno + 1)
+                  if i in notes and not notes[i][1]]
+        line = node.end_lineno + 1
+        while line in notes and notes[line][1] and notes[line][0].startswith("#  "):
+            beside.append(notes[line][0])
+            line += 1
+        text = " ".join(c.lstrip("#").strip() for c in above + beside)
+        unit = re.match(r"\[([^\]]*)\]\s*", text)
+        out[node.target.id] = (unit.group(1), text[unit.end():]) if unit else ("", text)
+    return out
+
+
+def _is_numeric(tp) -> bool:
+    """int or float, optionally None, or a tuple/list of them."""
+    if tp in (int, float):
+        return True
+    args = [a for a in typing.get_args(tp) if a not in (type(None), Ellipsis)]
+    return bool(args) and all(_is_numeric(a) for a in args)
+
+
+def describe(cfg, prefix: str = "") -> list[Setting]:
+    """Every setting of the config ``cfg`` (an instance: its values are the defaults shown;
+    nested configs flattened as ``train.lr``), in the order of the fields."""
+    hints = typing.get_type_hints(type(cfg))
+    notes = _comments(type(cfg))
+    out = []
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if dataclasses.is_dataclass(value):
+            out += describe(value, f"{prefix}{f.name}.")
+            continue
+        unit, meaning = notes.get(f.name, ("", ""))
+        out.append(Setting(f"{prefix}{f.name}", value, unit, meaning, _is_numeric(hints[f.name])))
+    return out

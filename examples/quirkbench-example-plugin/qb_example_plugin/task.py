@@ -18,7 +18,7 @@ from quirkbench.tasks import Context, Task, TaskOutput, register
 @dataclass(frozen=True)
 class MarginConfig:
     model: str = model_setting("example-cnn")  # any model name or package.module:factory
-    n_train: int | None = 500
+    n_train: int | None = 500  # [examples] training examples
     train: TrainConfig = TrainConfig(lr=0.05, max_epochs=2, target_train_acc=None,
                                      eval_test=False)
 

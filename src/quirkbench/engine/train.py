@@ -29,18 +29,19 @@ OPTIMIZERS = ("sgd", "adam")
 @dataclass(frozen=True)
 class TrainConfig:
     optimizer: str = "sgd"  # sgd (with momentum) or adam
-    lr: float = 0.05  # learning rate per step
-    momentum: float = 0.9  # SGD momentum (ignored by adam)
-    weight_decay: float = 0.0  # L2 coefficient, coupled (torch.optim semantics)
-    batch_size: int = 128  # examples per step
-    max_epochs: int = 100  # budget in passes over the training set
-    max_steps: int | None = None  # budget in steps (whichever comes first)
-    target_train_acc: float | None = 1.0  # stop at this train accuracy (fraction); None: budget
+    lr: float = 0.05  # [1] learning rate per step
+    momentum: float = 0.9  # [1] SGD momentum (ignored by adam)
+    weight_decay: float = 0.0  # [1] L2 coefficient, coupled (torch.optim semantics)
+    batch_size: int = 128  # [examples] examples per step
+    max_epochs: int = 100  # [epochs] budget in passes over the training set
+    max_steps: int | None = None  # [steps] budget in steps (whichever comes first)
+    target_train_acc: float | None = 1.0  # [fraction] stop at this train accuracy (fraction); None:
+    #   budget
     eval_test: bool = True  # test accuracy in the per-epoch curve (small sets: cheap)
     fused: bool = False  # one fused update kernel: faster at small batches, not bit-identical
-    check_every: int | None = None  # with target_train_acc: once an epoch's running accuracy
-    #   is within 5 pp of the target, check the full training accuracy every this many steps
-    #   (fit time at step resolution); None: once per epoch
+    check_every: int | None = None  # [steps] with target_train_acc: once an epoch's running
+    #   accuracy is within 5 pp of the target, check the full training accuracy every this many
+    #   steps (fit time at step resolution); None: once per epoch
 
     def __post_init__(self):
         check_train_config(self)

@@ -63,31 +63,34 @@ NGUYEN = "Nguyen et al. 2015"
 @dataclass(frozen=True)
 class AdversarialConfig:
     model: str = model_setting("mlp-100-100")  # Szegedy's FC100-100-10
-    n_train: int | None = None  # split into halves P1/P2 (None: all, 4,000 on mnist5k)
-    n_attack: int | None = 500  # test inputs attacked (None: the whole test split)
+    n_train: int | None = None  # [examples] split into halves P1/P2 (None: all, 4,000 on mnist5k)
+    n_attack: int | None = 500  # [inputs] test inputs attacked (None: the whole test split)
     attacks: tuple[str, ...] = ATTACKS  # names (every norm) or name-norm (pgd-l2: L2 only)
     # its L∞ success at the largest ε is the headline and the check; its adversarial
     # examples are the ones shown to P2 (transfer)
     main_attack: str = "pgd"
-    norms: tuple[str, ...] = A.NORMS
-    # L∞ budgets in pixel units of [0, 1] data; 0.25 is Goodfellow's, 0.3 Madry's
+    norms: tuple[str, ...] = A.NORMS  # norms attacked: linf (L∞) and/or l2
+    # [pixel units] L∞ budgets in pixel units of [0, 1] data; 0.25 is Goodfellow's, 0.3 Madry's
     eps_linf: tuple[float, ...] = (0.0, 0.05, 0.1, 0.2, 0.25, 0.3)
-    # L2 budgets as raw L2 norms of x′−x (1.0 ≈ 0.036 Szegedy units on 28×28)
+    # [L2 norm] L2 budgets as raw L2 norms of x′−x (1.0 ≈ 0.036 Szegedy units on 28×28)
     eps_l2: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0, 3.0)
-    pgd_steps: int = 40  # Madry's MNIST budget
-    pgd_step_size: float | None = None  # None: 2.5·ε/steps (Madry's rule of thumb)
+    pgd_steps: int = 40  # [iterations] Madry's MNIST budget
+    pgd_step_size: float | None = None  # [ε units] None: 2.5·ε/steps (Madry's rule of thumb)
     loss: str = "ce"  # ce or margin (logit margin: immune to a saturated softmax)
-    min_steps: int = 10  # PGD steps per probe of the minimal-distortion bisection
-    min_search_steps: int = 8  # bisection halvings: resolution eps_max/256
-    min_eps_max_linf: float = 0.5  # search range of the minimal L∞ distortion (pixel units)
-    min_eps_max_l2: float = 8.0  # search range of the minimal L2 distortion (raw L2 norm)
-    n_fool: int = 100  # uniform-noise inputs for fooling images; targets cycle over the classes
-    fool_steps: int = 100  # gradient-ascent budget (Nguyen: 50-200 generations)
-    fool_step_size: float = 0.01  # signed step, pixel units
-    fool_confidence: float = 0.99  # target-class probability that counts as fooled
-    success_threshold_pct: float = 90.0  # holds: PGD-L∞ success at the largest ε reaches this
-    noise_ratio_max: float = 0.1  # holds: noise at the minimal distortion ≤ this × 100%
-    l2_reference_dim: int = 784  # eps_l2 / min_eps_max_l2 are L2 norms at this input size
+    min_steps: int = 10  # [iterations] PGD steps per probe of the minimal-distortion bisection
+    min_search_steps: int = 8  # [halvings] bisection halvings: resolution eps_max/256
+    min_eps_max_linf: float = 0.5  # [pixel units] search range of the minimal L∞ distortion (pixel
+    #   units)
+    min_eps_max_l2: float = 8.0  # [L2 norm] search range of the minimal L2 distortion (raw L2 norm)
+    n_fool: int = 100  # [inputs] uniform-noise inputs for fooling images; targets cycle over the
+    #   classes
+    fool_steps: int = 100  # [steps] gradient-ascent budget (Nguyen: 50-200 generations)
+    fool_step_size: float = 0.01  # [pixel units] signed step, pixel units
+    fool_confidence: float = 0.99  # [probability] target-class probability that counts as fooled
+    success_threshold_pct: float = 90.0  # [%] holds: PGD-L∞ success at the largest ε reaches this
+    noise_ratio_max: float = 0.1  # [fraction] holds: noise at the minimal distortion ≤ this × 100%
+    l2_reference_dim: int = 784  # [input values] eps_l2 / min_eps_max_l2 are L2 norms at this input
+    #   size
     # 10 epochs on 2,000 digits per half: ~99% train, ~91% test accuracy, a few seconds on a CPU
     train: TrainConfig = TrainConfig(optimizer="sgd", lr=0.1, momentum=0.9, batch_size=128,
                                      max_epochs=10, target_train_acc=None, eval_test=False)

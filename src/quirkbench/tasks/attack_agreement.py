@@ -39,16 +39,17 @@ CROCE = "Croce & Hein 2020"
 
 @dataclass(frozen=True)
 class AttackAgreementConfig:
-    model: str = model_setting("mlp-100-100")
-    n_train: int | None = 2000  # training examples
-    n_attack: int = 500  # test inputs attacked (the same inputs for every library)
+    model: str = model_setting("mlp-100-100")  # the attacked model, trained here
+    n_train: int | None = 2000  # [examples] training examples
+    n_attack: int = 500  # [inputs] test inputs attacked (the same inputs for every library)
     # registered attacks (name: every norm it has; name-norm: that one), each compared
     # with every reference library that has a version of it
     attacks: tuple[str, ...] = ("fgsm", "pgd")
-    eps_linf: tuple[float, ...] = (0.05, 0.1)  # L∞ budgets
-    eps_l2: tuple[float, ...] = (1.0,)  # L2 budgets
-    pgd_steps: int = 20  # iterations of the iterative attacks
-    tolerance_pp: float = 2.0  # ours may trail a reference by at most this (pp)
+    eps_linf: tuple[float, ...] = (0.05, 0.1)  # [pixel units] L∞ budgets
+    eps_l2: tuple[float, ...] = (1.0,)  # [L2 norm] L2 budgets
+    pgd_steps: int = 20  # [iterations] iterations of the iterative attacks
+    tolerance_pp: float = 2.0  # [pp] ours may trail a reference by at most this (pp)
+    # reference libraries compared with ours (those installed run)
     libraries: tuple[str, ...] = LIBRARIES
     train: TrainConfig = TrainConfig(lr=0.1, max_epochs=10, target_train_acc=None,
                                      eval_test=False)

@@ -50,18 +50,21 @@ MODELS = ("dense", "pruned", "int8", "distilled")
 
 @dataclass(frozen=True)
 class CompressedRobustnessConfig:
+    # the dense model that is pruned, quantized to int8 and distilled
     model: str = model_setting("lenet-300-100")
+    # the distilled student (small on purpose)
     student: str = model_setting("mlp-100", follows_model_flag=False)
-    n_train: int | None = None
-    n_attack: int = 300  # test inputs attacked (those dense classifies correctly)
-    ratios: tuple[float, ...] = (2.0, 4.0, 8.0, 16.0, 32.0)  # pruning schedule (dense/remaining)
-    delta_pp: float = 1.0  # iso-accuracy and "matched clean accuracy" tolerance
-    temperature: float = 4.0
-    eps_linf: tuple[float, ...] = (0.05, 0.1, 0.2)
-    eps_l2: tuple[float, ...] = (0.5, 1.0, 2.0)
+    n_train: int | None = None  # [examples] training examples (None: the whole split)
+    n_attack: int = 300  # [inputs] test inputs attacked (those dense classifies correctly)
+    ratios: tuple[float, ...] = (2.0, 4.0, 8.0, 16.0, 32.0)  # [×] pruning schedule
+    #   (dense/remaining)
+    delta_pp: float = 1.0  # [pp] iso-accuracy and "matched clean accuracy" tolerance
+    temperature: float = 4.0  # [1] softmax temperature of the distillation's soft targets
+    eps_linf: tuple[float, ...] = (0.05, 0.1, 0.2)  # [pixel units] L∞ budgets of the attack
+    eps_l2: tuple[float, ...] = (0.5, 1.0, 2.0)  # [L2 norm] L2 budgets of the attack
     attack: str = "pgd"  # the registered attack run on the ε grids
-    pgd_steps: int = 20  # its iterations (and those of each minimal-distortion probe)
-    search_steps: int = 8  # bisection halvings of the minimal L2 distortion
+    pgd_steps: int = 20  # [iterations] its iterations (and those of each minimal-distortion probe)
+    search_steps: int = 8  # [halvings] bisection halvings of the minimal L2 distortion
     train: TrainConfig = TrainConfig(lr=0.05, max_epochs=10, target_train_acc=None,
                                      eval_test=False)
     finetune: TrainConfig = TrainConfig(lr=0.02, max_epochs=2, target_train_acc=None,

@@ -107,29 +107,32 @@ HINTON, BLALOCK, FRANKLE = "Hinton et al. 2015", "Blalock et al. 2020", "Frankle
 @dataclass(frozen=True)
 class CompressionConfig:
     model: str = model_setting("lenet-300-100")  # the dense network that is pruned and that teaches
-    n_train: int | None = None  # training examples (None: the whole split, 4,000 on mnist5k)
-    n_test: int | None = None  # test examples (None: the whole split, 1,000 on mnist5k)
-    test_fraction: float = 0.2  # held-out share of sets without an official test split
-    methods: tuple[str, ...] = METHODS
-    # targets, dense/remaining parameters (×): factor-2 steps keep the quick suite in budget
+    n_train: int | None = None  # [examples] training examples (None: the whole split, 4,000 on
+    #   mnist5k)
+    n_test: int | None = None  # [examples] test examples (None: the whole split, 1,000 on mnist5k)
+    test_fraction: float = 0.2  # [fraction] held-out share of sets without an official test split
+    methods: tuple[str, ...] = METHODS  # pruning and compression methods compared
+    # [×] targets, dense/remaining parameters (×): factor-2 steps keep the quick suite in budget
     ratios: tuple[float, ...] = (2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0)
-    delta_pp: float = 1.0  # iso-accuracy: within this many percentage points of dense
-    search_steps: int = 1  # log-ratio bisections after the scan (each: one fine-tune per fold)
-    # 1: the seed's split. 2k: k splits of the data into halves (the seed's, then k − 1 more),
-    # each used both ways (train and test halves swapped; test_fraction 0.5), every fold with
+    delta_pp: float = 1.0  # [pp] iso-accuracy: within this many percentage points of dense
+    search_steps: int = 1  # [bisections] log-ratio bisections after the scan (each: one fine-tune
+    #   per fold)
+    # [folds] 1: the seed's split. 2k: k splits of the data into halves (the seed's, then k − 1
+    # more), each used both ways (train and test halves swapped; test_fraction 0.5), every fold with
     # a dense model, reference and pruning paths of its own; the curves are the fold mean
     folds: int = 1
     # the iso ratio where the curve crosses dense − δ, interpolated in log-ratio between the
     # last point that meets δ and the next one, which misses it (False: that last point)
     interpolate: bool = False
-    min_iso_ratio: float = 8.0  # holds: magnitude-iterative's iso ratio ≥ this (×; Han: 12×)
-    clearly_lower: float = 2.0  # holds: random's iso ratio ≤ magnitude-iterative's / this
-    random_draws: int = 3  # independent random-pruning mask draws (mean and spread)
+    min_iso_ratio: float = 8.0  # [×] holds: magnitude-iterative's iso ratio ≥ this (×; Han: 12×)
+    clearly_lower: float = 2.0  # [×] holds: random's iso ratio ≤ magnitude-iterative's / this
+    random_draws: int = 3  # [draws] independent random-pruning mask draws (mean and spread)
     index_scheme: str = "relative-5"  # sparse index overhead: Han 2016's 5-bit gaps for fc layers
     # distillation student: 79,510 parameters, 3.4× fewer than the teacher
     student: str = model_setting("mlp-100", follows_model_flag=False)
-    temperature: float = 4.0  # softmax temperature T of the soft targets (Hinton: 20 for 2×800)
-    distill_fraction: float = 0.1  # transfer set: this share of the training split (students)
+    temperature: float = 4.0  # [1] softmax temperature T of the soft targets (Hinton: 20 for 2×800)
+    distill_fraction: float = 0.1  # [fraction] transfer set: this share of the training split
+    #   (students)
     student_train: TrainConfig = TrainConfig(lr=0.05, max_epochs=60, target_train_acc=None,
                                              eval_test=False)  # both students, same steps
     train: TrainConfig = TrainConfig(lr=0.05, max_epochs=10, target_train_acc=None,

@@ -32,9 +32,9 @@ LIMIT = 1 / math.sqrt(6)  # mean distance / diagonal for uniform points as d →
 
 @dataclass(frozen=True)
 class DimensionalityConfig:
-    dims: tuple[int, ...] = (2, 10, 100, 1000)  # cube dimensions
-    n_points: int = 500  # uniform points per dimension (pairwise: n² distances)
-    n_data: int = 1000  # data-set inputs (training split) for the same measures
+    dims: tuple[int, ...] = (2, 10, 100, 1000)  # [coordinates] cube dimensions
+    n_points: int = 500  # [points] uniform points per dimension (pairwise: n² distances)
+    n_data: int = 1000  # [inputs] data-set inputs (training split) for the same measures
 
     def __post_init__(self):
         check_each(self.dims, "dims", lambda d: d >= 1, "positive integers")

@@ -77,26 +77,31 @@ HEADLINE = {("forgetting_pct", "permuted", "naive"), ("forgetting_pct", "permute
 class ForgettingConfig:
     # Hsu et al. 2018 use mlp-400-400 (nightly); 100-100 fits a CPU
     model: str = model_setting("mlp-100-100")
+    # continual-learning protocols: permuted, split-task, split-class
     protocols: tuple[str, ...] = PROTOCOLS
+    # strategies compared on each protocol: naive, ewc, replay
     strategies: tuple[str, ...] = STRATEGIES
-    n_tasks: int = 5  # T; split protocols need T × classes_per_task ≤ classes (5 pairs on MNIST)
-    classes_per_task: int = 2  # class pairs, as in Split MNIST
-    n_train: int | None = None  # training examples before splitting (None: all, 4,000 on mnist5k)
-    n_test: int | None = None  # test examples before splitting (None: all, 1,000 on mnist5k)
-    ewc_lambda: float = 100.0  # EWC penalty weight λ on the empirical Fisher (mean over
+    n_tasks: int = 5  # [tasks] T; split protocols need T × classes_per_task ≤ classes (5 pairs on
+    #   MNIST)
+    classes_per_task: int = 2  # [classes] class pairs, as in Split MNIST
+    n_train: int | None = None  # [examples] training examples before splitting (None: all, 4,000 on
+    #   mnist5k)
+    n_test: int | None = None  # [examples] test examples before splitting (None: all, 1,000 on
+    #   mnist5k)
+    ewc_lambda: float = 100.0  # [1] EWC penalty weight λ on the empirical Fisher (mean over
     #   examples); 1000 froze later permuted tasks (task 5 at 63%), 100 keeps them learnable
-    fisher_samples: int = 500  # examples of each task the Fisher is estimated on
-    memory_per_task: int = 200  # replay: examples stored per finished task (uniform draw); a
-    #   quarter of a Split-MNIST task on mnist5k, 5% of a Permuted one
-    forgetting_min_pct: float = 20.0  # holds: naive forgetting on permuted is at least this
-    chance_margin_pp: float = 5.0  # holds: class-incr. naive accuracy within this of 100/T
-    learned_fraction: float = 0.5  # a task is learned when R[t, t] is this far from chance
-    #   (100/k for its k classes) to 100%: 75% for a class pair, 55% for a 10-class task
+    fisher_samples: int = 500  # [examples] examples of each task the Fisher is estimated on
+    memory_per_task: int = 200  # [examples] replay: examples stored per finished task (uniform
+    #   draw); a quarter of a Split-MNIST task on mnist5k, 5% of a Permuted one
+    forgetting_min_pct: float = 20.0  # [%] holds: naive forgetting on permuted is at least this
+    chance_margin_pp: float = 5.0  # [pp] holds: class-incr. naive accuracy within this of 100/T
+    learned_fraction: float = 0.5  # [fraction] a task is learned when R[t, t] is this far from
+    #   chance (100/k for its k classes) to 100%: 75% for a class pair, 55% for a 10-class task
     # False where the budget is too small for permuted tasks to interfere (the smoke suite's
     # 20 Adam steps per task forgot 1.4-9.2% on tuning seeds 0-9, 40 steps no better): the
     # permuted checks are then reported as not shown at this budget, never as NO
     permuted_checks: bool = True
-    extra_steps_factor: int = 4  # a task below 3/4 of the way from chance to 100% on its
+    extra_steps_factor: int = 4  # [×] a task below 3/4 of the way from chance to 100% on its
     #   training set after its budget trains on for up to this × max_steps more steps
     # per task: 100 Adam steps of 128 at 3e-3 (a fresh optimizer per task). Adam at 1e-3
     # forgot only 13% on permuted in as many steps; SGD 0.05 + momentum 0.9 forgot 29% but

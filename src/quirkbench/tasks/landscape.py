@@ -33,11 +33,12 @@ GOODFELLOW = "Goodfellow, Vinyals & Saxe 2015"
 class LandscapeConfig:
     # Goodfellow et al. use MNIST MLPs and maxout nets; one layer here
     model: str = model_setting("mlp-128")
-    n_train: int | None = 1000  # training examples
-    n_test: int | None = 1000  # test examples
-    n_points: int = 25  # α values on each line, 0 and 1 included (the paper plots ~25-100)
-    n_eval: int = 1000  # training examples on which the loss along the lines is measured
-    monotone_tolerance: float = 0.01  # "nearly monotone": largest rise ≤ 1% of the start's loss
+    n_train: int | None = 1000  # [examples] training examples
+    n_test: int | None = 1000  # [examples] test examples
+    n_points: int = 25  # [points] α values on each line, 0 and 1 included (the paper plots ~25-100)
+    n_eval: int = 1000  # [examples] training examples on which the loss along the lines is measured
+    monotone_tolerance: float = 0.01  # [fraction] "nearly monotone": largest rise ≤ 1% of the
+    #   start's loss
     train: TrainConfig = TrainConfig(optimizer="sgd", lr=0.05, momentum=0.9, batch_size=64,
                                      max_epochs=10, target_train_acc=None, eval_test=False)
 

@@ -68,12 +68,14 @@ ZHANG = "Zhang et al. 2017"
 class MemorizationConfig:
     # 128 ReLUs: 25 parameters per example, as Zhang's MLP on CIFAR-10
     model: str = model_setting("mlp-128")
+    # label and input corruptions trained on (the ladder's levels)
     conditions: tuple[str, ...] = DEFAULT_CONDITIONS
-    n_train: int | None = None  # training examples (None: the whole split, 4,000 on mnist5k)
-    n_test: int | None = None  # test examples (None: the whole test split)
-    chance_margin_pp: float = 5.0  # random-label test accuracy must be within this of chance
-    ladder_min_rho: float = LADDER_MIN_RHO  # holds: rank correlation of the ladder ≥ this
-    ladder_min_slowdown: float = LADDER_MIN_SLOWDOWN  # holds: top level / level 0 ≥ this (×)
+    n_train: int | None = None  # [examples] training examples (None: the whole split, 4,000 on
+    #   mnist5k)
+    n_test: int | None = None  # [examples] test examples (None: the whole test split)
+    chance_margin_pp: float = 5.0  # [pp] random-label test accuracy must be within this of chance
+    ladder_min_rho: float = LADDER_MIN_RHO  # [1] holds: rank correlation of the ladder ≥ this
+    ladder_min_slowdown: float = LADDER_MIN_SLOWDOWN  # [×] holds: top level / level 0 ≥ this (×)
     # the fit is checked on the whole training set every 4 steps once it is close
     train: TrainConfig = TrainConfig(optimizer="sgd", lr=0.1, momentum=0.9, batch_size=128,
                                      max_epochs=300, target_train_acc=1.0, check_every=4)

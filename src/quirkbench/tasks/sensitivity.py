@@ -37,13 +37,14 @@ LECUN = "LeCun et al. 2002"
 class SensitivityConfig:
     # two hidden layers: a ×0.01 scale shrinks signals by 1e-6 end to end
     model: str = model_setting("mlp-64-64")
-    n_train: int | None = 1000  # training examples
-    n_test: int | None = 1000  # test examples: 1 example = 0.1 pp, finer than the seed spread
-    n_seeds: int = 5  # models per group (init seeds, order seeds)
-    # multipliers of the default init; the first is the checked one: ×0.01 stalls at chance
-    # on every seed tried, ×10 only slows learning (32-79% test accuracy over seeds 0-2)
+    n_train: int | None = 1000  # [examples] training examples
+    n_test: int | None = 1000  # [examples] test examples: 1 example = 0.1 pp, finer than the seed
+    #   spread
+    n_seeds: int = 5  # [models] models per group (init seeds, order seeds)
+    # [×] multipliers of the default init; the first is the checked one: ×0.01 stalls at chance on
+    # every seed tried, ×10 only slows learning (32-79% test accuracy over seeds 0-2)
     bad_init_scales: tuple[float, ...] = (0.01, 10.0)
-    fail_margin_pp: float = 20.0  # a bad init "fails" when this far below the default mean
+    fail_margin_pp: float = 20.0  # [pp] a bad init "fails" when this far below the default mean
     train: TrainConfig = TrainConfig(optimizer="sgd", lr=0.05, momentum=0.9, batch_size=64,
                                      max_epochs=10, target_train_acc=None, eval_test=False)
 

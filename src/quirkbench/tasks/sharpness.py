@@ -35,14 +35,18 @@ KESKAR = "Keskar et al. 2017"
 class SharpnessConfig:
     # Keskar's F1 is a 784-512×5-10 MLP; one layer shows the effect on a CPU
     model: str = model_setting("mlp-128")
-    n_train: int | None = 1000  # training examples (large batch = large_fraction of these)
-    n_test: int | None = 1000  # test examples
-    small_batch: int = 32  # Keskar's small batch is 256 of 60,000 (0.4%); 32 of 1,000 here
-    large_fraction: float = 0.1  # large batch as a fraction of the training set (Keskar: 10%)
-    n_curvature: int = 500  # training examples on which the Hessian and ε-sharpness are measured
-    power_iters: int = 20  # Hessian-vector products at most for the top eigenvalue
-    eps: float = 1e-3  # box half-width factor of ε-sharpness (Keskar's Table 3 uses 1e-3)
-    sharpness_steps: int = 10  # projected ascent steps maximising the loss in the ε-box
+    n_train: int | None = 1000  # [examples] training examples (large batch = large_fraction of
+    #   these)
+    n_test: int | None = 1000  # [examples] test examples
+    small_batch: int = 32  # [examples] Keskar's small batch is 256 of 60,000 (0.4%); 32 of 1,000
+    #   here
+    large_fraction: float = 0.1  # [fraction] large batch as a fraction of the training set (Keskar:
+    #   10%)
+    n_curvature: int = 500  # [examples] training examples on which the Hessian and ε-sharpness are
+    #   measured
+    power_iters: int = 20  # [products] Hessian-vector products at most for the top eigenvalue
+    eps: float = 1e-3  # [1] box half-width factor of ε-sharpness (Keskar's Table 3 uses 1e-3)
+    sharpness_steps: int = 10  # [steps] projected ascent steps maximising the loss in the ε-box
     # SGD with momentum at one learning rate for both batches: the large batch takes 3× fewer,
     # less noisy steps. (Keskar used Adam; Adam lr 3e-3 shows the same direction, ~3× not ~5×.)
     train: TrainConfig = TrainConfig(optimizer="sgd", lr=0.05, momentum=0.9, batch_size=32,

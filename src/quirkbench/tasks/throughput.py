@@ -81,39 +81,43 @@ GOALS = "MLP engine ≥ 80% of the step's matmul-bound limit and ≥ 1.5× naive
 
 @dataclass(frozen=True)
 class ThroughputConfig:
+    # models whose training step is timed
     models: tuple[str, ...] = model_setting(
         ("mlp-512", "lenet-300-100", "lenet5", "convnet"), follows_model_flag=False)
-    batches: tuple[int, ...] = (128, 1024)  # examples per step
-    conv_batches: tuple[int, ...] = (128,)  # for lenet5/convnet (CPU: convnet@1024 ≈ 3 s/step)
-    steps: int = 8  # timed optimizer steps per repeat, at most
-    repeat_s: float = 0.15  # ...and only as many as fill about this many seconds (slow models)
-    repeats: int = 5  # timings: the median over repeats; ratios: the median per-repeat ratio
-    warmup_steps: int = 2  # untimed steps first (allocator, caches, lazy init)
+    batches: tuple[int, ...] = (128, 1024)  # [examples] examples per step
+    conv_batches: tuple[int, ...] = (128,)  # [examples] for lenet5/convnet (CPU: convnet@1024 ≈ 3
+    #   s/step)
+    steps: int = 8  # [steps] timed optimizer steps per repeat, at most
+    repeat_s: float = 0.15  # [s] ...and only as many as fill about this many seconds (slow models)
+    repeats: int = 5  # [repeats] timings: the median over repeats; ratios: the median per-repeat
+    #   ratio
+    warmup_steps: int = 2  # [steps] untimed steps first (allocator, caches, lazy init)
     naive: bool = True  # DataLoader baseline → speedup_vs_naive
     fused: bool = True  # the engine with the fused optimizer update (TrainConfig.fused)
     compile: bool = False  # torch.compile variant (CPU: compile ~13-80 s per model, lost)
     one_thread: bool = False  # CPU: also the engine with torch.set_num_threads(1)
-    many_k: tuple[int, ...] = (4, 8)  # K for train_many vs K sequential train ((): skip)
-    many_model: str = model_setting("mlp-512")
-    many_batch: int = 128
-    matmul_n: int = 1024  # n×n fp32 matmul: the CPU's own rate (2n³ FLOPs, ~0.1 s here)
+    many_k: tuple[int, ...] = (4, 8)  # [models] K for train_many vs K sequential train ((): skip)
+    many_model: str = model_setting("mlp-512")  # the model trained K at once
+    many_batch: int = 128  # [examples] batch of each of the K models
+    matmul_n: int = 1024  # [1] n×n fp32 matmul: the CPU's own rate (2n³ FLOPs, ~0.1 s here)
     count_flops: bool = True  # FlopCounterMode → GFLOP/s and matmul/peak shares
     pgd: bool = True  # attack throughput vs the fastest installed peer library
     attack: str = "pgd"  # the registered iterative attack timed (its peers: its references)
-    pgd_norms: tuple[str, ...] = ("linf", "l2")
+    pgd_norms: tuple[str, ...] = ("linf", "l2")  # norms of the timed attack
     pgd_peers: tuple[str, ...] = PEERS  # torchattacks, foolbox, art: those installed run
-    pgd_model: str = model_setting("lenet-300-100")
-    pgd_n: int = 256  # inputs attacked at once
-    pgd_steps: int = 10  # iterations per attack
-    pgd_eps: float = 0.1  # L∞ budget on [0, 1] images
-    pgd_eps_l2: float = 1.5  # L2 budget (MNIST: Madry-style small L2 ball)
-    pgd_train_steps: int = 60  # SGD steps to give the attacked model real decision boundaries
+    pgd_model: str = model_setting("lenet-300-100")  # the attacked model, briefly trained
+    pgd_n: int = 256  # [inputs] inputs attacked at once
+    pgd_steps: int = 10  # [iterations] iterations per attack
+    pgd_eps: float = 0.1  # [pixel units] L∞ budget on [0, 1] images
+    pgd_eps_l2: float = 1.5  # [L2 norm] L2 budget (MNIST: Madry-style small L2 ball)
+    pgd_train_steps: int = 60  # [steps] SGD steps to give the attacked model real decision
+    #   boundaries
     profile: bool = True  # torch.profiler summary of one engine step as metrics
-    profile_model: str = model_setting("mlp-512")
-    profile_batch: int = 128
+    profile_model: str = model_setting("mlp-512")  # the model whose training step is profiled
+    profile_batch: int = 128  # [examples] batch of the profiled step
     # GPU only: wide-MLP bf16 probe vs the device's peak
     probe_model: str | None = model_setting(None, follows_model_flag=False)
-    probe_batch: int = 8192
+    probe_batch: int = 8192  # [examples] batch of the GPU probe
     # False where the attack budget is too small for the attack goals (the smoke suite's 64
     # inputs × 5 steps: per-call overheads weigh more; over tuning seeds 0-9 the matmul share
     # was 45-55%, against 63-68% at the pr suite's 256 × 10, seed 0): they are reported as not

@@ -41,11 +41,11 @@ SZEGEDY = "Szegedy et al. 2014"
 class UnitsConfig:
     # the last hidden layer has 128 units; a model needs .features(x)
     model: str = model_setting("mlp-128")
-    n_train: int | None = 2000  # training examples
-    n_test: int | None = 1000  # the pool the top-k inputs are chosen from
-    top_k: int = 10  # inputs per direction (Szegedy shows 8 images per direction)
-    close_margin_pp: float = 10.0  # natural and random mean purity "close" within this
-    random_per_unit: int = 8  # random directions per live unit
+    n_train: int | None = 2000  # [examples] training examples
+    n_test: int | None = 1000  # [examples] the pool the top-k inputs are chosen from
+    top_k: int = 10  # [inputs] inputs per direction (Szegedy shows 8 images per direction)
+    close_margin_pp: float = 10.0  # [pp] natural and random mean purity "close" within this
+    random_per_unit: int = 8  # [directions] random directions per live unit
     train: TrainConfig = TrainConfig(optimizer="sgd", lr=0.05, momentum=0.9, batch_size=64,
                                      max_epochs=5, target_train_acc=None, eval_test=False)
 
