@@ -36,8 +36,9 @@
 #   OMP_NUM_THREADS  torch threads per run (default 1 here, see below)
 # The worktrees run their own source (PYTHONPATH=<worktree>/src); the comparison runs with
 # the quirkbench of the current environment, so a base that predates `compare` still works.
-# Both sides run in the same environment and with the same seeds, so the deterministic
-# metrics are compared value by value ("behaviour changed"); timings by the factor rule.
+# Both sides run in the same environment and with the same seeds: a metric equal on both is
+# "identical"; a changed one is weighed against the suite's noise model (bench/noise/), or
+# by a t-test with two or more seeds; timings by the factor rule (see docs/gate.md).
 set -euo pipefail
 set -f  # no globbing: QB_SETS values such as conditions=['a'] hold brackets
 
@@ -156,9 +157,10 @@ set +e
   --markdown "$out/compare.md" "${gate_args[@]}" ${QB_COMPARE:-}
 status=$?
 set -e
-if [[ -f "$out/compare.md" ]]; then  # the PR comment says where the base side came from
-  { echo "Base side: $base_said."; echo; cat "$out/compare.md"; } > "$out/compare.md.tmp" \
-    && mv "$out/compare.md.tmp" "$out/compare.md"
+if [[ -f "$out/compare.md" ]]; then  # the PR comment says where the base side came from,
+  # right under its first line (the gate's verdict stays first)
+  { head -n 1 "$out/compare.md"; echo; echo "Base side: $base_said."; tail -n +2 "$out/compare.md"; } \
+    > "$out/compare.md.tmp" && mv "$out/compare.md.tmp" "$out/compare.md"
 fi
 echo "== quirkbench compare exit status $status (0 ok, 1 the gate failed, 2 bad input)"
 exit $status

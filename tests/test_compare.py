@@ -31,50 +31,53 @@ def verdict(base, head, unit="%", direction=HIGHER, **kw) -> str:
 
 
 def test_real_regression_is_flagged_and_improvement_too():
-    assert verdict([90.0, 91.0, 90.5], [80.0, 81.0, 80.5]) == "regressed"
-    assert verdict([80.0, 81.0, 80.5], [90.0, 91.0, 90.5]) == "improved"
+    assert verdict([90.0, 91.0, 90.5], [80.0, 81.0, 80.5]) == "regressed beyond noise"
+    assert verdict([80.0, 81.0, 80.5], [90.0, 91.0, 90.5]) == "improved beyond noise"
     # lower is better: seconds going up is a regression
-    assert verdict([1.0, 1.1, 1.05], [2.0, 2.1, 2.2], unit="s", direction=LOWER) == "regressed"
+    assert verdict([1.0, 1.1, 1.05], [2.0, 2.1, 2.2], unit="s",
+                   direction=LOWER) == "regressed beyond noise"
 
 
 def test_noise_is_not_flagged():
     # overlapping seeds: the mean moved by > 5% but the spread says it is noise
-    assert verdict([80.0, 95.0, 88.0], [85.0, 99.0, 78.0]) == "unchanged"
+    assert verdict([80.0, 95.0, 88.0], [85.0, 99.0, 78.0]) == "within noise"
     # beyond noise (no overlap) but under the threshold (1 pp floor for %): unchanged
-    assert verdict([90.0, 90.1, 90.2], [90.3, 90.4, 90.5]) == "unchanged"
+    assert verdict([90.0, 90.1, 90.2], [90.3, 90.4, 90.5]) == "within noise"
     # timings: 15% slower, separated, but under the 25% time threshold
-    assert verdict([1.0, 1.01, 1.02], [1.15, 1.16, 1.17], unit="s", direction=LOWER) == "unchanged"
+    assert verdict([1.0, 1.01, 1.02], [1.15, 1.16, 1.17], unit="s",
+                   direction=LOWER) == "within noise"
 
 
-def test_identical_deterministic_values_are_unchanged_with_p_1():
+def test_identical_deterministic_values_are_identical_by_exact_identity():
     df = compare(frame({"m": [132, 140, 128]}, unit="steps", direction=NONE),
                  frame({"m": [132, 140, 128]}, unit="steps", direction=NONE))
     row = df.iloc[0]
-    assert row["verdict"] == "unchanged" and row["p_value"] == 1.0 and row["change"] == 0
+    assert row["verdict"] == "identical" and row["test"] == "exact" and row["change"] == 0
 
 
 def test_direction_none_moves_either_way():
     kw = dict(unit="steps", direction=NONE)
-    assert verdict([100, 104, 98], [150, 160, 155], **kw) == "moved"
-    assert verdict([100, 104, 98], [50, 55, 52], **kw) == "moved"
-    assert verdict([100, 104, 98], [101, 99, 103], **kw) == "unchanged"
+    assert verdict([100, 104, 98], [150, 160, 155], **kw) == "moved beyond noise"
+    assert verdict([100, 104, 98], [50, 55, 52], **kw) == "moved beyond noise"
+    assert verdict([100, 104, 98], [101, 99, 103], **kw) == "within noise"
 
 
 def test_t_test_decides_where_a_rank_test_cannot():
     # a rank test on 3 seeds against 3 can never reach p ≤ 0.05: the gate never uses one
     assert min_mwu_p(3, 3) == pytest.approx(0.1)
     df = compare(frame({"m": [80, 81, 82]}), frame({"m": [88, 89, 90]}))
-    assert df.iloc[0]["p_value"] < 0.01 and df.iloc[0]["verdict"] == "improved"
+    assert df.iloc[0]["p_value"] < 0.01 and df.iloc[0]["verdict"] == "improved beyond noise"
     assert df.iloc[0]["test"] == "t"
     base, head = [80, 81, 82, 83, 84], [88, 89, 90, 91, 83.5]  # overlapping, still clear
     df = compare(frame({"m": base}), frame({"m": head}))
-    assert df.iloc[0]["p_value"] < 0.05 and df.iloc[0]["verdict"] == "improved"
+    assert df.iloc[0]["p_value"] < 0.05 and df.iloc[0]["verdict"] == "improved beyond noise"
 
 
-def test_n1_uses_the_wider_threshold_only():
-    # n = 1: threshold 5% doubled to 10%; 8% worse is not enough, 12% is
-    assert verdict([100.0], [92.0], unit="1") == "unchanged"
-    assert verdict([100.0], [88.0], unit="1") == "regressed"
+def test_n1_without_a_noise_model_uses_the_wider_threshold_only():
+    # n = 1, no noise model: the factor rule, 5% doubled to 10%; 8% worse is not judged, 12%
+    # is a regression
+    assert verdict([100.0], [92.0], unit="1") == "not judged"
+    assert verdict([100.0], [88.0], unit="1") == "regressed beyond noise"
     row = compare(frame({"m": [100.0]}, unit="1"), frame({"m": [88.0]}, unit="1")).iloc[0]
     assert math.isnan(row["p_value"]) and row["base_n"] == 1
 
@@ -89,16 +92,18 @@ def test_change_columns_formula():
 def test_new_and_gone_metrics():
     df = compare(frame({"a": [1, 1], "b": [2, 2]}), frame({"a": [1, 1], "c": [3, 3]}))
     verdicts = dict(zip(df["key"], df["verdict"], strict=True))
-    assert verdicts == {"a": "unchanged", "b": "gone", "c": "new"}
+    assert verdicts == {"a": "identical", "b": "gone", "c": "new"}
 
 
 def test_tables_text_and_markdown():
     df = compare(frame({"acc": [90, 91, 90.5], "ok": [50, 50, 50]}),
                  frame({"acc": [80, 81, 80.5], "ok": [50, 50, 50]}))
     text = format_table(df)
-    first = text.splitlines()[text.splitlines().index("") + 3]  # counts, blank, header, rule
-    assert first.startswith("✗ regressed") and "acc" in first
-    assert "1 regressed" in text and "1 unchanged" in text
+    lines = text.splitlines()
+    assert lines[0] == "GATE PASS: 0 changes within seed noise, 1 regressed beyond noise " \
+        "(not headline), 1 identical"
+    first = lines[lines.index("other changes (1):") + 3]  # title, header, rule
+    assert first.startswith("✗ regressed beyond noise") and "acc" in first
     md = format_table(df, "markdown")
     assert "| verdict |" in md and "|---|" in md and "-10.00 pp" in md
 
@@ -138,11 +143,13 @@ def test_cli_exit_codes_and_markdown(tmp_path, capsys):
     same = write_doc(tmp_path / "same.json", [90, 91, 90.5], kind="stochastic")
     worse = write_doc(tmp_path / "worse.json", [80, 81, 80.5], kind="stochastic")
     assert main(["compare", base, same]) == 0
+    capsys.readouterr()
     md = tmp_path / "c.md"
     assert main(["compare", base, worse, "--markdown", str(md)]) == 1
     out = capsys.readouterr().out
-    assert "FAIL" in out and "test_acc[condition=true-labels]" in out
-    assert md.read_text().startswith("**quirkbench compare**: 1 regressed")
+    assert out.startswith("GATE FAIL: 1 regression beyond noise\n")
+    assert "test_acc[condition=true-labels]" in out
+    assert md.read_text().startswith("## 🔴 GATE FAIL: 1 regression beyond noise\n")
 
 
 def test_cli_fail_on_moved(tmp_path):

@@ -48,8 +48,9 @@ def table():
 def test_regressions_first_then_by_effect_size(table):
     rows = verdict_rows(table)
     assert [(r["key"], r["verdict"]) for r in rows] == [
-        ("big_drop", "regressed"), ("small_drop", "regressed"), ("moved", "moved"),
-        ("better", "improved")]  # unchanged metrics are not in the verdict table
+        ("big_drop", "regressed beyond noise"), ("small_drop", "regressed beyond noise"),
+        ("moved", "moved beyond noise"),
+        ("better", "improved beyond noise")]  # identical metrics are not in the verdict table
 
 
 def test_row_numbers(table):
@@ -73,16 +74,20 @@ def test_exact_and_q_values_are_shown_when_compare_gives_them(table):
     # a minimal detectable change, when compare gives one, gets its own column
     assert "MDE" not in format_table(table.drop(columns="mde"))
     text = format_table(t.assign(mde=[1.5, 40.0, 2.0, 0.0, 0.1]), changed_only=True)
-    header = text.splitlines()[text.splitlines().index("") + 1]
+    header = text.splitlines()[text.splitlines().index("other changes (4):") + 1]
     assert header.split()[-1] == "MDE" and "1.50 pp" in text  # pp: the metric is a %
 
 
 def test_text_table_opens_with_counts_and_the_table(table):
     lines = format_table(table).splitlines()
-    assert lines[0] == "2 regressed, 1 improved, 1 behaviour changed, 1 unchanged"
-    header = lines[lines.index("") + 1]
+    assert lines[0] == "GATE PASS: 0 changes within seed noise, 2 regressed beyond noise (not " \
+        "headline), 1 moved beyond noise (not headline), 1 improved beyond noise, 1 identical"
+    assert lines[1] == "judged 5 of 5 metrics: 3 by the t-test, 1 by the factor rule, 1 by " \
+        "exact identity"
+    header = lines[lines.index("other changes (4):") + 1]
     assert header.split()[:3] == ["verdict", "task", "metric"] and "relative" in header
-    assert lines[lines.index("") + 3].split()[:4] == ["✗", "regressed", "t/d", "big_drop"]
+    assert lines[lines.index("other changes (4):") + 3].split()[:6] == [
+        "✗", "regressed", "beyond", "noise", "t/d", "big_drop"]
 
 
 def test_banner_facts_name_both_sides(tmp_path):
@@ -138,8 +143,8 @@ def test_cli_markdown_file_is_escaped(tmp_path):
     assert main(["compare", str(base), str(head), "--markdown", str(md)]) == 1
     text = md.read_text()
     assert "<script" not in text and "&lt;script&gt;" in text
-    assert text.splitlines()[0] == ("**quirkbench compare**: 1 regressed, 0 improved, "
-                                    "0 behaviour changed, 11 unchanged")
+    assert text.splitlines()[0] == "## 🔴 GATE FAIL: 1 regression beyond noise"
+    assert "<details><summary>11 identical or not judged metrics</summary>" in text
 
 
 # --------------------------------------------------------------------------- pooling
@@ -193,9 +198,10 @@ def test_timing_moves_are_not_counted_as_behaviour_changes():
 
     from quirkbench.tracking.table import summary_line, verdict_counts
 
-    df = pd.DataFrame({"verdict": ["moved", "moved", "behaviour changed", "unchanged"],
+    df = pd.DataFrame({"verdict": ["moved beyond noise", "moved beyond noise", "within noise",
+                                   "identical"],
                        "kind": ["timing", "exact", "exact", "exact"]})
     counts = verdict_counts(df)
-    assert counts["behaviour changed"] == 2  # the exact move and the exact change
+    assert counts["moved beyond noise"] == 1  # the exact move only
     assert counts["timings moved"] == 1
     assert "1 timings moved" in summary_line(df)

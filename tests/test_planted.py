@@ -1,7 +1,7 @@
 """The planted-regression matrix, small: one breakage (memorization trains on the true labels
 under the random-labels condition) against an unchanged base, and an A/A copy, on a tiny
-memorization run of one seed. The breakage must fail the gate naming its metric as
-"behaviour changed"; the A/A must pass. The full matrix: qbtools/gate/planted.py."""
+memorization run of one seed. The breakage must fail the gate naming its metric as beyond
+noise or its phenomenon lost; the A/A must pass. The full matrix: qbtools/gate/planted.py."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def test_small_planted_matrix(tmp_path):
     assert not res["aa"]["fails"] and res["aa"]["changed"] == 0
     br = res["memorization"]
     assert br["fails"] and br["right"] and br["one_seed_changed"] > 0
-    assert any("steps_to_fit[condition=random-labels] (behaviour changed)" in f
-               for f in br["failing"])
+    assert any(f.startswith("memorization/steps_to_fit[condition=random-labels] (")
+               and ("phenomenon lost" in f or "beyond noise" in f) for f in br["failing"])
     text = md.read_text()
     assert "| `memorization` | **fails** | yes |" in text and "| A/A (no change) | passes |" in text

@@ -2,8 +2,10 @@
 
 A planted regression (memorization trains on a quarter of its data: true-label test accuracy
 drops) must fail the gate naming the metric; an A/A run of one commit must pass. The runs
-use a tiny smoke setting (200 images, one condition, 2 seeds) so each side takes a few
-seconds of CPU; on a loaded machine the wall time is dominated by waiting for a core.
+use a tiny smoke setting (200 images, one condition) on one seed, as the PR workflow runs
+the gate, so each side takes a few seconds of CPU; on a loaded machine the wall time is
+dominated by waiting for a core. (Two seeds a side would go to the t-test, whose power at
+n = 2 is poor: it printed an MDE of 16 pp and missed this 19.5 pp drop at q = 0.08.)
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "pr_check.sh"
-TINY = {"QB_SUITE": "smoke", "QB_TASKS": "memorization", "QB_SEEDS": "0,1",
+TINY = {"QB_SUITE": "smoke", "QB_TASKS": "memorization", "QB_SEEDS": "0",
         "QB_SETS": "memorization.n_train=200 memorization.n_test=200 "
                    "memorization.conditions=['true-labels'] memorization.train.batch_size=50",
         # wall-clock noise on a shared CI box reaches ±50% between processes with 2 seeds:
@@ -70,12 +72,13 @@ def test_planted_regression_fails_naming_the_metric(clone, tmp_path):
     r = gate(clone, "base", "HEAD", tmp_path)
     print(r.stdout)  # the gate's table, shown with pytest -s
     assert r.returncode == 1, r.stdout + r.stderr
-    assert "FAIL: " in r.stdout
-    # same environment, same seeds: the deterministic metric is compared value by value
-    assert "test_acc[condition=true-labels] (behaviour changed)" in r.stdout.split("FAIL:")[1]
+    assert r.stdout.count("GATE FAIL: ") == 2  # the first line of the table and the last
+    # one seed, no noise model for these settings: the factor rule finds the accuracy drop
+    assert any("memorization/mnist5k test_acc[condition=true-labels]" in ln
+               for ln in _failing(r.stdout))
     md = (tmp_path / "compare.md").read_text()
     # names are escaped for GitHub Markdown (\_ and \[ render as _ and [)
-    assert ("≠ behaviour changed | memorization/mnist5k | "
+    assert ("regressed beyond noise | memorization/mnist5k | "
             "test\\_acc\\[condition=true-labels\\]") in md
     assert not git(clone, "worktree", "list").count("\n"), "worktrees were not removed"
 
@@ -83,11 +86,13 @@ def test_planted_regression_fails_naming_the_metric(clone, tmp_path):
 def test_aa_run_of_one_commit_passes(clone, tmp_path):
     r = gate(clone, "base", "base", tmp_path)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "0 regressed, 0 improved, 0 behaviour changed" in r.stdout
+    assert "GATE PASS: " in r.stdout and "GATE FAIL" not in r.stdout
 
 
 def _failing(stdout: str) -> list[str]:
-    return sorted(ln.strip() for ln in stdout.split("FAIL:")[1].splitlines()[1:] if ln.strip())
+    """The "why:" lines: one per failing row, with its verdict and reason."""
+    block = stdout.split("\nwhy:\n")[1].split("\n\n")[0]
+    return sorted(ln.strip() for ln in block.splitlines() if ln.strip())
 
 
 def test_a_stored_base_is_reused_and_gives_the_same_verdict(clone, tmp_path):
@@ -100,7 +105,8 @@ def test_a_stored_base_is_reused_and_gives_the_same_verdict(clone, tmp_path):
     second = gate(clone, "base", "HEAD", tmp_path / "second", store)
     assert second.returncode == 1, second.stdout + second.stderr
     assert "== base: reused the stored run of base" in second.stdout
-    assert "== base seed" not in second.stdout and "== head seed 1" in second.stdout
+    assert "== base seed" not in second.stdout and "== head seed 0" in second.stdout
     assert _failing(second.stdout) == _failing(first.stdout)
-    assert (tmp_path / "second" / "compare.md").read_text().startswith(
-        "Base side: reused the stored run of base")
+    md = (tmp_path / "second" / "compare.md").read_text().splitlines()
+    assert md[0] == "## 🔴 GATE FAIL: 1 regression beyond noise"  # the verdict first
+    assert md[2].startswith("Base side: reused the stored run of base")

@@ -71,17 +71,21 @@ def test_change_vs_baseline(page):
     verdict = page[page.index('<section id="verdict"'):page.index("</section>")]
     rows = re.findall(r"<tr>(.*?)</tr>", verdict[verdict.index("changes"):], re.S)[1:]
     assert len(rows) == 2  # regressed throughput first, then the baseline's gone metric
-    assert "▼ regressed" in rows[0] and "samples_per_s" in rows[0] and "-50.0%" in rows[0]
+    assert "▼ regressed beyond noise" in rows[0] and "samples_per_s" in rows[0]
+    assert "-50.0%" in rows[0]
     assert "2,000 ± 0.707 samples/s (n=2)" in rows[0] and "-1,000 samples/s" in rows[0]
     assert 'href="#fig-throughput"' in rows[0] and 'id="fig-throughput"' in page
     assert "✖ gone" in rows[1] and "old_metric" in rows[1]
-    counts = re.sub(r"<[^>]+>", " ", verdict[:verdict.index("</p>")]).split()
-    assert counts == ["1", "regressed", "0", "improved", "0", "behaviour", "changed", "16",
-                      "unchanged", "1", "gone"]
+    assert 'class="vbox vbox-bad"' in verdict  # a failing gate in a red box
+    assert '<p class="gate bad"><strong>GATE FAIL: 1 regression beyond noise, 1 headline ' \
+        'metric gone</strong></p>' in verdict
+    counts = re.sub(r"<[^>]+>", " ", re.search(r'<p class="counts">(.*?)</p>', verdict,
+                                               re.S).group(1)).split()
+    assert counts == ["1", "regressed", "beyond", "noise", "1", "gone", "16", "identical"]
     summary = page[page.index('id="summary"'):]
     row = re.search(r"samples_per_s.*?</tr>", summary, re.S).group(0)
-    assert "▼ regressed" in row and "-1,000 samples/s (-50.0%)" in row
-    assert "= unchanged" in page
+    assert "▼ regressed beyond noise" in row and "-1,000 samples/s (-50.0%)" in row
+    assert "= identical" in page
     assert "✖ gone: 1 metric(s)" in page and "old_metric" in page
 
 
@@ -224,4 +228,28 @@ def test_every_verdict_compare_gives_has_a_symbol_and_a_colour():
 
     assert set(MARK) <= set(VERDICTS)
     assert set(MARK) <= set(RANK)
-    assert VERDICTS["expected"][1] != "bad" and VERDICTS["baseline moved"][1] != "bad"
+    assert VERDICTS["expected"][1] != "bad" and VERDICTS["not judged"][1] != "bad"
+    assert VERDICTS["within noise"][1] == "same" and VERDICTS["phenomenon lost"][1] == "bad"
+
+
+@pytest.mark.parametrize("flip, box, first", [
+    ("holds", "vbox-bad", "GATE FAIL: 1 phenomenon lost"),  # no "regressed" row, still red
+    ("none", "vbox-ok", "GATE PASS: 0 changes within seed noise, 12 identical"),
+])
+def test_the_verdict_box_is_red_exactly_when_the_gate_fails(tmp_path, flip, box, first):
+    """The box's colour follows the gate (any failing row), not the count of regressions."""
+    import json
+
+    base = write_doc(tmp_path / "b.json")
+    head = write_doc(tmp_path / "h.json")
+    if flip == "holds":  # the adversarial check fails on the head, and its value collapsed
+        d = json.loads(head.read_text())
+        for u in d["units"].values():
+            for m in u["metrics"]:
+                if m["name"] == "success_rate":
+                    m.update(holds=False, value=3.0)
+        head.write_text(json.dumps(d))
+    page = render_report([head], out=tmp_path / "p.html", baseline=base).read_text()
+    verdict = page[page.index('<section id="verdict"'):page.index("</section>")]
+    assert f'class="vbox {box}"' in verdict
+    assert re.search(r'<p class="gate \w+"><strong>(.*?)</strong>', verdict).group(1) == first

@@ -83,7 +83,7 @@ def main(argv=None) -> int:
                              lambda m: None)
             df = compare(pa, pb, allow_incomplete=False)
             bad = failing(df)
-            flagged = df[df["verdict"] != "unchanged"]
+            flagged = df[~df["verdict"].isin(("identical", "within noise"))]
             timing = flagged[flagged["kind"] == "timing"]
             for r in df[df["kind"] == "timing"].itertuples():
                 if r.ratio == r.ratio and r.ratio > 0:
@@ -152,7 +152,7 @@ def judge_only(a) -> int:
         df, dfs_ = dfs[i], compare(pa, pb, allow_incomplete=False, timing_spread=spread)
         row = {"pair": i, "held_out": i > a.judge_only, "rows": len(df)}
         for name, d in (("default", df), ("spread", dfs_)):
-            flagged = d[d["verdict"] != "unchanged"]
+            flagged = d[~d["verdict"].isin(("identical", "within noise"))]
             row[name] = {"fails": bool(len(failing(d))),
                          "timing": [f"{r.task}/{r.key} ({r.verdict})"
                                     for r in flagged[flagged["kind"] == "timing"].itertuples()],
@@ -226,7 +226,7 @@ def pr_check_tally(a) -> int:
             continue
         df = compare(d / "base", d / "head", allow_incomplete=False,
                      timing_spread=_spread_used(text))
-        flagged = df[df["verdict"] != "unchanged"]
+        flagged = df[~df["verdict"].isin(("identical", "within noise"))]
         rows.append({"pair": d.name[4:], "df": df, "spread": _spread_used(text),
                      "seeds": ran[1], "seconds": int(ran[2]),
                      "commit": ran[3], "fails": bool(len(failing(df))), "rows": len(df),

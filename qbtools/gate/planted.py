@@ -15,8 +15,11 @@ The five breakages (text edits that must apply to the code, else the script stop
   forgetting      training steps per continual-learning task halved
   memorization    the random-labels condition trains on the true labels
   slow-train      the training loop does a ~25% extra forward pass per step (timing only)
-Each must fail the gate (exit 1) naming a metric of its task; the A/A must pass. The
-"one seed" column compares seed 0 alone: a phenomenon breakage reads "behaviour changed".
+Each must fail the gate (exit 1) naming a metric of its task as "regressed beyond noise" or
+"phenomenon lost" (or "moved beyond noise" for a direction-none headline); the A/A must pass.
+The sides are judged with the suite's noise model (bench/noise/SUITE.json, when there is one)
+as the PR gate does. The "beyond noise" column counts the non-timing rows judged beyond seed
+noise over all seeds, and over the first seed alone.
 """
 
 from __future__ import annotations
@@ -128,21 +131,28 @@ def one_seed(doc_path: Path, seed: int) -> Path:
     return out
 
 
+BEYOND = ("phenomenon lost", "regressed beyond noise", "moved beyond noise",
+          "improved beyond noise")
+
+
 def judge(base: Path, head: Path, task: str | None, pattern: str | None,
-          spread: str | None = None, base_stored: bool = False) -> dict:
+          spread: str | None = None, base_stored: bool = False,
+          noise_model: str | None = None) -> dict:
     from quirkbench.tracking.compare import compare, failing
 
     df = compare(base, head, allow_incomplete=False, timing_spread=spread,
-                 base_stored=base_stored)
+                 base_stored=base_stored, noise_model=noise_model)
     bad = failing(df)
     right = None
     if task:
         in_task = bad["task"] == task if task != "*" else bad["task"].notna()
         right = bool((in_task & bad["key"].str.contains(pattern)).any())
-    timing_flags = df[(df["kind"] == "timing") & (df["verdict"] != "unchanged")]
+    timing_flags = df[(df["kind"] == "timing")
+                      & ~df["verdict"].isin(("identical", "within noise"))]
     return {"fails": bool(len(bad)), "failing": [f"{r.task}/{r.key} ({r.verdict})"
                                                  for r in bad.itertuples()],
-            "right": right, "changed": int((df["verdict"] == "behaviour changed").sum()),
+            "right": right,
+            "changed": int(((df["kind"] != "timing") & df["verdict"].isin(BEYOND)).sum()),
             "timing_flags": [f"{r.task}/{r.key} {r.verdict} ×{r.ratio:.2f}"
                              for r in timing_flags.itertuples()],
             "rows": len(df)}
@@ -163,6 +173,9 @@ def main(argv=None) -> int:
     ap.add_argument("--base-stored", action="store_true",
                     help="judge as the PR gate does with a stored base (compare --base-stored: "
                          "raw timings not judged)")
+    ap.add_argument("--noise-model",
+                    help="the noise model compare weighs changes against (default: "
+                         "bench/noise/SUITE.json when it exists, as pr_check.sh; '' for none)")
     ap.add_argument("--judge-only", action="store_true",
                     help="compare the runs already in --out again (no new runs)")
     ap.add_argument("--timing-spread",
@@ -174,6 +187,10 @@ def main(argv=None) -> int:
         default = ROOT / "bench" / "timing-spread" / f"{a.suite}.json"
         a.timing_spread = str(default) if default.is_file() else None
     a.timing_spread = a.timing_spread or None
+    if a.noise_model is None:
+        default = ROOT / "bench" / "noise" / f"{a.suite}.json"
+        a.noise_model = str(default) if default.is_file() else None
+    a.noise_model = a.noise_model or None
     loads = []
     names = list(PLANTS) if a.plants == "all" else a.plants.split(",")
     unknown = [n for n in names if n not in PLANTS]
@@ -195,9 +212,9 @@ def main(argv=None) -> int:
     for v in ["aa", *names]:
         task, pattern = (None, None) if v == "aa" else PLANTS[v][3:5]
         base, head = side(out, "base"), side(out, v)
-        r = judge(base, head, task, pattern, a.timing_spread, a.base_stored)
+        r = judge(base, head, task, pattern, a.timing_spread, a.base_stored, a.noise_model)
         r1 = judge(one_seed(base, seeds[0]), one_seed(head, seeds[0]), task, pattern,
-                   a.timing_spread, a.base_stored)
+                   a.timing_spread, a.base_stored, a.noise_model)
         r["one_seed_changed"] = r1["changed"]
         r["one_seed_fails"] = r1["fails"]
         results[v] = r
@@ -248,7 +265,9 @@ def write_md(path: Path, results: dict, names: list[str], commit: str, a, tasks,
         f"- commit `{commit[:12]}`, suite `{a.suite}`, seeds {seeds}, tasks {', '.join(tasks)}"
         + (f", settings {' '.join(a.sets)}" if a.sets else "")
         + (f"; timing limits from the A/A spread in `{Path(a.timing_spread).name}`"
-           if a.timing_spread else "; timing limits from the runs' own seeds (no A/A spread)"),
+           if a.timing_spread else "; timing limits from the runs' own seeds (no A/A spread)")
+        + (f"; noise model `{Path(a.noise_model).name}`" if a.noise_model
+           else "; no noise model (one-seed changes below the factor rule are not judged)"),
         f"- machine: {platform.machine()} {platform.processor() or ''} "
         f"({os.cpu_count()} CPUs"
         + (f"; 1-minute load average after each run {min(loads):.1f}–{max(loads):.1f}"
@@ -261,7 +280,7 @@ def write_md(path: Path, results: dict, names: list[str], commit: str, a, tasks,
         "- result: " + ("every breakage failed the gate naming its task, the A/A passed"
                         if ok else "NOT every breakage was caught, or the A/A failed: see below"),
         "",
-        "| breakage | gate | names the right metric | behaviour changed (all seeds / seed "
+        "| breakage | gate | names the right metric | beyond noise (all seeds / seed "
         f"{seeds[0]} alone) | failing metrics (first 4) | timing rows flagged |",
         "|---|---|---|---|---|---|",
     ]

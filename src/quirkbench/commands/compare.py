@@ -3,44 +3,37 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from ..errors import UserError
-from ..tracking.compare import FAIL_ON, compare, failing, format_table
+from ..tracking.compare import FAIL_ON, compare, failing
+from ..tracking.summary import gate_line
+from ..tracking.table import format_table
 
 
 def run(base: str, head: str, threshold: float = 0.05, time_threshold: float = 0.20,
         alpha: float = 0.05, markdown: str | None = None, fail_on: str = "regressed",
         changed_only: bool = False, fdr: float = 0.05, expect: str | None = None,
         allow_incomplete: bool = False, timing_spread: str | None = None,
+        noise_model: str = "auto", strict: bool = False, all_rows: bool = False,
         base_stored: bool = False) -> int:
-    """Print the table; exit status 1 when a row fails the gate (see ``compare``), else 0."""
+    """Print the verdict and the table; exit status 1 when the gate fails, else 0."""
     if fail_on not in FAIL_ON:
         raise UserError(f"--fail-on {fail_on!r}; valid: {', '.join(FAIL_ON)}")
     df = compare(base, head, threshold=threshold, alpha=alpha, time_threshold=time_threshold,
                  fdr=fdr, expected=expect, allow_incomplete=allow_incomplete,
-                 timing_spread=timing_spread, fail_on=fail_on, base_stored=base_stored)
-    print(format_table(df, "text", changed_only=changed_only))
-    why = df[~df["verdict"].isin(("unchanged", "not judged")) & (df["note"].fillna("") != "")]
-    if len(why):
-        print("\nwhy:")
-        for r in why.itertuples():
-            print(f"  {r.verdict}: {r.task}/{r.dataset} {r.key}: {r.note}")
-    if (df["verdict"] == "not judged").any():
-        print(f"\n{int((df['verdict'] == 'not judged').sum())} raw timing(s) not judged: the "
-              "base side is a stored run made at another time (ratios inside one run are)")
-    print(df.attrs["chance"])
+                 timing_spread=timing_spread, fail_on=fail_on, noise_model=noise_model,
+                 strict=strict, base_stored=base_stored)
+    print(format_table(df, "text", changed_only=not all_rows, color=sys.stdout.isatty()))
     if markdown:
         try:
-            Path(markdown).write_text(format_table(df, "markdown") + "\n\n"
-                                      + df.attrs["chance"] + "\n")
+            # the identical metrics too, folded away under <details>
+            Path(markdown).write_text(format_table(df, "markdown", changed_only=False) + "\n")
         except OSError as e:
             raise UserError(f"cannot write --markdown {markdown}: {e.strerror}") from None
-    bad = failing(df)
-    if len(bad):
-        print(f"\nFAIL: {len(bad)} metric(s) failed the gate: "
-              + ", ".join(f"{r.task}/{r.dataset} {r.key} ({r.verdict})"
-                          for r in bad.itertuples()))
+    if len(failing(df)):
+        print(f"\n{gate_line(df, sys.stdout.isatty())}")  # the last line too, for a long log
         return 1
     return 0
 
@@ -56,10 +49,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     """Register ``quirkbench compare BASE HEAD`` on the CLI's subparsers."""
     c = subparsers.add_parser(
         "compare", help="compare two result sets; exit 1 when the gate fails",
-        description="Exact metrics are compared value by value when both runs share the "
-                    "environment and seeds; stochastic ones by a t-test over seeds; "
-                    "timings by a factor rule. Benjamini-Hochberg controls the false discovery "
-                    "rate over all tested metrics.")
+        description="Every metric gets a verdict, loudest first: phenomenon lost, regressed "
+                    "or moved beyond noise, gone, improved beyond noise, within noise, "
+                    "identical, expected, not judged, new. Evidence: exact identity on shared "
+                    "seeds (any environment); one seed a side: the suite's noise model (seed "
+                    "spread); two or more: a t-test with Benjamini-Hochberg; timings: a factor "
+                    "rule, not judged when the machine's speed moved.")
     c.add_argument("base", help="results file or folder of the baseline (e.g. the PR's base)")
     c.add_argument("head", help="results file or folder to judge")
     c.add_argument("--threshold", type=_fraction, default=0.05,
@@ -84,9 +79,21 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     c.add_argument("--markdown", metavar="FILE",
                    help="also write the table as Markdown (for a PR comment)")
     c.add_argument("--fail-on", default="regressed", choices=list(FAIL_ON),
-                   help="regressed (default): fail on regressions and on changed headline "
-                        "metrics; moved: also on any non-timing metric that changed")
-    c.add_argument("--changed-only", action="store_true", help="hide unchanged rows")
+                   help="regressed (default): fail on a phenomenon lost and on a headline "
+                        "metric regressed or moved beyond noise, or gone; moved: also on any "
+                        "non-timing metric beyond noise")
+    c.add_argument("--noise-model", default="auto", metavar="FILE",
+                   help="the suite's seed noise (quirkbench calibrate --noise-model); default: "
+                        "bench/noise/SUITE.json when there is one ($QB_NOISE_DIR to look "
+                        "elsewhere); none: judge one-seed changes without it")
+    c.add_argument("--strict", action="store_true",
+                   help="also fail on any change of a headline exact metric on a shared seed in "
+                        "the same environment, even within seed noise (the gate before it knew "
+                        "the noise)")
+    c.add_argument("--all", dest="all_rows", action="store_true",
+                   help="also list the identical metrics")
+    c.add_argument("--changed-only", action="store_true",
+                   help="(the default now) list only the metrics that changed")
     c.add_argument("--base-stored", action="store_true",
                    help="BASE is a stored run made at another time (the PR gate's store of "
                         "main's runs): raw timings read 'not judged'; ratios taken inside "

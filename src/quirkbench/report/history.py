@@ -88,7 +88,7 @@ def history_context(results_dir: Path) -> dict:
                 sym, css = VERDICTS.get(p["verdict"], ("", ""))
                 cells.append({"text": number(p["value"]) if math.isfinite(p["value"]) else "n/a",
                               "verdict": p["verdict"], "symbol": sym, "css": css})
-                if p["verdict"] == "regressed":
+                if p["verdict"] in ("regressed beyond noise", "phenomenon lost"):
                     regressions.append({"run": labels[i], "task": task, "dataset": dataset,
                                         "key": key, "value": number(p["value"]),
                                         "unit": shown_unit(s["unit"])})

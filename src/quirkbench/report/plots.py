@@ -38,7 +38,8 @@ def history(points: list[dict], commits: list[str], unit: str,
     err = [p.get("spread") or 0.0 for p in points]
     ax.errorbar(xs, ys, yerr=err if any(err) else None, color=COLORS[0], marker="o", markersize=4,
                 linewidth=1.4, capsize=2)
-    for p in (p for p in points if p.get("verdict") == "regressed"):
+    for p in (p for p in points if p.get("verdict") in ("regressed beyond noise",
+                                                         "phenomenon lost")):
         ax.plot(p["x"], p["value"], linestyle="none", marker="X", markersize=10, color="#D55E00")
         ax.annotate("regressed", (p["x"], p["value"]), xytext=(7, 4), textcoords="offset points",
                     fontsize=MIN_FONT, color="#B3261E", fontweight="bold")

@@ -18,10 +18,11 @@ from ..tracking.results import load_results, metrics_of, pool, read
 from . import plots
 
 VERDICTS = {  # verdict → (symbol, css class); the word is always shown beside the symbol
-    "improved": ("▲", "good"), "regressed": ("▼", "bad"), "unchanged": ("=", "same"),
-    "moved": ("◆", "warn"), "new": ("✚", "same"), "gone": ("✖", "warn"),
-    "behaviour changed": ("◆", "warn"), "changed": ("◆", "warn"),
-    "expected": ("✔", "same"), "baseline moved": ("÷", "same"), "not judged": ("·", "same"),
+    "phenomenon lost": ("‼", "bad"), "regressed beyond noise": ("▼", "bad"),
+    "moved beyond noise": ("◆", "warn"), "gone": ("✖", "warn"),
+    "improved beyond noise": ("▲", "good"), "within noise": ("≈", "same"),
+    "identical": ("=", "same"), "expected": ("✔", "same"), "not judged": ("?", "warn"),
+    "new": ("✚", "same"), "timings moved": ("◆", "same"),
 }
 META_ORDER = ("commit", "dirty", "suite", "started", "ended", "seconds", "status", "device",
               "device_name", "torch", "python", "quirkbench", "platform", "cpu_threads", "seeds",
@@ -115,6 +116,7 @@ def comparison(baseline: list[Path], heads: list[Path], sections: dict[str, str]
     unchanged, regressions first, largest effect first; each row links to its task's
     plots), per-metric changes for the tables below, notes}."""
     from ..tracking.compare import compare
+    from ..tracking.summary import evidence_line, gate_line, passed
     from ..tracking.table import verdict_counts, verdict_rows
 
     base = baseline[0] if len(baseline) == 1 else load(baseline, "BASELINE")[1]
@@ -128,7 +130,7 @@ def comparison(baseline: list[Path], heads: list[Path], sections: dict[str, str]
     for r in verdict_rows(table, changed_only=False):
         symbol, css = VERDICTS.get(r["verdict"], ("◆", "warn"))
         changes[(r["task"], r["dataset"], r["key"])] = {
-            "pct": "" if r["verdict"] == "unchanged" else " ".join(
+            "pct": "" if r["verdict"] == "identical" else " ".join(
                 x for x in (r["change"], f"({r['relative']})" if r["relative"] else "") if x),
             "verdict": r["verdict"], "symbol": symbol, "css": css}
     counts = verdict_counts(table)
@@ -143,7 +145,8 @@ def comparison(baseline: list[Path], heads: list[Path], sections: dict[str, str]
             "mde": any(r["mde"] for r in rows),
             "counts": [(k, n, VERDICTS.get(k, ("◆", "warn"))[1] if n else "same")
                        for k, n in counts.items()],
-            "regressed": counts.get("regressed", 0), "rows": rows, "changes": changes,
+            "failed": not passed(table), "gate": gate_line(table),
+            "evidence": evidence_line(table), "rows": rows, "changes": changes,
             "notes": notes, "sides": [(name.upper() if name == "base" else name, f,
                                        ", ".join(map(str, baseline)) if name == "base"
                                        else ", ".join(map(str, heads)))

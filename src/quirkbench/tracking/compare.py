@@ -1,47 +1,32 @@
-"""The PR gate's verdicts: ``quirkbench compare BASE HEAD``.
+"""The PR gate: ``quirkbench compare BASE HEAD`` gives every metric a graded verdict.
 
 Each side is a results document, a folder of them, or a tidy frame from
 ``quirkbench.load_results`` (``sides``). Values of one metric (task × data set × key) are
-taken per seed. How a metric is judged depends on its *kind* (declared by the task, see
-``quirkbench.metrics``), never on its unit:
+taken per seed. The verdicts and the rules behind them are in ``verdicts``; the evidence, in
+the order it is tried:
 
-* ``exact`` metrics, when both runs share the environment fingerprint (quirkbench, torch and
-  Python versions, device, thread count, deterministic kernels; the task's settings) and at
-  least one seed: compared value by value on the shared seeds; a difference beyond
-  ``EXACT_RTOL`` (relative) is ``behaviour changed``. No statistics, no false alarms, one
-  seed suffices. When the fingerprints differ, ``warnings`` name the differing fields and the
-  metric is judged like a stochastic one.
-* ``stochastic`` metrics (and exact ones across environments): a t-test over seeds
-  (``scipy.stats.ttest_ind``, pooled variance: with equal seed counts the statistic is
-  Welch's; its minimal detectable change is exact, see ``stats.mde``) gives ``p_value``; the
-  change must be significant after the false-discovery-rate control below AND beyond the
-  relative ``threshold`` (default 5% of |base mean|, with a floor of 20 for % and pp, i.e.
-  1 percentage point). ``mde`` is the minimal detectable change at ``alpha`` and 80% power
-  from the base's spread; where it exceeds the threshold the row notes how many seeds would
-  resolve it (``seeds_needed``). With a single value on a side there is no spread: the
-  threshold alone decides, widened ``N1_MARGIN``×.
-* ``timing`` metrics: ``ratio`` = head median / base median; flagged only when the slowdown
-  or speedup factor beats ``1 + time_threshold`` (default 1.2) AND ``TIMING_K`` = 3 times
-  the log-spread seen in A/A runs (``timing_spread``: metric → root mean square of
-  log(head/base) between identical runs) or, without one, within the two runs' own seeds,
-  AND, with ≥ 2 values a side, the two sides do not overlap. ``p_value`` (a t-test on the
-  log values) is shown, not used: a timing is a step, not a sample mean. A timing fails the
-  gate only when it is a headline metric (the suite's chosen speed numbers; the others are
-  shown). A ratio of timings whose denominator (``baseline``) itself moved beyond this rule
-  reads ``baseline moved``, never improved or regressed.
+* **exact identity** (``test`` ``exact``): on the seeds both sides ran, every value equal
+  within ``EXACT_RTOL``: ``identical``, in any environment (across a torch upgrade too).
+* **holds checks**: a ``holds`` that went yes → no is ``phenomenon lost`` when the value also
+  moved beyond noise, or when no noise model can say how far it may move.
+* **t-test** (``t``), with at least two seeds a side, non-timing metrics: Student's t over
+  seeds, Benjamini-Hochberg over all of them (``q_value``), and the relative ``threshold``
+  (5% of |base mean|, at least 1 pp for %); its minimal detectable change in ``mde``.
+* **noise model** (``noise``), one seed on a side: the one-seed rule of ``verdicts`` against
+  the suite's committed seed spread (``noise``); ``z`` and its ``critical`` value are shown,
+  and ``mde`` is the smallest change the rule would have called beyond noise.
+* **factor rule** (``factor``): timings, by the timing rule of ``stats.timing_limit``; and a
+  one-seed metric with no usable noise model, when its change beats twice the threshold.
+* otherwise ``not judged``, with the reason: no noise model, a stale one (another device
+  class, or the task's settings changed), or the machine's speed moved during the run
+  (``sides.machine_drift``).
 
-Suite-wide false-alarm control: Benjamini-Hochberg over the p-values of the statistical
-tests (stochastic metrics, and exact ones across environments;
-``scipy.stats.false_discovery_control``) gives ``q_value``; a change counts as significant
-when ``q ≤ fdr`` (default 0.05). ``df.attrs["chance"]`` says how many alarms chance alone
-would give.
-
-Verdicts: ``regressed`` / ``improved`` by the metric's direction, ``moved`` for a
-direction-none value that changed significantly, ``behaviour changed`` (exact), ``baseline
-moved`` (timing ratios), ``expected`` (a change listed in the expected-changes file),
-``new`` / ``gone``, ``unchanged``. ``fails`` marks the rows that fail the gate: regressions;
-a headline metric that changed behaviour, moved, or is gone (a timing only when it is a
-headline that regressed) unless expected; with ``fail_on="moved"`` every non-timing change.
+``fails`` marks the rows that fail the gate: ``phenomenon lost``; a headline metric that
+regressed or moved beyond noise (a timing only when it regressed) or is gone; with
+``fail_on="moved"`` every non-timing change beyond noise; with ``strict`` (the old gate) also
+every headline exact metric whose value differs on a shared seed in the same environment. A
+change listed in the expected-changes file reads ``expected`` and does not fail, unless the
+entry names another base commit (``stale``).
 """
 
 from __future__ import annotations
@@ -55,48 +40,58 @@ import numpy as np
 import pandas as pd
 
 from ..errors import UserError
-from ..metrics import EXACT, HIGHER, LOWER, TIMING, fmt_value
-from .expected import Expected, read_expected
+from ..metrics import EXACT, TIMING
+from .expected import Expected, apply_expected, read_expected
+from .noise import ModelUse, use_model
 from .sides import (
+    CONTROL_LIMIT,
+    Side,
     check_complete,
     data_warnings,
     datasets,
     environment_warnings,
     load_side,
+    machine_drift,
     settings_warnings,
     side_facts,
     suites,
     task_configs,
 )
-from .stats import (
-    PERCENT_FLOOR,
-    bh_q_values,
-    mde,
-    read_timing_spread,
-    same,
-    seeds_needed,
-    t_test_p,
-    timing_limit,
-)
+from .stats import bh_q_values, read_timing_spread, same
 from .table import format_table, summary_line, verdict_counts, verdict_rows
+from .verdicts import (
+    BEYOND,
+    EXPECTED,
+    GONE,
+    IDENTICAL,
+    LOST,
+    MOVED,
+    NEW,
+    NOT_JUDGED,
+    REGRESSED,
+    SEVERITY,
+    WITHIN,
+    direction_verdict,
+    judge_factor,
+    judge_noise,
+    judge_t,
+    judge_timing,
+    other_run_timings,
+    timing_baselines,
+)
 
 __all__ = ["COLUMNS", "FAIL_ON", "VERDICTS", "Expected", "Row", "compare", "failing",
            "format_table", "read_expected", "summary_line", "verdict_counts", "verdict_rows"]
 
-VERDICTS = ("regressed", "behaviour changed", "moved", "gone", "expected", "baseline moved",
-            "improved", "new", "not judged", "unchanged")  # display order
-N1_MARGIN = 2.0  # threshold multiplier when a side has a single value (no noise estimate)
+VERDICTS = SEVERITY  # display order, loudest first
 KEYS = ["task", "dataset", "key"]
 FAIL_ON = ("regressed", "moved")
-
-
 _STATE = {"column": False}
 
 
 @dataclass
 class Row:
-    """One metric's comparison. The fields up to ``note`` are the frame's columns
-    (``COLUMNS``); the rest are working state the verdict is built from."""
+    """One metric's comparison. The fields marked as state are not columns."""
 
     task: str
     dataset: str
@@ -116,18 +111,22 @@ class Row:
     verdict: str | None = None
     kind: str = EXACT
     headline: bool = False
-    test: str = "none"  # exact, t, threshold, factor, none
-    exact: bool = False  # compared value by value
+    test: str = "none"  # exact, holds, t, noise, factor, none
+    exact: bool = False  # compared value by value on shared seeds
     ratio: float = math.nan  # timing: head/base medians
     q_value: float = math.nan
-    mde: float = math.nan
+    mde: float = math.nan  # the smallest change the test would call beyond noise
     seeds_needed: int | None = None
     fails: bool = False
-    note: str = ""
-    # working state, not a column
+    note: str = ""  # why: the reason a row fails, is not judged, or what it was weighed with
+    z: float = math.nan  # noise model: (head − base) / (seed sd · sqrt(1/n_b + 1/n_h))
+    critical: float = math.nan  # ... and the |z| it had to pass
+    # working state
     baseline: str | None = field(default=None, metadata=_STATE)  # the timing a ratio divides by
     beyond: bool = field(default=False, metadata=_STATE)  # beats the threshold or timing limit
     limit: float = field(default=math.inf, metadata=_STATE)  # timing: the factor to beat
+    strict_change: bool = field(default=False, metadata=_STATE)  # exact, same env and seed
+    holds_lost: bool = field(default=False, metadata=_STATE)  # a holds went yes → no
 
     def record(self) -> dict:
         return {c: getattr(self, c) for c in COLUMNS}
@@ -162,15 +161,15 @@ def _per_seed(g) -> dict | None:
     return out
 
 
-def _direction_verdict(direction: str, change: float) -> str:
-    if direction == HIGHER:
-        return "improved" if change > 0 else "regressed"
-    if direction == LOWER:
-        return "improved" if change < 0 else "regressed"
-    return "moved"
+def _holds_lost(gb, gh) -> bool:
+    """The base held on every seed and the head failed on one."""
+    if gb is None or gh is None or "holds" not in gb or "holds" not in gh:
+        return False
+    hb, hh = gb["holds"].dropna(), gh["holds"].dropna()
+    return bool(len(hb) and len(hh) and hb.astype(bool).all() and not hh.astype(bool).all())
 
 
-# --------------------------------------------------------------------------- compare
+# --------------------------------------------------------------------------- the sides
 
 def _check_options(threshold: float, alpha: float, time_threshold: float, fdr: float,
                    fail_on: str) -> None:
@@ -187,14 +186,27 @@ def _check_options(threshold: float, alpha: float, time_threshold: float, fdr: f
 
 @dataclass
 class _Pair:
-    """Both sides, pooled, with what decides how exact metrics may be compared."""
+    """Both sides, pooled, with what decides how their metrics may be judged."""
 
+    sb: Side
+    sh: Side
     b: pd.DataFrame
     h: pd.DataFrame
-    same_env: bool  # exact metrics compare value by value
+    same_env: bool  # the fingerprints agree
     same_cfg: set[str]  # tasks whose settings agree
     warnings: list[str]
     notes: list[str]
+    drift: dict[tuple[str, str], float]  # the machine's speed moved, per task × data set
+
+    @property
+    def suite(self) -> str | None:
+        s = suites(self.b) | suites(self.h)
+        return next(iter(s)) if len(s) == 1 else None
+
+    @property
+    def base_commit(self) -> str | None:
+        commits = {str(m.get("commit")) for m in self.sb.metas if m.get("commit")}
+        return commits.pop() if len(commits) == 1 else None
 
 
 def _pair(base, head, allow_incomplete: bool) -> _Pair:
@@ -218,79 +230,117 @@ def _pair(base, head, allow_incomplete: bool) -> _Pair:
                 if len(cfg_b[t]) == 1 and cfg_b[t] == cfg_h[t]}
     if isinstance(base, pd.DataFrame) and "config" not in base.columns:
         same_cfg = set()
-    return _Pair(b, h, same_env, same_cfg, warnings, notes_b + notes_h)
+    return _Pair(sb_, sh_, b, h, same_env, same_cfg, warnings, notes_b + notes_h,
+                 machine_drift(sb_, sh_))
 
+
+@dataclass
+class _Rules:
+    """What every row is judged with."""
+
+    pair: _Pair
+    model: ModelUse
+    threshold: float
+    alpha: float
+    time_threshold: float
+    spread: dict[str, float]
+
+
+# --------------------------------------------------------------------------- compare
 
 def compare(base, head, *, threshold: float = 0.05, alpha: float = 0.05,
             time_threshold: float = 0.20, fdr: float = 0.05,
             expected: list[Expected] | str | Path | None = None,
             allow_incomplete: bool = True, timing_spread: dict | str | Path | None = None,
-            fail_on: str = "regressed", base_stored: bool = False) -> pd.DataFrame:
+            fail_on: str = "regressed", noise_model=None, strict: bool = False,
+            base_stored: bool = False) -> pd.DataFrame:
     """One row per (task, dataset, key): the change from ``base`` to ``head`` and its verdict.
 
     ``base``/``head``: a results file, a folder of them, or a ``load_results`` frame.
-    ``threshold``: relative change of a stochastic metric that counts (0.05 = 5%);
+    ``threshold``: relative change of a metric the t-test path must also beat (0.05 = 5%);
     ``time_threshold``: the least timing factor that counts, minus 1 (0.2 = 1.2×);
     ``alpha``: the test level the minimal detectable change is quoted at; ``fdr``: the
     Benjamini-Hochberg false-discovery rate (q) a change must pass; ``expected``: approved
     changes (``read_expected`` entries or the TOML file); ``allow_incomplete``: compare runs
-    that did not finish, with a warning listing what is missing (the library's default, so a
-    report still shows a crashed run; ``quirkbench compare`` refuses them with a
-    ``UserError`` unless ``--allow-incomplete``); ``timing_spread``: A/A log-spreads per
+    that did not finish, with a warning listing what is missing (``quirkbench compare``
+    refuses them unless ``--allow-incomplete``); ``timing_spread``: A/A log-spreads per
     ``task/key`` (dict or JSON file); ``fail_on``: ``regressed`` (default) or ``moved``;
+    ``noise_model``: a ``noise.NoiseModel``, its file, ``"auto"`` (``bench/noise/SUITE.json``
+    under ``$QB_NOISE_DIR`` or the working folder) or None; ``strict``: also fail on any
+    exact change of a headline metric, as the gate did before it knew the noise;
     ``base_stored``: the base side is a stored run made at another time (the PR gate's
-    store of main's runs), so raw timings read ``not judged`` (``_other_run_timings``);
-    ratios taken inside one run are judged.
+    store of main's runs), so raw timings are not judged (``verdicts.other_run_timings``); ratios
+    taken inside one run are judged.
 
-    Columns (``COLUMNS``, the fields of ``Row``): task, dataset, key, metric, unit,
-    direction; base_/head_ mean, std (over seeds), n; ``change`` = head_mean − base_mean
-    (the metric's unit), ``change_pct`` (% of |base_mean|); ``p_value`` (t-test, NaN where
-    not tested); ``verdict``; ``kind``; ``headline``; ``test`` (exact, t, threshold, factor,
-    none); ``exact`` (compared value by value); ``ratio`` (timing: head/base medians);
-    ``q_value`` (BH); ``mde`` (minimal detectable change at alpha and 80% power, the metric's
-    unit; 0 for an exact comparison); ``seeds_needed`` (per side, to detect a change of the
-    threshold's size); ``fails`` (this row fails the gate); ``note``. ``df.attrs``:
-    ``warnings`` (lines to print), ``chance`` (one line: alarms chance alone would give),
-    ``tested``, ``fdr``, ``expected_unused``.
+    Columns (``COLUMNS``, the fields of ``Row``). ``df.attrs``: ``warnings`` and ``notes``
+    (lines to print), ``model`` (one line on the noise model), ``identity`` (how many exact
+    metrics stayed identical, and across what), ``chance`` (the t-test's false-alarm line,
+    or ""), ``tested``, ``fdr``, ``expected_unused``, ``expected_stale`` (entries that did
+    not apply, with why), ``base_commit``, ``sides``, ``strict``.
     """
     _check_options(threshold, alpha, time_threshold, fdr, fail_on)
     if isinstance(expected, (str, Path)):
         expected = read_expected(expected)
-    expected = list(expected or [])
     spread = timing_spread if isinstance(timing_spread, dict) else \
         read_timing_spread(timing_spread)
     pair = _pair(base, head, allow_incomplete)
+    rules = _Rules(pair, use_model(noise_model, pair.suite, [*pair.sb.metas, *pair.sh.metas],
+                                   _configs(pair)),
+                   threshold, alpha, time_threshold, spread)
     groups_b = {k: g for k, g in pair.b.groupby(KEYS, sort=False)}
     groups_h = {k: g for k, g in pair.h.groupby(KEYS, sort=False)}
-    rows = [_judge(k, groups_b.get(k), groups_h.get(k), pair, threshold, alpha,
-                   time_threshold, spread)
+    rows = [_judge(k, groups_b.get(k), groups_h.get(k), rules)
             for k in list(groups_b) + [k for k in groups_h if k not in groups_b]]
     tested = _fdr_verdicts(rows, fdr)
-    _baselines(rows)
+    timing_baselines(rows)
     if base_stored:
-        _other_run_timings(rows)
-    unused = _expectations(rows, expected)
+        other_run_timings(rows)
+    unused, stale = apply_expected(rows, list(expected or []), pair.base_commit)
     for r in rows:
-        r.fails = _fails(r, fail_on)
+        r.fails = _fails(r, fail_on, strict)
     df = pd.DataFrame([r.record() for r in rows], columns=COLUMNS)
-    df.attrs["warnings"] = settings_warnings(base, head) + data_warnings(base, head) + \
-        pair.warnings + \
-        [f"warning: expected change not seen: {e.metric} ({e.reason})" for e in unused]
-    df.attrs["tested"], df.attrs["fdr"], df.attrs["expected_unused"] = tested, fdr, unused
-    df.attrs["notes"] = pair.notes  # seeds counted once (format_table prints them)
-    df.attrs["sides"] = {"base": side_facts(pair.b), "head": side_facts(pair.h)}
-    df.attrs["chance"] = (
-        f"{tested} metric(s) tested statistically (t-test over seeds): chance alone would "
-        f"flag about "
-        f"{alpha * tested:.1f} of them at p ≤ {alpha:g}; with the false-discovery rate "
-        f"controlled at q ≤ {fdr:g}, on average at most {fdr:.0%} of the flagged ones are "
-        f"false alarms; {int((df['test'] == 'exact').sum())} exact metric(s) compared value "
-        "by value (no false alarms)")
+    df.attrs.update(
+        warnings=settings_warnings(base, head) + data_warnings(base, head) + pair.warnings,
+        notes=pair.notes + rules.model.lines, model=rules.model.summary, tested=tested,
+        fdr=fdr, expected_unused=unused, expected_stale=stale, strict=strict,
+        base_commit=pair.base_commit, identity=_identity_line(df, pair),
+        sides={"base": side_facts(pair.b), "head": side_facts(pair.h)},
+        chance="" if not tested else (
+            f"{tested} metric(s) tested over seeds (t-test): chance alone would flag about "
+            f"{alpha * tested:.1f} of them at p ≤ {alpha:g}; with the false-discovery rate "
+            f"controlled at q ≤ {fdr:g}, on average at most {fdr:.0%} of the flagged ones "
+            "are false alarms"))
     return df
 
 
-def _judge(k: tuple, gb, gh, pair: _Pair, threshold: float, alpha: float,
-           time_threshold: float, spread: dict[str, float]) -> Row:
+def _configs(pair: _Pair) -> dict[str, list]:
+    """task/dataset → the distinct settings both sides ran it with (for staleness)."""
+    import json
+
+    out: dict[str, set[str]] = {}
+    for df in (pair.b, pair.h):
+        if "config" in df.columns:
+            for (t, d), g in df.groupby(["task", "dataset"], sort=False):
+                out.setdefault(f"{t}/{d}", set()).update(g["config"].dropna().astype(str))
+    return {k: [json.loads(c) for c in v] for k, v in out.items() if v}
+
+
+def _identity_line(df: pd.DataFrame, pair: _Pair) -> str:
+    """"244 of 244 exact metrics identical across torch 2.13.0 → 2.14.1"."""
+    exact = df[(df["kind"] == EXACT) & ~df["verdict"].isin((NEW, GONE))]
+    if exact.empty:
+        return ""
+    n_same = int((exact["verdict"] == IDENTICAL).sum())
+    fb, fh = pair.sb.fingerprint or {}, pair.sh.fingerprint or {}
+    diff = [f"{k} {fb.get(k)} → {fh.get(k)}" for k in ("torch", "python", "quirkbench",
+                                                         "device_name", "cpu_threads",
+                                                         "unit_threads")
+            if fb and fh and fb.get(k) != fh.get(k)]
+    where = f" across {'; '.join(diff)}" if diff else ""
+    return f"{n_same} of {len(exact)} exact metrics identical{where}"
+
+
+def _judge(k: tuple, gb, gh, rules: _Rules) -> Row:
     """One metric's row; its verdict too unless it waits for the FDR control."""
     ref = gh if gh is not None else gb
     vb, vh = _values(gb), _values(gh)
@@ -303,7 +353,9 @@ def _judge(k: tuple, gb, gh, pair: _Pair, threshold: float, alpha: float,
               baseline=ref["baseline"].dropna().iloc[0] if ref["baseline"].notna().any()
               else None)
     if len(vb) == 0 or len(vh) == 0:
-        row.verdict = "new" if len(vb) == 0 else "gone"
+        row.verdict = NEW if len(vb) == 0 else GONE
+        if row.verdict == GONE:
+            _gone(row, rules, gh)
         return row
     row.change = change = row.head_mean - row.base_mean
     base_abs = abs(row.base_mean)
@@ -311,135 +363,92 @@ def _judge(k: tuple, gb, gh, pair: _Pair, threshold: float, alpha: float,
         (0.0 if change == 0 else math.copysign(math.inf, change))
     pb, ph = _per_seed(gb), _per_seed(gh)
     shared = sorted(set(pb) & set(ph), key=str) if pb is not None and ph is not None else []
-    if kind == EXACT and pair.same_env and k[0] in pair.same_cfg and shared:
-        diff = [s for s in shared if not same(pb[s], ph[s])]
-        row.test, row.exact, row.mde = "exact", True, 0.0
-        row.verdict = "behaviour changed" if diff else "unchanged"
-        if diff:
-            row.note = (f"seed {diff[0]}: {pb[diff[0]]:.10g} → {ph[diff[0]]:.10g}"
-                        + (f" (and {len(diff) - 1} more seeds)" if len(diff) > 1 else ""))
-    elif kind == TIMING:
-        _timing(row, vb, vh, time_threshold, spread.get(f"{k[0]}/{k[2]}"))
+    diff = [s for s in shared if not same(pb[s], ph[s])]
+    if shared and not diff:
+        row.test, row.exact, row.mde, row.verdict = "exact", True, 0.0, IDENTICAL
+        return row
+    if kind == TIMING:
+        judge_timing(row, vb, vh, rules.time_threshold, rules.spread.get(f"{k[0]}/{k[2]}"),
+                     rules.pair.drift.get((k[0], k[1])), CONTROL_LIMIT)
+        return row
+    row.strict_change = bool(kind == EXACT and rules.pair.same_env and shared
+                             and k[0] in rules.pair.same_cfg)
+    if diff:
+        row.note = (f"seed {diff[0]}: {pb[diff[0]]:.10g} → {ph[diff[0]]:.10g}"
+                    + (f" (and {len(diff) - 1} more seeds)" if len(diff) > 1 else ""))
+    row.holds_lost = _holds_lost(gb, gh)
+    if len(vb) >= 2 and len(vh) >= 2:
+        judge_t(row, vb, vh, rules.threshold, rules.alpha)  # verdict after the FDR control
+        return row
+    noise, why = rules.model.lookup(*k)
+    if noise is not None:
+        judge_noise(row, noise, rules.model.family)
     else:
-        _stochastic(row, vb, vh, threshold, alpha)
+        judge_factor(row, rules.threshold, why)
+    _phenomenon(row)
     return row
 
 
+def _gone(row: Row, rules: _Rules, gh) -> None:
+    """A metric missing from a one-seed head that the noise model lacks on some of its seeds
+    too (a value some seeds do not give) is within noise, not gone."""
+    seeds = rules.pair.h.loc[(rules.pair.h["task"] == row.task)
+                             & (rules.pair.h["dataset"] == row.dataset), "seed"].nunique()
+    noise, _ = rules.model.lookup(row.task, row.dataset, row.key)
+    missing = [s for s, v in (noise.values if noise else {}).items() if v is None]
+    if seeds == 1 and missing:
+        row.verdict, row.test = WITHIN, "noise"
+        row.note = (f"missing on this seed, as on {len(missing)} of {len(noise.values)} seeds of "
+                    "the noise model")
+
+
+def _phenomenon(row: Row) -> None:
+    """A holds yes → no is the phenomenon lost when the value moved beyond noise, or when
+    nothing says how far it may move; within noise, a note."""
+    if not row.holds_lost:
+        return
+    if row.verdict in BEYOND or row.verdict == NOT_JUDGED:
+        if row.verdict == NOT_JUDGED:
+            row.test = "holds"
+        row.note = f"holds yes → no; {row.note}".rstrip("; ")
+        row.verdict = LOST
+    elif row.verdict == WITHIN:
+        row.note = f"holds yes → no, but the value is within seed noise; {row.note}"
+
+
 def _fdr_verdicts(rows: list[Row], fdr: float) -> int:
-    """Benjamini-Hochberg over the statistical tests' p-values, then the verdicts that
-    waited for it; the number of metrics tested."""
-    p = np.array([r.p_value if r.kind != TIMING else math.nan for r in rows], dtype=float)
+    """Benjamini-Hochberg over the t-tests' p-values, then the verdicts that waited for it;
+    the number of metrics tested."""
+    p = np.array([r.p_value if r.kind != TIMING and r.test == "t" else math.nan
+                  for r in rows], dtype=float)
     q = bh_q_values(p)
     for r, qi in zip(rows, q, strict=True):
-        r.q_value = float(qi)
-        if r.verdict is not None:
+        if not np.isfinite(qi):
             continue
-        sig = r.beyond and (r.kind == TIMING or not np.isfinite(qi) or qi <= fdr)
-        r.verdict = _direction_verdict(r.direction, r.change) if sig else "unchanged"
+        r.q_value = float(qi)
+        if r.verdict is None:
+            sig = r.beyond and qi <= fdr
+            r.verdict = direction_verdict(r.direction, 1.0 if r.change > 0 else -1.0,
+                                          0.0) if sig else WITHIN
+            _phenomenon(r)
     return int(np.isfinite(p).sum())
 
 
-def _stochastic(row: Row, vb: np.ndarray, vh: np.ndarray, threshold: float,
-                alpha: float) -> None:
-    scale = max(abs(row.base_mean), PERCENT_FLOOR.get(row.unit, 0.0))
-    t = threshold
-    if len(vb) >= 2 and len(vh) >= 2:
-        row.p_value = t_test_p(vb, vh)
-        row.test = "t"
-        s = row.base_std
-        row.mde = mde(s, len(vb), len(vh), alpha)
-        want = t * scale
-        if np.isfinite(row.mde) and want > 0 and row.mde > want:
-            row.seeds_needed = n = seeds_needed(s, want, alpha)
-            row.note = (f"underpowered: detects ≥ {fmt_value(row.mde, row.unit)}; "
-                        + (f"run {n} seeds a side for {fmt_value(want, row.unit)}"
-                           if n else "more seeds needed"))
-    else:
-        t *= N1_MARGIN
-        row.test = "threshold"
-        row.note = "one value on a side: no spread, threshold only"
-    row.beyond = bool(abs(row.change) > t * scale if scale > 0 else row.change != 0)
-
-
-def _timing(row: Row, vb: np.ndarray, vh: np.ndarray, time_threshold: float,
-            aa_sigma: float | None) -> None:
-    mb, mh = float(np.median(vb)), float(np.median(vh))
-    if not (mb > 0 and mh > 0):
-        row.test, row.note = "none", "timing not positive: not compared"
-        return
-    ratio = mh / mb
-    limit = timing_limit(vb, vh, time_threshold, aa_sigma)
-    row.ratio, row.test, row.mde = ratio, "factor", (limit - 1) * mb
-    if len(vb) >= 2 and len(vh) >= 2 and (vb > 0).all() and (vh > 0).all():
-        row.p_value = t_test_p(np.log(vb), np.log(vh))
-    row.beyond = max(ratio, 1 / ratio) > limit
-    row.limit = limit
-    if row.beyond and len(vb) >= 2 and len(vh) >= 2 and not (
-            vh.min() > vb.max() or vh.max() < vb.min()):
-        row.beyond = False  # the medians differ but the runs overlap: not a step
-    row.note = f"×{ratio:.3g} (limit ×{limit:.3g})"
-
-
-def _baselines(rows: list[Row]) -> None:
-    """Timing ratios whose denominator moved beyond the timing rule read ``baseline moved``."""
-    by = {(r.task, r.dataset, r.key): r for r in rows}
-    for r in rows:
-        base = by.get((r.task, r.dataset, r.baseline)) if r.baseline else None
-        if base is None or not np.isfinite(base.ratio):
-            continue
-        if max(base.ratio, 1 / base.ratio) > base.limit:
-            r.note = (f"baseline {r.baseline} moved ×{base.ratio:.3g}; " + r.note).rstrip("; ")
-            if r.verdict in ("improved", "regressed", "moved"):
-                r.verdict = "baseline moved"
-
-
-def _expectations(rows: list[Row], expected: list[Expected]) -> list[Expected]:
-    used = set()
-    for r in rows:
-        if r.verdict in ("unchanged", "new", "not judged"):
-            continue
-        for i, e in enumerate(expected):
-            if e.matches(r.task, r.dataset, r.key):
-                used.add(i)
-                if e.agrees(r.base_mean, r.head_mean):
-                    r.note = f"expected ({r.verdict}): {e.reason}"
-                    r.verdict = "expected"
-                else:
-                    r.note = (f"listed as expected ({e.reason}) but not as "
-                              f"{'any' if e.old is None else f'{e.old:g}'} → "
-                              f"{'any' if e.new is None else f'{e.new:g}'}; " + r.note)
-                break
-    # asv benchmark entries are the nightly job's; a PR comparison never sees them
-    return [e for i, e in enumerate(expected) if i not in used and not e.benchmark]
-
-
-def _fails(r: Row, fail_on: str) -> bool:
+def _fails(r: Row, fail_on: str, strict: bool) -> bool:
     v = r.verdict
-    if r.kind == TIMING:
-        return v == "regressed" and bool(r.headline)
-    if v == "regressed":
-        return True
-    if v not in ("behaviour changed", "moved", "gone"):
+    if v == EXPECTED:
         return False
-    return bool(r.headline) or (fail_on == "moved" and v != "gone")
+    if v == LOST:
+        return True
+    if r.kind == TIMING:
+        return v == REGRESSED and bool(r.headline)
+    if v in (REGRESSED, MOVED):
+        return bool(r.headline) or fail_on == "moved"
+    if v == GONE:
+        return bool(r.headline)
+    return strict and r.strict_change and (bool(r.headline) or fail_on == "moved")
 
 
 def failing(df: pd.DataFrame) -> pd.DataFrame:
     """The rows that fail the gate."""
     return df[df["fails"].astype(bool)]
-
-
-def _other_run_timings(rows: list[Row]) -> None:
-    """The base side came from another run (stored, made at another time, maybe on another
-    machine of the same kind): a raw timing would compare the two runs' machines as much as
-    the two commits, so it reads ``not judged``. A ratio of two timings taken inside one run
-    (``baseline``: its denominator timed beside it) cancels the machine's speed and is
-    judged as usual, still reading ``baseline moved`` when its denominator moved beyond the
-    timing rule (``_baselines``, run before this): in a smoke A/A of one commit a PGD
-    speed-up over a peer moved ×0.63 while the peer's own rate moved ×1.65, and without that
-    guard a stored base made the A/A fail."""
-    for r in rows:
-        if r.kind == TIMING and not r.baseline and r.verdict not in ("new", "gone"):
-            r.verdict, r.beyond = "not judged", False
-            r.note = ("base stored from another run: a raw timing is judged only within one "
-                      "run; " + r.note).rstrip("; ")

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
+from .verdicts import EXPECTED, IDENTICAL, NEW
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -26,7 +27,8 @@ class Expected:
     """One approved change: ``metric`` is ``task/key`` or ``task/dataset/key`` (``task/*``:
     every metric of the task; shell wildcards ``*``/``?`` match as in ``fnmatch``, brackets
     are literal), or ``benchmark`` an asv benchmark name (wildcards too: the nightly job's
-    asv record); ``old``/``new`` (None: any value) with relative ``tol``."""
+    asv record); ``old``/``new`` (None: any value) with relative ``tol``; ``base``: the
+    commit the change was approved against (a prefix of the hash; None: any base)."""
 
     metric: str
     reason: str
@@ -34,6 +36,16 @@ class Expected:
     new: float | None = None
     tol: float = 0.01
     benchmark: bool = False  # ``metric`` names an asv benchmark, not a quirkbench metric
+    base: str | None = None
+
+    def stale_for(self, base_commit: str | None) -> str | None:
+        """Why this entry does not apply to a comparison whose base is ``base_commit`` (the
+        PR has merged, or was rebased, since it was approved), or None when it applies."""
+        if self.base is None or base_commit is None:
+            return None
+        if base_commit.lower().startswith(self.base.lower()):
+            return None
+        return f"approved against base {self.base}, this comparison's base is {base_commit[:10]}"
 
     def matches(self, task: str, dataset: str, key: str) -> bool:
         if self.benchmark:
@@ -77,10 +89,15 @@ def read_expected(path: str | Path) -> list[Expected]:
     out = []
     for i, e in enumerate(entries, 1):
         where = f"--expect file {path}, change {i}"
-        unknown = sorted(set(e) - {"metric", "benchmark", "reason", "old", "new", "tol"})
+        unknown = sorted(set(e) - {"metric", "benchmark", "reason", "old", "new", "tol", "base"})
         if unknown:
             raise UserError(f"{where}: unknown field(s) {', '.join(unknown)}; valid: metric "
-                            "(or benchmark), reason, old, new, tol")
+                            "(or benchmark), reason, old, new, tol, base")
+        base = e.get("base")
+        if base is not None and not (isinstance(base, str) and 4 <= len(base) <= 40
+                                     and all(c in "0123456789abcdefABCDEF" for c in base)):
+            raise UserError(f"{where}: base must be a commit hash (4-40 hex digits), got "
+                            f"{base!r}")
         metric, bench, reason = e.get("metric"), e.get("benchmark"), e.get("reason")
         if (metric is None) == (bench is None):
             raise UserError(f"{where}: give exactly one of metric ('task/key') or benchmark "
@@ -106,5 +123,55 @@ def read_expected(path: str | Path) -> list[Expected]:
         if not isinstance(tol, (int, float)) or isinstance(tol, bool) or not tol >= 0:
             raise UserError(f"{where}: tol must be a number ≥ 0 (relative), got {tol!r}")
         out.append(Expected((metric or bench).strip(), reason.strip(), vals["old"], vals["new"],
-                            float(tol), benchmark=bench is not None))
+                            float(tol), benchmark=bench is not None, base=base))
     return out
+
+
+def _toml_number(v: float) -> str:
+    return f"{v:.10g}" if math.isfinite(v) else '"any"'
+
+
+def entry(metric: str, old: float, new: float, base: str | None, why: str) -> str:
+    """A ready-to-paste ``[[change]]`` entry approving ``metric``'s change from ``old`` to
+    ``new`` against the base commit ``base``; ``why`` says what the gate saw (the author
+    replaces the reason with theirs)."""
+    import json
+
+    lines = ["[[change]]", f"metric = {json.dumps(metric, ensure_ascii=False)}"]
+    if base:
+        lines.append(f'base = "{base[:12]}"')
+    reason = json.dumps(f"TODO: why this is intended ({why})", ensure_ascii=False)
+    lines += [f"old = {_toml_number(old)}", f"new = {_toml_number(new)}", f"reason = {reason}"]
+    return "\n".join(lines)
+
+
+def apply_expected(rows: list, expected: list[Expected], base_commit: str | None
+                   ) -> tuple[list[Expected], list[tuple[Expected, str]]]:
+    """Apply the entries that are not stale to ``compare``'s rows (a matching changed row
+    reads ``expected``); (entries that matched nothing, entries that
+    did not apply with why)."""
+    used, stale = set(), []
+    live = []
+    for e in expected:
+        why = e.stale_for(base_commit)
+        if why and not e.benchmark:
+            stale.append((e, why))
+        else:
+            live.append(e)
+    for r in rows:
+        if r.verdict in (IDENTICAL, NEW):
+            continue
+        for i, e in enumerate(live):
+            if e.matches(r.task, r.dataset, r.key):
+                used.add(i)
+                if e.agrees(r.base_mean, r.head_mean):
+                    r.note = f"expected ({r.verdict}): {e.reason}"
+                    r.verdict = EXPECTED
+                else:
+                    r.note = (f"listed as expected ({e.reason}) but not as "
+                              f"{'any' if e.old is None else f'{e.old:g}'} → "
+                              f"{'any' if e.new is None else f'{e.new:g}'}; " + r.note)
+                break
+    # asv benchmark entries are the nightly job's; a PR comparison never sees them
+    unused = [e for i, e in enumerate(live) if i not in used and not e.benchmark]
+    return unused, stale + [(e, "matched no metric that changed") for e in unused]

@@ -36,7 +36,6 @@ from .asv_record import ASV_FACTOR, asv_changes
 LEDGER_SCHEMA = "quirkbench.nightly-ledger/1"
 LEDGER = Path("ledger") / "nightly.json"  # inside the results folder (not a *.json there)
 GOOD, RED, ACK = "good", "red", "acknowledged"
-FAIL_VERDICTS = ("regressed", "moved", "behaviour changed")  # compare: exact metrics differ
 
 
 # --------------------------------------------------------------------------- ledger
@@ -142,8 +141,11 @@ def _quirkbench_failures(base: Path, head: Path, threshold: float,
                          time_threshold: float) -> list[dict[str, Any]]:
     from .compare import compare
 
-    df = compare(base, head, threshold=threshold, time_threshold=time_threshold)
-    bad = df[df["verdict"].isin(FAIL_VERDICTS)]
+    # a night is red on any change of what the network does: every exact change on a night's
+    # own seeds (strict), any metric beyond noise, a phenomenon lost
+    df = compare(base, head, threshold=threshold, time_threshold=time_threshold, strict=True,
+                 fail_on="moved", noise_model="auto")
+    bad = df[df["fails"].astype(bool)]
     return [{"metric": f"{r.task}/{r.dataset} {r.key}", "base": r.base_mean,
              "head": r.head_mean, "unit": r.unit, "change_pct": r.change_pct,
              "verdict": r.verdict} for r in bad.itertuples()]

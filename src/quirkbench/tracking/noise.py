@@ -287,3 +287,82 @@ def write_noise_model(folder: Path, path: str | Path, command: str) -> int:
     model = build(units, meta, command, now())
     write(model, path)
     return len(model["metrics"])
+
+
+# --------------------------------------------------------------------------- in a comparison
+
+@dataclass
+class ModelUse:
+    """The noise model as one comparison uses it: which metrics it may judge."""
+
+    model: NoiseModel | None
+    why_none: str  # why there is no usable model (the "not judged" reason)
+    stale_tasks: dict[str, str]  # task/dataset → why that task's part is stale
+    lines: list[str]  # the one-line notes compare prints
+    summary: str  # one line: which model, or why none
+
+    @property
+    def family(self) -> int:
+        """The headline metrics the model may judge: the Bonferroni family."""
+        if self.model is None:
+            return 0
+        return sum(1 for m in self.model.metrics.values() if m.headline
+                   and f"{m.task}/{m.dataset}" not in self.stale_tasks)
+
+    def lookup(self, task: str, dataset: str, key: str) -> tuple[MetricNoise | None, str]:
+        """(the metric's noise, or None and why it is not judged)."""
+        if self.model is None:
+            return None, self.why_none
+        why = self.stale_tasks.get(f"{task}/{dataset}")
+        if why:
+            return None, f"noise model stale: {why}"
+        m = self.model.get(task, dataset, key)
+        if m is None:
+            return None, "not in the noise model"
+        if m.n < 2:
+            return None, f"the noise model has {m.n} seed(s) of it"
+        return m, ""
+
+
+def default_path(suite: str) -> Path:
+    """Where a suite's committed model lives: ``$QB_NOISE_DIR/SUITE.json``, by default
+    ``bench/noise/SUITE.json`` under the working folder (the repository's root)."""
+    import os
+
+    return Path(os.environ.get("QB_NOISE_DIR") or "bench/noise") / f"{suite}.json"
+
+
+def use_model(spec, suite: str | None, metas: list[dict[str, Any]],
+              configs: dict[str, list[Any]]) -> ModelUse:
+    """The model ``spec`` (a ``NoiseModel``, a path, ``"auto"`` or None) checked against a
+    comparison of ``suite`` whose documents have ``metas`` and whose tasks ran with
+    ``configs`` (task/dataset → settings)."""
+    if spec is None or spec == "none":
+        why = "no noise model given"
+        return ModelUse(None, why, {}, [], why)
+    if isinstance(spec, NoiseModel):
+        model = spec
+    else:
+        path = default_path(suite or "?") if spec == "auto" else Path(spec)
+        if spec == "auto" and not path.is_file():
+            why = f"no noise model for the {suite} suite ({path})"
+            return ModelUse(None, why, {}, [f"note: {why}: one-seed changes are not judged; "
+                                            f"make one with quirkbench calibrate --suite "
+                                            f"{suite} --noise-model {path}"], why)
+        model = read(path)
+    if suite and model.suite != suite:
+        why = f"noise model stale: made for the {model.suite} suite, not {suite}"
+        return ModelUse(None, why, {}, [f"note: {why}"], why)
+    whole, tasks, versions = model.stale(metas, configs)
+    if whole:
+        why = f"noise model stale: {whole}"
+        return ModelUse(None, why, {}, [f"note: {why}; its metrics are not judged"], why)
+    lines = [f"note: noise model {model.path}: {', '.join(versions)}; seed spread is the "
+             "task's own, so it still applies"] if versions else []
+    if tasks:
+        lines.append(f"note: noise model stale for {len(tasks)} task(s): "
+                     f"{'; '.join(tasks.values())}: their one-seed changes are not judged")
+    seeds = model.stamp.get("seeds") or []
+    summary = (f"noise model {model.path} ({len(seeds)} seeds, {model.stamp.get('device_class')}"
+               f", commit {str(model.stamp.get('commit') or '?')[:10]})")
+    return ModelUse(model, "", tasks, lines, summary)

@@ -19,8 +19,10 @@ from ..errors import UserError
 
 REQUIRED = {"task", "dataset", "key", "metric", "value", "unit", "direction"}
 # the fingerprint fields that must agree for exact metrics to be compared value by value
+# (the job count and the executor are not in it: they do not decide the numbers)
 FINGERPRINT = ("quirkbench", "torch", "python", "device", "device_name", "cpu_threads",
-               "deterministic", "data")
+               "unit_threads", "deterministic", "data")
+CONTROL_LIMIT = 0.10  # the machine-speed control may move ±10% before timings are not judged
 
 @dataclass
 class Side:
@@ -46,7 +48,12 @@ class Side:
             if fp["deterministic"] is None:  # documents from before the field: CPU kernels are
                 fp["deterministic"] = not str(m.get("device", "")).startswith("cuda")
             prints.append(fp)
-        return prints[0] if all(p == prints[0] for p in prints) else None
+        if not all(p == prints[0] for p in prints):
+            return None
+        # the threads each unit ran with (the runner records them): they decide the numbers
+        threads = sorted({int(u["threads"]) for u in self.units.values()
+                          if isinstance(u.get("threads"), int)})
+        return {**prints[0], "unit_threads": ",".join(map(str, threads)) or None}
 
 
 def load_side(x, name: str) -> Side:
@@ -127,18 +134,18 @@ def environment_warnings(b: Side, h: Side) -> tuple[bool, list[str]]:
     fb, fh = b.fingerprint, h.fingerprint
     lines = []
     if b.metas and fb is None or h.metas and fh is None:
-        lines.append("warning: the documents of one side ran in different environments; "
-                     "exact metrics are compared statistically")
+        lines.append("note: the documents of one side ran in different environments; "
+                     "exact metrics are judged by identity and against the seed noise")
         return False, lines
     if fb is None or fh is None:
         return False, lines  # frames: no fingerprint, statistics only
     diff = [f"{k} {fb.get(k)} → {fh.get(k)}" for k in FINGERPRINT if fb.get(k) != fh.get(k)]
     if diff:
-        lines.append(f"warning: environments differ ({'; '.join(diff)}): exact metrics are "
-                     "compared statistically, over seeds")
+        lines.append(f"note: environments differ ({'; '.join(diff)}): exact metrics are "
+                     "judged by identity and against the seed noise")
     if not fb.get("deterministic"):
-        lines.append("warning: nondeterministic kernels (a GPU without deterministic "
-                     "algorithms): exact metrics are compared statistically")
+        lines.append("note: nondeterministic kernels (a GPU without deterministic "
+                     "algorithms): exact metrics are judged against the seed noise")
         return False, lines
     return not diff, lines
 
@@ -254,3 +261,38 @@ def side_facts(df: pd.DataFrame) -> dict[str, str]:
     return {"commit": commit, "date": uniq("started", 10),
             "machine": machine, "seeds": ", ".join(map(str, seeds)) or "?",
             "runs": str(df["run"].nunique()) if "run" in df.columns else "?"}
+
+
+def _control(u: dict) -> tuple[float, float] | None:
+    c = u.get("control")
+    if not isinstance(c, dict):
+        return None
+    b, a = c.get("before_s"), c.get("after_s")
+    ok = all(isinstance(x, (int, float)) and not isinstance(x, bool) and x > 0 for x in (b, a))
+    return (float(b), float(a)) if ok else None
+
+
+def machine_drift(b: Side, h: Side) -> dict[tuple[str, str], float]:
+    """(task, data set) → how far the machine's speed moved while its units ran, as a
+    fraction (0.14: ±14%), from the control workload the runner times before and after
+    each unit (``unit["control"]``: ``before_s``, ``after_s``): the largest of the drift
+    within a unit and the change of the control's mean between base and head. Units
+    without a control are left out; a task with none on a side is not in the result."""
+    import numpy as np
+
+    def per_task(side: Side) -> dict[tuple[str, str], list[tuple[float, float]]]:
+        out: dict[tuple[str, str], list[tuple[float, float]]] = {}
+        for u in side.units.values():
+            c = _control(u)
+            if c is not None and u.get("status") == "done":
+                out.setdefault((u.get("task"), u.get("dataset")), []).append(c)
+        return out
+
+    cb, ch = per_task(b), per_task(h)
+    drift = {}
+    for k in set(cb) & set(ch):
+        within = max(max(a / b_, b_ / a) - 1 for b_, a in cb[k] + ch[k])
+        mb = float(np.mean([x for c in cb[k] for x in c]))
+        mh = float(np.mean([x for c in ch[k] for x in c]))
+        drift[k] = max(within, max(mh / mb, mb / mh) - 1)
+    return drift

@@ -136,7 +136,7 @@ def timing_limit(vb: np.ndarray, vh: np.ndarray, time_threshold: float,
 
 def read_timing_spread(path: str | Path | None) -> dict[str, float]:
     """A/A spread file (JSON ``{"task/key": σ of log(head/base), ...}``, as written by
-    ``scripts/aa_gate.py``); {} when no path."""
+    ``python -m qbtools.gate.aa --spread``); {} when no path."""
     if path is None:
         return {}
     path = Path(path)

@@ -10,39 +10,40 @@ import math
 import pandas as pd
 
 from ..errors import UserError
-from ..metrics import fmt_value
+from ..metrics import TIMING, fmt_value
 from .stats import PERCENT_FLOOR
+from .summary import evidence_line, expected_entries, gate_line, stale_lines
+from .verdicts import (
+    EXPECTED,
+    GONE,
+    IDENTICAL,
+    IMPROVED,
+    LOST,
+    MOVED,
+    NEW,
+    NOT_JUDGED,
+    REGRESSED,
+    SEVERITY,
+    WITHIN,
+)
 
-MARK = {"regressed": "✗", "behaviour changed": "≠", "changed": "≠", "moved": "~",
-        "improved": "✓", "new": "+", "gone": "-", "unchanged": " ", "expected": "=",
-        "baseline moved": "÷", "not judged": "·"}
-RANK = {"regressed": 0, "behaviour changed": 1, "changed": 1, "moved": 2, "improved": 3,
-        "baseline moved": 3, "new": 4, "gone": 5, "expected": 6, "not judged": 8,
-        "unchanged": 9}  # display order; unknown verdicts after moved
-BANNER = ("regressed", "improved", "behaviour changed", "unchanged")
-QUIET = ("unchanged", "not judged")  # listed with the unchanged rows, not in the verdict table
-
-
-def _is_changed_behaviour(verdict: str) -> bool:
-    return verdict in ("behaviour changed", "changed", "moved")
+MARK = {LOST: "‼", REGRESSED: "✗", MOVED: "~", GONE: "-", IMPROVED: "✓", WITHIN: "≈",
+        IDENTICAL: "=", EXPECTED: "✔", NOT_JUDGED: "?", NEW: "+"}
+RANK = {v: i for i, v in enumerate(SEVERITY)}  # display order, loudest first
+BANNER = (LOST, REGRESSED, IMPROVED, WITHIN, IDENTICAL)
 
 
 def verdict_counts(df: pd.DataFrame) -> dict[str, int]:
-    """{regressed, improved, behaviour changed, unchanged, ...}: metrics per verdict.
-
-    ``moved`` (a direction-none value that changed) counts as behaviour changed, except for
-    timing metrics, whose moves are counted apart as ``timings moved``: a wall-clock value
-    that moved is speed or noise, never a change of what the network does."""
+    """Metrics per verdict, loudest first, verdicts with none left out. A timing that moved
+    beyond noise is counted apart as ``timings moved``: wall clock that moved is speed or
+    noise, never a change of what the network does."""
     v = df["verdict"].astype(str)
-    timing = (df["kind"].astype(str) == "timing") if "kind" in df else pd.Series(False, v.index)
-    moved_timing = (v == "moved") & timing  # wall-clock noise or speed, never behaviour
-    out = {"regressed": int((v == "regressed").sum()), "improved": int((v == "improved").sum()),
-           "behaviour changed": int((v.map(_is_changed_behaviour) & ~moved_timing).sum()),
-           "unchanged": int((v == "unchanged").sum())}
+    timing = (df["kind"].astype(str) == TIMING) if "kind" in df else pd.Series(False, v.index)
+    moved_timing = (v == MOVED) & timing
+    out = {k: int(((v == k) & ~moved_timing).sum()) for k in SEVERITY}
+    out = {k: n for k, n in out.items() if n}
     if moved_timing.any():
         out["timings moved"] = int(moved_timing.sum())
-    out.update({k: int((v == k).sum()) for k in ("new", "gone", "baseline moved", "not judged")
-                if (v == k).any()})
     other = len(v) - sum(out.values())
     if other:
         out["other"] = other
@@ -73,7 +74,7 @@ def effect_size(r: dict) -> float:
     """The magnitude a row is sorted by: ``compare``'s own effect column when it has one,
     else |change| relative to the scale the threshold rule uses (|base mean|, at least 20
     for percentages); new/gone metrics last within their verdict."""
-    e = _get(r, "effect", "effect_size")
+    e = _get(r, "effect", "effect_size", "z")
     if math.isfinite(e):
         return abs(e)
     change = _get(r, "abs_change", "change")
@@ -115,30 +116,41 @@ def fmt_relative(pct: float) -> str:
 
 
 def fmt_p(r: dict) -> str:
-    """q-value (FDR-adjusted) if ``compare`` gives one, else the p-value; "exact" for an
-    exact comparison; "n=1" where one side has a single value (no noise estimate)."""
-    test = r.get("test")
-    if str(test) == "exact" or (not isinstance(test, str) and str(r.get("kind")) == "exact"):
-        return "exact"  # compared value by value (an exact metric across environments is not)
+    """What the verdict rests on, shortly: "exact" (compared value by value), "z=−5.1 (±3.7)"
+    (the noise model), "q=0.003" (the t-test, FDR-adjusted; "p=" without BH), "×1.31 (limit
+    ×1.2)" (a timing), "factor" (the factor rule), "holds"."""
+    test = str(r.get("test"))
+    if test == "exact" or (not isinstance(r.get("test"), str) and str(r.get("kind")) == "exact"):
+        return "exact"
+    z, crit = _get(r, "z"), _get(r, "critical")
+    if test == "noise" and math.isfinite(z):
+        return f"z={z:+.1f} (±{crit:.2g})" if math.isfinite(crit) else f"z={z:+.1f}"
+    ratio = _get(r, "ratio")
+    if str(r.get("kind")) == TIMING and math.isfinite(ratio):
+        return f"×{ratio:.3g}"
     q, p = _get(r, "q_value"), _get(r, "p_value")
     if math.isfinite(q):
         return f"q={q:.2g}"
     if math.isfinite(p):
         return f"p={p:.2g}"
-    if min(_num(r.get("base_n")), _num(r.get("head_n"))) == 1:
-        return "n=1"
+    if test in ("factor", "holds"):
+        return test
     return ""
 
 
 def verdict_rows(df: pd.DataFrame, changed_only: bool = True) -> list[dict]:
-    """Every row of ``compare``'s frame that is not unchanged (all rows with
-    ``changed_only=False``), regressions first, then by effect size, as display strings:
-    {verdict, mark, task, dataset, key, metric, unit, base, head, change, relative, p, mde,
-    kind, effect}."""
+    """Every row of ``compare``'s frame that is not identical nor quietly not judged (all
+    rows with ``changed_only=False``), the failing ones first, then by verdict (loudest first), then
+    by effect (|z| where the noise model judged), as display strings: {verdict, mark, task,
+    dataset, key, metric, unit, base, head, change, relative, p, mde, kind, effect, fails,
+    note}."""
     rows = []
     for r in df.to_dict("records"):
         verdict = str(r.get("verdict"))
-        if changed_only and verdict in QUIET:
+        # the quiet rows: identical, and not judged unless it fails (--strict); the not judged
+        # are summed up by reason in the evidence line (a stored base leaves dozens)
+        if changed_only and (verdict == IDENTICAL or verdict == NOT_JUDGED
+                             and not r.get("fails")):
             continue
         unit = str(r.get("unit") or "")
         mde = _get(r, "mde")
@@ -155,13 +167,14 @@ def verdict_rows(df: pd.DataFrame, changed_only: bool = True) -> list[dict]:
             "change": fmt_change(_get(r, "abs_change", "change"), unit),
             "relative": fmt_relative(_get(r, "change_pct", "rel_change_pct")),
             "p": fmt_p(r), "mde": fmt_value(mde, change_unit(unit)) if math.isfinite(mde) else "",
-            "kind": str(r.get("kind") or ""), "effect": effect_size(r)})
-    rows.sort(key=lambda x: (RANK.get(x["verdict"], 2), -x["effect"]))
+            "kind": str(r.get("kind") or ""), "effect": effect_size(r),
+            "fails": bool(r.get("fails")), "note": str(r.get("note") or "")})
+    rows.sort(key=lambda x: (not x["fails"], RANK.get(x["verdict"], 3), -x["effect"]))
     return rows
 
 
 HEADER = ("verdict", "task", "metric", "base mean ± sd (n)", "head mean ± sd (n)", "change",
-          "relative", "p")
+          "relative", "evidence")
 
 
 def _cells(r: dict, mde: bool = False) -> tuple[str, ...]:
@@ -172,8 +185,8 @@ def _cells(r: dict, mde: bool = False) -> tuple[str, ...]:
 
 
 def _header(rows: list[dict]) -> tuple[tuple[str, ...], bool]:
-    """The table's header, with an "MDE" column when ``compare`` gives a minimal detectable
-    change for any row."""
+    """The table's header, with an "MDE" column (the smallest change the row's test would
+    call beyond noise) when ``compare`` gives one for any row."""
     mde = any(r["mde"] for r in rows)
     return ((*HEADER, "MDE") if mde else HEADER), mde
 
@@ -198,46 +211,81 @@ def md_escape(text) -> str:
     return "".join(_MD_ESCAPE.get(c, c) for c in str(text))
 
 
-def format_table(df: pd.DataFrame, fmt: str = "text", *, changed_only: bool = False) -> str:
-    """The comparison as an aligned terminal table (``fmt="text"``) or a Markdown table for a
-    PR comment (``fmt="markdown"``). Both open with the counts (N regressed, N improved, N
-    behaviour changed, N unchanged) and the two sides (commit, date, machine, seeds), then
-    the verdict table: every metric that did not stay unchanged, regressions first, largest
-    effect first. ``changed_only=False`` lists the unchanged metrics after it."""
+def format_table(df: pd.DataFrame, fmt: str = "text", *, changed_only: bool = True,
+                 color: bool = False) -> str:
+    """The comparison for a terminal (``fmt="text"``; ``color``: the first line in red or
+    green) or a PR comment (``fmt="markdown"``), verdict first: the ``GATE FAIL``/``GATE
+    PASS`` line; what the judgement rested on; the failing rows, each with its reason; a
+    ready-to-paste expected-changes entry per failing row; every other change, loudest
+    first; the two sides; notes. ``changed_only=False`` also lists the identical metrics."""
     if fmt not in ("text", "markdown"):
         raise UserError(f"table format {fmt!r}; valid: text, markdown")
-    changed = verdict_rows(df, changed_only=True)
+    rows = verdict_rows(df, changed_only=True)
+    bad, rest = [r for r in rows if r["fails"]], [r for r in rows if not r["fails"]]
     same = [] if changed_only else [r for r in verdict_rows(df, changed_only=False)
-                                    if r["verdict"] in QUIET]
-    warnings = list(df.attrs.get("warnings", ())) + list(df.attrs.get("notes", ()))
-    quiet = "unchanged" + (" or not judged" if any(r["verdict"] != "unchanged" for r in same)
-                           else "")
+                                    if r["verdict"] in (IDENTICAL, NOT_JUDGED)
+                                    and not r["fails"]]
+    notes = [*df.attrs.get("warnings", ()), *df.attrs.get("notes", ()), *stale_lines(df),
+             *([df.attrs["chance"]] if df.attrs.get("chance") else [])]
+    facts = [*_facts_lines(df), *([df.attrs["identity"]] if df.attrs.get("identity") else [])]
     if fmt == "markdown":
-        def table(rows):
-            header, mde = _header(rows)
-            out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-            return out + ["| " + " | ".join(md_escape(c) for c in _cells(r, mde)) + " |"
-                          for r in rows]
-        lines = [f"**quirkbench compare**: {md_escape(summary_line(df))}", ""]
-        lines += [f"- {md_escape(f)}" for f in _facts_lines(df)]
-        lines += [""] if _facts_lines(df) else []
-        lines += [f"> ⚠ {md_escape(w)}" for w in warnings] + ([""] if warnings else [])
-        lines += table(changed) if changed else ["No metric changed."]
-        if same:
-            lines += ["", f"<details><summary>{len(same)} {quiet} metrics</summary>", "",
-                      *table(same), "", "</details>"]
-        return "\n".join(lines)
-
-    def aligned(rows):
-        header, mde = _header(rows)
-        cells = [_cells(r, mde) for r in rows]
-        widths = [max(len(str(c[i])) for c in [header, *cells]) for i in range(len(header))]
-        line = lambda c: "  ".join(str(x).ljust(w) for x, w in zip(c, widths, strict=True))  # noqa: E731
-        return [line(header).rstrip(), line(tuple("-" * w for w in widths)).rstrip(),
-                *(line(c).rstrip() for c in cells)]
-
-    lines = [summary_line(df), *_facts_lines(df), ""]
-    lines += aligned(changed) if changed else ["No metric changed."]
+        return _markdown(df, bad, rest, same, facts, notes)
+    lines = [gate_line(df, color), evidence_line(df), *facts]
+    if bad:
+        lines += ["", f"failing ({len(bad)}):", *_aligned(bad), "", "why:"]
+        lines += [f"  {r['verdict']}: {r['task']}/{r['dataset']} {r['key']}: {r['note']}"
+                  for r in bad]
+        lines += ["", "to approve a failing change, paste its entry into the expected-changes "
+                  "file (quirkbench compare --expect FILE) and replace the reason:", "",
+                  *"\n\n".join(expected_entries(df)).splitlines()]
+    lines += ["", f"other changes ({len(rest)}):", *_aligned(rest)] if rest else \
+        ["", "No other metric changed."]
     if same:
-        lines += ["", f"{quiet} ({len(same)}):", *aligned(same)]
-    return "\n".join([*lines, *([""] + warnings if warnings else [])])
+        lines += ["", f"identical or not judged ({len(same)}):", *_aligned(same)]
+    return "\n".join([*lines, *([""] + notes if notes else [])])
+
+
+def _aligned(rows: list[dict]) -> list[str]:
+    header, mde = _header(rows)
+    cells = [_cells(r, mde) for r in rows]
+    widths = [max(len(str(c[i])) for c in [header, *cells]) for i in range(len(header))]
+    line = lambda c: "  ".join(str(x).ljust(w) for x, w in zip(c, widths, strict=True))  # noqa: E731
+    return [line(header).rstrip(), line(tuple("-" * w for w in widths)).rstrip(),
+            *(line(c).rstrip() for c in cells)]
+
+
+def _md_table(rows: list[dict]) -> list[str]:
+    header, mde = _header(rows)
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return out + ["| " + " | ".join(md_escape(c) for c in _cells(r, mde)) + " |" for r in rows]
+
+
+def _pre(text: str) -> str:
+    """Text shown verbatim and copyable on GitHub, safe whatever a metric's name holds."""
+    import html
+
+    return html.escape(text, quote=False).replace("`", "&#96;")
+
+
+def _markdown(df: pd.DataFrame, bad: list[dict], rest: list[dict], same: list[dict],
+              facts: list[str], notes: list[str]) -> str:
+    mark = "🔴" if bad else "🟢"
+    lines = [f"## {mark} {md_escape(gate_line(df))}", "", md_escape(evidence_line(df)), ""]
+    lines += [f"- {md_escape(f)}" for f in facts] + ([""] if facts else [])
+    if bad:
+        lines += [f"### Failing ({len(bad)})", "", *_md_table(bad), ""]
+        lines += [f"- **{md_escape(r['verdict'])}**: {md_escape(r['task'])}/"
+                  f"{md_escape(r['dataset'])} {md_escape(r['key'])}: {md_escape(r['note'])}"
+                  for r in bad]
+        lines += ["", "To approve a failing change, paste its entry into the expected-changes "
+                  "file (<code>quirkbench compare --expect FILE</code>) and replace the reason:",
+                  "", "<pre>", _pre("\n\n".join(expected_entries(df))), "</pre>", ""]
+    lines += [f"### Other changes ({len(rest)})", "", *_md_table(rest)] if rest else \
+        ["No other metric changed."]
+    if same:
+        lines += ["", f"<details><summary>{len(same)} identical or not judged metrics</summary>",
+                  "",
+                  *_md_table(same), "", "</details>"]
+    lines += [""] + [f"> {'⚠ ' if n.startswith('warning') else ''}{md_escape(n)}"
+                     for n in notes] if notes else []
+    return "\n".join(lines)
