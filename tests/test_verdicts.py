@@ -209,6 +209,8 @@ def test_critical_value_controls_the_family_wise_rate():
 
     c = critical(20, 40, two_sided=False)
     assert t.sf(c, 19) * 40 == pytest.approx(0.05)
+    assert c == pytest.approx(3.481, abs=1e-3)  # the value the docstring quotes
+    assert critical(20, 40, two_sided=True) == pytest.approx(3.786, abs=1e-3)
     assert critical(20, 40, two_sided=True) > c > critical(20, 1, two_sided=False)
     assert critical(100, 40, False) < c  # more seeds in the model: a tighter limit
 
