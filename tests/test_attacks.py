@@ -186,7 +186,15 @@ def _autograd_grad(model, x, y):
     return g
 
 
-def test_hand_derived_mlp_gradient_is_autograds_bit_for_bit(trained):
+@pytest.mark.parametrize("transposed", [True, False])
+def test_hand_derived_mlp_gradient_is_autograds_bit_for_bit(trained, monkeypatch, transposed):
+    """Both ways of the logits' gradient (transposed where this CPU's kernels agree, else
+    as autograd lays it out), at batch sizes on and off the padding's multiple."""
+    from quirkbench.methods.attacks import gradients
+
+    if transposed and not gradients.transposed_log_softmax_agrees(10, torch.float32, "cpu"):
+        pytest.skip("this CPU's log-softmax kernels give other bits transposed")
+    monkeypatch.setattr(gradients, "transposed_log_softmax_agrees", lambda *a: transposed)
     m, x, y = trained
     deep = make_model("mlp-64-32", (1, 28, 28), 10, seed=1)
     for model in (m, deep):
@@ -195,9 +203,10 @@ def test_hand_derived_mlp_gradient_is_autograds_bit_for_bit(trained):
             layers = A.MLPGradient.match(model, "ce")
             assert layers is not None
             fast = A.MLPGradient(layers, len(x), x)
-            for n in (len(x), 37):  # the whole batch, then the first rows of the buffers
+            assert fast.transposed is transposed
+            for n in (len(x), 37, 64, 1, 37):  # the whole batch, then the buffers' first rows
                 flipped, g = fast(x[:n], y[:n])
-                assert torch.equal(g, _autograd_grad(model, x[:n], y[:n]))
+                assert torch.equal(g, _autograd_grad(model, x[:n], y[:n])), n
                 assert torch.equal(flipped, predict(model, x[:n]).argmax(1) != y[:n])
         finally:
             model.requires_grad_(True)
@@ -232,3 +241,24 @@ def test_per_input_early_stop_same_answer_less_work_no_weight_grads(trained, nor
     # flipped inputs leave the batch: the work is what the unflipped ones still needed
     assert stop.input_iterations < 0.6 * full.input_iterations
     assert all(p.requires_grad and p.grad is None for p in m.parameters())
+
+
+def test_the_last_iterate_is_checked_only_when_found_is_read(trained):
+    """No returned example depends on whether the last iterate is misclassified, so PGD
+    skips that forward pass unless ``found`` is read; read, it is the same answer."""
+    m, x, y = trained
+    calls = []
+    h = m.register_forward_hook(lambda *a: calls.append(1))  # a hook: the autograd path
+    try:
+        atk = A.PGD(0.05, steps=4)
+        xa = atk(m, x, y)
+        assert len(calls) == 4  # one per gradient, none for the last iterate
+        found = atk.found
+        assert len(calls) == 5 and torch.equal(atk.found, found)  # checked once, on read
+    finally:
+        h.remove()
+    assert torch.equal(xa, A.PGD(0.05, steps=4)(m, x, y))
+    ref = A.PGD(0.05, steps=4)
+    ref(m, x, y)
+    flipped_last = predict(m, xa).argmax(1) != y  # xa is the last iterate where not found
+    assert torch.equal(found, ref.found) and bool((flipped_last & ~found).sum() == 0)

@@ -3,6 +3,8 @@ tiny grid, and bad settings refused. No timing thresholds: only units, shapes an
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -10,6 +12,7 @@ from quirkbench.cli import main
 from quirkbench.engine import timing as tp
 from quirkbench.engine.models import make_model
 from quirkbench.errors import UserError
+from quirkbench.methods import attacks as A
 from quirkbench.tasks import Context, get
 
 CPU = torch.device("cpu")
@@ -105,7 +108,8 @@ def test_task_metrics_units_and_tags(output):
                  "op_self_time"):
         assert name in by, name
     units = {"samples_per_s": "samples/s", "steps_per_s": "steps/s", "speedup_vs_naive": "×",
-             "matmul_share": "%", "speedup_vs_sequential": "×", "speedup_vs_peer": "×"}
+             "matmul_share": "%", "speedup_vs_sequential": "×", "speedup_vs_peer": "×",
+             "input_iterations_per_s": "input-iterations/s"}
     for name, unit in units.items():
         assert all(m.unit == unit and m.value > 0 for m in by[name]), name
     # every timing-derived metric is declared a timing; ratios name their denominator
@@ -113,7 +117,7 @@ def test_task_metrics_units_and_tags(output):
               "matmul_share", "speedup_ceiling_vs_naive", "busy_time_per_step",
               "host_time_per_step",
               "matmul_gflops", "achieved_gflops", "speedup_vs_sequential", "gemm_share",
-              "input_iterations_per_s", "speedup_vs_peer", "speedup_vs_fastest_peer",
+              "input_iterations_per_s", "speedup_vs_peer", "speedup_vs_fastest_peer", "floor_share",
               "profiled_step_time",
               "idle_fraction", "op_self_time", "sequential_samples_per_s"}
     for m in output.metrics:
@@ -142,9 +146,15 @@ def test_task_metrics_units_and_tags(output):
 
 def test_series_records(output):
     recs = output.series["throughput"]
-    assert recs and all(set(r) == {"model", "batch", "variant", "samples_per_s"} for r in recs)
-    assert {"engine", "naive", "vmap-2", "pgd-linf-ours", "pgd-l2-foolbox", "pgd-l2-torchattacks"} \
-        <= {r["variant"] for r in recs}
+    train = [r for r in recs if "attack" not in r]
+    attack = [r for r in recs if "attack" in r]
+    assert train and all(set(r) == {"model", "batch", "variant", "samples_per_s"} for r in train)
+    assert {"engine", "naive", "vmap-2"} <= {r["variant"] for r in train}
+    # attack speed in its own unit (input-iterations/s), never as samples/s
+    assert all(set(r) == {"model", "batch", "attack", "variant", "input_iterations_per_s"}
+               for r in attack)
+    assert {("pgd-linf", "ours"), ("pgd-l2", "foolbox"), ("pgd-l2", "torchattacks")} \
+        <= {(r["attack"], r["variant"]) for r in attack}
     assert output.info["profile"]["steps"] >= 1
 
 
@@ -165,11 +175,47 @@ def test_attack_speed_is_against_every_peer_and_the_fastest(output):
             assert vs[p].value == pytest.approx(rate["ours"] / rate[p])
         (sp,) = [m for m in mine
                  if m.name == "speedup_vs_fastest_peer" and m.tags["variant"] == "ours"]
-        assert "peer" not in sp.tags and sp.headline and sp.goal.target == 1.5
+        assert "peer" not in sp.tags and sp.headline and sp.goal is None
         assert sp.value == pytest.approx(rate["ours"] / rate[fastest])
         assert output.info[f"{attack}-ours-fastest-peer"] == fastest
+        (full,) = [m for m in mine
+                   if m.name == "speedup_vs_fastest_peer" and m.tags["variant"] == "ours-full"]
+        assert full.goal.target == 1.0 and not full.headline
+        assert all(m.unit == "input-iterations/s" for m in mine
+                   if m.name == "input_iterations_per_s")
         (share,) = [m for m in mine if m.name == "matmul_share"]
-        assert share.unit == "%" and share.value > 0 and share.goal.target == 70
+        assert share.unit == "%" and share.value > 0 and share.goal.target == 85
+        (floor,) = [m for m in mine if m.name == "floor_share"]
+        assert floor.value > 0 and floor.tags["variant"] == "floor"
+
+
+def test_attack_speed_is_per_iteration_done(monkeypatch):
+    """A PGD cut short never reads faster: 'ours' is planted to stop after one of its ten
+    steps, and every call is timed at 1 s. Credited with the input-iterations it did (at most
+    a tenth of the full one's), the cut attack reads that much slower than the full one and
+    than the peer at equal work; the nominal inputs × steps read them all alike."""
+    from quirkbench.tasks import throughput
+
+    real = A.PGD.configure
+
+    def one_step(cls, eps, norm, settings):
+        if settings.early_stop:  # the variant the tasks run: planted to do one step
+            settings = replace(settings, steps=1)
+        return real(eps, norm, settings)
+
+    monkeypatch.setattr(A.PGD, "configure", classmethod(one_step))
+    monkeypatch.setattr(throughput, "timed", lambda f, device: (f(), 1.0)[1])
+    cfg = get("throughput").make_config(None, TINY | {"pgd_norms": ("linf",), "pgd_steps": 10,
+                                                     "pgd_n": 64, "pgd_peers": ("foolbox",)})
+    res = throughput.measure_attacks(cfg, Context("mnist5k", 0, CPU), log=lambda m: None)["linf"]
+    done = res["work"]["ours"]  # one step for the inputs not already flipped at the start
+    assert 0 < done <= 64 and res["work"] == {"ours": done, "ours-full": 640, "foolbox": 640}
+    assert res["rate"] == {"ours": done, "ours-full": 640.0, "foolbox": 640.0}
+    base = {"attack": "pgd-linf"}
+    out = throughput._peer_metrics(cfg, res["times"], res["work"], ["foolbox"], base, {},
+                                   "pgd-linf")
+    sp = {m.tags["variant"]: m.value for m in out if m.name == "speedup_vs_fastest_peer"}
+    assert sp == {"ours": pytest.approx(done / 640), "ours-full": pytest.approx(1.0)}
 
 
 def test_attack_peers_missing_are_skipped_naming_the_extra(monkeypatch):

@@ -21,7 +21,6 @@ from .base import (
     Bounds,
     check_attack,
     check_l2_range,
-    clip,
     largest,
     norms,
     register,
@@ -76,21 +75,26 @@ class _Rows:
 class _FirstAdversarial:
     """Per input, the first iterate that is misclassified (the start included), else the
     last iterate: ``best`` (N, ...), ``found`` (N,) bool. ``done`` says, per row still in
-    play, whether it was flipped (it is ``found`` itself until the rows are gathered)."""
+    play, whether it was flipped (it is ``_found`` itself until the rows are gathered)."""
 
     def __init__(self, x_adv: torch.Tensor):
         self.best = x_adv.clone()
-        self.found = torch.zeros(len(x_adv), dtype=torch.bool, device=x_adv.device)
-        self.done = self.found
+        self._found = torch.zeros(len(x_adv), dtype=torch.bool, device=x_adv.device)
+        self.done = self._found
+        self._last = None  # the last iterates not yet checked (see finish)
 
     def record(self, rows: _Rows, flipped: torch.Tensor) -> None:
         new = flipped & ~self.done
         self._copy(rows, new)
-        if rows.idx is not None:
+        self._mark(rows.idx, new)
+        self.done |= flipped
+
+    def _mark(self, idx: torch.Tensor | None, new: torch.Tensor) -> None:
+        """``found`` of the gathered rows ``new`` (before gathering, ``done`` is ``found``)."""
+        if idx is not None:
             r = new.nonzero().squeeze(1)
             if len(r):
-                self.found.index_fill_(0, rows.idx[r], True)
-        self.done |= flipped
+                self._found.index_fill_(0, idx[r], True)
 
     def left(self) -> int:
         return int((~self.done).sum())
@@ -101,9 +105,29 @@ class _FirstAdversarial:
         self.done = torch.zeros(len(keep), dtype=torch.bool, device=keep.device)
         return keep
 
-    def finish(self, rows: _Rows) -> None:
-        """Inputs never flipped end at their last iterate."""
+    def finish(self, rows: _Rows, model) -> None:
+        """Inputs never flipped end at their last iterate, checked or not: whether it is
+        misclassified changes no returned example, only ``found``, so that forward pass
+        runs when ``found`` is first read (on the same rows as in the loop)."""
         self._copy(rows, ~self.done)
+        if bool((~self.done).any()):
+            self._last = (model, rows.xa, rows.y, rows.idx, self.done)
+
+    @property
+    def found(self) -> torch.Tensor:
+        if self._last is not None:
+            model, xa, y, idx, done = self._last
+            self._last = None
+            was = model.training
+            model.eval()
+            try:
+                with torch.no_grad():
+                    flipped = model(xa).argmax(1) != y
+            finally:
+                model.train(was)
+            self._mark(idx, flipped & ~done)
+            done |= flipped
+        return self._found
 
     def _copy(self, rows: _Rows, which: torch.Tensor) -> None:
         if rows.idx is None:
@@ -166,12 +190,13 @@ class PGD(Attack):
         if not self.random_start:
             return x.clone()
         g = torch.Generator(device=x.device).manual_seed(self.seed)
-        if self.norm == "linf":
-            d = (torch.rand(x.shape, generator=g, device=x.device) * 2 - 1) * eps
+        if self.norm == "linf":  # in place: the same values as (u·2 − 1)·ε, one buffer
+            d = torch.rand(x.shape, generator=g, device=x.device).mul_(2).sub_(1).mul_(eps)
         else:
             d = unit_l2(torch.randn(x.shape, generator=g, device=x.device))
-            d = d * eps * view(torch.rand(len(x), generator=g, device=x.device), x)
-        return clip(x + d, self.bounds)
+            d.mul_(eps).mul_(view(torch.rand(len(x), generator=g, device=x.device), x))
+        d.add_(x)
+        return d if self.bounds is None else d.clamp_(self.bounds[0], self.bounds[1])
 
     def init_state(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Per-input tensors (N, ...) the update rule carries from step to step; the loop
@@ -201,26 +226,22 @@ class PGD(Attack):
         step = self.step_for(eps)
         self.iterations = 0
         if not bool((eps > 0).any()):  # an empty ball: nothing to search, x is the answer
+            self._first = _FirstAdversarial(x)
             with torch.no_grad():
-                self.found = model(x).argmax(1) != y
-            return x.clone()
+                self._first.done |= model(x).argmax(1) != y
+            return self._first.best
         x_adv = self.start(x, eps)
         lo = hi = None
         if self.norm == "linf":  # the ε-box ∩ the data bounds, once: one clamp per step
             lo, hi = x - eps, x + eps
             if self.bounds is not None:
                 lo, hi = lo.clamp_(min=self.bounds[0]), hi.clamp_(max=self.bounds[1])
-        best = _FirstAdversarial(x_adv)
+        best = self._first = _FirstAdversarial(x_adv)
         rows = _Rows(x_adv, x, y, lo, hi, eps, step, self.init_state(x))
         grad = gradient_fn(model, self.loss, len(x), x)
         diff = torch.empty_like(x) if self.norm == "l2" else None
         work = 0
-        for t in range(self.steps + 1):
-            if t == self.steps:  # the final iterate only needs checking, not a gradient
-                with torch.no_grad():
-                    flipped = model(rows.xa).argmax(1) != rows.y
-                best.record(rows, flipped)
-                break
+        for _ in range(self.steps):
             flipped, g = grad(rows.xa, rows.y)
             best.record(rows, flipped)
             if self.early_stop:
@@ -235,10 +256,16 @@ class PGD(Attack):
             self.ascend(rows.xa, g, rows.step, rows.state)
             self._project(rows, diff)
             self.iterations += 1
-        best.finish(rows)
+        best.finish(rows, model)
         self._work = work
-        self.found = best.found  # (N,) bool: misclassified at some iterate
         return best.best
+
+    @property
+    def found(self) -> torch.Tensor:
+        """(N,) bool: misclassified at some iterate of the last call, the start included.
+        The last iterate is checked when this is first read (a forward pass that no
+        returned example needs, so a call that does not read it skips it)."""
+        return self._first.found
 
     def _project(self, rows: _Rows, diff: torch.Tensor | None) -> None:
         """The iterates back onto the ε-ball ∩ the bounds, in place: one clamp in L∞; in

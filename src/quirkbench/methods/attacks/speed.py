@@ -1,6 +1,7 @@
 """What the speed of an attack is measured against: its peers (other libraries' versions,
 seeded so every repeat draws the same start), the bare matmuls of one iteration (the
-matmul-bound limit) and the FLOPs of one iteration. The throughput task times them."""
+matmul-bound limit), the least a PGD call costs beyond them (``floor_runner``) and the FLOPs
+of one iteration. The throughput task times them."""
 
 from __future__ import annotations
 
@@ -51,6 +52,51 @@ def gemm_runner(model, n: int, device) -> object | None:
         for m, g in zip(reversed(lins), reversed(grads), strict=True):
             torch.mm(h, m.weight, out=g)
             h = g
+
+    return run
+
+
+def floor_runner(model, x: torch.Tensor, steps: int, norm: str, eps: float, step: float,
+                 bounds=(0.0, 1.0)) -> object | None:
+    """``run()`` doing the least any PGD call with a random start costs on an MLP: the
+    random start drawn from a seeded generator (L∞: a uniform number per input feature; L2:
+    a Gaussian direction and a radius), the ε-box, and ``steps`` times the iteration's
+    matmuls (``gemm_runner``) plus its update's elementwise passes over the iterate: sign,
+    step, clamp to the box (L∞); step along the normalised gradient, project onto the ball,
+    clamp to the bounds (L2). No early stop, no bookkeeping. Its time over the matmuls' is
+    the best share of the matmul-bound limit an eager implementation can reach here. None
+    for other models."""
+    gemm = gemm_runner(model, len(x), x.device)
+    if gemm is None:
+        return None
+    x = x.detach().clone()
+    g = torch.randn_like(x)
+    d = torch.empty_like(x)
+    gen = torch.Generator(device=x.device)
+    view = (-1,) + (1,) * (x.dim() - 1)
+
+    def start() -> torch.Tensor:
+        gen.manual_seed(0)
+        if norm == "linf":  # uniform in the box
+            d = torch.rand(x.shape, generator=gen, device=x.device).mul_(2).sub_(1).mul_(eps)
+        else:  # a Gaussian direction at a uniform fraction of the radius
+            d = torch.randn(x.shape, generator=gen, device=x.device)
+            r = torch.rand(len(x), generator=gen, device=x.device)
+            d.mul_((eps * r / d.flatten(1).norm(dim=1).clamp_min(1e-12)).view(view))
+        return d.add_(x).clamp_(*bounds)
+
+    def run():
+        xa = start()
+        lo, hi = (x - eps).clamp_(min=bounds[0]), (x + eps).clamp_(max=bounds[1])
+        for _ in range(steps):
+            gemm()
+            if norm == "linf":
+                xa.add_(torch.sign(g, out=d), alpha=step).clamp_(lo, hi)
+            else:
+                xa.addcmul_(g, step / g.flatten(1).norm(dim=1).clamp_min(1e-12).view(view))
+                torch.sub(xa, x, out=d)
+                scale = (eps / d.flatten(1).norm(dim=1).clamp_min(1e-12)).clamp(max=1.0)
+                torch.addcmul(x, d, scale.view(view), out=xa).clamp_(*bounds)
 
     return run
 
