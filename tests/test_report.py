@@ -78,7 +78,7 @@ def test_change_vs_baseline(page):
     assert "✖ gone" in rows[1] and "old_metric" in rows[1]
     assert 'class="vbox vbox-bad"' in verdict  # a failing gate in a red box
     assert '<p class="gate bad"><strong>GATE FAIL: 1 regression beyond noise, 1 headline ' \
-        'metric gone</strong></p>' in verdict
+        'metric gone</strong> <span class="evidence muted">judged ' in verdict
     counts = re.sub(r"<[^>]+>", " ", re.search(r'<p class="counts">(.*?)</p>', verdict,
                                                re.S).group(1)).split()
     assert counts == ["1", "regressed", "beyond", "noise", "1", "gone", "16", "identical"]

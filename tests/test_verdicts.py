@@ -234,7 +234,7 @@ def test_first_line_in_the_terminal_markdown_and_html(tmp_path, model, capsys):
     page = render_report([bad], out=tmp_path / "p.html", baseline=base).read_text()
     box = page[page.index('<section id="verdict"'):]
     assert box.startswith('<section id="verdict" class="vbox vbox-bad"')
-    assert box.split("\n")[1] == f'<p class="gate bad"><strong>{first}</strong></p>'
+    assert box.split("\n")[1].startswith(f'<p class="gate bad"><strong>{first}</strong> ')
     ok = compare(base, one(tmp_path, "ok", acc=87.8), noise_model=model)
     assert format_table(ok, color=True).splitlines()[0] == \
         "\033[1;32mGATE PASS: 2 changes within seed noise, 2 identical\033[0m"
