@@ -115,6 +115,8 @@ def test_dimensionality_runs_from_the_cli(run_cli, tmp_path):
     "units.model=softmax",
     "dimensionality.dims=[0,10]",
     "dimensionality.n_points=2",
+    "sharpness.test_fraction=0",
+    "sensitivity.test_fraction=1.5",
 ])
 def test_bad_settings_exit_2_with_one_line(run_cli, tmp_path, setting):
     task = setting.split(".")[0]
@@ -129,3 +131,39 @@ def test_same_seed_gives_identical_metrics(smoke):
     again = task.run(task.make_config("smoke"), Context("mnist5k", 0, torch.device("cpu")))
     assert [(m.key, m.value) for m in again.metrics] == \
         [(m.key, m.value) for m in smoke["landscape"].metrics]
+
+
+def test_units_pools_the_directions_of_several_models(one_thread):
+    """models 2: both models' live units and random directions enter the purities (more
+    natural directions than one model's 32 units), and each purity is their mean."""
+    task = get("units")
+    cfg = task.make_config("smoke", {"models": 2, "model": "mlp-32"})
+    out = task.run(cfg, Context("mnist5k", 0, torch.device("cpu")))
+    m = {x.key: x.value for x in out.metrics}
+    nat = [r["purity"] for r in out.series["unit_purity"] if r["basis"] == "natural"]
+    rnd = [r["purity"] for r in out.series["unit_purity"] if r["basis"] == "random"]
+    assert 32 < len(nat) == 2 * m["live_units"] and len(rnd) == 8 * len(nat)
+    assert m["top_k_purity[basis=natural]"] == pytest.approx(sum(nat) / len(nat))
+    assert m["top_k_purity[basis=random]"] == pytest.approx(sum(rnd) / len(rnd))
+    assert out.info["models"] == 2
+
+
+def test_landscape_barriers_are_means_over_the_pairs(one_thread):
+    task = get("landscape")
+    out = task.run(task.make_config("smoke", {"pairs": 2}),
+                   Context("mnist5k", 0, torch.device("cpu")))
+    m = {x.name: x.value for x in out.metrics}
+    pairs = out.info["pairs"]
+    assert len(pairs) == 2 and pairs[0] != pairs[1]  # two independent pairs of solutions
+    assert m["barrier_height"] == pytest.approx(sum(p["barrier_height"] for p in pairs) / 2)
+    assert m["accuracy_barrier"] == pytest.approx(sum(p["accuracy_barrier"] for p in pairs) / 2)
+    assert len(out.info["seeds"]) == 4
+
+
+@pytest.mark.parametrize("name", ["sharpness", "sensitivity"])
+def test_test_fraction_holds_out_more_digits(one_thread, name):
+    """n_test none, test_fraction 0.75 on mnist5k: 3,750 test digits instead of 1,000."""
+    task = get(name)
+    cfg = task.make_config("smoke", {"n_test": None, "test_fraction": 0.75})
+    out = task.run(cfg, Context("mnist5k", 0, torch.device("cpu")))
+    assert " / 3750 test" in out.info["dataset"]

@@ -91,6 +91,13 @@ def test_compressed_robustness_costs_are_differences_from_dense():
     assert abs(acc_int8.value - acc_dense.value) <= 1.0  # int8 rounding barely moves accuracy
     anchors = {m.anchor.paper for m in out.metrics if m.anchor}
     assert anchors == {"Guo et al. 2018", "Ye et al. 2019"}
+    # whether a model's accuracy matched dense's is a metric, not a tag of its costs (a tag
+    # that depends on the outcome would rename the headline metric from seed to seed)
+    assert not any("matched" in m.tags for m in out.metrics)
+    for model in ("pruned", "int8", "distilled"):
+        (matched,) = values(out, "clean_acc_matched", model=model)
+        (acc,) = values(out, "clean_acc", model=model)
+        assert matched.value == float(abs(acc.value - acc_dense.value) <= 1.0)
 
 
 def test_compressed_robustness_distortion_ratio_tracks_the_attack(monkeypatch):

@@ -367,3 +367,31 @@ def test_moved_methods_are_still_found_under_their_old_module():
     assert pruning.soft_targets is distillation.soft_targets
     with pytest.raises(AttributeError):
         pruning.no_such_method  # noqa: B018
+
+
+def test_distillation_on_every_fold_reports_the_folds_means(monkeypatch):
+    """distill_all_folds: each fold's reference teaches its own students (on its data, with
+    its seed), and the test accuracies are the folds' means; without it, fold 0 alone."""
+    from quirkbench.tasks import compression as T
+
+    calls = []
+
+    def fake(teacher, ds, *, seed, **kw):
+        calls.append((ds, seed, teacher.weight.detach().clone()))
+        return {"hard-labels": 80.0 + seed, "distilled": 84.0 + 3 * seed}, 10, 40
+
+    monkeypatch.setattr(T, "distill", fake)
+    teacher = torch.nn.Linear(2, 2)
+    folds = [T.Fold(f"data{i}", None, i, None, 0.0,
+                    {"weight": torch.full((2, 2), float(i)), "bias": torch.zeros(2)}, 0.0)
+             for i in range(2)]
+    ctx = Context("mnist5k", 0, torch.device("cpu"))
+    both = T.CompressionConfig(folds=2, test_fraction=0.5, distill_all_folds=True)
+    students, _, _ = T.distill_folds(teacher, folds, both, ctx)
+    assert [(d, s) for d, s, _ in calls] == [("data0", 0), ("data1", 1)]
+    assert calls[1][2].eq(1.0).all()  # fold 1's own reference taught fold 1's students
+    assert students == {"hard-labels": 80.5, "distilled": 85.5}
+    calls.clear()
+    one = T.CompressionConfig(folds=2, test_fraction=0.5)
+    students, _, _ = T.distill_folds(teacher, folds, one, ctx)
+    assert len(calls) == 1 and students == {"hard-labels": 80.0, "distilled": 84.0}

@@ -177,6 +177,7 @@ def test_same_seed_same_metrics():
     ("forgetting.strategies=['naive','lwf']", "strategy"),
     ("forgetting.protocols=['split-domain']", "protocol"),
     ("forgetting.n_tasks=6", "n_tasks ≤ 5"),
+    ("forgetting.test_fraction=1", "test_fraction"),
 ])
 def test_bad_input_exits_2_with_one_line(run_cli, tmp_path, setting, words):
     code, _, err = run_cli("run", "--suite", "smoke", "--tasks", "forgetting", "--no-report",
@@ -273,3 +274,34 @@ def test_first_task_is_trained_once_per_protocol_and_the_results_are_the_same(mo
     assert firsts() == 1  # the first task once, for naive only
     other = run("naive", shared, seed=1)
     assert firsts() == 2 and other == run("naive", None, seed=1)
+
+
+def test_task_incremental_learned_criterion_reads_the_masked_accuracy():
+    """Split MNIST task-incremental: a pair is learned when its accuracy *within the pair*
+    (what its tests read) passes the criterion, so no task trains on past its budget. Read
+    unmasked (10-way), the criterion was rarely met and each task trained up to 5× longer."""
+    task = get("forgetting")
+    cfg = task.make_config("smoke", {"protocols": ("split-task",), "strategies": ("naive",),
+                                     "n_train": 1000})
+    out = task.run(cfg, Context("mnist5k", 0, torch.device("cpu")))
+    m = {x.name: x for x in out.metrics}
+    assert m["min_learned_accuracy"].holds
+    assert m["train_steps"].value == cfg.n_tasks * cfg.train.max_steps
+
+
+def test_test_fraction_tests_every_task_on_the_larger_split(monkeypatch):
+    """test_fraction 0.5 on mnist5k: the protocols are built from 2,500 test digits."""
+    seen = []
+    make = C.make_protocol
+
+    def spy(name, ds, *a, **kw):
+        seen.append((len(ds.y_train), len(ds.y_test)))
+        return make(name, ds, *a, **kw)
+
+    monkeypatch.setattr(C, "make_protocol", spy)
+    task = get("forgetting")
+    cfg = task.make_config("smoke", {"protocols": ("permuted",), "strategies": ("naive",),
+                                     "n_tasks": 2, "train.max_steps": 2, "n_train": None,
+                                     "n_test": None, "test_fraction": 0.5})
+    task.run(cfg, Context("mnist5k", 0, torch.device("cpu")))
+    assert seen == [(2500, 2500)]

@@ -166,3 +166,42 @@ def test_corruption_ladder_short_ladders_carry_no_check():
     assert {m.name for m in three} == {"corruption_rank_correlation", "ladder_slowdown"}
     assert all(m.holds is None for m in three)
     assert corruption_ladder(_ladder(100, 300)) == []
+
+
+def test_test_fraction_holds_out_more_digits():
+    """test_fraction 0.75 on mnist5k: 3,750 test digits (instead of 1,000), n_train still
+    drawn from the rest."""
+    task = get("memorization")
+    cfg = task.make_config("smoke", {"conditions": ["true-labels"], "n_train": 300,
+                                     "n_test": None, "test_fraction": 0.75})
+    out = task.run(cfg, Context("mnist5k", 0, torch.device("cpu")))
+    assert out.info["dataset"].startswith("mnist5k: 300 train / 3750 test")
+
+
+def test_repeats_average_runs_with_their_own_labels(monkeypatch):
+    """repeats 2: each condition trains twice (other random labels, other init) and its
+    metrics are the means of the two runs; the condition fits when both do."""
+    import quirkbench.tasks.memorization as M
+
+    seen = []
+
+    def spy(model, x, y, cfg, **kw):
+        r = train(model, x, y, cfg, **kw)
+        seen.append((y.clone(), r))
+        return r
+
+    train = M.train
+    monkeypatch.setattr(M, "train", spy)
+    task = get("memorization")
+    cfg = task.make_config("smoke", {"conditions": ["true-labels", "random-labels"],
+                                     "n_train": 200, "repeats": 2})
+    out = task.run(cfg, Context("mnist5k", 0, torch.device("cpu")))
+    m = {x.key: x.value for x in out.metrics}
+    assert len(seen) == 4
+    (y1, r1), (y2, r2) = seen[2:]  # the random-labels runs
+    assert not torch.equal(y1, y2)
+    assert m["steps_to_fit[condition=random-labels]"] == (r1.steps + r2.steps) / 2
+    assert m["test_acc[condition=random-labels]"] == pytest.approx(
+        50 * (r1.test_acc + r2.test_acc))
+    assert m["slowdown[condition=random-labels]"] == pytest.approx(
+        (r1.steps + r2.steps) / (seen[0][1].steps + seen[1][1].steps))

@@ -148,3 +148,30 @@ def test_final_train_eval_off_skips_the_last_pass(digits, monkeypatch):
         assert len(calls) == (1 if final else 0) and 0 < r.train_acc <= 1
         calls.clear()
     assert torch.equal(ws[0], ws[1])
+
+
+def test_head_decides_which_logits_the_accuracy_reads():
+    """A task-incremental head masks other tasks' classes: the same model reads 100% through
+    it (the pair {0, 1} separated) and 0% without it (class 9 dominates every logit row)."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(256, 4, generator=g)
+    y = (x[:, 0] > 0).long()  # classes 0 and 1
+    m = torch.nn.Linear(4, 10)
+    with torch.no_grad():
+        m.weight.zero_()
+        m.weight[1, 0], m.weight[0, 0] = 10.0, -10.0
+        m.bias.zero_()
+        m.bias[9] = 100.0
+
+    def pair(logits, labels):  # every example's task is the pair {0, 1}
+        keep = torch.zeros(logits.shape[1], dtype=torch.bool)
+        keep[:2] = True
+        return logits.masked_fill(~keep, float("-inf"))
+
+    cfg = TrainConfig(lr=1e-12, max_steps=1, target_train_acc=None)
+    assert evaluate(m, x, y)[0] == 0.0 and evaluate(m, x, y, head=pair)[0] == 1.0
+    assert train(m, x, y, cfg, head=pair).train_acc == 1.0
+    assert train(m, x, y, cfg).train_acc == 0.0
+    # a target read through the head is met on the first epoch's confirmation pass
+    r = train(m, x, y, TrainConfig(lr=1e-12, max_steps=50, target_train_acc=0.9), head=pair)
+    assert r.fitted and r.steps == 256 // 128

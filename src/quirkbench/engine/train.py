@@ -24,6 +24,8 @@ from ..config import at_least, check, check_choices
 from ..errors import DivergenceError, UserError
 
 OPTIMIZERS = ("sgd", "adam")
+# (logits (B, C), hard labels (B,)) → the logits an accuracy is read from
+Head = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 @dataclass(frozen=True)
@@ -105,14 +107,19 @@ def predict(model: nn.Module, x: torch.Tensor, batch: int = 4096) -> torch.Tenso
     return out
 
 
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 4096):
-    """(accuracy as a fraction, mean cross-entropy) of ``model`` on (x, y)."""
-    return _evaluate(model, x, hard_labels(y), batch)[:2]
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 4096,
+             head: Head | None = None):
+    """(accuracy as a fraction, mean cross-entropy) of ``model`` on (x, y); ``head`` maps
+    (logits, labels) to the logits that are read (see ``train``)."""
+    return _evaluate(model, x, hard_labels(y), batch, head)[:2]
 
 
-def _evaluate(model: nn.Module, x: torch.Tensor, yl: torch.Tensor, batch: int = 4096):
+def _evaluate(model: nn.Module, x: torch.Tensor, yl: torch.Tensor, batch: int = 4096,
+              head: Head | None = None):
     """``evaluate`` against class indices ``yl``, and the indices of the examples it got wrong."""
     logits = predict(model, x, batch)
+    if head is not None:
+        logits = head(logits, yl)
     hit = logits.argmax(1) == yl
     return (hit.float().mean().item(), F.cross_entropy(logits, yl).item(),
             (~hit).nonzero().squeeze(1))
@@ -131,22 +138,24 @@ class _FitProbe:
     would. Otherwise (and the first time) the full pass decides, and its wrong rows are kept
     for the next probe."""
 
-    def __init__(self, x: torch.Tensor, yl: torch.Tensor, target: float):
-        self.x, self.yl, self.target = x, yl, target
+    def __init__(self, x: torch.Tensor, yl: torch.Tensor, target: float,
+                 head: Head | None = None):
+        self.x, self.yl, self.target, self.head = x, yl, target, head
         self.wrong: torch.Tensor | None = None
 
     def full(self, model: nn.Module) -> tuple[float, float]:
         """(accuracy, loss) of a full pass, exactly ``evaluate``'s; the wrong rows are kept."""
-        acc, loss, self.wrong = _evaluate(model, self.x, self.yl)
+        acc, loss, self.wrong = _evaluate(model, self.x, self.yl, head=self.head)
         return acc, loss
 
     def reached(self, model: nn.Module) -> bool:
         if self.wrong is not None and len(self.wrong):
-            logits = predict(model, self.x[self.wrong])
             y = self.yl[self.wrong]
+            raw = predict(model, self.x[self.wrong])
+            logits = raw if self.head is None else self.head(raw, y)  # masked rows: -inf
             true = logits.gather(1, y[:, None]).squeeze(1)
             rival = logits.scatter(1, y[:, None], float("-inf")).amax(1)
-            tol = 1e-3 * logits.abs().amax(1) + 1e-3
+            tol = 1e-3 * raw.abs().amax(1) + 1e-3
             sure = int((rival - true > tol).sum())
             n = len(self.yl)
             if (n - sure) / n < self.target - 1e-6:  # float32 rounding of the mean: < 1e-7
@@ -190,7 +199,7 @@ def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig, 
           penalty: Callable[[nn.Module], torch.Tensor] | None = None,
           masks: dict[str, torch.Tensor] | None = None,
           log: Callable[[str], None] | None = None,
-          final_train_eval: bool = True) -> TrainResult:
+          final_train_eval: bool = True, head: Head | None = None) -> TrainResult:
     """Train ``model`` in place on (x, y) resident on its device.
 
     x: (N, *input_shape); y: (N,) class indices or (N, C) soft targets.
@@ -201,6 +210,9 @@ def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig, 
     Without a target (or when it was not reached) a full pass at the end gives
     ``train_acc`` and ``train_loss``; ``final_train_eval=False`` skips it for a caller that
     reads neither (they are then the last epoch's running figures).
+    ``head(logits, labels)`` gives the logits the accuracy is read from, when that is not
+    the model's output as it is: a task-incremental protocol masks other tasks' classes
+    (its ``loss_fn`` does the same), so the target is the accuracy its tests measure.
     """
     n = len(x)
     if n == 0:
@@ -223,7 +235,8 @@ def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig, 
     t_probe = 0.0
     epoch = 0
     near = False  # running accuracy close to the target: check it every cfg.check_every steps
-    probe = _FitProbe(x, yl, cfg.target_train_acc) if cfg.target_train_acc is not None else None
+    probe = (_FitProbe(x, yl, cfg.target_train_acc, head) if cfg.target_train_acc is not None
+             else None)
     while step < max_steps and not fitted:
         perm = torch.randperm(n, generator=g, device=device)
         correct = torch.zeros((), device=device)
@@ -247,7 +260,8 @@ def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig, 
             step += 1
             seen += len(idx)
             with torch.no_grad():
-                correct += (logits.argmax(1) == yl[idx]).sum()
+                read = logits if head is None else head(logits, yl[idx])
+                correct += (read.argmax(1) == yl[idx]).sum()
                 lost = loss.detach()
                 losses.append(lost)
                 loss_sum += lost * len(idx)
@@ -287,7 +301,7 @@ def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig, 
     _sync(device)
     seconds = curve[-1]["seconds"] if curve else time.perf_counter() - t0 - t_probe
     if (cfg.target_train_acc is None or not fitted) and final_train_eval:
-        train_acc, train_loss = evaluate(model, x, y)
+        train_acc, train_loss = evaluate(model, x, y, head=head)
     test_acc = evaluate(model, x_test, y_test)[0] if x_test is not None else None
     return TrainResult(step, step / spe, seconds, fitted, train_acc, test_acc, train_loss, curve)
 

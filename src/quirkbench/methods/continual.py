@@ -312,7 +312,7 @@ def run_sequence(protocol: Protocol, strategy: str, model: nn.Module, cfg: Train
             steps += first_task["steps"]
             t0 -= first_task["seconds"]  # its training time, as measured once
         else:
-            steps += _learn(model, x, y, cfg, seed * 1000 + i, protocol.loss, pen,
+            steps += _learn(model, x, y, cfg, seed * 1000 + i, protocol, pen,
                             learn_fraction, extra_steps, len(task.classes))
             if start is not None and not first_task:
                 if x.device.type == "cuda":
@@ -344,16 +344,18 @@ def _same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
-def _learn(model: nn.Module, x, y, cfg: TrainConfig, seed: int, loss_fn, penalty,
+def _learn(model: nn.Module, x, y, cfg: TrainConfig, seed: int, protocol: Protocol, penalty,
            learn_fraction: float | None, extra_steps: int, n_classes: int) -> int:
     """One task of a sequence: its budget, then up to ``extra_steps`` more until it is learned
-    (``run_sequence``); the steps taken."""
-    r = train(model, x, y, cfg, seed=seed, loss_fn=loss_fn, penalty=penalty)
+    (``run_sequence``); the steps taken. The accuracy the learned criterion reads is the
+    protocol's (task-incremental: masked to the task's classes, as in its loss and tests)."""
+    loss_fn, head = protocol.loss, protocol.logits
+    r = train(model, x, y, cfg, seed=seed, loss_fn=loss_fn, penalty=penalty, head=head)
     steps = r.steps
     if learn_fraction is not None and extra_steps > 0:
         goal = learned_criterion(n_classes, learn_fraction) / 100.0
         if r.train_acc < goal:
             more = replace(cfg, max_steps=extra_steps, max_epochs=10 ** 6, target_train_acc=goal)
             steps += train(model, x, y, more, seed=seed + 500, loss_fn=loss_fn,
-                           penalty=penalty).steps
+                           penalty=penalty, head=head).steps
     return steps

@@ -133,6 +133,8 @@ class CompressionConfig:
     temperature: float = 4.0  # [1] softmax temperature T of the soft targets (Hinton: 20 for 2×800)
     distill_fraction: float = 0.1  # [fraction] transfer set: this share of the training split
     #   (students)
+    # [flag] distil on every fold (its reference, transfer set and test half): the folds' means
+    distill_all_folds: bool = False
     student_train: TrainConfig = TrainConfig(lr=0.05, max_epochs=60, target_train_acc=None,
                                              eval_test=False)  # both students, same steps
     train: TrainConfig = TrainConfig(lr=0.05, max_epochs=10, target_train_acc=None,
@@ -294,11 +296,7 @@ def run(cfg: CompressionConfig, ctx: Context) -> TaskOutput:
     seconds["quantize"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    model.load_state_dict(folds[0].reference_state)
-    students, student_params, n_transfer = distill(
-        model, ds, student=cfg.student, temperature=cfg.temperature,
-        fraction=cfg.distill_fraction, train_cfg=cfg.student_train, seed=ctx.seed,
-        device=ctx.device, log=ctx.log)
+    students, student_params, n_transfer = distill_folds(model, folds, cfg, ctx)
     seconds["distill"] = time.perf_counter() - t0
 
     m = [Metric("test_acc", dense_acc, "%", HIGHER, {"model": "dense"}, headline=True,
@@ -427,6 +425,21 @@ def quantization_metrics(quant: dict, qmethod: str, cfg: CompressionConfig) -> l
                    headline=True, anchor=Anchor(HAN16, 40.0, "×",
                                                 "LeNet-300-100, pruning + 6-bit sharing + "
                                                 "Huffman"))]
+
+
+def distill_folds(teacher, folds: list[Fold], cfg: CompressionConfig,
+                  ctx: Context) -> tuple[dict[str, float], int, int]:
+    """``distill`` with fold 0's reference as the teacher or, with ``distill_all_folds``, on
+    every fold (its reference, its data, its seed): the students' mean test accuracies, the
+    student's parameters and the transfer-set size."""
+    runs = []
+    for f in folds if cfg.distill_all_folds else folds[:1]:
+        teacher.load_state_dict(f.reference_state)
+        runs.append(distill(teacher, f.ds, student=cfg.student, temperature=cfg.temperature,
+                            fraction=cfg.distill_fraction, train_cfg=cfg.student_train,
+                            seed=f.seed, device=ctx.device, log=ctx.log))
+    students = {k: sum(r[0][k] for r in runs) / len(runs) for k in runs[0][0]}
+    return students, runs[0][1], runs[0][2]
 
 
 def distillation_metrics(students: dict[str, float], param_ratio: float,
