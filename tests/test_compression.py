@@ -348,10 +348,12 @@ def test_quick_suite_measures_iso_accuracy_on_half_of_mnist5k():
     cfg = task.make_config("quick")
     ds = data.load("mnist5k", seed=0, test_fraction=cfg.test_fraction)
     assert len(ds.y_test) == 2500 and len(ds.y_train) == 2500
-    assert task.make_config("pr").test_fraction == 0.2  # the gate's pr settings unchanged
-    # quick: two splits used both ways, interpolated on the schedule's own points
+    # quick and pr: two splits used both ways, interpolated on the schedule's own points
     assert (cfg.folds, cfg.interpolate, cfg.search_steps) == (4, True, 0)
-    assert task.make_config("pr").folds == 1 and task.make_config("nightly").folds == 1
+    pr = task.make_config("pr")
+    assert (pr.folds, pr.interpolate, pr.search_steps, pr.test_fraction) == (4, True, 0, 0.5)
+    assert pr.distill_all_folds and not cfg.distill_all_folds
+    assert task.make_config("nightly").folds == 1
     for bad in (0.0, 1.0):
         with pytest.raises(UserError, match="test_fraction"):
             task.make_config("quick", {"test_fraction": bad})

@@ -360,7 +360,7 @@ register(Task(
     cost={"smoke": 3.4, "pr": 2.3, "quick": 2.6},  # seconds a unit, one thread
     suites={
         "smoke": _SMOKE,
-        "pr": dict(n_attack=300, pgd_steps=20),
+        "pr": dict(n_attack=500, pgd_steps=20),
         "quick": {},
         "nightly": dict(n_attack=None, min_steps=20, min_search_steps=10, n_fool=500),
     },

@@ -212,10 +212,10 @@ register(Task(
     run=run,
     blurb="Compression keeps accuracy; does it keep robustness? Guo et al. 2018 find moderate "
           "sparsity helps, Ye et al. 2019 that naive pruning hurts.",
-    cost={"smoke": 0.2, "pr": 1.6, "quick": 1.9},  # seconds a unit, one thread
+    cost={"smoke": 0.2, "pr": 2.7, "quick": 1.9},  # seconds a unit, one thread
     suites={
         "smoke": _SMOKE,
-        "pr": dict(n_train=2000, n_attack=100, ratios=(2.0, 4.0, 8.0), pgd_steps=10,
+        "pr": dict(n_train=2000, n_attack=300, ratios=(2.0, 4.0, 8.0), pgd_steps=10,
                    search_steps=5),
         "quick": dict(n_train=2000, n_attack=200, ratios=(2.0, 4.0, 8.0, 16.0), pgd_steps=10),
         "nightly": dict(n_attack=1000, eps_linf=(0.05, 0.1, 0.2, 0.3),

@@ -123,11 +123,11 @@ register(Task(
     blurb="Loss along straight lines from initialization to solution and between solutions "
           "(Goodfellow et al. 2015).",
     figures=(Figure("interpolation"),),
-    cost={"smoke": 0.1, "pr": 0.5, "quick": 0.6},  # seconds a unit, one thread
+    cost={"smoke": 0.1, "pr": 1.3, "quick": 0.6},  # seconds a unit, one thread
     suites={
         "smoke": dict(n_train=400, n_test=200, n_eval=400, n_points=11,
                       **{"train.max_epochs": 3}),
-        "pr": {},
+        "pr": dict(pairs=4),
         "quick": {},
         "nightly": dict(model="mlp-512-512", n_train=None, n_test=None, n_eval=4000,
                         n_points=51, **{"train.max_epochs": 30}),

@@ -275,11 +275,11 @@ register(Task(
     blurb="Networks fit random labels and scrambled inputs to 100% training accuracy, only "
           "a constant factor slower; test accuracy falls to chance (Zhang et al. 2017).",
     figures=(Figure("train_curve"),),
-    cost={"smoke": 0.4, "pr": 1.5, "quick": 21},  # seconds a unit, one thread
+    cost={"smoke": 0.4, "pr": 9.8, "quick": 21},  # seconds a unit, one thread
     suites={
         "smoke": _SMOKE,
         "pr": dict(conditions=("true-labels", "corrupt-0.5", "random-labels", "shuffled-pixels"),
-                   n_train=1000),
+                   n_train=1000, test_fraction=0.75, repeats=4),
         "quick": {},
         "nightly": {},
     },

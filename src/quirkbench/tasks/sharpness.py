@@ -136,7 +136,7 @@ register(Task(
         # batch 10 vs 50 for 5 epochs: the ratio holds on seeds 0-2 (3 epochs of 32 vs 40 did not)
         "smoke": dict(n_train=500, n_test=200, small_batch=10, n_curvature=200, power_iters=8,
                       sharpness_steps=4, **{"train.max_epochs": 5}),
-        "pr": {},
+        "pr": dict(n_test=None, test_fraction=0.75),
         "quick": {},
         "nightly": dict(model="mlp-512-512", n_train=None, n_test=None, small_batch=64,
                         n_curvature=2000, **{"train.max_epochs": 30}),

@@ -138,10 +138,10 @@ register(Task(
     blurb="Single hidden units are no more meaningful than random directions of the same "
           "layer (Szegedy et al. 2014).",
     figures=(Figure("unit_purity"),),
-    cost={"smoke": 0.1, "pr": 0.2, "quick": 0.2},  # seconds a unit, one thread
+    cost={"smoke": 0.1, "pr": 0.5, "quick": 0.2},  # seconds a unit, one thread
     suites={
         "smoke": dict(n_train=400, n_test=200, **{"train.max_epochs": 3}),
-        "pr": {},
+        "pr": dict(models=4),
         "quick": {},
         "nightly": dict(model="mlp-512-512", n_train=None, n_test=None, **{"train.max_epochs": 20}),
     },
