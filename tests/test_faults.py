@@ -408,7 +408,7 @@ SLOWER = ["--set", "dimensionality.n_points=400"]  # ~0.3 s a unit: time to kill
 
 def test_sigterm_leaves_the_truth_and_the_exact_resume_command(tmp_path):
     out = tmp_path / "r.json"
-    args = [*MEM[:-1], str(out), "--seeds", "0,1",
+    args = [*MEM[:-1], str(out), "--seeds", "0,1", "--jobs", "1",  # one unit in flight
             "--set", "memorization.conditions=['true-labels','random-labels']"]
     proc = _spawn(*args)
     _wait_for_line(proc, "memorization/digits/0: true-labels")  # the second condition trains

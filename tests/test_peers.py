@@ -84,7 +84,8 @@ def test_a_run_of_two_units_prints_the_notice_once(broken, run_cli, tmp_path):
     code, out, err = run_cli("run", "--suite", "smoke", "--tasks", "attack_agreement",
                              "--seeds", "0,1", "--set",
                              "attack_agreement.libraries=['torchattacks','foolbox']",
-                             "--out", tmp_path / "r.json", "--no-report")
+                             "--out", tmp_path / "r.json", "--no-report",
+                             "--jobs", "1")  # the broken peer exists in this process only
     assert code == 0, err
     assert out.count(f"peer unavailable: foolbox: RuntimeError: {NMS}") == 1
     assert NMS not in err

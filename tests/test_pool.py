@@ -78,7 +78,7 @@ def test_two_workers_write_the_same_document_as_one_process(run_cli, tmp_path, c
     torch.set_num_threads(2)  # the caller's threads: the units compute with one all the same
     args = ["run", "--suite", "smoke", "--tasks", "dimensionality", "units", "--seeds", "0,1",
             "--device", "cpu", "--no-report", "--quiet"]
-    assert run_cli(*args, "--out", tmp_path / "one.json")[0] == 0
+    assert run_cli(*args, "--out", tmp_path / "one.json", "--jobs", "1")[0] == 0
     assert run_cli(*args, "--out", tmp_path / "two.json", "--jobs", "2")[0] == 0
     one, two = results.read(tmp_path / "one.json"), results.read(tmp_path / "two.json")
     assert two["meta"]["jobs"] == 2 and one["meta"]["jobs"] == 1
@@ -216,3 +216,18 @@ def test_the_longest_units_start_first_unknown_ones_before_them():
     quick = pool.schedule_order(plan("quick", seeds=[0, 1]))
     assert [u.task.name for u in quick[:4]] == ["memorization"] * 2 + ["forgetting"] * 2
     assert quick[-1].task.name == "throughput" and all(u.cost for u in quick)
+
+
+@pytest.mark.slow
+def test_a_plain_run_uses_one_worker_per_physical_core(run_cli, tmp_path):
+    """The default run is the fast one: no flag gives --jobs auto (one worker per physical
+    core; a single unit, or a single core, stays in this process)."""
+    args = ["run", "--suite", "smoke", "--tasks", "dimensionality", "--device", "cpu",
+            "--no-report", "--quiet"]
+    assert run_cli(*args, "--seeds", "0,1", "--out", tmp_path / "plain.json")[0] == 0
+    meta = results.read(tmp_path / "plain.json")["meta"]
+    cores = pool.physical_cores()
+    assert meta["jobs"] == cores and meta["invocation"]["jobs"] == "auto"
+    assert meta["executor"] == ("pool" if cores > 1 else "local")
+    assert run_cli(*args, "--seeds", "0", "--out", tmp_path / "one.json")[0] == 0
+    assert results.read(tmp_path / "one.json")["meta"]["executor"] == "local"
