@@ -118,8 +118,39 @@ def test_goal_is_not_a_holds_check():
     (["calibrate", "--suite", "smoke"], "--out"),
     (["calibrate", "--suite", "smoke", "--out", "X", "--pass-rate", "2"], "--pass-rate"),
     (["calibrate", "--suite", "smoke", "--out", "X", "--seeds", "a"], "seeds must be"),
+    (["calibrate", "--suite", "smoke", "--out", "X", "--jobs", "0"], "--jobs must be"),
 ])
 def test_bad_input_one_line(run_cli, tmp_path, monkeypatch, args, fragment):
     monkeypatch.chdir(tmp_path)
     code, _, err = run_cli(*args)
     assert code == 2 and fragment in err and len(err.strip().splitlines()) == 1
+
+
+def _jobs_action(command):
+    from quirkbench.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    return next(a for a in sub.choices[command]._actions if a.dest == "jobs")
+
+
+def test_calibrate_takes_jobs_as_run_does(run_cli, tmp_path, monkeypatch):
+    """calibrate's --jobs has run's default (auto: one worker per physical core), flags and
+    help text, and a calibration without --jobs hands the runner that default."""
+    ours, runs = _jobs_action("calibrate"), _jobs_action("run")
+    for field in ("option_strings", "default", "const", "nargs", "metavar", "help"):
+        assert getattr(ours, field) == getattr(runs, field), field
+    from quirkbench.commands.run import RUN_DEFAULTS
+    from quirkbench.runner import suite
+
+    seen = []
+
+    def fake_run_suite(*args, jobs, **kw):
+        seen.append(jobs)
+        raise SystemExit(0)
+
+    monkeypatch.setattr(suite, "run_suite", fake_run_suite)
+    for extra, want in (((), RUN_DEFAULTS["jobs"]), (("--jobs", "1"), "1"), (("-j",), "auto")):
+        with pytest.raises(SystemExit):
+            run_cli("calibrate", "--suite", "smoke", "--out", tmp_path / "c", *extra)
+        assert seen.pop() == want
+    assert RUN_DEFAULTS["jobs"] == "auto"

@@ -23,11 +23,9 @@ model) from the documents already there.
 
 from __future__ import annotations
 
-import inspect
 import shlex
 import sys
 from pathlib import Path
-from typing import Any
 
 from ..errors import UserError
 from ..tracking.calibration import PASS_RATE, seed_text, write_outputs
@@ -37,20 +35,18 @@ from ..tracking.noise import write_noise_model
 def run(suite: str = "quick", seeds: str = "100-119", out: str | None = None,
         tasks: list[str] | None = None, datasets: list[str] | None = None,
         sets: list[str] | None = None, device: str = "auto", executor: str = "local",
-        jobs: int = 1, markdown: str | None = None, pass_rate: float = PASS_RATE,
+        jobs: str | None = None, markdown: str | None = None, pass_rate: float = PASS_RATE,
         no_run: bool = False, quiet: bool = False, noise_model: str | None = None) -> int:
     """Run (or resume) the suite on ``seeds`` into ``out``, then write the table.
 
     Exit status 0 when every check meets the pass rate, 1 otherwise."""
     from ..runner.suite import parse_seeds, run_suite
-    from .run import _overrides
+    from .run import RUN_DEFAULTS, _overrides
 
     if not out:
         raise UserError("calibrate needs --out DIR (the folder for the runs and the table)")
     if not 0 < pass_rate <= 1:
         raise UserError(f"--pass-rate is a fraction in (0, 1], got {pass_rate}")
-    if jobs < 1:
-        raise UserError(f"--jobs must be ≥ 1, got {jobs}")
     folder = Path(out)
     if folder.exists() and not folder.is_dir():
         raise UserError(f"--out {folder} is a file; calibrate writes a folder")
@@ -60,14 +56,9 @@ def run(suite: str = "quick", seeds: str = "100-119", out: str | None = None,
         # one document per (tasks, seeds) call: calls split over processes never share one
         name = (f"results-{suite}" + ("-" + "-".join(sorted(tasks)) if tasks else "")
                 + f"-s{seed_text(seed_list).replace(',', '_')}.json")
-        kw: dict[str, Any] = {}
-        if "jobs" in inspect.signature(run_suite).parameters:
-            kw["jobs"] = jobs
-        elif jobs > 1:
-            log("note: this quirkbench has no process pool; running the units one at a time")
         run_suite(suite, tasks=tasks, datasets=datasets, seeds=seed_list, device=device,
                   out=folder / name, overrides=_overrides(sets), executor=executor,
-                  argv=sys.argv[1:], log=log, **kw)
+                  argv=sys.argv[1:], log=log, jobs=jobs or RUN_DEFAULTS["jobs"])
     rows = write_outputs(folder, pass_rate, markdown)
     if noise_model:
         n = write_noise_model(folder, noise_model, _command(
@@ -97,6 +88,8 @@ def _command(suite, seeds, out, tasks, datasets, sets, no_run, noise_model) -> s
 
 
 def add_parser(sub) -> None:
+    from .run import add_jobs_argument
+
     c = sub.add_parser("calibrate", help="run a suite over many seeds; tabulate how often each "
                                          "holds check passes and each metric's spread")
     c.add_argument("--suite", default="quick", help="smoke | pr | quick (default) | nightly")
@@ -111,7 +104,7 @@ def add_parser(sub) -> None:
                    help="override a task setting (repeatable)")
     c.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     c.add_argument("--executor", default="local", help="local (default) | ray")
-    c.add_argument("--jobs", type=int, default=1, help="units run at once (process pool)")
+    add_jobs_argument(c)
     c.add_argument("--markdown", metavar="FILE",
                    help="also write the Markdown table here (e.g. docs/generated/"
                         "calibration-quick.md)")

@@ -195,12 +195,17 @@ def add_parser(sub) -> None:
                    help="use files under --data-root that are not the official ones (your own "
                         "IDX files); their hashes are still recorded in the results")
     r.add_argument("--executor", help="local (default) | ray (see docs/running.md)")
-    r.add_argument("--jobs", "-j", nargs="?", const="auto", metavar="N",
-                   help="run N units at once in worker processes, one torch thread each on "
-                        "the CPU, one GPU each on CUDA; --jobs alone or 'auto': one per "
-                        "physical core (or GPU), the default; 1: one after another in this "
-                        "process. The metrics are the same whatever N")
+    add_jobs_argument(r)
     r.add_argument("--no-report", dest="report", action="store_false", help="skip the HTML report")
     r.add_argument("-q", "--quiet", action="store_true", help="only the summary")
 
     r.set_defaults(func=run)
+
+
+def add_jobs_argument(parser) -> None:
+    """``--jobs``, the same default and meaning for every command that runs a suite."""
+    parser.add_argument("--jobs", "-j", nargs="?", const="auto", metavar="N",
+                        help="run N units at once in worker processes, one torch thread each "
+                             "on the CPU, one GPU each on CUDA; --jobs alone or 'auto': one per "
+                             "physical core (or GPU), the default; 1: one after another in "
+                             "this process. The metrics are the same whatever N")
