@@ -31,25 +31,16 @@
    and with k = 2 each of mnist5k's 5,000 digits is a test digit twice. This is repeated
    2-fold cross-validation standing in for a larger test split (only 5,000 MNIST digits
    are embedded); Blalock et al. 2020 ask for curves as the mean over runs.
-   Why: near δ the curve falls only 0.5-1 pp per doubling, so a few tenths of a point move
-   the iso point by half a doubling. With mnist5k's default 1,000 test digits the iso
-   ratio's coefficient of variation over tuning seeds 0-9 was 45% (5.7-32×); with half of
-   mnist5k held out (``test_fraction`` 0.5, 2,500 digits) and three bisections, 23% on the
-   tuning seeds and 31% on the validation seeds. What moved it was the split, not the
-   training run: four pruning paths per seed on the same split (other batch orders) gave
-   iso ratios 0.33 doublings apart (s.d.) within a seed but 0.39 between seeds' means, so
-   averaging paths on one split left the CV at 28%. Interpolated on the 2× schedule, the
-   two halves of one split used both ways (folds 2) gave 20%, two splits used both ways
-   (folds 4) 7.6% (14% in an offline check with another second split). More fine-tuning
-   per cut (4 epochs) raised the ratio but not its precision (CV 53%).
-   The quick suite uses folds 4, ``interpolate`` and **no bisection**. A bisection probe is
-   pruned from the best point so far and fine-tuned again, so it has had more cuts and
-   more training than the schedule's point it is bracketed with; with folds 4 the probes
-   at 11.3×, 13.5× and 14.7× met δ and the schedule's 16× missed it on all 10 tuning
-   seeds, pinning the answer between 14.7× and 16× (CV 1.5%: the schedule, not a
-   measurement). Interpolated between the schedule's own points (one path, one budget
-   per cut): CV 7.6% on seeds 0-9, 9.9-12.4×, median 11.9× (the goal: ≤ 25% on the
-   validation seeds 100-119).
+   Why: near δ the curve falls only 0.5-1 pp per doubling, so a few tenths of a point of
+   test noise move the iso point by half a doubling; the split, not the training run, is
+   what moves it (more paths on one split, or more fine-tuning per cut, did not help), so
+   the folds average splits. The quick suite uses folds 4, ``interpolate`` and **no
+   bisection**: a bisection probe is pruned from the best point so far and fine-tuned
+   again, so it has had more cuts and more training than the schedule point it is
+   bracketed with, and the answer is pinned by the schedule, not measured. Interpolated
+   between the schedule's own points (one path, one budget per cut) the iso ratio's
+   coefficient of variation is what docs/generated/calibration-quick.md reports (the goal:
+   ≤ 25% on the validation seeds 100-119).
 4. The iso-accuracy magnitude-iterative model is quantized to int8 after training; its
    accuracy and the bits-level ratio with a stated index overhead are reported.
 5. Distillation: a small student trained on the dense teacher's softened outputs at
