@@ -135,6 +135,24 @@ PAGES: tuple[Page, ...] = (
     Page("planted", ("generated/planted.md",), (), "",
          made_by="`python -m qbtools.gate.planted --suite pr --seeds 0,1` (about 15 "
          "minutes), which writes the page at its end"),
+    Page("planted-burn", ("generated/planted-burn.md",), (), "",
+         made_by="`python -m qbtools.gate.planted --suite pr --plants none --burn 2 --seeds 0,1 "
+         "--md docs/generated/planted-burn.md` (the A/A of the whole pr suite with two "
+         "CPU burners beside it; about 15 minutes), which writes the page at its end"),
+    Page("harmless", ("generated/harmless.md",), (), "",
+         made_by="`python -m qbtools.gate.harmless --suite pr --seed 0` (seven pr runs of "
+         "one seed, one of them under another torch; about 15 minutes), which writes the "
+         "page at its end"),
+    Page("seed-swap", ("generated/seed-swap.md",),
+         (*PY, "qbtools.gate.seed_swap", "results/calibration/calibration-pr", "--model",
+          "bench/noise/pr.json", "--in-sample"),
+         "20-40 minutes (760 comparisons of one seed against another)",
+         data=(RESULTS / "calibration" / "calibration-pr",),
+         made_by="the pr calibration (`quirkbench calibrate --suite pr --seeds 100-119 --out "
+         "results/calibration/calibration-pr --noise-model bench/noise/pr.json --jobs 2`)"),
+    Page("power-one-seed", ("generated/power-one-seed.md",),
+         (*PY, "qbtools.docs.power_one_seed", "bench/noise/pr.json"),
+         "seconds (from the committed noise model)"),
     Page("install", ("generated/install.md",),
          (*PY, "qbtools.docs.install", "--render-from", "results/docs/install.json"),
          "seconds (rendered from the raw numbers)", data=(RESULTS / "docs" / "install.json",),

@@ -25,7 +25,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from qbtools import ROOT, require_checkout
-from qbtools.gate.planted import export_head, run_side
+from qbtools.gate.planted import export_head, run_side, suite_tasks
 
 
 def main(argv=None) -> int:
@@ -57,7 +57,7 @@ def main(argv=None) -> int:
     from quirkbench.tracking.compare import compare, failing
 
     seeds = [int(s) for s in a.seeds.split(",")]
-    tasks = a.tasks or [t for t in _suite_tasks(a.suite)]
+    tasks = a.tasks or [t for t in suite_tasks(a.suite)]
     out = Path(a.out) / a.suite
     out.mkdir(parents=True, exist_ok=True)
     log = lambda m: print(m, flush=True)  # noqa: E731
@@ -304,12 +304,6 @@ def _write_section(path: Path, suite: str, section: str) -> None:
     sections[suite] = section
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(head + [sections[k] + "\n" for k in sorted(sections)]))
-
-
-def _suite_tasks(suite: str) -> list[str]:
-    from quirkbench.tasks import load_all
-
-    return [t.name for t in load_all().values() if suite in t.suites]
 
 
 def _load_text(loads: list) -> str:

@@ -12,7 +12,8 @@ table (Markdown, with machine and commit) to ``--md``.
 The five breakages (text edits that must apply to the code, else the script stops):
   pgd-step        PGD's step size halved (a weaker attack on the same model)
   compression-ft  fine-tuning after every pruning cut cut to one step
-  forgetting      training steps per continual-learning task halved
+  forgetting      each continual-learning task's training budget halved (before any extra
+                  steps its learned criterion asks for)
   memorization    the random-labels condition trains on the true labels
   slow-train      the training loop does a ~25% extra forward pass per step (timing only)
 Each must fail the gate (exit 1) naming a metric of its task as "regressed beyond noise" or
@@ -54,10 +55,10 @@ PLANTS = {
         "compression", r"compression_ratio|test_acc"),
     "forgetting": (
         "methods/continual.py",
-        "r = train(model, x, y, cfg, seed=seed * 1000 + i,",
-        "r = train(model, x, y, __import__('dataclasses').replace(cfg, max_steps=max(1, "
-        "(cfg.max_steps or cfg.max_epochs * -(-len(x) // cfg.batch_size)) // 2)), "
-        "seed=seed * 1000 + i,",
+        "r = train(model, x, y, cfg, seed=seed, loss_fn=loss_fn, penalty=penalty, head=head)",
+        "r = train(model, x, y, replace(cfg, max_steps=max(1, (cfg.max_steps or "
+        "cfg.max_epochs * -(-len(x) // cfg.batch_size)) // 2)), seed=seed, loss_fn=loss_fn, "
+        "penalty=penalty, head=head)",
         "forgetting", r"forgetting_pct|average_accuracy|train_steps"),
     "memorization": (
         "tasks/memorization.py",
@@ -163,7 +164,11 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--suite", default="smoke")
     ap.add_argument("--seeds", default="0,1")
-    ap.add_argument("--plants", default="all", help="comma-separated names, or all")
+    ap.add_argument("--plants", default="all",
+                    help="comma-separated names, all, or none (the A/A alone)")
+    ap.add_argument("--burn", type=int, default=0, metavar="N",
+                    help="N CPU-burning processes (`yes > /dev/null`) beside every run and "
+                         "comparison, started first and stopped at the end")
     ap.add_argument("--tasks", nargs="*", help="tasks to run (default: the planted ones')")
     ap.add_argument("--set", action="append", default=[], dest="sets",
                     help="TASK.KEY=VALUE for every run (e.g. smaller settings)")
@@ -183,6 +188,7 @@ def main(argv=None) -> int:
                          "default: bench/timing-spread/SUITE.json when it exists, as pr_check.sh; "
                          "'' for none)")
     a = ap.parse_args(argv)
+    a.argv = [x for x in (sys.argv[1:] if argv is None else argv)]
     if a.timing_spread is None:
         default = ROOT / "bench" / "timing-spread" / f"{a.suite}.json"
         a.timing_spread = str(default) if default.is_file() else None
@@ -192,17 +198,27 @@ def main(argv=None) -> int:
         a.noise_model = str(default) if default.is_file() else None
     a.noise_model = a.noise_model or None
     loads = []
-    names = list(PLANTS) if a.plants == "all" else a.plants.split(",")
+    names = {"all": list(PLANTS), "none": []}.get(a.plants, a.plants.split(","))
     unknown = [n for n in names if n not in PLANTS]
     if unknown:
         ap.error(f"unknown plant(s) {unknown}; valid: {', '.join(PLANTS)}")
     wanted = {PLANTS[n][3] if PLANTS[n][3] != "*" else "throughput" for n in names}
-    tasks = a.tasks or [t for t in TASKS if t in wanted]
+    tasks = a.tasks or [t for t in TASKS if t in wanted] or suite_tasks(a.suite)
     seeds = [int(s) for s in a.seeds.split(",")]
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     log = lambda m: print(m, flush=True)  # noqa: E731
     t_start = time.time()
+    burners = [subprocess.Popen(["yes"], stdout=subprocess.DEVNULL) for _ in range(a.burn)]
+    try:
+        return _matrix(a, names, tasks, seeds, out, log, loads, t_start)
+    finally:
+        for b in burners:
+            b.kill()
+            b.wait()
+
+
+def _matrix(a, names, tasks, seeds, out: Path, log, loads: list, t_start: float) -> int:
     if a.judge_only:
         commit = json.loads((out / "commit.json").read_text())["commit"]
     else:
@@ -226,7 +242,8 @@ def main(argv=None) -> int:
              loads)
     if a.json:
         Path(a.json).write_text(json.dumps(results, indent=1))
-    log(f"{'all breakages caught, A/A passed' if ok else 'NOT all as expected'}; "
+    verdict = ("all breakages caught, " if names else "") + "A/A passed"
+    log(f"{verdict if ok else 'NOT all as expected'}; "
         f"table in {a.md} ({time.time() - t_start:.0f} s)")
     return 0 if ok else 1
 
@@ -260,7 +277,8 @@ def write_md(path: Path, results: dict, names: list[str], commit: str, a, tasks,
     lines = [
         "# Planted regressions: what the gate catches",
         "",
-        "Generated by `python -m qbtools.gate.planted` — do not edit by hand.",
+        f"Generated by `python -m qbtools.gate.planted {' '.join(a.argv)}` — do not edit by "
+        "hand.",
         "",
         f"- commit `{commit[:12]}`, suite `{a.suite}`, seeds {seeds}, tasks {', '.join(tasks)}"
         + (f", settings {' '.join(a.sets)}" if a.sets else "")
@@ -275,9 +293,13 @@ def write_md(path: Path, results: dict, names: list[str], commit: str, a, tasks,
         f"{platform.python_version()}, one torch thread"
         + ("; judged as with a stored base (raw timings not judged)" if a.base_stored
            else "")
+        + (f"; **{a.burn} CPU-burning processes (`yes > /dev/null`) beside every run and "
+           "comparison**" if a.burn else "")
         + ("; runs of an earlier invocation, judged again" if a.judge_only
            else f"; {seconds / 60:.0f} min in all"),
-        "- result: " + ("every breakage failed the gate naming its task, the A/A passed"
+        "- result: " + (("the A/A passed" if ok else "**the A/A failed**: see below")
+                        if not names else
+                        "every breakage failed the gate naming its task, the A/A passed"
                         if ok else "NOT every breakage was caught, or the A/A failed: see below"),
         "",
         "| breakage | gate | names the right metric | beyond noise (all seeds / seed "
@@ -295,11 +317,17 @@ def write_md(path: Path, results: dict, names: list[str], commit: str, a, tasks,
             (f" and {len(r['timing_flags']) - 3} more" if len(r["timing_flags"]) > 3 else "")
         lines.append(f"| {what} | {gate} | {right} | {r['changed']} / {r['one_seed_changed']} "
                      f"| {fl or '—'} | {tf or '—'} |")
-    lines += ["", "The breakages (file: the line changed):", ""]
+    lines += ["", "The breakages (file: the line changed):", ""] if names else [""]
     lines += [f"- `{n}`: {PLANTS[n][0]}: `{PLANTS[n][1].strip().splitlines()[0][:70]}` → "
               f"`{_new_line(n)[:70]}`" for n in names]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n")
+
+
+def suite_tasks(suite: str) -> list[str]:
+    from quirkbench.tasks import load_all
+
+    return [t.name for t in load_all().values() if suite in t.suites]
 
 
 def _new_line(name: str) -> str:

@@ -1,0 +1,122 @@
+"""The gate's evidence tools (qbtools/gate and qbtools/docs): the planted breakages and the
+harmless rewrites still apply to the code they edit, the seed-swap null splits a calibration
+into one document per seed and judges every ordered pair (leave-two-out: the model never saw
+either side), and the one-seed power table follows the gate's own rule."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from qbtools import ROOT
+from qbtools.docs.power_one_seed import Z80, power_rows
+from qbtools.gate import seed_swap
+from qbtools.gate.harmless import CHANGES
+from qbtools.gate.planted import PLANTS
+from quirkbench.metrics import HIGHER, NONE, Metric
+from quirkbench.tracking import noise
+from quirkbench.tracking.results import SCHEMA
+from quirkbench.tracking.verdicts import critical
+
+ENV = {"quirkbench": "0.1.0", "torch": "2.13.0+cpu", "python": "3.11.7", "device": "cpu",
+       "device_name": "x86_64", "cpu_threads": 1, "deterministic": True, "suite": "pr",
+       "commit": "c" * 40, "status": "done"}
+
+
+@pytest.mark.parametrize("name", [*PLANTS, *[n for n, c in CHANGES.items() if c[0]]])
+def test_every_planted_breakage_and_harmless_rewrite_applies_once(name):
+    rel, old = (PLANTS[name] if name in PLANTS else CHANGES[name])[:2]
+    text = (ROOT / "src" / "quirkbench" / rel).read_text()
+    assert text.count(old) == 1, f"{name}: its text is not once in {rel}"
+
+
+def _unit(seed: int, acc: float, ratio: float) -> dict:
+    ms = [Metric("test_acc", acc, "%", HIGHER, headline=True),
+          Metric("slowdown", ratio, "×", NONE, headline=True)]
+    return {"task": "memorization", "dataset": "mnist5k", "seed": seed, "config": {"lr": 0.1},
+            "status": "done", "metrics": [m.to_dict() for m in ms], "series": {}, "info": {},
+            "started": None, "ended": None, "seconds": 1.0, "error": None}
+
+
+def _calibration(folder, values: dict[int, tuple[float, float]]):
+    """Two documents (a calibration split over two processes), seeds spread over both."""
+    folder.mkdir()
+    seeds = sorted(values)
+    for i, part in enumerate((seeds[::2], seeds[1::2])):
+        units = {f"memorization/mnist5k/{s}": _unit(s, *values[s]) for s in part}
+        meta = {**ENV, "tasks": ["memorization"], "datasets": ["mnist5k"], "seeds": part}
+        (folder / f"results-pr-{i}.json").write_text(
+            json.dumps({"schema": SCHEMA, "meta": meta, "units": units}))
+
+
+QUIET = {s: (90.0 + 0.5 * math.sin(s), 3.0 * (1 + 0.05 * math.cos(s))) for s in range(100, 108)}
+
+
+def test_seed_swap_judges_every_ordered_pair_with_a_model_that_never_saw_either(tmp_path):
+    _calibration(tmp_path / "cal", {**QUIET, 108: (70.0, 3.0)})  # seed 108: far worse
+    docs = seed_swap.split_by_seed(tmp_path / "cal", tmp_path)
+    assert sorted(docs) == list(range(100, 109))
+    assert [u["seed"] for u in json.loads(docs[101].read_text())["units"].values()] == [101]
+    held_out = seed_swap.leave_out_model(tmp_path / "cal", (100, 108))
+    acc = held_out.get("memorization", "mnist5k", "test_acc")
+    assert acc.n == 7 and "100" not in acc.values and "108" not in acc.values
+    pairs = seed_swap.judge(docs, None, lambda p: seed_swap.leave_out_model(
+        tmp_path / "cal", tuple(sorted(p))))
+    assert len(pairs) == 9 * 8
+    failed = {(p["base"], p["head"]) for p in pairs if p["fails"]}
+    # the worse seed as the head regresses against every other; no other pair fails
+    assert failed == {(s, 108) for s in QUIET}
+    assert all(r[0].startswith("memorization/test_acc") for p in pairs for r in p["rows"])
+    md = seed_swap.section("t", "w", pairs)
+    assert "**8 of 72 pairs fail the gate (11.1%)**" in "\n".join(md)
+
+
+def test_power_at_one_seed_follows_the_gate_rule(tmp_path):
+    _calibration(tmp_path / "cal", QUIET)
+    from quirkbench.tracking.calibration import _meta, _units
+
+    model = noise.NoiseModel("m", {}, {
+        k: noise._metric(k, m, "t")
+        for k, m in noise.build(_units(tmp_path / "cal"), _meta(tmp_path / "cal"), "c",
+                                "now")["metrics"].items()})
+    rows = {r["key"]: r for r in power_rows(model)}
+    acc, ratio = rows["test_acc"], rows["slowdown"]
+    m = model.get("memorization", "mnist5k", "test_acc")
+    crit = critical(8, 2, two_sided=False)
+    assert acc["critical"] == pytest.approx(crit)
+    assert acc["caught"] == pytest.approx((crit + Z80) * math.sqrt(2) * m.sd)
+    assert acc["met"] == (acc["caught"] <= 5.0) and not acc["relative"]
+    r = model.get("memorization", "mnist5k", "slowdown")
+    two = critical(8, 2, two_sided=True)
+    assert ratio["relative"] and ratio["critical"] == pytest.approx(two)
+    assert ratio["caught"] == pytest.approx(math.expm1((two + Z80) * math.sqrt(2) * r.log_sd))
+
+
+def test_planted_aa_alone_with_cpu_burners_beside_it_stops_them(tmp_path, monkeypatch):
+    from qbtools.gate import planted
+
+    for side, acc in (("base", 90.0), ("aa", 90.0)):
+        (tmp_path / side).mkdir()
+        meta = {**ENV, "tasks": ["memorization"], "datasets": ["mnist5k"], "seeds": [0]}
+        (tmp_path / side / "seed0.json").write_text(json.dumps(
+            {"schema": SCHEMA, "meta": meta,
+             "units": {"memorization/mnist5k/0": _unit(0, acc, 3.0)}}))
+    (tmp_path / "commit.json").write_text(json.dumps({"commit": "c" * 40}))
+    started = []
+    real = planted.subprocess.Popen
+
+    def popen(*args, **kw):
+        started.append(real(*args, **kw))
+        return started[-1]
+    monkeypatch.setattr(planted.subprocess, "Popen", popen)
+    md = tmp_path / "aa.md"
+    assert planted.main(["--plants", "none", "--burn", "2", "--judge-only", "--seeds", "0",
+                         "--out", str(tmp_path), "--md", str(md), "--noise-model", "",
+                         "--timing-spread", ""]) == 0
+    yes = [p for p in started if p.args == ["yes"]]
+    assert len(yes) == 2 and all(p.poll() is not None for p in yes)
+    text = md.read_text()
+    assert "**2 CPU-burning processes (`yes > /dev/null`) beside every run" in text
+    assert "- result: the A/A passed" in text and "| A/A (no change) | passes |" in text
