@@ -33,6 +33,15 @@
 #                inside one run are judged (compare --base-stored)
 #   QB_NOISE_MODEL  the noise model the comparison reads, part of the key (default:
 #                bench/noise/<suite>.json here, when it exists)
+#   QB_ESCALATE_SEEDS  extra seeds a side for escalation (default 3; 0: never). When a
+#                headline row is within noise but past half its critical value on its bad
+#                side, or not judged for want of a noise model, the tasks of those rows run
+#                on that many more seeds on both sides (with a store: base seeds stored and
+#                reused under their own key) and compare decides those rows by the t-test
+#                over all the seeds (compare --escalated), printing each one's MDE. Not when
+#                the gate already fails on clear evidence. 3 extra (4 a side): the t-test's
+#                MDE (80% power, α 0.05) is then 2.38 seed sds, below the smallest change
+#                that escalates (half the one-seed critical value: 2.46 sds at 3.48)
 #   OMP_NUM_THREADS  torch threads per run (default 1 here, see below)
 # The worktrees run their own source (PYTHONPATH=<worktree>/src); the comparison runs with
 # the quirkbench of the current environment, so a base that predates `compare` still works.
@@ -61,6 +70,8 @@ py=${PYTHON:-python}
 # made a training step 10-20× slower and far noisier than 1 (OpenMP spinning under
 # oversubscription), which drowned the timings in noise.
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+escalate_seeds=${QB_ESCALATE_SEEDS:-3}
+[[ "$escalate_seeds" =~ ^[0-9]+$ ]] || { echo "pr_check: QB_ESCALATE_SEEDS is a number of extra seeds a side (0: never escalate), got '$escalate_seeds'" >&2; exit 2; }
 
 base_sha=$(git -C "$repo" rev-parse --verify "$base_ref^{commit}")
 head_sha=$(git -C "$repo" rev-parse --verify "$head_ref^{commit}")
@@ -77,15 +88,16 @@ add_worktree() {  # name sha
   rm -rf "$out/$1.json" "$out/$1" "$out/$1.log"
 }
 
-run_side() {  # name seed: one seed of one side, its own document $out/name/seed<seed>.json
-  local name=$1 seed=$2 args=()
-  args=(run --suite "$suite" --out "$out/$name/seed$seed.json" --no-report --quiet
+run_side() {  # name seed [folder [tasks]]: one seed of one side, its own document
+  # $out/<folder, default name>/seed<seed>.json, the tasks given (default QB_TASKS or all)
+  local name=$1 seed=$2 dir=${3:-$1} tasks=${4:-${QB_TASKS:-}} args=()
+  args=(run --suite "$suite" --out "$out/$dir/seed$seed.json" --no-report --quiet
         --seeds "$seed")
   grep -qs -- '"--jobs"' "$work/$name/src/quirkbench/commands/run.py" \
     && args+=(--jobs "${QB_JOBS:-auto}")
-  [[ -n "${QB_TASKS:-}" ]] && args+=(--tasks ${QB_TASKS})
+  [[ -n "$tasks" ]] && args+=(--tasks ${tasks})
   for s in ${QB_SETS:-}; do args+=(--set "$s"); done
-  echo "== $name seed $seed: quirkbench ${args[*]}"
+  echo "== $name seed $seed${3:+ (escalation)}: quirkbench ${args[*]}"
   (cd "$work/$name" && PYTHONPATH="$work/$name/src" "$py" -m quirkbench.cli "${args[@]}") \
     >> "$out/$name.log" 2>&1 || { echo "the $name run failed:"; tail -20 "$out/$name.log"; exit 2; }
 }
@@ -96,11 +108,50 @@ if [[ -n "${QB_BASE_STORE:-}" ]]; then
   QB_BASE_STORE=$(mkdir -p "$QB_BASE_STORE" && cd "$QB_BASE_STORE" && pwd)
 fi
 
+escalate() {  # seeds tasks why: the escalated tasks on more seeds, both sides, then
+  # $out/base-all and $out/head-all (the first seeds and these) for compare --escalated
+  local more=$1 tasks=$2 t0=$SECONDS i=0 key_more stored=0
+  echo "== escalation: $3; running $tasks on seeds $more on both sides"
+  rm -rf "$out/base-more" "$out/head-more" "$out/base-all" "$out/head-all"
+  if [[ -n "${QB_BASE_STORE:-}" ]]; then
+    key_more=$(store_tool key --commit "$base_sha" --suite "$suite" --seeds "$more" \
+               --tasks "$tasks" --sets "${QB_SETS:-}" --jobs "${QB_JOBS:-auto}" \
+               --noise "$noise" --out "$work/key-more.json")
+    store_tool get "$QB_BASE_STORE" "$work/key-more.json" "$out/base-more" && stored=1
+  fi
+  if (( ! stored )) && [[ ! -d "$work/base" ]]; then
+    git -C "$repo" worktree add --detach --quiet "$work/base" "$base_sha"
+  fi
+  for seed in ${more//,/ }; do  # interleaved, alternating which side goes first
+    if (( stored )); then run_side head "$seed" head-more "$tasks"
+    elif (( i % 2 == 0 )); then
+      run_side base "$seed" base-more "$tasks"; run_side head "$seed" head-more "$tasks"
+    else run_side head "$seed" head-more "$tasks"; run_side base "$seed" base-more "$tasks"; fi
+    i=$((i + 1))
+  done
+  if (( stored )); then
+    base_said+="; escalation: the base's seeds $more reused from the store (key $key_more)"
+  else
+    base_said+="; escalation: ran the base's seeds $more beside the head's"
+    if [[ -n "${QB_BASE_STORE:-}" ]]; then
+      echo "== stored the base's escalation seeds: $(store_tool put "$QB_BASE_STORE" \
+        "$work/key-more.json" "$out/base-more")"
+    fi
+  fi
+  for side in base head; do
+    mkdir -p "$out/$side-all"
+    cp -R "$out/$side/." "$out/$side-all/"; cp -R "$out/$side-more/." "$out/$side-all/"
+  done
+  echo "== escalation ran in $((SECONDS - t0)) s"
+}
+
 start=$SECONDS
+rm -rf "$out/base-more" "$out/head-more" "$out/base-all" "$out/head-all" "$out/rows.json"
 add_worktree head "$head_sha"
 seeds=${QB_SEEDS:-$(cd "$work/head" && PYTHONPATH="$work/head/src" "$py" -c \
   "from quirkbench.runner.suite import SUITES; print(','.join(map(str, SUITES['$suite'].seeds)))")}
 reused=0
+noise=""
 if [[ -n "${QB_BASE_STORE:-}" ]]; then
   noise=$(realpath -m "${QB_NOISE_MODEL:-$repo/bench/noise/$suite.json}")
   key=$(store_tool key --commit "$base_sha" --suite "$suite" --seeds "$seeds" \
@@ -152,11 +203,29 @@ if [[ -n "$spread" && -f "$spread" ]]; then
   echo "== timing A/A spread: $spread"
 fi
 (( reused )) && gate_args+=(--base-stored)
+compare() { "$py" -m quirkbench.cli compare "$@" "${gate_args[@]}" ${QB_COMPARE:-}; }
 set +e
-"$py" -m quirkbench.cli compare "$out/base" "$out/head" \
-  --markdown "$out/compare.md" "${gate_args[@]}" ${QB_COMPARE:-}
+compare "$out/base" "$out/head" --markdown "$out/compare.md" --rows-json "$out/rows.json" \
+  > "$out/compare-first.txt"
 status=$?
 set -e
+plan=""
+if (( status != 2 )); then
+  plan=$(cd "$here" && "$py" -m qbtools.gate.escalate "$out/rows.json" --seeds "$seeds" \
+         --budget "$escalate_seeds")
+fi
+if [[ "$plan" == skip=* ]]; then echo "== escalation: ${plan#skip=}"; plan=""; fi
+if [[ -z "$plan" ]]; then
+  cat "$out/compare-first.txt"
+else
+  escalate "$(sed -n 's/^seeds=//p' <<< "$plan")" "$(sed -n 's/^tasks=//p' <<< "$plan")" \
+    "$(sed -n 's/^why=//p' <<< "$plan")"
+  set +e
+  compare "$out/base" "$out/head" --markdown "$out/compare.md" --rows-json "$out/rows.json" \
+    --escalated "$out/base-all" "$out/head-all"
+  status=$?
+  set -e
+fi
 if [[ -f "$out/compare.md" ]]; then  # the PR comment says where the base side came from,
   # right under its first line (the gate's verdict stays first)
   { head -n 1 "$out/compare.md"; echo; echo "Base side: $base_said."; tail -n +2 "$out/compare.md"; } \

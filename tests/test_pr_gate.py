@@ -10,6 +10,7 @@ n = 2 is poor: it printed an MDE of 16 pp and missed this 19.5 pp drop at q = 0.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -57,10 +58,10 @@ def clone(tmp_path_factory) -> Path:
 
 
 def gate(repo: Path, base: str, head: str, out: Path,
-         store: Path | None = None) -> subprocess.CompletedProcess:
+         store: Path | None = None, **extra: str) -> subprocess.CompletedProcess:
     # each side runs its own worktree's source; the comparison runs this checkout's
     env = {**os.environ, **TINY, "QB_OUT": str(out), "PYTHON": sys.executable,
-           "PYTHONPATH": str(ROOT / "src")}
+           "PYTHONPATH": str(ROOT / "src"), **extra}
     env.pop("QB_BASE_STORE", None)
     if store is not None:
         env["QB_BASE_STORE"] = str(store)
@@ -87,6 +88,7 @@ def test_aa_run_of_one_commit_passes(clone, tmp_path):
     r = gate(clone, "base", "base", tmp_path)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "GATE PASS: " in r.stdout and "GATE FAIL" not in r.stdout
+    assert "escalat" not in r.stdout  # every row identical: nothing to escalate
 
 
 def _failing(stdout: str) -> list[str]:
@@ -110,3 +112,56 @@ def test_a_stored_base_is_reused_and_gives_the_same_verdict(clone, tmp_path):
     md = (tmp_path / "second" / "compare.md").read_text().splitlines()
     assert md[0] == "## 🔴 GATE FAIL: 1 regression beyond noise"  # the verdict first
     assert md[2].startswith("Base side: reused the stored run of base")
+
+
+# a change of behaviour the size of a seed swap: the training's batch order from another seed
+SWAP = ("cfg.train, seed=seed, x_test=xt, y_test=yt)",
+        "cfg.train, seed=seed + 2, x_test=xt, y_test=yt)")
+
+
+@pytest.fixture(scope="module")
+def swapped(clone) -> str:
+    """A branch off ``base`` whose memorization trains in another batch order: seed 0's
+    true-label test accuracy moves 79.0 → 78.5%, well inside the factor rule's reach, and
+    the smoke suite has no noise model for these settings, so one seed cannot judge it."""
+    git(clone, "checkout", "--quiet", "-b", "swapped", "base")
+    task = clone / "src" / "quirkbench" / "tasks" / "memorization.py"
+    text = task.read_text()
+    assert SWAP[0] in text, "the line the test changes has changed"
+    task.write_text(text.replace(SWAP[0], SWAP[1]))
+    git(clone, "commit", "--quiet", "-am", "another batch order")
+    git(clone, "checkout", "--quiet", "-")
+    return "swapped"
+
+
+def test_no_noise_model_escalates_to_more_seeds_on_both_sides(clone, swapped, tmp_path):
+    """The headline not judged at one seed (no noise model) makes the gate run 2 more seeds
+    on both sides and decide it by the t-test; with a store, the base's extra seeds are
+    stored and a second gate reuses them (only the head's run)."""
+    store = tmp_path / "store"
+    first = gate(clone, "base", swapped, tmp_path / "first", store, QB_ESCALATE_SEEDS="2")
+    print(first.stdout)
+    assert first.returncode in (0, 1), first.stdout + first.stderr
+    assert "== escalation: 1 row: 1 with no usable noise model (memorization/mnist5k " \
+        "test_acc[condition=true-labels])" in first.stdout
+    for side in ("base", "head"):
+        for seed in (1, 2):
+            assert f"== {side} seed {seed} (escalation): " in first.stdout, (side, seed)
+    line = next(ln for ln in first.stdout.splitlines() if ln.startswith("GATE "))
+    assert line.endswith("; escalated 1 row (1 with no usable noise model) to 3 seeds a side: "
+                         "decided by the t-test"), line
+    rows = json.loads((tmp_path / "first" / "rows.json").read_text())["rows"]
+    acc = next(r for r in rows if r["key"] == "test_acc[condition=true-labels]")
+    assert acc["test"] == "t" and acc["base_n"] == acc["head_n"] == 3 and acc["mde"] > 0
+    md = (tmp_path / "first" / "compare.md").read_text().splitlines()
+    assert md[0].endswith("decided by the t-test")
+    assert "escalation: ran the base's seeds 1,2 beside the head's" in md[2]
+    second = gate(clone, "base", swapped, tmp_path / "second", store, QB_ESCALATE_SEEDS="2")
+    assert second.returncode == first.returncode, second.stdout + second.stderr
+    assert "== base seed" not in second.stdout  # the base's seeds 0, 1 and 2 all stored
+    assert "== head seed 2 (escalation): " in second.stdout
+    assert "escalation: the base's seeds 1,2 reused from the store" in second.stdout + \
+        (tmp_path / "second" / "compare.md").read_text()
+    again = next(ln for ln in second.stdout.splitlines() if ln.startswith("GATE "))
+    # the same escalation (the raw timings read not judged against a stored base)
+    assert again.split("; escalated")[1] == line.split("; escalated")[1]

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..errors import UserError
 from ..tracking.compare import FAIL_ON, compare, failing
+from ..tracking.escalation import candidates, merge, rows_json
 from ..tracking.summary import gate_line
 from ..tracking.table import format_table
 
@@ -17,14 +18,21 @@ def run(base: str, head: str, threshold: float = 0.05, time_threshold: float = 0
         changed_only: bool = False, fdr: float = 0.05, expect: str | None = None,
         allow_incomplete: bool = False, timing_spread: str | None = None,
         noise_model: str = "auto", strict: bool = False, all_rows: bool = False,
-        base_stored: bool = False) -> int:
+        base_stored: bool = False, rows_json_file: str | None = None,
+        escalated: list[str] | None = None) -> int:
     """Print the verdict and the table; exit status 1 when the gate fails, else 0."""
     if fail_on not in FAIL_ON:
         raise UserError(f"--fail-on {fail_on!r}; valid: {', '.join(FAIL_ON)}")
-    df = compare(base, head, threshold=threshold, alpha=alpha, time_threshold=time_threshold,
-                 fdr=fdr, expected=expect, allow_incomplete=allow_incomplete,
-                 timing_spread=timing_spread, fail_on=fail_on, noise_model=noise_model,
-                 strict=strict, base_stored=base_stored)
+    options = dict(threshold=threshold, alpha=alpha, time_threshold=time_threshold, fdr=fdr,
+                   expected=expect, allow_incomplete=allow_incomplete,
+                   timing_spread=timing_spread, fail_on=fail_on, noise_model=noise_model,
+                   strict=strict, base_stored=base_stored)
+    df = compare(base, head, **options)
+    asked = candidates(df)
+    if escalated and asked:  # the ambiguous rows again, over the sides with more seeds
+        df = merge(df, compare(*escalated, only=set(asked), **options))
+    if rows_json_file:
+        rows_json(df, rows_json_file, gate_line(df))
     print(format_table(df, "text", changed_only=not all_rows, color=sys.stdout.isatty()))
     if markdown:
         try:
@@ -98,5 +106,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="BASE is a stored run made at another time (the PR gate's store of "
                         "main's runs): raw timings read 'not judged'; ratios taken inside "
                         "one run are judged")
+    c.add_argument("--rows-json", dest="rows_json_file", metavar="FILE",
+                   help="also write every row as JSON (task, dataset, key, headline, kind, "
+                        "direction, verdict, test, z, critical, mde, base_n, head_n, fails, "
+                        "escalate: why a row asks for more seeds), with the gate's first line")
+    c.add_argument("--escalated", nargs=2, metavar=("BASE_MORE", "HEAD_MORE"),
+                   help="the same sides with more seeds: the rows one seed a side cannot "
+                        "settle (a headline within noise but past half its critical value on "
+                        "its bad side, or not judged for want of a noise model) are judged "
+                        "again over these by the t-test; every other row keeps its verdict")
     c.set_defaults(func=run)
     return c

@@ -253,7 +253,7 @@ def compare(base, head, *, threshold: float = 0.05, alpha: float = 0.05,
             expected: list[Expected] | str | Path | None = None,
             allow_incomplete: bool = True, timing_spread: dict | str | Path | None = None,
             fail_on: str = "regressed", noise_model=None, strict: bool = False,
-            base_stored: bool = False) -> pd.DataFrame:
+            base_stored: bool = False, only: set | None = None) -> pd.DataFrame:
     """One row per (task, dataset, key): the change from ``base`` to ``head`` and its verdict.
 
     ``base``/``head``: a results file, a folder of them, or a ``load_results`` frame.
@@ -270,13 +270,14 @@ def compare(base, head, *, threshold: float = 0.05, alpha: float = 0.05,
     exact change of a headline metric, as the gate did before it knew the noise;
     ``base_stored``: the base side is a stored run made at another time (the PR gate's
     store of main's runs), so raw timings are not judged (``verdicts.other_run_timings``); ratios
-    taken inside one run are judged.
+    taken inside one run are judged; ``only``: judge just these (task, dataset, key) rows
+    (escalation: the ambiguous rows again over more seeds, the FDR control over them alone).
 
     Columns (``COLUMNS``, the fields of ``Row``). ``df.attrs``: ``warnings`` and ``notes``
     (lines to print), ``model`` (one line on the noise model), ``identity`` (how many exact
     metrics stayed identical, and across what), ``chance`` (the t-test's false-alarm line,
     or ""), ``tested``, ``fdr``, ``expected_unused``, ``expected_stale`` (entries that did
-    not apply, with why), ``base_commit``, ``sides``, ``strict``.
+    not apply, with why), ``base_commit``, ``sides``, ``strict``, ``fail_on``.
     """
     _check_options(threshold, alpha, time_threshold, fdr, fail_on)
     if isinstance(expected, (str, Path)):
@@ -290,7 +291,8 @@ def compare(base, head, *, threshold: float = 0.05, alpha: float = 0.05,
     groups_b = {k: g for k, g in pair.b.groupby(KEYS, sort=False)}
     groups_h = {k: g for k, g in pair.h.groupby(KEYS, sort=False)}
     rows = [_judge(k, groups_b.get(k), groups_h.get(k), rules)
-            for k in list(groups_b) + [k for k in groups_h if k not in groups_b]]
+            for k in list(groups_b) + [k for k in groups_h if k not in groups_b]
+            if only is None or k in only]
     tested = _fdr_verdicts(rows, fdr)
     timing_baselines(rows)
     if base_stored:
@@ -302,7 +304,7 @@ def compare(base, head, *, threshold: float = 0.05, alpha: float = 0.05,
     df.attrs.update(
         warnings=settings_warnings(base, head) + data_warnings(base, head) + pair.warnings,
         notes=pair.notes + rules.model.lines, model=rules.model.summary, tested=tested,
-        fdr=fdr, expected_unused=unused, expected_stale=stale, strict=strict,
+        fdr=fdr, expected_unused=unused, expected_stale=stale, strict=strict, fail_on=fail_on,
         base_commit=pair.base_commit, identity=_identity_line(df, pair),
         sides={"base": side_facts(pair.b), "head": side_facts(pair.h)},
         chance="" if not tested else (

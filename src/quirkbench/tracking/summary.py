@@ -9,6 +9,7 @@ from collections import Counter
 import pandas as pd
 
 from ..metrics import TIMING
+from .escalation import escalation_text
 from .expected import entry
 from .verdicts import (
     EVIDENCE,
@@ -42,7 +43,8 @@ def passed(df: pd.DataFrame) -> bool:
 
 def gate_line(df: pd.DataFrame, color: bool = False) -> str:
     """``GATE FAIL: 2 regressions beyond noise, 1 phenomenon lost`` or ``GATE PASS: 25
-    changes within seed noise, 244 identical``; red or green with ``color`` (a terminal)."""
+    changes within seed noise, 244 identical``; red or green with ``color`` (a terminal).
+    After an escalation it says so, and on what evidence (``escalation.escalation_text``)."""
     v = df["verdict"].astype(str)
     bad = df[df["fails"].astype(bool)]
     if len(bad):
@@ -64,6 +66,9 @@ def gate_line(df: pd.DataFrame, color: bool = False) -> str:
             if (v == verdict).any():
                 parts.append(f"{int((v == verdict).sum())} {word}")
         text = "GATE PASS: " + ", ".join(parts)
+    escalated = escalation_text(df)
+    if escalated:
+        text += f"; {escalated}"
     if color:
         return f"{RED if len(bad) else GREEN}{text}{RESET}"
     return text
