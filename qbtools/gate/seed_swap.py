@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import collections
 import copy
+import functools
 import json
 import os
 import platform
@@ -61,18 +62,26 @@ def split_by_seed(folder: Path, dest: Path) -> dict[int, Path]:
     return out
 
 
+@functools.lru_cache(maxsize=4)
+def _calibration(folder: Path) -> tuple[list[dict], dict]:
+    """The unit records and meta of a calibration folder (read once)."""
+    from quirkbench.tracking.calibration import _meta, _units
+
+    return _units(folder), _meta(folder)
+
+
 def leave_out_model(folder: Path, seeds: tuple[int, ...]):
     """A noise model of the documents in ``folder`` without ``seeds`` (in memory)."""
-    from quirkbench.tracking.calibration import _meta, _units
     from quirkbench.tracking.noise import NoiseModel, _metric, build
 
-    units = [u for u in _units(folder) if u["seed"] not in seeds]
-    d = build(units, _meta(folder), f"leave-out {seeds}", "")
+    units, meta = _calibration(Path(folder))
+    d = build([u for u in units if u["seed"] not in seeds], meta, f"leave-out {seeds}", "")
     return NoiseModel("(leave-two-out)", d["stamp"],
                       {k: _metric(k, m, "leave-out") for k, m in d["metrics"].items()})
 
 
-def judge(docs: dict[int, Path], model, models_for=None, spread=None) -> list[dict]:
+def judge(docs: dict[int, Path], model, models_for=None, spread=None,
+          log=None) -> list[dict]:
     """Every ordered pair (a, b), a ≠ b: whether the gate passed, and its failing rows
     (``spread``: the A/A timing spread file the PR gate passes, or None)."""
     from quirkbench.tracking.compare import compare
@@ -86,6 +95,8 @@ def judge(docs: dict[int, Path], model, models_for=None, spread=None) -> list[di
             df = compare(docs[a], docs[b], noise_model=m, timing_spread=spread)
             bad = df[df["fails"].astype(bool)]
             rows = [(f"{r.task}/{r.key}", r.verdict, r.kind) for r in bad.itertuples()]
+            if log and len(out) % 50 == 49:
+                log(f"  {len(out) + 1} pairs judged")
             out.append({"base": a, "head": b, "fails": bool(len(bad)), "rows": rows,
                         "value_fails": any(k != "timing" for _, _, k in rows),
                         "verdicts": collections.Counter(df["verdict"])})
@@ -148,14 +159,14 @@ def main(argv=None) -> int:
             f"Base seed a, head seed b (a ≠ b), both from `{_rel(run)}`. The model of every "
             f"pair is made from the other {n - 2} seeds (leave-two-out): it has seen neither "
             "side, as with a real change. This is the null the gate claims.",
-            judge(docs, model, models_for, spread))
+            judge(docs, model, models_for, spread, print))
         if a.in_sample:
             sections += section(
                 "The same pairs against the committed model (in-sample)",
                 f"Judged with `{_rel(a.model)}`, which was made from these same seeds (both "
                 "sides of every pair are in it, so its spread is a little wider than one "
                 "that never saw them: this table is the easier one).",
-                judge(docs, model, spread=spread))
+                judge(docs, model, spread=spread, log=print))
         if a.tuning:
             tdocs = split_by_seed(Path(a.tuning), Path(tmp) / "t")
             sections += section(
