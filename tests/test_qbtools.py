@@ -156,3 +156,64 @@ def test_the_step_part_says_whether_80_percent_is_reachable_here():
     assert "cannot be met on this machine" in text
     s["batches"]["128"]["bare"] = v(1.8, 83.0)
     assert "cannot be met" not in "\n".join(render_step(s))
+
+
+def test_the_gate_part_times_the_gate_with_a_stored_base():
+    """The PR gate's section: the store filled, the gate with the stored base (judged
+    against ≤ 60 s) and without, each with its command, what pr_check said and the load."""
+    from qbtools.docs.performance import render_gate
+
+    def run(cmd, wall, said):
+        return {"cmd": cmd, "wall_s": wall, "rc": 0, "said": said, "load_before": [1.0],
+                "load_after": [1.5]}
+
+    g = {"suite": "pr", "seeds": "0", "jobs": "auto", "runs": {
+        "fill the store": run("scripts/pr_check.sh --fill-store HEAD", 31.0, ["stored DIR/x"]),
+        "stored base": run("scripts/pr_check.sh HEAD HEAD", 45.0,
+                           ["base: reused the stored run", "ran (seeds 0) in 30 s"]),
+        "no store": run("scripts/pr_check.sh HEAD HEAD", 90.0, ["base: ran base"])}}
+    text = "\n".join(render_gate(g))
+    assert "| stored base | `QB_BASE_STORE=DIR scripts/pr_check.sh HEAD HEAD` | 45.0 s | 0 | " \
+           "base: reused the stored run; ran (seeds 0) in 30 s | 1.0/1.5 |" in text
+    assert "| no store | `scripts/pr_check.sh HEAD HEAD` | 90.0 s |" in text
+    assert "With a stored base: **45.0 s** (goal ≤ 60 s: met); without: 90.0 s (2.00× as " \
+           "long)" in text
+    g["runs"]["stored base"]["wall_s"] = 61.0
+    assert "(goal ≤ 60 s: not met)" in "\n".join(render_gate(g))
+
+
+def test_the_attack_part_compares_at_equal_work():
+    """Speed-ups over the fastest peer are per input-iteration done (ours, stopping early,
+    did half the work: twice as fast per call is 1.0×), the fastest peer is the one that
+    leaves ours-full the smallest speed-up, and the shares of the matmul-bound limit are
+    the medians of the per-repeat ratios."""
+    from qbtools.docs.performance import render_attacks
+
+    res = {"eps": 0.1, "rate": {"ours": 1000.0, "ours-full": 1000.0, "ta": 800.0, "fb": 500.0},
+           "success": {k: 50.0 for k in ("ours", "ours-full", "ta", "fb")},
+           "work": {"ours": 50, "ours-full": 100, "ta": 100, "fb": 100},
+           "times": {"ours": [1.0, 1.0, 1.0], "ours-full": [2.0, 2.0, 2.0],
+                     "ta": [2.4, 2.5, 2.6], "fb": [4.0, 4.0, 4.0],
+                     "gemm": [1.6, 1.7, 1.8], "floor": [1.8, 1.9, 2.0]},
+           "flops": 1e6, "iter_s": 0.02, "gemm_s": 0.017, "skipped": {}}
+    a = {"settings": {"pgd_model": "m", "pgd_train_steps": 1, "pgd_n": 10, "pgd_steps": 10,
+                      "repeats": 3}, "results": {"linf": res}}
+    text = "\n".join(render_attacks(a))
+    assert "| ours-full | 1,000 | 50.00% | 1.25× |" in text
+    assert "| ours | 1,000 | 50.00% | 1.25× |" in text  # half the time for half the work
+    assert "| ta | 800 | 50.00% | 1.00× |" in text and "Fastest peer: ta." in text
+    assert "ours-full at **85%** of the matmul-bound limit, the floor at 89%" in text
+    assert "ours did 50% of the input-iterations" in text
+
+
+def test_the_profile_part_lists_each_units_top_operators_with_their_share():
+    from qbtools.docs.perf_quick import render_profile
+
+    p = {"suite": "quick", "seed": 0, "units": {"memorization": {
+        "cpu_s": 22.0, "ops_s": 16.0, "top": [
+            {"op": "aten::addmm", "calls": 30_000, "self_s": 6.0},
+            {"op": "aten::mm", "calls": 28_000, "self_s": 4.0}]}}}
+    text = "\n".join(render_profile(p))
+    assert "**memorization**: 22.0 CPU s, of which torch operators 16.0 s." in text
+    assert "| `aten::addmm` | 30,000 | 6.00 s | 38% |" in text
+    assert text.index("aten::addmm") < text.index("aten::mm`")

@@ -3,9 +3,11 @@ matmul-bound limit: the performance page's "quick" and "step" parts.
 
 ``bench_quick`` runs ``quirkbench run --seeds 0`` (the quick suite is the default) three ways
 on this checkout, and on an earlier commit when one is given (``--before``, checked out
-into a temporary git worktree and run from its own ``src/``):
+into a temporary git worktree and run from its own ``src/``, without the environment's
+plugins, which are written against the current API):
 
-* ``plain``       no flags: what a new user types;
+* ``plain``       no flags: what a new user types (the HTML report included; the other
+                  two runs pass ``--no-report``);
 * ``jobs auto``   ``--jobs auto``: one worker per physical core;
 * ``sequential``  ``--jobs 1``: one unit after another in one process;
 
@@ -50,22 +52,41 @@ def _git(*args: str, cwd: Path = ROOT) -> str:
                           check=True).stdout.strip()
 
 
+def _stub_plugins(folder: Path) -> Path:
+    """A folder of empty modules standing in for the installed plugins' entry points (other
+    distributions' ``quirkbench.*`` groups): an earlier commit, whose API they may not
+    match, then runs without them. Its path, to put first on ``PYTHONPATH``."""
+    from importlib.metadata import distributions
+
+    for ep in (ep for dist in distributions() if dist.metadata["Name"] != "quirkbench"
+               for ep in dist.entry_points if ep.group.startswith("quirkbench.")):
+        parts = ep.module.split(".")
+        for i in range(1, len(parts)):
+            pkg = folder.joinpath(*parts[:i])
+            pkg.mkdir(parents=True, exist_ok=True)
+            (pkg / "__init__.py").touch()
+        folder.joinpath(*parts[:-1], parts[-1] + ".py").touch()
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 def _run(src: Path, args: list[str], out: Path, suite: str, seeds: str,
-         tasks: list[str]) -> dict:
+         tasks: list[str], stubs: Path | None = None) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in THREAD_VARS}
-    env["PYTHONPATH"] = str(src)
+    env["PYTHONPATH"] = str(src) if stubs is None else f"{stubs}{os.pathsep}{src}"
     cmd = ["run", "--suite", suite, "--seeds", seeds, *tasks, *args]
+    # the plain run as a user types it, its HTML report included; the others without one
+    extra = ["--no-report", "--quiet"] if args else []
     load0 = os.getloadavg()
     t0 = time.perf_counter()
-    p = subprocess.run([sys.executable, "-m", "quirkbench", *cmd, "--no-report", "--quiet",
-                        "--out", str(out)], env=env, cwd=src.parent, capture_output=True,
-                       text=True)
+    p = subprocess.run([sys.executable, "-m", "quirkbench", *cmd, *extra, "--out", str(out)],
+                       env=env, cwd=src.parent, capture_output=True, text=True)
     wall = time.perf_counter() - t0
     if p.returncode not in (0, 1):
         raise SystemExit(f"quirkbench {' '.join(cmd)} failed ({p.returncode}):\n"
                          f"{p.stdout[-1500:]}{p.stderr[-1500:]}")
     doc = json.loads(out.read_text())
-    return {"cmd": "quirkbench " + " ".join(cmd), "wall_s": wall, "rc": p.returncode,
+    return {"cmd": "quirkbench " + " ".join(cmd + extra), "wall_s": wall, "rc": p.returncode,
             "load_before": load0, "load_after": os.getloadavg(),
             "jobs": doc["meta"].get("jobs"), "threads": doc["meta"].get("cpu_threads"),
             "units": {k: u.get("seconds") for k, u in doc["units"].items()},
@@ -91,12 +112,14 @@ def bench_quick(tiny: bool, before: str | None = None) -> dict:
             wt = Path(d) / "before"
             _git("worktree", "add", "--detach", str(wt), before)
             sides = {"before": (wt / "src", _git("rev-parse", "--short=10", before))} | sides
+            stubs = _stub_plugins(Path(d) / "stubs")
         try:
             runs: dict[str, dict[str, dict]] = {side: {} for side in sides}
             for mode, args in MODES:
                 for side, (src, _) in sides.items():
                     out = Path(d) / f"{side}-{mode.replace(' ', '-')}.json"
-                    runs[side][mode] = _run(src, args, out, suite, seeds, tasks)
+                    runs[side][mode] = _run(src, args, out, suite, seeds, tasks,
+                                            stubs if side == "before" else None)
                     print(f"  {side} {mode}: {runs[side][mode]['wall_s']:.1f} s", flush=True)
         finally:
             if before:
@@ -118,7 +141,8 @@ def render_quick(q: dict) -> list[str]:
     lines = ["## The quick suite per seed", "",
              f"`quirkbench run --suite {q['suite']} --seeds {q['seeds']}` as a user runs it "
              "(threads as the environment leaves them: no `OMP_NUM_THREADS`), one run each, "
-             "the commits alternating. Goals: ≤ 60 s a seed on 2 cores; `--jobs auto` ≥ 1.3× "
+             "the commits alternating; the plain run includes its HTML report, the other two "
+             "pass `--no-report`. Goals: ≤ 60 s a seed on 2 cores; `--jobs auto` ≥ 1.3× "
              "sequential; the exact metrics identical whatever the choice. Load average "
              "(1 min) before/after each run in the last column.", "",
              "| commit | run | command | workers × threads | wall time | failed units | "
@@ -215,3 +239,50 @@ def render_step(s: dict) -> list[str]:
                    "does less, and the fused update, which does, is not bit-identical."
                    if ceiling < 80 else "."))
     return lines + [""] + notes + [""]
+
+
+HOT = ("memorization", "compression", "forgetting")  # the quick suite's longest units
+
+
+def bench_profile(tiny: bool) -> dict:
+    """``torch.profiler`` over the quick suite's longest units, seed 0, one thread, in this
+    process: each unit's CPU seconds and the operators that took most of it (self time)."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    from quirkbench.runner.plan import plan
+    from quirkbench.tasks import Context
+
+    torch.set_num_threads(1)
+    suite, tasks = ("smoke", ["dimensionality"]) if tiny else ("quick", list(HOT))
+    out = {}
+    for u in plan(suite, tasks=tasks, seeds=[0]):
+        ctx = Context(u.dataset, u.seed, torch.device("cpu"))
+        c0 = time.process_time()
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            u.task.run(u.config, ctx)
+        cpu = time.process_time() - c0
+        events = prof.key_averages()
+        top = sorted(events, key=lambda e: -e.self_cpu_time_total)[:8]
+        out[u.task.name] = {
+            "cpu_s": cpu, "ops_s": sum(e.self_cpu_time_total for e in events) / 1e6,
+            "top": [{"op": e.key, "calls": e.count, "self_s": e.self_cpu_time_total / 1e6}
+                    for e in top]}
+        print(f"  profile {u.task.name}: {cpu:.1f} CPU s", flush=True)
+    return {"suite": suite, "seed": 0, "units": out}
+
+
+def render_profile(p: dict) -> list[str]:
+    lines = ["### Where the longest units spend it (torch.profiler)", "",
+             f"The {p['suite']} suite's longest units, seed {p['seed']}, one thread, each "
+             "under `torch.profiler` in one process (the profiler's own cost included in the "
+             "CPU seconds): the operators with the most self time, and their share of the "
+             "time torch's operators took in all.", ""]
+    for name, u in p["units"].items():
+        lines += [f"**{name}**: {u['cpu_s']:.1f} CPU s, of which torch operators "
+                  f"{u['ops_s']:.1f} s.", "", "| operator | calls | self time | share |",
+                  "|---|---|---|---|"]
+        lines += [f"| `{o['op']}` | {o['calls']:,} | {o['self_s']:.2f} s | "
+                  f"{100 * o['self_s'] / u['ops_s']:.0f}% |" for o in u["top"]]
+        lines.append("")
+    return lines
