@@ -72,3 +72,154 @@ def test_list_names_tasks_data_sets_and_suites(run_cli):
     assert code == 0
     for word in ("memorization", "mnist5k", "digits", "mnist1d", "cifar10", "smoke", "nightly"):
         assert word in out
+
+
+# --------------------------------------------------------------------------- a fast CLI
+
+NO_PLUGINS = ("import importlib.metadata as m, sys\n"
+              "m.entry_points = lambda *a, **k: ()  # an install without plugins\n"
+              "from quirkbench.cli import main\n"
+              "sys.exit(main(sys.argv[1:]))\n")
+HEAVY = ("torch", "pandas", "numpy", "scipy", "matplotlib", "jinja2")
+
+
+def _imported(*argv, plugins=False) -> tuple[set[str], str]:
+    """(top-level modules imported, stdout) of ``quirkbench ARGV`` in a fresh interpreter."""
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-X", "importtime"] + (["-m", "quirkbench"] if plugins
+                                                   else ["-c", NO_PLUGINS]) + list(argv)
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
+    names = {line.rsplit("|", 1)[-1].strip().split(".")[0]
+             for line in p.stderr.splitlines() if line.startswith("import time:")}
+    return names, p.stdout
+
+
+def test_help_imports_no_torch():
+    """``python -X importtime -m quirkbench --help``: the parser is built without torch,
+    pandas or numpy (measured: 0.14-0.24 s against 4-6 s before, load 7-11)."""
+    names, out = _imported("--help", plugins=True)
+    assert "usage: quirkbench" in out
+    assert not names & set(HEAVY), names & set(HEAVY)
+
+
+@pytest.mark.parametrize("argv", [["list"], ["list", "memorization"], ["list", "suites"]])
+def test_list_imports_no_torch_without_plugins(argv):
+    names, out = _imported(*argv)
+    assert not names & set(HEAVY), names & set(HEAVY)
+    assert "memorization" in out
+
+
+def test_the_catalog_is_current():
+    """``list`` reads the shipped catalog; it must say what the registries say
+    (regenerate: python -m quirkbench.commands._catalog)."""
+    import json
+
+    from quirkbench.commands import _catalog
+
+    shipped = json.loads(_catalog.FILE.read_text(encoding="utf-8"))
+    assert shipped == _catalog.build(builtin_only=True), \
+        "stale: run python -m quirkbench.commands._catalog"
+
+
+def test_compare_knows_the_gate_modes_without_importing_the_gate():
+    """``compare --help`` lists --fail-on's modes from its own copy (no pandas at --help)."""
+    from quirkbench.commands import compare as command
+    from quirkbench.tracking import compare
+
+    assert command.FAIL_ON == compare.FAIL_ON
+
+
+def test_list_task_shows_every_setting_with_default_unit_and_meaning(run_cli):
+    from quirkbench.config import describe
+    from quirkbench.tasks import get
+
+    code, out, _ = run_cli("list", "sharpness")
+    assert code == 0
+    rows = {line.split()[0]: line for line in out.splitlines() if line and line[0] != " "}
+    for s in describe(get("sharpness").config()):
+        assert s.key in rows, s.key
+        if s.unit not in ("", "1"):
+            assert f"  {s.unit}  " in rows[s.key], (s.key, rows[s.key])
+    assert "smoke: 10" in rows["small_batch"] and "examples" in rows["small_batch"]
+    assert "Keskar's small batch" in rows["small_batch"]
+
+
+def test_list_unknown_name_suggests_the_closest(run_cli):
+    code, _, err = run_cli("list", "memorisation")
+    assert code == 2 and err.count("\n") == 1
+    assert "(did you mean 'memorization'?)" in err and "valid: tasks, datasets" in err
+
+
+@pytest.mark.parametrize("argv, wanted", [
+    (["--suite", "smok"], "unknown suite 'smok' (did you mean 'smoke'?)"),
+    (["--tasks", "memorisation"], "unknown task 'memorisation' (did you mean 'memorization'?)"),
+    (["--tasks", "memorization", "--dataset", "digit"],
+     "unknown data set 'digit' (did you mean 'digits'?)"),
+    (["--tasks", "memorization", "--model", "lenet-5"],
+     "unknown model 'lenet-5' (did you mean 'lenet5'"),
+    (["--tasks", "memorization", "--set", "memorization.n_trian=10"],
+     "(did you mean 'n_train'"),
+    (["--tasks", "memorization", "--set", "memorization.train.lrr=1"], "(did you mean 'lr'?)"),
+    (["--tasks", "adversarial", "--set", "adversarial.attacks=['fgms']"],
+     "unknown attack 'fgms' (did you mean 'fgsm'"),
+    (["--executor", "locl"], "unknown executor 'locl' (did you mean 'local'?)"),
+])
+def test_unknown_names_suggest_the_closest(run_cli, tmp_path, argv, wanted):
+    """One line, exit 2, the closest valid names (difflib) before the list of valid ones."""
+    argv = ["run", *(["--suite", "smoke"] if "--suite" not in argv else []), *argv,
+            "--out", tmp_path / "r.json", "--no-report", "-q"]
+    code, _, err = run_cli(*argv)
+    assert code == 2 and err.count("\n") == 1, err
+    assert wanted in err and "valid:" in err.split(wanted)[1], err
+    assert not (tmp_path / "r.json").exists()
+
+
+# --------------------------------------------------------------------------- tables that fit
+
+def _a_compare_table() -> str:
+    """compare's text: rows with long metric keys that change beyond noise."""
+    from test_compare_table import BASE, HEAD, frame
+
+    from quirkbench.tracking.compare import compare
+    from quirkbench.tracking.table import format_table
+
+    long = "success_rate[attack=pgd,eps=0.3,norm=linf,variant=ours-full]"
+    base, head = dict(BASE), dict(HEAD)
+    base[long], head[long] = BASE["small_drop"], HEAD["small_drop"]
+    return format_table(compare(frame(base), frame(head)))
+
+
+@pytest.mark.parametrize("columns", [80, 120])
+def test_tables_fit_the_terminal(run_cli, monkeypatch, tmp_path, columns):
+    """The run summary, the lists and a task's settings fit COLUMNS (the terminal's width,
+    as shutil.get_terminal_size reads it); long cells wrap inside their column."""
+    from report_docs import write_doc
+
+    from quirkbench import load_results
+    from quirkbench.commands.run import format_summary
+
+    monkeypatch.setenv("COLUMNS", str(columns))
+    doc = write_doc(tmp_path / "r.json", extra=True)
+    texts = {"summary": format_summary(load_results(doc)), "compare": _a_compare_table()}
+    for argv in (["list"], ["list", "memorization"], ["list", "throughput"]):
+        code, out, _ = run_cli(*argv)
+        assert code == 0
+        texts[" ".join(argv)] = out
+    for name, text in texts.items():
+        widest = max(len(line) for line in text.splitlines())
+        assert widest <= columns, (name, widest)
+    assert "n_train = null  [examples]" in texts["list memorization"] or \
+        "n_train " in [line[:8] for line in texts["list memorization"].splitlines()]
+    assert "Zhang et al. 2017" in texts["summary"].replace("\n", " ").replace("  ", " ") or \
+        "Zhang et al." in texts["summary"]
+
+
+def test_a_pipe_gets_one_line_per_row(run_cli, monkeypatch):
+    """Not a terminal and no COLUMNS: nothing wraps (grep finds a whole row)."""
+    monkeypatch.delenv("COLUMNS", raising=False)
+    code, out, _ = run_cli("list", "tasks")
+    (line,) = [s for s in out.splitlines() if s.strip().startswith("memorization")]
+    assert "Zhang et al. 2017" in line and "[suites:" in line

@@ -14,11 +14,12 @@ valid and the value given. ``apply_overrides`` puts the task in front of the set
 from __future__ import annotations
 
 import dataclasses
+import functools
 import typing
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from .errors import UserError, choices
+from .errors import UserError, choices, did_you_mean
 
 _UNSET = object()
 
@@ -69,7 +70,8 @@ def check_choices(values: str | Iterable[str], key: str, valid: Iterable[str],
         raise ConfigError(key, f" must name at least one {what}; valid: {choices(valid)}")
     for v in listed:
         if v not in valid:
-            raise ConfigError(key, f"; valid: {choices(valid)}", f"unknown {what} {v!r} in ")
+            raise ConfigError(key, f"; valid: {choices(valid)}",
+                              f"unknown {what} {v!r}{did_you_mean(v, valid)} in ")
 
 
 def _accepts(tp, value) -> bool:
@@ -110,6 +112,16 @@ def parse_value(text: str) -> Any:
         return text
 
 
+def _keys(cfg) -> list[str]:
+    """Every setting of ``cfg`` as the user writes it, nested ones dotted (``train.lr``)."""
+    out = []
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        out += [f.name] + ([f"{f.name}.{k}" for k in _keys(value)]
+                           if dataclasses.is_dataclass(value) else [])
+    return out
+
+
 def apply_overrides(cfg, overrides: dict[str, Any], where: str = ""):
     """Return ``dataclasses.replace(cfg, **overrides)`` after checking keys and types.
 
@@ -125,7 +137,8 @@ def apply_overrides(cfg, overrides: dict[str, Any], where: str = ""):
     for key, value in overrides.items():
         head, _, rest = key.partition(".")
         if head not in names:
-            raise UserError(f"unknown setting {where}{key!r}; valid: {', '.join(names)}")
+            raise UserError(f"unknown setting {where}{key!r}{did_you_mean(key, _keys(cfg))}; "
+                            f"valid: {', '.join(names)}")
         if rest:
             nested.setdefault(head, {})[rest] = value
             continue
@@ -199,13 +212,14 @@ class Setting:
     numeric: bool  # a number or a list of numbers: it needs a unit ("1": dimensionless)
 
 
+@functools.cache  # once per class: reading a class's source parses its whole module
 def _comments(cls) -> dict[str, tuple[str, str]]:
     """field name → (unit, meaning), from the comments beside each default in the source of
     the config dataclass ``cls`` (STYLE: units and reasons in the comment beside each
     default). A field's comment is the block of ``# ...`` lines right above it, the comment
     at the end of its line(s), and the ``#   ...`` lines (indented after the ``#``) that
     continue it below. A leading ``[unit]`` in it is the setting's unit. {} where the source
-    cannot be read (a class defined in a REPL)."""
+    cannot be read (a class defined in a REPL). Callers must not change the dict."""
     import ast
     import inspect
     import io

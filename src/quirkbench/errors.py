@@ -13,6 +13,19 @@ def choices(valid) -> str:
     return ", ".join(str(v) for v in valid)
 
 
+def did_you_mean(name, valid) -> str:
+    """``" (did you mean 'x'?)"`` for the valid names closest to a misspelt ``name``
+    (difflib's ratio ≥ 0.6, at most three), else "": put right after the name, before the
+    list of valid ones: ``unknown task 'memorisation' (did you mean 'memorization'?); valid:
+    ...``."""
+    import difflib
+
+    close = difflib.get_close_matches(str(name), [str(v) for v in valid], n=3, cutoff=0.6)
+    if not close:
+        return ""
+    return " (did you mean " + " or ".join(repr(c) for c in close) + "?)"
+
+
 class DivergenceError(RuntimeError):
     """Training produced a non-finite loss or parameters; the unit fails with this message."""
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from typing import Generic, TypeVar
 
-from .errors import UserError, choices
+from .errors import UserError, choices, did_you_mean
 
 T = TypeVar("T")
 
@@ -90,7 +90,8 @@ class Registry(Mapping[str, T], Generic[T]):
         """The spec ``name``; an unknown name is a ``UserError`` listing the valid ones."""
         self.load()
         if name not in self._specs:
-            raise UserError(f"unknown {self.kind} {name!r}; valid: {choices(self._specs)}")
+            raise UserError(f"unknown {self.kind} {name!r}{did_you_mean(name, self._specs)}; "
+                            f"valid: {choices(self._specs)}")
         return self._specs[name]
 
     def __getitem__(self, name: str) -> T:

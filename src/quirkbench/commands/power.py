@@ -7,18 +7,17 @@ import argparse
 import math
 from pathlib import Path
 
-import numpy as np
-
 from ..errors import UserError
 from ..metrics import TIMING, fmt_value
-from ..tracking.power import parse_change, power_table
-from ..tracking.stats import POWER
+from ..terminal import table
 from .compare import _fraction as _number
 
-__all__ = ["parse_change", "power_table", "run", "add_parser"]
+__all__ = ["run", "add_parser"]  # the table itself: quirkbench.tracking.power
 
 
 def _fmt_row(r) -> tuple[str, ...]:
+    import numpy as np
+
     if r.kind == TIMING:
         mdes = "" if not np.isfinite(r.mde) else f"×{r.mde:.2f}"
         want = "" if not np.isfinite(r.wanted) else f"×{r.wanted:.2f}"
@@ -38,18 +37,18 @@ def _fmt_row(r) -> tuple[str, ...]:
 HEADER = ("task", "metric", "kind", "seeds", "mean", "sd", "detects ≥", "change", "seeds needed")
 
 
-def run(results: str, change: str | None = None, alpha: float = 0.05, power: float = POWER,
-        headline: bool = False, markdown: str | None = None) -> int:
-    """Print the power table (and a one-line summary per headline metric)."""
+def run(results: str, change: str | None = None, alpha: float = 0.05,
+        power: float | None = None, headline: bool = False, markdown: str | None = None) -> int:
+    """Print the power table (and a one-line summary per headline metric); ``power`` None:
+    the gate's (``tracking.stats.POWER``)."""
+    from ..tracking.power import power_table
+    from ..tracking.stats import POWER
+
+    power = POWER if power is None else power
     t = power_table(results, change, alpha, power, headline_only=headline)
     t = t.sort_values(["headline", "task"], ascending=[False, True], kind="stable")
     rows = [_fmt_row(r) for r in t.itertuples(index=False)]
-    widths = [max(len(x[i]) for x in [HEADER, *rows]) for i in range(len(HEADER))]
-    line = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()  # noqa: E731
-    print(line(HEADER))
-    print(line(tuple("-" * w for w in widths)))
-    for r in rows:
-        print(line(r))
+    print(table(HEADER, rows, wrap=(0, 1)))  # fits the terminal: long names wrap
     n = int(t["n"].max())
     under = t[(t["kind"] != TIMING) & t["seeds_needed"].notna()
               & (t["seeds_needed"].astype(float) > t["n"])]
@@ -75,7 +74,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--change", help="the change to detect: 2pp, 5%%, 1.5x or an amount in "
                                     "the metric's unit (default: the gate's threshold)")
     p.add_argument("--alpha", type=_number, default=0.05, help="test level (default 0.05)")
-    p.add_argument("--power", type=_number, default=POWER, help="power (default 0.8)")
+    p.add_argument("--power", type=_number, default=None,
+                   help="power (default: the gate's, 0.8)")
     p.add_argument("--headline", action="store_true", help="headline metrics only")
     p.add_argument("--markdown", metavar="FILE", help="also write the table as Markdown")
     p.set_defaults(func=run)

@@ -5,14 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from ..engine.profiling import (
-    WHATS,
-    attack_step_fn,
-    input_shape_for,
-    profile_steps,
-    random_data,
-    train_step_fn,
-)
 from ..errors import UserError
 from ..metrics import fmt_value
 
@@ -23,6 +15,14 @@ def run(model: str = "mlp-512", batch: int = 128, what: str = "train",
     """``quirkbench profile``: profile a training step or a PGD iteration on random data."""
     from ..engine.data import resolve_device
     from ..engine.models import is_reference, make_model, validate_model
+    from ..engine.profiling import (
+        WHATS,
+        attack_step_fn,
+        input_shape_for,
+        profile_steps,
+        random_data,
+        train_step_fn,
+    )
 
     if what not in WHATS:
         raise UserError(f"unknown --what {what!r}; valid: {', '.join(WHATS)}")

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from ..errors import UserError
+from ..terminal import table
 
 
 def _overrides(pairs: list[str] | None) -> dict[str, dict]:
@@ -162,9 +163,7 @@ def format_summary(df) -> str:
             rows.append((f"{task}/{dataset}", key, val, anchor if isinstance(anchor, str) else "",
                          verdict_text(m), goal_text(m)))
     head = ("task", "metric", "value", "anchor (paper)", "holds", "goal")
-    widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(6)]
-    line = lambda r: "  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=False)).rstrip()  # noqa: E731
-    return "\n".join([line(head), line(tuple("-" * w for w in widths)), *map(line, rows)])
+    return table(head, rows, wrap=range(6))  # fits the terminal: long cells wrap
 
 
 

@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..errors import UserError
+from ..errors import UserError, did_you_mean
 from ..registry import Registry
 
 Factory = Callable[[tuple[int, ...], int], nn.Module]
@@ -220,7 +220,8 @@ def get_model_factory(name: str) -> Factory:
     families = [s for s in REGISTRY.values() if s.variants and name.startswith(f"{s.name}-")]
     if families:
         return max(families, key=lambda s: len(s.name)).variants(name)
-    raise UserError(f"unknown model {name!r}; valid: {', '.join(model_names())}")
+    raise UserError(f"unknown model {name!r}{did_you_mean(name, model_names())}; valid: "
+                    f"{', '.join(model_names())}")
 
 
 def build(factory: Factory, input_shape, num_classes: int = 10, *,

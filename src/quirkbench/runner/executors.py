@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
-from ..errors import UserError, choices
+from ..errors import UserError, choices, did_you_mean
 from .plan import Unit
 from .pool import PoolExecutor
 from .unit import RunOptions, UnitRunner, failure_record, one_line
@@ -122,5 +122,6 @@ EXECUTORS: dict[str, Callable[[RunOptions, int, int], Any]] = {"local": _local, 
 def make_executor(name: str, options: RunOptions, jobs: int = 1, n_units: int = 1):
     """The executor for ``--executor NAME``."""
     if name not in EXECUTORS:
-        raise UserError(f"unknown executor {name!r}; valid: {choices(EXECUTORS)}")
+        raise UserError(f"unknown executor {name!r}{did_you_mean(name, EXECUTORS)}; valid: "
+                        f"{choices(EXECUTORS)}")
     return EXECUTORS[name](options, jobs, n_units)

@@ -21,7 +21,7 @@ import torch
 from ..config import model_settings, to_dict
 from ..engine import data
 from ..engine.models import get_model_factory, import_factory, is_reference, validate_model
-from ..errors import UserError, choices
+from ..errors import UserError, choices, did_you_mean
 from ..tasks import Task, get, load_all
 from ..tracking import results
 
@@ -175,7 +175,8 @@ def plan(suite: str, tasks: list[str] | None = None, datasets: list[str] | None 
     model settings that follow the flag (``config.model_setting``).
     """
     if suite not in SUITES:
-        raise UserError(f"unknown suite {suite!r}; valid: {choices(SUITES)}")
+        raise UserError(f"unknown suite {suite!r}{did_you_mean(suite, SUITES)}; valid: "
+                        f"{choices(SUITES)}")
     registry = load_all()
     tasks, datasets = unique(tasks), unique(datasets)
     if tasks:
@@ -186,7 +187,8 @@ def plan(suite: str, tasks: list[str] | None = None, datasets: list[str] | None 
             raise UserError(f"suite {suite!r} has no tasks")
     for d in datasets or []:
         if d not in data.REGISTRY:
-            raise UserError(f"unknown data set {d!r}; valid: {choices(data.REGISTRY)}")
+            raise UserError(f"unknown data set {d!r}{did_you_mean(d, data.REGISTRY)}; valid: "
+                            f"{choices(data.REGISTRY)}")
     overrides = overrides or {}
     for name in overrides:
         if name not in {t.name for t in chosen}:

@@ -53,7 +53,7 @@ import torch
 from ..config import check, check_choices, model_setting
 from ..engine.models import make_model
 from ..engine.train import TrainConfig, TrainResult, train
-from ..errors import UserError
+from ..errors import UserError, did_you_mean
 from ..metrics import HIGHER, LOWER, NONE, TIMING, Anchor, Metric
 from . import Context, Figure, Task, TaskOutput, register
 
@@ -132,7 +132,8 @@ def make_condition(cond: str, x, y, x_test, y_test, num_classes: int, seed: int)
         mean, std = x.mean().item(), x.std().item()
         noise = lambda t: (torch.randn(t.shape, generator=g) * std + mean).to(dev)  # noqa: E731
         return noise(x), y, noise(x_test), y_test
-    raise UserError(f"unknown condition {cond!r}; valid: {', '.join(CONDITIONS)}")
+    raise UserError(f"unknown condition {cond!r}{did_you_mean(cond, CONDITIONS)}; valid: "
+                    f"{', '.join(CONDITIONS)}")
 
 
 def run(cfg: MemorizationConfig, ctx: Context) -> TaskOutput:

@@ -11,6 +11,7 @@ import pandas as pd
 
 from ..errors import UserError
 from ..metrics import TIMING, fmt_value
+from ..terminal import fill, table
 from .stats import PERCENT_FLOOR
 from .summary import evidence_line, expected_entries, gate_line, stale_lines
 from .verdicts import (
@@ -230,11 +231,11 @@ def format_table(df: pd.DataFrame, fmt: str = "text", *, changed_only: bool = Tr
     facts = [*_facts_lines(df), *([df.attrs["identity"]] if df.attrs.get("identity") else [])]
     if fmt == "markdown":
         return _markdown(df, bad, rest, same, facts, notes)
-    lines = [gate_line(df, color), evidence_line(df), *facts]
+    lines = [fill(gate_line(df, color)), fill(evidence_line(df)), *map(fill, facts)]
     if bad:
         lines += ["", f"failing ({len(bad)}):", *_aligned(bad), "", "why:"]
-        lines += [f"  {r['verdict']}: {r['task']}/{r['dataset']} {r['key']}: {r['note']}"
-                  for r in bad]
+        lines += [fill(f"{r['verdict']}: {r['task']}/{r['dataset']} {r['key']}: {r['note']}",
+                       indent=4, first=2) for r in bad]
         lines += ["", "to approve a failing change, paste its entry into the expected-changes "
                   "file (quirkbench compare --expect FILE) and replace the reason:", "",
                   *"\n\n".join(expected_entries(df)).splitlines()]
@@ -242,16 +243,13 @@ def format_table(df: pd.DataFrame, fmt: str = "text", *, changed_only: bool = Tr
         ["", "No other metric changed."]
     if same:
         lines += ["", f"identical or not judged ({len(same)}):", *_aligned(same)]
-    return "\n".join([*lines, *([""] + notes if notes else [])])
+    return "\n".join([*lines, *([""] + [fill(n) for n in notes] if notes else [])])
 
 
 def _aligned(rows: list[dict]) -> list[str]:
     header, mde = _header(rows)
     cells = [_cells(r, mde) for r in rows]
-    widths = [max(len(str(c[i])) for c in [header, *cells]) for i in range(len(header))]
-    line = lambda c: "  ".join(str(x).ljust(w) for x, w in zip(c, widths, strict=True))  # noqa: E731
-    return [line(header).rstrip(), line(tuple("-" * w for w in widths)).rstrip(),
-            *(line(c).rstrip() for c in cells)]
+    return table(header, cells, wrap=range(len(header)), lead=3).splitlines()  # fits
 
 
 def _md_table(rows: list[dict]) -> list[str]:

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from ...engine.train import predict
-from ...errors import UserError, choices
+from ...errors import UserError, choices, did_you_mean
 from ...registry import Registry
 
 NORMS = ("linf", "l2")
@@ -196,7 +196,8 @@ def resolve(ref: str) -> tuple[type[Attack], tuple[str, ...]]:
     name, _, norm = ref.rpartition("-")
     if name in REGISTRY and norm in REGISTRY[name].norms and len(REGISTRY[name].norms) > 1:
         return REGISTRY[name], (norm,)
-    raise UserError(f"unknown attack {ref!r}; valid: {choices(labels())}")
+    raise UserError(f"unknown attack {ref!r}{did_you_mean(ref, labels())}; valid: "
+                    f"{choices(labels())}")
 
 
 def make(name: str, eps: float, norm: str, settings: AttackSettings) -> Attack:
