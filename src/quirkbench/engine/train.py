@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
+from .. import progress
 from ..config import at_least, check, check_choices
 from ..errors import DivergenceError, UserError
 
@@ -224,6 +225,7 @@ def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig, 
     b = min(cfg.batch_size, n)
     spe = _steps_per_epoch(n, b)
     max_steps = cfg.max_steps or spe * cfg.max_epochs
+    bar = progress.phase("training run", max_steps, progress.until(cfg.target_train_acc))
     mask_list = _mask_pairs(model, masks)
     _apply_masks(mask_list)
     model.train()
@@ -296,6 +298,7 @@ def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig, 
             model.train()
             t_probe += time.perf_counter() - t1  # the curve's test probe is not training time
         curve.append(point)
+        bar.update(step)
         if log is not None:
             log(f"epoch {epoch} step {step} train_acc {train_acc:.3f}")
     _sync(device)
@@ -361,7 +364,8 @@ def train_many(models: list[nn.Module], x: torch.Tensor, y: torch.Tensor, cfg: T
         return gather(x, x_per), gather(y, per_model), gather(yl, per_model)
 
     fit = _Fit(k)
-    step, epoch = 0, 0
+    until = progress.until(cfg.target_train_acc, f"{k} models")
+    step, epoch, bar = 0, 0, progress.phase("training run", max_steps, until)
     _sync(device)
     t0 = time.perf_counter()
     while step < max_steps and not fit.all_done():
@@ -381,6 +385,7 @@ def train_many(models: list[nn.Module], x: torch.Tensor, y: torch.Tensor, cfg: T
             if (cfg.eval_test and x_test is not None) else None
         fit.record(stack, epoch, step, time.perf_counter() - t0, run_acc, full, test,
                    cfg.target_train_acc)
+        bar.update(step)
     _sync(device)
     total = time.perf_counter() - t0
     with torch.no_grad():

@@ -24,6 +24,7 @@ from typing import Any
 
 import torch
 
+from .. import progress
 from ..engine.timing import control_seconds
 from ..errors import UserError
 from ..tasks import Context
@@ -81,7 +82,8 @@ def execute(unit: Unit, options: RunOptions) -> dict[str, Any]:
                       options.download, options.log, trust_data_root=options.trust_data_root)
         started = results.now()
         t0 = time.perf_counter()
-        out = unit.task.run(unit.config, ctx)
+        with progress.reporting(options.log):  # a line every 10 s inside a long unit
+            out = unit.task.run(unit.config, ctx)
         seconds = time.perf_counter() - t0
         control_after = control_seconds()
     rec = results.unit_record(unit.task.name, unit.dataset, unit.seed, unit.record_config(),
