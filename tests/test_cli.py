@@ -83,14 +83,16 @@ NO_PLUGINS = ("import importlib.metadata as m, sys\n"
 HEAVY = ("torch", "pandas", "numpy", "scipy", "matplotlib", "jinja2")
 
 
-def _imported(*argv, plugins=False) -> tuple[set[str], str]:
+def _imported(*argv, plugins=False, env=None) -> tuple[set[str], str]:
     """(top-level modules imported, stdout) of ``quirkbench ARGV`` in a fresh interpreter."""
+    import os
     import subprocess
     import sys
 
     cmd = [sys.executable, "-X", "importtime"] + (["-m", "quirkbench"] if plugins
                                                    else ["-c", NO_PLUGINS]) + list(argv)
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
+                       env={**os.environ, **(env or {})})
     assert p.returncode == 0, p.stderr[-2000:]
     names = {line.rsplit("|", 1)[-1].strip().split(".")[0]
              for line in p.stderr.splitlines() if line.startswith("import time:")}
@@ -110,6 +112,40 @@ def test_list_imports_no_torch_without_plugins(argv):
     names, out = _imported(*argv)
     assert not names & set(HEAVY), names & set(HEAVY)
     assert "memorization" in out
+
+
+def test_with_plugins_the_second_list_imports_no_torch(tmp_path):
+    """The first ``list`` with plugins installed imports them (and torch) and keeps the
+    catalog in the cache; the next one reads it: the same text, no torch."""
+    from quirkbench.commands._catalog import plugins
+
+    if not any(ep.name == "example" for ep in plugins()):
+        pytest.skip("needs the example plugin (pip install -e examples/quirkbench-example-plugin)")
+    env = {"QUIRKBENCH_CACHE": str(tmp_path)}
+    first, out1 = _imported("list", plugins=True, env=env)
+    second, out2 = _imported("list", plugins=True, env=env)
+    assert "torch" in first and "example_margin" in out1
+    assert out2 == out1 and not second & set(HEAVY), second & set(HEAVY)
+
+
+def test_the_plugin_key_follows_the_plugins_source(tmp_path, monkeypatch):
+    """An edited plugin (an editable install) is imported again, not read from the cache."""
+    import os
+    from importlib.metadata import EntryPoint
+
+    from quirkbench.commands._catalog import plugin_key
+
+    (tmp_path / "myplug").mkdir()
+    src = tmp_path / "myplug" / "task.py"
+    src.write_text("X = 1\n")
+    (tmp_path / "myplug" / "__init__.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    eps = [EntryPoint("mine", "myplug.task", "quirkbench.tasks")]
+    key = plugin_key(eps)
+    assert plugin_key(eps) == key
+    src.write_text("X = 22\n")
+    os.utime(src, ns=(1, 1))
+    assert plugin_key(eps) != key
 
 
 def test_the_catalog_is_current():

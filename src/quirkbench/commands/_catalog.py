@@ -4,10 +4,13 @@ The registries (tasks, data sets, models, attacks) fill themselves by importing 
 modules, and those import torch: 3-5 s before a line is printed. So the built-in names,
 descriptions and settings are kept in ``catalog.json`` beside this module, generated from
 the registries (``python -m quirkbench.commands._catalog`` rewrites it; a test fails when it
-is stale). ``catalog()`` reads that file, unless another package adds tasks, data sets,
-models or attacks through entry points (they must be imported to be known) or this process
-has already loaded the registries (a test that registered its own task): then it asks the
-registries themselves.
+is stale). ``catalog()`` reads that file. Where another package adds tasks, data sets,
+models or attacks through entry points, they must be imported to be known: the first
+``list`` builds the catalog from the registries and keeps it in the cache folder
+(``$QUIRKBENCH_CACHE``, else ``$XDG_CACHE_HOME/quirkbench``) under a key of the plugins'
+versions and source files (``plugin_key``), so the next ``list`` imports nothing again
+until a plugin changes. Where this process has already loaded names the catalog lacks
+(a test that registered its own task), it asks the registries themselves.
 
 Chosen over making every import lazy: a task registers by importing its module, which
 builds on the engine, which needs torch at import; keeping that chain free of torch would
@@ -17,6 +20,7 @@ touch every task and engine module, for a listing.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -72,11 +76,71 @@ def build(builtin_only: bool = False) -> dict[str, Any]:
     }
 
 
-def plugins() -> list[str]:
+def plugins() -> list:
     """The installed entry points that add tasks, data sets, models or attacks."""
     from importlib.metadata import entry_points
 
-    return [f"{g}:{ep.name}" for g in GROUPS for ep in entry_points(group=g)]
+    return [ep for g in GROUPS for ep in entry_points(group=g)]
+
+
+def _files(module: str) -> list[Path]:
+    """The source files of ``module``'s top-level package, found without importing it."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(module.split(".")[0])
+    except (ImportError, ValueError):
+        return []
+    if spec is None:
+        return []
+    if spec.submodule_search_locations:
+        return sorted(f for d in spec.submodule_search_locations for f in Path(d).rglob("*.py"))
+    return [Path(spec.origin)] if spec.origin else []
+
+
+def plugin_key(eps) -> str:
+    """What the catalog of an install with plugins depends on: each entry point, its
+    distribution's version, the size and time of every source file of its package (an
+    editable plugin edited), and the shipped catalog (quirkbench's own specs)."""
+    import hashlib
+
+    h = hashlib.sha256(FILE.read_bytes() if FILE.is_file() else b"")
+    for ep in eps:
+        dist = getattr(ep, "dist", None)
+        h.update(f"{ep.group} {ep.name} {ep.value} {dist and dist.name} "
+                 f"{dist and dist.version}\n".encode())
+        for f in _files(ep.value.split(":")[0]):
+            st = f.stat()
+            h.update(f"{f} {st.st_size} {st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def _cache_dir() -> Path:  # engine.data.cache_dir's (that module imports torch)
+    import os
+
+    if os.environ.get("QUIRKBENCH_CACHE"):
+        return Path(os.environ["QUIRKBENCH_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "quirkbench"
+
+
+def _with_plugins(eps) -> dict[str, Any]:
+    """The catalog with the plugins' specs: built once (importing them), then read from the
+    cache while ``plugin_key`` stays the same."""
+    path = _cache_dir() / f"catalog-{plugin_key(eps)}.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        pass
+    c = build()
+    try:  # atomically: a reader never sees half a file
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(c, ensure_ascii=False), encoding="utf-8")
+        tmp.replace(path)
+    except OSError:  # a read-only home: list still works, just not faster next time
+        pass
+    return c
 
 
 def _names(c: dict[str, Any]) -> dict[str, set[str]]:
@@ -94,16 +158,17 @@ def _registered() -> dict[str, set[str]]:
 
 
 def catalog() -> dict[str, Any]:
-    """The catalog ``list`` shows: the shipped file, or the registries where the file cannot
-    know everything: plugins installed, or registries loaded in this process that hold
-    names the file lacks (a test that registered its own task)."""
-    if plugins() or not FILE.is_file():
+    """The catalog ``list`` shows: the shipped file; with plugins installed, the registries'
+    (cached: ``_with_plugins``); the registries' too when this process has loaded names the
+    catalog lacks (a test that registered its own task)."""
+    eps = plugins()
+    if not FILE.is_file():
         return build()
-    shipped = json.loads(FILE.read_text(encoding="utf-8"))
+    c = _with_plugins(eps) if eps else json.loads(FILE.read_text(encoding="utf-8"))
     loaded = "quirkbench.tasks" in sys.modules and "torch" in sys.modules
-    if loaded and _registered() != _names(shipped):
+    if loaded and _registered() != _names(c):
         return build()
-    return shipped
+    return c
 
 
 def write(path: Path = FILE) -> None:
