@@ -214,6 +214,6 @@ def test_the_profile_part_lists_each_units_top_operators_with_their_share():
             {"op": "aten::addmm", "calls": 30_000, "self_s": 6.0},
             {"op": "aten::mm", "calls": 28_000, "self_s": 4.0}]}}}
     text = "\n".join(render_profile(p))
-    assert "**memorization**: 22.0 CPU s, of which torch operators 16.0 s." in text
+    assert "**memorization**: 22.0 CPU s; torch operators in the recorded windows 16.0 s." in text
     assert "| `aten::addmm` | 30,000 | 6.00 s | 38% |" in text
     assert text.index("aten::addmm") < text.index("aten::mm`")

@@ -102,8 +102,10 @@ def _differing(runs: dict[str, dict]) -> dict[str, int]:
                    if a.get(m) != runs[k]["exact"].get(m)) for k in rest}
 
 
-def bench_quick(tiny: bool, before: str | None = None) -> dict:
-    """The three modes on this checkout and, with ``before``, on that commit (alternating)."""
+def bench_quick(tiny: bool, before: str | None = None,
+                before_modes: tuple[str, ...] | None = None) -> dict:
+    """The three modes on this checkout and, with ``before``, on that commit (alternating;
+    only ``before_modes`` there when given: a slow earlier commit on a busy machine)."""
     suite, seeds = ("smoke", "0") if tiny else ("quick", "0")
     tasks = ["--tasks", "dimensionality", "units"] if tiny else []
     sides = {"after": (ROOT / "src", _git("rev-parse", "--short=10", "HEAD"))}
@@ -117,6 +119,8 @@ def bench_quick(tiny: bool, before: str | None = None) -> dict:
             runs: dict[str, dict[str, dict]] = {side: {} for side in sides}
             for mode, args in MODES:
                 for side, (src, _) in sides.items():
+                    if side == "before" and before_modes and mode not in before_modes:
+                        continue
                     out = Path(d) / f"{side}-{mode.replace(' ', '-')}.json"
                     runs[side][mode] = _run(src, args, out, suite, seeds, tasks,
                                             stubs if side == "before" else None)
@@ -156,20 +160,23 @@ def render_quick(q: dict) -> list[str]:
     lines.append("")
     for side, s in sides.items():
         runs = s["runs"]
-        ratio = runs["sequential"]["wall_s"] / runs["jobs auto"]["wall_s"]
         plain = runs["plain"]["wall_s"]
         diff = ", ".join(f"{k}: {v}" for k, v in s["differing_from_plain"].items())
+        ratio = (runs["sequential"]["wall_s"] / runs["jobs auto"]["wall_s"]
+                 if "sequential" in runs and "jobs auto" in runs else None)
         lines.append(f"- {side} (`{s['commit']}`): plain run **{plain:.1f} s** (goal ≤ 60 s: "
-                     f"{'met' if plain <= 60 else 'not met'}); `--jobs auto` "
-                     f"**{ratio:.2f}×** sequential (goal ≥ 1.3×: "
-                     f"{'met' if ratio >= 1.3 else 'not met'}); of {s['exact_metrics']} exact "
-                     f"metrics, differing from the plain run's: {diff}.")
+                     f"{'met' if plain <= 60 else 'not met'})"
+                     + (f"; `--jobs auto` **{ratio:.2f}×** sequential (goal ≥ 1.3×: "
+                        f"{'met' if ratio >= 1.3 else 'not met'})" if ratio else "")
+                     + f"; of {s['exact_metrics']} exact metrics"
+                     + (f", differing from the plain run's: {diff}." if diff else "."))
     lines += ["", "### Per unit (seconds, from each run's results document)", "",
               "| unit | " + " | ".join(f"{side} {mode}" for side in sides
                                        for mode in sides[side]["runs"]) + " |",
               "|---|" + "---|" * sum(len(s["runs"]) for s in sides.values())]
     keys = list(next(iter(next(iter(sides.values()))["runs"].values()))["units"])
-    seq = next(iter(sides.values()))["runs"]["sequential"]["units"]
+    seq = next(s["runs"]["sequential"] for s in sides.values()
+               if "sequential" in s["runs"])["units"]
     for k in sorted(keys, key=lambda k: -(seq.get(k) or 0)):
         cells = [sides[side]["runs"][mode]["units"].get(k) for side in sides
                  for mode in sides[side]["runs"]]
@@ -242,47 +249,76 @@ def render_step(s: dict) -> list[str]:
 
 
 HOT = ("memorization", "compression", "forgetting")  # the quick suite's longest units
+STEP_NOTE = " (the recorded steps' time outside any torch operator: Python)"
+
+
+def _sampled_profile(run, every: int = 500, active: int = 50) -> dict[str, list]:
+    """``run()`` under ``torch.profiler``, recording ``active`` optimizer steps out of every
+    ``every`` (and all that runs between them: probes, evaluations), one window at a time so
+    memory stays bounded (a whole quick unit recorded at once took 13 GB). Operator → [calls,
+    self CPU µs], summed over the windows."""
+    from torch.optim.optimizer import register_optimizer_step_post_hook
+    from torch.profiler import ProfilerActivity, profile, schedule
+
+    acc: dict[str, list] = {}
+
+    def ready(p):
+        for e in p.key_averages():
+            a = acc.setdefault(e.key, [0, 0.0])
+            a[0] += e.count
+            a[1] += e.self_cpu_time_total
+
+    plan = schedule(wait=every - active - 1, warmup=1, active=active, repeat=0)
+    with profile(activities=[ProfilerActivity.CPU], schedule=plan, on_trace_ready=ready) as prof:
+        hook = register_optimizer_step_post_hook(lambda *a: prof.step())
+        try:
+            run()
+        finally:
+            hook.remove()
+    return acc
 
 
 def bench_profile(tiny: bool) -> dict:
     """``torch.profiler`` over the quick suite's longest units, seed 0, one thread, in this
-    process: each unit's CPU seconds and the operators that took most of it (self time)."""
+    process: each unit's CPU seconds, its optimizer steps, and the operators that took most
+    of the sampled steps' time (self time; one step in ten recorded)."""
     import torch
-    from torch.profiler import ProfilerActivity, profile
 
     from quirkbench.runner.plan import plan
     from quirkbench.tasks import Context
 
     torch.set_num_threads(1)
-    suite, tasks = ("smoke", ["dimensionality"]) if tiny else ("quick", list(HOT))
+    suite, tasks = ("smoke", ["memorization"]) if tiny else ("quick", list(HOT))
+    every, active = (20, 5) if tiny else (500, 50)
     out = {}
     for u in plan(suite, tasks=tasks, seeds=[0]):
         ctx = Context(u.dataset, u.seed, torch.device("cpu"))
         c0 = time.process_time()
-        with profile(activities=[ProfilerActivity.CPU]) as prof:
-            u.task.run(u.config, ctx)
+        acc = _sampled_profile(lambda u=u, ctx=ctx: u.task.run(u.config, ctx), every, active)
         cpu = time.process_time() - c0
-        events = prof.key_averages()
-        top = sorted(events, key=lambda e: -e.self_cpu_time_total)[:8]
-        out[u.task.name] = {
-            "cpu_s": cpu, "ops_s": sum(e.self_cpu_time_total for e in events) / 1e6,
-            "top": [{"op": e.key, "calls": e.count, "self_s": e.self_cpu_time_total / 1e6}
-                    for e in top]}
+        top = sorted(acc.items(), key=lambda kv: -kv[1][1])[:8]
+        out[u.task.name] = {"cpu_s": cpu, "ops_s": sum(v[1] for v in acc.values()) / 1e6,
+                            "top": [{"op": k, "calls": v[0], "self_s": v[1] / 1e6}
+                                    for k, v in top]}
         print(f"  profile {u.task.name}: {cpu:.1f} CPU s", flush=True)
-    return {"suite": suite, "seed": 0, "units": out}
+    return {"suite": suite, "seed": 0, "every": every, "active": active, "units": out}
 
 
 def render_profile(p: dict) -> list[str]:
     lines = ["### Where the longest units spend it (torch.profiler)", "",
              f"The {p['suite']} suite's longest units, seed {p['seed']}, one thread, each "
-             "under `torch.profiler` in one process (the profiler's own cost included in the "
-             "CPU seconds): the operators with the most self time, and their share of the "
-             "time torch's operators took in all.", ""]
+             "in one process under `torch.profiler`, which records "
+             f"{p.get('active', 'all')} optimizer steps out of every {p.get('every', 1)} "
+             "(and whatever runs between them: fit probes, evaluations): the operators with "
+             "the most self time in those windows, and their share of the time torch's "
+             "operators took there. The CPU seconds are the whole unit's, the profiler's "
+             "cost included.", ""]
     for name, u in p["units"].items():
-        lines += [f"**{name}**: {u['cpu_s']:.1f} CPU s, of which torch operators "
-                  f"{u['ops_s']:.1f} s.", "", "| operator | calls | self time | share |",
+        lines += [f"**{name}**: {u['cpu_s']:.1f} CPU s; torch operators in the recorded "
+                  f"windows {u['ops_s']:.1f} s.", "", "| operator | calls | self time | share |",
                   "|---|---|---|---|"]
-        lines += [f"| `{o['op']}` | {o['calls']:,} | {o['self_s']:.2f} s | "
+        lines += [f"| `{o['op']}`{STEP_NOTE if o['op'] == 'ProfilerStep*' else ''} | "
+                  f"{o['calls']:,} | {o['self_s']:.2f} s | "
                   f"{100 * o['self_s'] / u['ops_s']:.0f}% |" for o in u["top"]]
         lines.append("")
     return lines

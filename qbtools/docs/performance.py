@@ -325,6 +325,8 @@ def main() -> None:
     ap.add_argument("--only", default="quick,profile,step,attacks,gate")
     ap.add_argument("--before", metavar="COMMIT",
                     help="quick: also time this earlier commit (a temporary git worktree)")
+    ap.add_argument("--before-modes", type=lambda v: tuple(v.split(",")), metavar="MODES",
+                    help="quick: only these runs of --before (plain, jobs auto, sequential)")
     ap.add_argument("--tiny", action="store_true")
     ap.add_argument("--render-from", metavar="JSON",
                     help="only render the page from the raw numbers of an earlier run")
@@ -348,7 +350,7 @@ def main() -> None:
             t0 = time.perf_counter()
             r[name] = {"jobs": bench_jobs, "attacks": bench_attacks, "gate": bench_gate,
                        "profile": bench_profile,
-                       "quick": lambda tiny: bench_quick(tiny, a.before),
+                       "quick": lambda tiny: bench_quick(tiny, a.before, a.before_modes),
                        "step": bench_step}[name](a.tiny)
             print(f"{name}: {time.perf_counter() - t0:.0f} s", flush=True)
             m["load_after"] = os.getloadavg()
