@@ -5,6 +5,7 @@ either side), and the one-seed power table follows the gate's own rule."""
 
 from __future__ import annotations
 
+import collections
 import json
 import math
 
@@ -120,3 +121,12 @@ def test_planted_aa_alone_with_cpu_burners_beside_it_stops_them(tmp_path, monkey
     text = md.read_text()
     assert "**2 CPU-burning processes (`yes > /dev/null`) beside every run" in text
     assert "- result: the A/A passed" in text and "| A/A (no change) | passes |" in text
+
+
+def test_unordered_pairs_take_every_pair_once_with_the_sides_alternating():
+    seeds = range(100, 120)
+    pairs = seed_swap.pairs_of(seeds, ordered=False)
+    assert len(pairs) == 190 and len({frozenset(p) for p in pairs}) == 190
+    bases = collections.Counter(a for a, _ in pairs)
+    assert max(bases.values()) - min(bases.values()) <= 2  # no seed is always the base
+    assert len(seed_swap.pairs_of(seeds)) == 380

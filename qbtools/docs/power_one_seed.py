@@ -80,6 +80,9 @@ def markdown(model, rows: list[dict], before: dict[str, dict] | None, command: s
            f"- noise model: suite `{st.get('suite')}`, seeds {_seeds(st.get('seeds') or [])}, "
            f"made at commit `{str(st.get('commit'))[:10]}` on {st.get('device_class')} with "
            f"torch {st.get('versions', {}).get('torch')} by `{st.get('command')}`",
+           f"- machine: no run here, only arithmetic on the model; its spreads were measured "
+           f"by the suite's calibration (`docs/generated/calibration-{st.get('suite')}.md` names "
+           "its machine)",
            f"- the rule: one seed a side, z = (head − base) / (s·√2) with s the seed sd "
            f"(of ln v for × ratios), beyond noise past the critical value: Student's t on "
            f"n − 1 degrees of freedom at 1 − 0.05/{len(rows)} (the {len(rows)} headline "

@@ -80,26 +80,33 @@ def leave_out_model(folder: Path, seeds: tuple[int, ...]):
                       {k: _metric(k, m, "leave-out") for k, m in d["metrics"].items()})
 
 
+def pairs_of(seeds, ordered: bool = True) -> list[tuple[int, int]]:
+    """Every ordered pair (a, b), a ≠ b; or every unordered pair once, the base and head
+    sides alternating (a before b when the two seeds' positions sum to an even number)."""
+    s = sorted(seeds)
+    if ordered:
+        return [(a, b) for a in s for b in s if a != b]
+    return [(s[i], s[j]) if (i + j) % 2 == 0 else (s[j], s[i])
+            for i in range(len(s)) for j in range(i + 1, len(s))]
+
+
 def judge(docs: dict[int, Path], model, models_for=None, spread=None,
-          log=None) -> list[dict]:
-    """Every ordered pair (a, b), a ≠ b: whether the gate passed, and its failing rows
+          log=None, ordered: bool = True) -> list[dict]:
+    """Every pair (``pairs_of``): whether the gate passed, and its failing rows
     (``spread``: the A/A timing spread file the PR gate passes, or None)."""
     from quirkbench.tracking.compare import compare
 
     out = []
-    for a in docs:
-        for b in docs:
-            if a == b:
-                continue
-            m = models_for((a, b)) if models_for else model
-            df = compare(docs[a], docs[b], noise_model=m, timing_spread=spread)
-            bad = df[df["fails"].astype(bool)]
-            rows = [(f"{r.task}/{r.key}", r.verdict, r.kind) for r in bad.itertuples()]
-            if log and len(out) % 50 == 49:
-                log(f"  {len(out) + 1} pairs judged")
-            out.append({"base": a, "head": b, "fails": bool(len(bad)), "rows": rows,
-                        "value_fails": any(k != "timing" for _, _, k in rows),
-                        "verdicts": collections.Counter(df["verdict"])})
+    for a, b in pairs_of(docs, ordered):
+        m = models_for((a, b)) if models_for else model
+        df = compare(docs[a], docs[b], noise_model=m, timing_spread=spread)
+        bad = df[df["fails"].astype(bool)]
+        rows = [(f"{r.task}/{r.key}", r.verdict, r.kind) for r in bad.itertuples()]
+        if log and len(out) % 10 == 9:
+            log(f"  {len(out) + 1} pairs judged", flush=True)
+        out.append({"base": a, "head": b, "fails": bool(len(bad)), "rows": rows,
+                    "value_fails": any(k != "timing" for _, _, k in rows),
+                    "verdicts": collections.Counter(df["verdict"])})
     return out
 
 
@@ -126,6 +133,8 @@ def main(argv=None) -> int:
     ap.add_argument("run", help="folder of results documents (the validation seeds)")
     ap.add_argument("--model", required=True, help="noise model (bench/noise/SUITE.json)")
     ap.add_argument("--tuning", help="another run's folder: its seeds' pairs too")
+    ap.add_argument("--unordered", action="store_true",
+                    help="each pair of seeds once (sides alternating), not both ways")
     ap.add_argument("--in-sample", action="store_true",
                     help="also judge every pair with the model itself (it saw both seeds)")
     ap.add_argument("--timing-spread", default=None,
@@ -155,18 +164,22 @@ def main(argv=None) -> int:
             return cache[k]
         sections = section(
             f"Validation seeds, each pair judged by a model without its two seeds ({n} seeds, "
-            f"{n * (n - 1)} ordered pairs)",
-            f"Base seed a, head seed b (a ≠ b), both from `{_rel(run)}`. The model of every "
+            + (f"{n * (n - 1) // 2} pairs, each once" if a.unordered else
+               f"{n * (n - 1)} ordered pairs") + ")",
+            f"Base seed a, head seed b (a ≠ b), both from `{_rel(run)}`"
+            + (" (every pair of seeds once; which is the base alternates)" if a.unordered
+               else "") + ". The model of every "
             f"pair is made from the other {n - 2} seeds (leave-two-out): it has seen neither "
             "side, as with a real change. This is the null the gate claims.",
-            judge(docs, model, models_for, spread, print))
+            judge(docs, model, models_for, spread, print, not a.unordered))
         if a.in_sample:
             sections += section(
                 "The same pairs against the committed model (in-sample)",
                 f"Judged with `{_rel(a.model)}`, which was made from these same seeds (both "
                 "sides of every pair are in it, so its spread is a little wider than one "
                 "that never saw them: this table is the easier one).",
-                judge(docs, model, spread=spread, log=print))
+                judge(docs, model, spread=spread, log=print,
+                      ordered=not a.unordered))
         if a.tuning:
             tdocs = split_by_seed(Path(a.tuning), Path(tmp) / "t")
             sections += section(
@@ -177,6 +190,7 @@ def main(argv=None) -> int:
                           capture_output=True, text=True).stdout.strip()
     st = model.stamp
     cmd = " ".join(["python -m qbtools.gate.seed_swap", _rel(run), "--model", _rel(a.model)]
+                   + (["--unordered"] if a.unordered else [])
                    + (["--in-sample"] if a.in_sample else [])
                    + (["--tuning", _rel(Path(a.tuning))] if a.tuning else []))
     load = os.getloadavg()
