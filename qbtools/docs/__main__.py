@@ -133,12 +133,12 @@ PAGES: tuple[Page, ...] = (
          made_by="`python -m qbtools.gate.aa` (pairs of runs, hours), which rewrites the "
          "page after every pair (docs/gate.md says how each section was made)"),
     Page("planted", ("generated/planted.md",), (), "",
-         made_by="`python -m qbtools.gate.planted --suite pr --seeds 0,1` (about 15 "
-         "minutes), which writes the page at its end"),
+         made_by="`python -m qbtools.gate.planted --suite pr --seeds 0` (one seed a side as "
+         "the PR gate runs it; 15-30 minutes), which writes the page at its end"),
     Page("planted-burn", ("generated/planted-burn.md",), (), "",
-         made_by="`python -m qbtools.gate.planted --suite pr --plants none --burn 2 --seeds 0,1 "
+         made_by="`python -m qbtools.gate.planted --suite pr --plants none --burn 2 --seeds 0 "
          "--md docs/generated/planted-burn.md` (the A/A of the whole pr suite with two "
-         "CPU burners beside it; about 15 minutes), which writes the page at its end"),
+         "CPU burners beside it; 20-30 minutes), which writes the page at its end"),
     Page("harmless", ("generated/harmless.md",), (), "",
          made_by="`python -m qbtools.gate.harmless --suite pr --seed 0` (seven pr runs of "
          "one seed, one of them under another torch; about 15 minutes), which writes the "
