@@ -80,7 +80,26 @@ CASES = [
     ("foreign-json-named-directly", _raw('{"machine": "asv-box", "version": 1}'),
      ["not a quirkbench results document", "no 'schema' key"]),
     ("json-not-an-object", _raw("[1, 2, 3]"), ["not a quirkbench results document", "a list"]),
+    # strict JSON with bounded nesting: Python's json reads NaN and Infinity, and recursed
+    # into a RecursionError traceback on deep nesting
+    ("nesting-200000-deep", _raw("[" * 200_000), ["the JSON nests deeper than 64 levels"]),
+    ("nesting-100-deep-in-info", _set(lambda d: d["units"][UNIT].update(info=_deep(100))),
+     ["the JSON nests deeper than 64 levels", "units.memorization/mnist5k/0.info"]),
+    ("bare-NaN-value", ("text", lambda t: t.replace('"value": ', '"value": NaN, "x": ', 1)),
+     [f"units.{UNIT}.metrics[0].value is a bare NaN", "not JSON"]),
+    ("bare-Infinity-in-meta", ("text", lambda t: t.replace('"meta": {', '"meta": {"elapsed": '
+                                                              'Infinity, ', 1)),
+     ["meta.elapsed is a bare Infinity"]),
+    ("bare-minus-Infinity-in-a-series", _set(lambda d: d["units"][UNIT]["series"].update(
+        train_curve=[{"loss": "MINUSINF"}])), ["train_curve[0].loss is a bare -Infinity"]),
 ]
+
+
+def _deep(n: int):
+    out: list = []
+    for _ in range(n):
+        out = [out]
+    return {"x": out}
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +114,9 @@ def damaged(good, tmp_path, how) -> str:
     if kind == "doc":
         doc = json.loads(good.read_text())
         arg(doc)
-        bad.write_text(json.dumps(doc))
+        bad.write_text(json.dumps(doc).replace('"MINUSINF"', "-Infinity"))
+    elif kind == "text":
+        bad.write_text(arg(json.dumps(json.loads(good.read_text()))))
     elif arg == "TRUNCATE":
         text = good.read_text()
         bad.write_text(text[: len(text) // 2])
@@ -105,9 +126,11 @@ def damaged(good, tmp_path, how) -> str:
 
 
 @pytest.mark.parametrize("how, fragments", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-@pytest.mark.parametrize("reader", ["compare-base", "compare-head", "report", "load_results"])
+@pytest.mark.parametrize("reader", ["compare-base", "compare-head", "report", "load_results",
+                                    "resume"])
 def test_damaged_document_is_one_line_exit_2(reader, how, fragments, good, tmp_path, capsys):
     bad = damaged(good, tmp_path, how)
+    before = open(bad, "rb").read()
     if reader == "load_results":
         with pytest.raises(UserError) as e:
             results.load_results(bad)
@@ -115,7 +138,8 @@ def test_damaged_document_is_one_line_exit_2(reader, how, fragments, good, tmp_p
     else:
         argv = {"compare-base": ["compare", bad, str(good)],
                 "compare-head": ["compare", str(good), bad],
-                "report": ["report", bad, "--out", str(tmp_path / "r.html")]}[reader]
+                "report": ["report", bad, "--out", str(tmp_path / "r.html")],
+                "resume": ["run", "--resume", bad, "--no-report"]}[reader]
         assert main(argv) == 2
         err = capsys.readouterr().err
         assert not (tmp_path / "r.html").exists()
@@ -123,6 +147,7 @@ def test_damaged_document_is_one_line_exit_2(reader, how, fragments, good, tmp_p
     assert "Traceback" not in err and bad in err
     for f in fragments:
         assert f in err, (f, err)
+    assert open(bad, "rb").read() == before  # never rewritten: --resume validates first
 
 
 def test_good_document_loses_no_record(good):

@@ -103,7 +103,7 @@ class FakeRay:
 
         return lambda f: Remote()
 
-    def wait(self, refs, num_returns=1):
+    def wait(self, refs, num_returns=1, timeout=None):
         return refs[-num_returns:], refs[:-num_returns]  # not in submission order
 
     def get(self, ref):
@@ -211,3 +211,40 @@ def test_ray_worker_killed_every_time_is_failed_not_lost(tmp_path, real_ray, fau
 def test_ray_unit_error_is_one_line(tmp_path, real_ray, fault_task):
     unit = _run("ray", tmp_path / "r.json", "user-error")["units"]["faulty/digits/0"]
     assert unit["error"] == "UserError: the data set is not where --data-root says"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig, code, word", [(signal.SIGTERM, 143, "terminated"),
+                                             (signal.SIGINT, 130, "interrupted")],
+                         ids=["SIGTERM", "SIGINT"])
+def test_a_ray_run_stopped_by_a_signal_is_interrupted_and_resumable(tmp_path, real_ray, sig,
+                                                                    code, word):
+    """As under the local executors: status interrupted, the units in flight named, the
+    resume command printed, exit 143 or 130 (``ray.init`` sets SIGTERM to ``sys.exit``, and
+    Ray re-raises Ctrl-C as a plain KeyboardInterrupt: neither may decide the outcome)."""
+    import subprocess
+    import time
+
+    src = str(Path(suite.__file__).resolve().parents[2])
+    env = {**os.environ, "PYTHONPATH": src, "PYTHONUNBUFFERED": "1",
+           "RAY_ADDRESS": real_ray.get_runtime_context().gcs_address}
+    out = tmp_path / "r.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "quirkbench", "run", "--suite", "smoke", "--tasks",
+         "memorization", "--dataset", "digits", "--seeds", "0-3", "--device", "cpu",
+         "--no-report", "--executor", "ray", "--out", str(out),
+         "--set", "memorization.n_train=300"], env=env, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        # a shell's background job inherits SIGINT ignored, and Python keeps it so
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    for line in proc.stdout:
+        if "units on cpu" in line:
+            break
+    time.sleep(1.0)
+    proc.send_signal(sig)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == code, stderr
+    assert stderr.strip().splitlines()[-1] == f"quirkbench: {word}" and "Traceback" not in stderr
+    assert f"; resume with: quirkbench run --resume {out}" in stdout
+    meta = results.read(out)["meta"]
+    assert meta["status"] == "interrupted" and "memorization/digits/" in meta["interrupted_in"]

@@ -31,6 +31,24 @@ def default_out(suite: str) -> Path:
     return Path("results") / f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-{suite}.json"
 
 
+def the_file(out: Path) -> Path:
+    """The file a run at ``out`` writes and locks: the target of a symlink (the link stays a
+    link, and a run through the link and one at the target contend for one lock). A file
+    with several hard links is refused: a run replaces the file it writes, which would
+    split the names into two documents."""
+    if out.is_symlink():
+        out = out.resolve()
+    try:
+        links = out.stat().st_nlink
+    except OSError:
+        return out
+    if links > 1 and out.is_file():
+        raise UserError(f"{out} has {links} hard links (names for one file); a run replaces "
+                        "the file it writes, which would split them: copy it, or choose "
+                        "another --out")
+    return out
+
+
 def resume_command(out: str | Path) -> str:
     """The command that resumes the run whose document is ``out``."""
     return f"quirkbench run --resume {shlex.quote(str(out))}"
@@ -90,7 +108,9 @@ def preflight(folder: Path, n_units: int, what: str = "--out") -> None:
 class RunLock:
     """The one-writer lock of a results file: ``.NAME.lock`` (``filelock``, released by the
     kernel when the holder dies, so a kill -9'd run leaves nothing to clean) and
-    ``.NAME.holder`` (the holder's PID and start time, for the message a second run sees)."""
+    ``.NAME.holder`` (the holder's PID and start time, for the message a second run sees),
+    next to the file itself (``the_file``: a symlink's target), so every path to one file
+    meets one lock."""
 
     def __init__(self, out: Path):
         import filelock
@@ -105,7 +125,7 @@ class RunLock:
         try:
             h = json.loads(self.holder.read_text())
             return h if isinstance(h, dict) else None
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):
             return None
 
     def acquire(self) -> RunLock:

@@ -182,6 +182,9 @@ class PoolExecutor:
         self.restarts = 0  # workers replaced after dying
         self._workers: list[_Worker] = []
 
+    def start(self) -> None:
+        pass  # workers start with the first units (map)
+
     @property
     def in_flight(self) -> list[str]:
         """Keys of the units running now (the runner names them when interrupted)."""

@@ -40,12 +40,16 @@ __all__ = ["SUITES", "parse_seeds", "resume_from", "run_suite"]
 
 class _SigtermAsInterrupt:
     """Within the block, SIGTERM raises ``Terminated`` (a ``KeyboardInterrupt``) in the main
-    thread, so the run stops as on Ctrl-C: the document says where, the lock is released."""
+    thread, so the run stops as on Ctrl-C: the document says where, the lock is released.
+    ``received`` remembers it: a library the exception passes through (Ray) may re-raise it
+    as a plain ``KeyboardInterrupt``. It replaces the handler ``ray.init`` sets
+    (``sys.exit``), for the block's life."""
 
     def __enter__(self):
-        self.old = None
+        self.old, self.received = None, False
         if threading.current_thread() is threading.main_thread():
             def handler(signum, frame):
+                self.received = True
                 raise Terminated("terminated (SIGTERM)")
             self.old = signal.signal(signal.SIGTERM, handler)
         return self
@@ -91,12 +95,14 @@ def run_suite(suite: str = "quick", *, tasks: list[str] | None = None,
     out = Path(out) if out else document.default_out(suite)
     if out.is_dir():
         raise UserError(f"--out {out} is a folder; give a file path such as {out / 'run.json'}")
+    out = document.the_file(out)
     document.preflight(out.parent, len(units))
     lock = document.RunLock(out).acquire()
     try:
         if lock.stale:
             log(f"taking over {out} from a run that stopped without finishing (PID "
                 f"{lock.stale.get('pid', '?')}, started {lock.stale.get('started', '?')})")
+        ex.start()  # before the document: a cluster that cannot be reached leaves it alone
         try:
             doc = document.open_document(out, inv, units, dev, argv, resume, project_of(units))
         except OSError as e:
@@ -181,8 +187,9 @@ def _run_locked(out: Path, doc: dict[str, Any], units: list[Unit], ex, dev, log)
         + (f", {min(n_jobs, len(todo))} at a time" if n_jobs > 1 and len(todo) > 1 else ""))
     i = done_before
     finished = ex.map(todo)
+    sigterm = _SigtermAsInterrupt()
     try:
-        with _SigtermAsInterrupt():
+        with sigterm:
             for u, rec in finished:
                 i += 1
                 run.record(u, rec)
@@ -193,13 +200,15 @@ def _run_locked(out: Path, doc: dict[str, Any], units: list[Unit], ex, dev, log)
                     log(f"[{i}/{len(units)}] {u.key} FAILED: {rec['error']}")
     except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM
         where = ", ".join(getattr(ex, "in_flight", [])) or "between units"
-        how = "terminated" if isinstance(e, Terminated) else "interrupted"
+        terminated = isinstance(e, Terminated) or sigterm.received
         try:
             run.finish("interrupted", interrupted_in=where)
         except OSError:
             pass
-        log(f"{how} in {where} after {i} of {len(units)} units; resume with: "
-            f"{document.resume_command(out)}")
+        log(f"{'terminated' if terminated else 'interrupted'} in {where} after {i} of "
+            f"{len(units)} units; resume with: {document.resume_command(out)}")
+        if terminated and not isinstance(e, Terminated):
+            raise Terminated("terminated (SIGTERM)") from None
         raise
     except BaseException as e:
         try:

@@ -36,6 +36,7 @@ from ..metrics import Metric
 
 # the format, its JSON Schema and the check of a document against it
 from .schema import SCHEMA, UNIT_STATUSES, UNITS, ForeignDocument, validate  # noqa: F401
+from .strict_json import parse
 
 OLD_SCHEMAS = ("quirkbench.results/1",)  # still read, upgraded in memory by ``read``
 LEGACY_TIME_UNITS = frozenset({"s", "ms", "us", "µs", "ns", "samples/s", "steps/s", "it/s",
@@ -183,8 +184,8 @@ def read(path: str | Path) -> dict[str, Any]:
     try:
         with open(path, encoding="utf-8") as f:
             st = os.fstat(f.fileno())  # the file as read: a rewrite is a new inode or mtime
-            doc = json.load(f)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            doc = parse(f.read(), path)  # strict JSON, nesting bounded
+    except (OSError, UnicodeDecodeError) as e:
         raise UserError(f"{path} is not a readable results document ({type(e).__name__}: "
                         f"{str(e).splitlines()[0] if str(e) else 'empty'})") from None
     if isinstance(doc, dict) and doc.get("schema") in OLD_SCHEMAS:
