@@ -175,6 +175,12 @@ def _no_document(tmp, prev):
     assert not (tmp / "r.json").exists()  # refused while planning: nothing written
 
 
+def _clamped(tmp, prev):
+    unit = strict_json(tmp / "r.json")["units"]["memorization/digits/0"]
+    assert unit["status"] == "done" and unit["config"]["n_train"] == 10**9
+    assert unit["clamped"] == {"digits": {"n_train": {"asked": 10**9, "used": 1438}}}
+
+
 def _deep(tmp, prev, mp):
     (tmp / "deep.json").write_text("[" * 200_000)
 
@@ -296,6 +302,18 @@ CASES = {
     "Ray not installed": Case(["run", *TINY, "--executor", "ray", *OUT], 2,
                               "pip install 'quirkbench[ray]'", setup=_no_ray),
     "bad --set syntax": Case(["run", *TINY, "--set", "oops", *OUT], 2, "--set takes TASK.KEY"),
+    # training that goes nowhere fails its unit, named, with the step (exit 1)
+    "finite divergence": Case([*MEM, "--set", "memorization.train.lr=1e6"], 1, "",
+                              check=_failed_units(1, "over 1000× the first step's")),
+    "dead network": Case([*MEM, "--set", "memorization.train.lr=5"], 1, "",
+                         check=_failed_units(1, "DidNotTrainError: did not train: after")),
+    "unit budget": Case([*MEM, "--unit-budget", "0.05"], 1, "",
+                        check=_failed_units(1, "UnitBudgetExceeded: ran past its wall-clock "
+                                               "budget of 0.05 s")),
+    "negative unit budget": Case(["run", *TINY, "--unit-budget", "-1", *OUT], 2,
+                                 "--unit-budget must be a number of seconds ≥ 0"),
+    "unit budget not a number": Case(["run", *TINY, "--unit-budget", "soon", *OUT], 2,
+                                     "--unit-budget must be a number of seconds"),
     # every model named anywhere is checked before the first unit trains
     "unknown model in --set": Case([*MEM, "--set", "memorization.model=nosuch"], 2,
                                    "memorization.model: unknown model 'nosuch'; valid: ",
@@ -313,6 +331,10 @@ CASES = {
                             "--model: unknown model 'nosuch'"),
     "--model names a missing factory": Case(["run", *TINY, "--model", "json:nosuch", *OUT], 2,
                                             "has no attribute 'nosuch'"),
+    # a size beyond the data set is clamped and recorded, not silently
+    "n_train beyond the data set": Case([*MEM[:-1], "{tmp}/r.json", "--set",
+                                         "memorization.n_train=1000000000"], 0, "",
+                                        check=_clamped),
     "n_train below 10": Case([*MEM, "--set", "memorization.n_train=5"], 2,
                              "n_train must be an integer ≥ 10"),
     "a data set the task refuses": Case(["run", "--suite", "smoke", "--tasks", "throughput",

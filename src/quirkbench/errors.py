@@ -27,11 +27,29 @@ def did_you_mean(name, valid) -> str:
 
 
 class DivergenceError(RuntimeError):
-    """Training produced a non-finite loss or parameters; the unit fails with this message."""
+    """Training diverged: a non-finite loss or parameters, or a finite loss that exploded
+    (``reason`` says which); the unit fails with this message."""
 
-    def __init__(self, step: int, what: str = "loss"):
-        super().__init__(f"diverged at step {step} (non-finite {what})")
+    def __init__(self, step: int, what: str = "loss", reason: str | None = None):
+        super().__init__(f"diverged at step {step} ({reason or f'non-finite {what}'})")
         self.step = step
+
+
+class DidNotTrainError(RuntimeError):
+    """Training that aims for a target accuracy is still at chance past its budget (a dead
+    network: its metrics would describe nothing); the unit fails with this message."""
+
+    def __init__(self, step: int, reason: str):
+        super().__init__(f"did not train: after {step} steps {reason}")
+        self.step = step
+
+
+class UnitBudgetExceeded(RuntimeError):
+    """A unit ran past its wall-clock budget (``--unit-budget``); it fails with this message."""
+
+    def __init__(self, seconds: float):
+        super().__init__(f"ran past its wall-clock budget of {seconds:g} s (--unit-budget)")
+        self.seconds = seconds
 
 
 class Terminated(KeyboardInterrupt):

@@ -24,6 +24,20 @@ def _overrides(pairs: list[str] | None) -> dict[str, dict]:
     return out
 
 
+def _seconds(text: str) -> float:
+    """``--unit-budget``: a number of seconds ≥ 0."""
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 <= value < math.inf:
+        raise UserError(f"--unit-budget must be a number of seconds ≥ 0 (0: no limit), "
+                        f"got {text!r}")
+    return value
+
+
 # --------------------------------------------------------------------------- commands
 
 # jobs auto: one worker per physical core; a run of one unit, or on one core, stays in this
@@ -31,7 +45,7 @@ def _overrides(pairs: list[str] | None) -> dict[str, dict]:
 RUN_DEFAULTS = {"suite": "quick", "device": "auto", "executor": "local", "jobs": "auto"}
 # what --resume takes from the document; giving one of these with it is a mistake
 _FROM_DOCUMENT = ("suite", "tasks", "datasets", "seeds", "device", "out", "sets", "data_root",
-                  "download", "trust_data_root", "model")
+                  "download", "trust_data_root", "model", "unit_budget")
 
 
 def run(suite: str | None = None, tasks: list[str] | None = None,
@@ -39,7 +53,8 @@ def run(suite: str | None = None, tasks: list[str] | None = None,
         out: str | None = None, sets: list[str] | None = None, data_root: str | None = None,
         download: bool = False, executor: str | None = None, report: bool = True,
         quiet: bool = False, resume: str | None = None, jobs: str | None = None,
-        trust_data_root: bool = False, model: str | None = None) -> int:
+        trust_data_root: bool = False, model: str | None = None,
+        unit_budget: float | None = None) -> int:
     """Run a suite (or ``resume`` one from its document); exit status 1 if a unit failed."""
     from ..runner.suite import resume_from, run_suite
 
@@ -48,7 +63,7 @@ def run(suite: str | None = None, tasks: list[str] | None = None,
         given = {"suite": suite, "tasks": tasks, "datasets": datasets, "seeds": seeds,
                  "device": device, "out": out, "sets": sets, "data_root": data_root,
                  "download": download or None, "trust_data_root": trust_data_root or None,
-                 "model": model}
+                 "model": model, "unit_budget": unit_budget}
         clash = [k for k in _FROM_DOCUMENT if given[k] is not None]
         if clash:
             flags = ", ".join("--" + {"datasets": "dataset", "sets": "set"}.get(k, k)
@@ -62,7 +77,7 @@ def run(suite: str | None = None, tasks: list[str] | None = None,
                          overrides=_overrides(sets), data_root=data_root, download=download,
                          executor=executor or RUN_DEFAULTS["executor"], argv=sys.argv[1:],
                          log=log, jobs=jobs or RUN_DEFAULTS["jobs"],
-                         trust_data_root=trust_data_root, model=model)
+                         trust_data_root=trust_data_root, model=model, unit_budget_s=unit_budget)
     return _after_run(path, report, log)
 
 
@@ -195,6 +210,10 @@ def add_parser(sub) -> None:
                         "IDX files); their hashes are still recorded in the results")
     r.add_argument("--executor", help="local (default) | ray (see docs/running.md)")
     add_jobs_argument(r)
+    r.add_argument("--unit-budget", type=_seconds, metavar="SECONDS",
+                   help="stop a unit that runs longer than this and record it as failed "
+                        "(default: the suite's, 120 s for smoke, 600 s for pr, 1800 s for "
+                        "quick; 0: no limit)")
     r.add_argument("--no-report", dest="report", action="store_false", help="skip the HTML report")
     r.add_argument("-q", "--quiet", action="store_true", help="only the summary")
 

@@ -61,6 +61,9 @@ class Dataset:
     num_classes: int
     bounds: tuple[float, float] | None = (0.0, 1.0)
     sources: dict | None = None  # what it was read from: {"kind", "sha256": {file: digest}}
+    # sizes asked for beyond what the split has, and what was used: {"n_train": {"asked",
+    # "used"}}; the runner records them with the unit
+    clamped: dict | None = None
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -73,7 +76,7 @@ class Dataset:
     def to(self, device) -> Dataset:
         return Dataset(self.name, self.x_train.to(device), self.y_train.to(device),
                        self.x_test.to(device), self.y_test.to(device), self.num_classes,
-                       self.bounds, self.sources)
+                       self.bounds, self.sources, self.clamped)
 
     def describe(self) -> str:
         shape = "×".join(str(s) for s in self.input_shape)
@@ -346,7 +349,8 @@ def load(name: str, *, seed: int = 0, device: str | torch.device = "cpu",
 
     Sets without an official test split are split ``1 - test_fraction`` /
     ``test_fraction``, stratified, deterministically from ``seed``. ``n_train`` /
-    ``n_test`` take class-balanced subsets (deterministic from ``seed``).
+    ``n_test`` take class-balanced subsets (deterministic from ``seed``); a size beyond
+    what the split has is clamped to all of it, and ``Dataset.clamped`` says so.
     Files under ``data_root`` must be the official ones (pinned SHA-256) unless
     ``trust_data_root``; what was read is in the returned ``Dataset.sources``.
     """
@@ -368,6 +372,9 @@ def load(name: str, *, seed: int = 0, device: str | torch.device = "cpu",
     if xte is None:
         tr, te = stratified_split(y, test_fraction, seed)
         x, y, xte, yte = x[tr], y[tr], x[te], y[te]
+    clamped = {k: {"asked": v, "used": len(have)}
+               for k, v, have in (("n_train", n_train, y), ("n_test", n_test, yte))
+               if v is not None and v > len(have)}
     if n_train is not None:
         keep = _subsample(y, n_train, seed)
         x, y = x[keep], y[keep]
@@ -377,7 +384,7 @@ def load(name: str, *, seed: int = 0, device: str | torch.device = "cpu",
     dev = torch.device(device)
     t = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(dev)  # noqa: E731
     return Dataset(name, t(x), t(y), t(xte), t(yte), spec.num_classes,
-                   (0.0, 1.0) if spec.bounded else None, sources)
+                   (0.0, 1.0) if spec.bounded else None, sources, clamped or None)
 
 
 def shape_of(name: str, **load_kw) -> tuple[tuple[int, ...], int]:
@@ -400,13 +407,61 @@ def _array_digest(*arrays) -> str:
     return h.hexdigest()
 
 
+_GPUS: list[int] = []  # the probe's answer, once per process
+
+
+def cuda_device_count() -> int:
+    """Visible CUDA GPUs, probed once and quietly. A torch built without CUDA, or a Linux
+    machine without the NVIDIA driver, is not probed at all; elsewhere what the probe prints
+    (a CUDA build on a machine without a usable driver prints an error-looking line such as
+    "gpuGetDeviceCount failed ...") is kept off the user's terminal."""
+    if not _GPUS:
+        _GPUS.append(_probe_gpus())
+    return _GPUS[0]
+
+
+def _probe_gpus() -> int:
+    import sys
+    import warnings
+
+    if not torch.backends.cuda.is_built():
+        return 0
+    driver = ("/proc/driver/nvidia/version", "/dev/nvidiactl", "/dev/dxg")  # Linux, WSL2
+    if sys.platform.startswith("linux") and not torch.version.hip \
+            and not any(Path(f).exists() for f in driver):
+        return 0  # no NVIDIA driver: nothing to find, and nothing printed
+    with warnings.catch_warnings(), _quiet_stderr():
+        warnings.simplefilter("ignore")
+        return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+class _quiet_stderr:
+    """File descriptor 2 sent to /dev/null within the block (native libraries write there
+    directly, past Python's ``sys.stderr``)."""
+
+    def __enter__(self):
+        import sys
+
+        sys.stderr.flush()
+        self.saved = os.dup(2)
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, 2)
+        os.close(null)
+        return self
+
+    def __exit__(self, *exc):
+        os.dup2(self.saved, 2)
+        os.close(self.saved)
+        return False
+
+
 def resolve_device(device: str) -> torch.device:
     """``auto`` → CUDA when present, else CPU; ``cuda`` without a GPU is a user error."""
     if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device("cuda" if cuda_device_count() else "cpu")
     if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
         raise UserError(f"unknown device {device!r}; valid: auto, cpu, cuda, cuda:N")
-    if device.startswith("cuda") and not torch.cuda.is_available():
+    if device.startswith("cuda") and not cuda_device_count():
         raise UserError(f"device {device!r} asked for, but torch sees no CUDA GPU; "
                         "valid here: auto, cpu")
     return torch.device(device)

@@ -9,7 +9,6 @@ steps, epochs, wall seconds and a per-epoch curve.
 
 from __future__ import annotations
 
-import copy
 import math
 import time
 from collections.abc import Callable
@@ -18,11 +17,13 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.func import functional_call, stack_module_state, vmap
+from torch.func import vmap
 
 from .. import progress
 from ..config import at_least, check, check_choices
-from ..errors import DivergenceError, UserError
+from ..errors import UserError
+from .health import health, raise_if_diverged, raise_if_stalled
+from .stacked import Fit, Stack
 
 OPTIMIZERS = ("sgd", "adam")
 # (logits (B, C), hard labels (B,)) → the logits an accuracy is read from
@@ -173,25 +174,6 @@ def _steps_per_epoch(n: int, b: int) -> int:
     return max(1, n // b)  # drop the ragged last batch: every step sees b examples
 
 
-def _finite_check(losses: list[torch.Tensor], params) -> torch.Tensor:
-    """On the device, no host sync: (index of the first non-finite loss in ``losses`` or -1,
-    1 if every parameter is finite else 0), as a float64 pair to read with the epoch's other
-    numbers in one transfer. The per-step cost is a list append of a tensor the step made
-    anyway; the check runs once per epoch."""
-    bad = ~torch.isfinite(torch.stack(losses))
-    first = torch.where(bad.any(), bad.long().argmax(), -1)
-    ok = torch.stack([torch.isfinite(p).all() for p in params]).all()
-    return torch.stack([first.double(), ok.double()])
-
-
-def _raise_if_diverged(first_bad: float, params_ok: float, step0: int, step: int) -> None:
-    """``step0``: steps taken before this epoch; ``step``: after it."""
-    if first_bad >= 0:
-        raise DivergenceError(step0 + int(first_bad) + 1, "loss")
-    if not params_ok:
-        raise DivergenceError(step, "parameters")
-
-
 # --------------------------------------------------------------------------- one model
 
 def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig, *,
@@ -214,6 +196,7 @@ def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig, 
     ``head(logits, labels)`` gives the logits the accuracy is read from, when that is not
     the model's output as it is: a task-incremental protocol masks other tasks' classes
     (its ``loss_fn`` does the same), so the target is the accuracy its tests measure.
+    Each epoch's one host sync also reads the checks of ``health`` (diverged, did not train).
     """
     n = len(x)
     if n == 0:
@@ -229,31 +212,90 @@ def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig, 
     mask_list = _mask_pairs(model, masks)
     _apply_masks(mask_list)
     model.train()
+    run = _Run(model, opt, x, y, yl, b, spe, max_steps, cfg, loss_fn, penalty, mask_list, head)
     curve: list[dict] = []
-    step, fitted = 0, False
     train_acc = train_loss = 0.0
+    epoch, first = 0, None
     _sync(device)
     t0 = time.perf_counter()
-    t_probe = 0.0
-    epoch = 0
-    near = False  # running accuracy close to the target: check it every cfg.check_every steps
-    probe = (_FitProbe(x, yl, cfg.target_train_acc, head) if cfg.target_train_acc is not None
-             else None)
-    while step < max_steps and not fitted:
+    while run.step < max_steps and not run.fitted:
         perm = torch.randperm(n, generator=g, device=device)
+        step0 = run.step
+        correct, loss_sum, seen, losses = run.epoch(perm)
+        epoch += 1
+        first = losses[0] if first is None else first
+        with torch.no_grad():  # one host sync per epoch: accuracy, loss, the health checks
+            c, ls, ch, f, *signs = torch.cat([
+                torch.stack([correct.double(), loss_sum.double(), run.chance, first.double()]),
+                health(losses, model.parameters(), first)]).tolist()
+        raise_if_diverged(signs, f, step0, run.step)
+        train_acc = run_acc = c / seen
+        train_loss = ls / seen
+        if cfg.target_train_acc is not None:
+            raise_if_stalled(epoch, run.step, run_acc, train_loss, ch, f)
+        if run.fitted or (cfg.target_train_acc is not None
+                          and run_acc >= cfg.target_train_acc - 0.02):
+            train_acc, train_loss = run.fit_probe.full(model)
+            run.fitted = train_acc >= cfg.target_train_acc
+            model.train()
+        run.near = (cfg.check_every is not None and cfg.target_train_acc is not None
+                    and run_acc >= cfg.target_train_acc - 0.05)
+        point = {"epoch": epoch, "step": run.step,
+                 "seconds": time.perf_counter() - t0 - run.t_probe,
+                 "train_acc": train_acc, "train_loss": train_loss}
+        if cfg.eval_test and x_test is not None:
+            point["test_acc"] = run.probe(lambda: evaluate(model, x_test, y_test)[0])
+        curve.append(point)
+        bar.update(run.step)
+        if log is not None:
+            log(f"epoch {epoch} step {run.step} train_acc {train_acc:.3f}")
+    _sync(device)
+    seconds = curve[-1]["seconds"] if curve else time.perf_counter() - t0 - run.t_probe
+    if (cfg.target_train_acc is None or not run.fitted) and final_train_eval:
+        train_acc, train_loss = evaluate(model, x, y, head=head)
+    test_acc = evaluate(model, x_test, y_test)[0] if x_test is not None else None
+    return TrainResult(run.step, run.step / spe, seconds, run.fitted, train_acc, test_acc,
+                       train_loss, curve)
+
+
+class _Run:
+    """The state of one ``train`` call across epochs: steps taken, whether the fit is
+    confirmed, the probing time that is not training time, and the step loop itself."""
+
+    def __init__(self, model, opt, x, y, yl, b, spe, max_steps, cfg, loss_fn, penalty,
+                 mask_list, head):
+        self.model, self.opt, self.x, self.y, self.yl = model, opt, x, y, yl
+        self.b, self.spe, self.max_steps, self.cfg = b, spe, max_steps, cfg
+        self.loss_fn, self.penalty, self.mask_list, self.head = loss_fn, penalty, mask_list, head
+        self.step, self.fitted, self.near, self.t_probe = 0, False, False, 0.0
+        self.chance = (yl.bincount().max() / len(yl)).double()  # the largest class's share
+        self.fit_probe = (_FitProbe(x, yl, cfg.target_train_acc, head)
+                          if cfg.target_train_acc is not None else None)
+
+    def probe(self, fn):  # fn() in eval mode, its time not counted as training time
+        t1 = time.perf_counter()
+        out = fn()
+        self.model.train()
+        self.t_probe += time.perf_counter() - t1
+        return out
+
+    def epoch(self, perm: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int, list]:
+        """One pass in the order ``perm``: (correct, summed loss, examples seen, each step's
+        loss), on the device. When ``near`` the target, the fit is probed every check_every."""
+        model, cfg, x, y, opt = self.model, self.cfg, self.x, self.y, self.opt
+        mask_list, step, device = self.mask_list, self.step, x.device
         correct = torch.zeros((), device=device)
         loss_sum = torch.zeros((), device=device)
-        seen = 0
-        step0, losses = step, []
-        for i in range(spe):
-            if step >= max_steps:
+        seen, losses = 0, []
+        for i in range(self.spe):
+            if step >= self.max_steps:
                 break
-            idx = perm[i * b:(i + 1) * b]
+            idx = perm[i * self.b:(i + 1) * self.b]
             xb, yb = x[idx], y[idx]
             logits = model(xb)
-            loss = loss_fn(logits, yb)
-            if penalty is not None:
-                loss = loss + penalty(model)
+            loss = self.loss_fn(logits, yb)
+            if self.penalty is not None:
+                loss = loss + self.penalty(model)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -262,51 +304,17 @@ def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig, 
             step += 1
             seen += len(idx)
             with torch.no_grad():
-                read = logits if head is None else head(logits, yl[idx])
-                correct += (read.argmax(1) == yl[idx]).sum()
+                read = logits if self.head is None else self.head(logits, self.yl[idx])
+                correct += (read.argmax(1) == self.yl[idx]).sum()
                 lost = loss.detach()
                 losses.append(lost)
                 loss_sum += lost * len(idx)
-            if near and step % cfg.check_every == 0:
-                t1 = time.perf_counter()
-                fitted = probe.reached(model)
-                model.train()
-                t_probe += time.perf_counter() - t1  # the fit probe is not training time
-                if fitted:
+            if self.near and step % cfg.check_every == 0:
+                self.fitted = self.probe(lambda: self.fit_probe.reached(model))
+                if self.fitted:
                     break
-        epoch += 1
-        with torch.no_grad():  # one host sync per epoch: accuracy, loss, divergence check
-            c, ls, first_bad, params_ok = torch.cat([
-                torch.stack([correct.double(), loss_sum.double()]),
-                _finite_check(losses, model.parameters())]).tolist()
-        _raise_if_diverged(first_bad, params_ok, step0, step)
-        run_acc = c / seen
-        train_loss = ls / seen
-        train_acc = run_acc
-        if fitted or (cfg.target_train_acc is not None
-                      and run_acc >= cfg.target_train_acc - 0.02):
-            train_acc, train_loss = probe.full(model)
-            fitted = train_acc >= cfg.target_train_acc
-            model.train()
-        near = (cfg.check_every is not None and cfg.target_train_acc is not None
-                and run_acc >= cfg.target_train_acc - 0.05)
-        point = {"epoch": epoch, "step": step, "seconds": time.perf_counter() - t0 - t_probe,
-                 "train_acc": train_acc, "train_loss": train_loss}
-        if cfg.eval_test and x_test is not None:
-            t1 = time.perf_counter()
-            point["test_acc"] = evaluate(model, x_test, y_test)[0]
-            model.train()
-            t_probe += time.perf_counter() - t1  # the curve's test probe is not training time
-        curve.append(point)
-        bar.update(step)
-        if log is not None:
-            log(f"epoch {epoch} step {step} train_acc {train_acc:.3f}")
-    _sync(device)
-    seconds = curve[-1]["seconds"] if curve else time.perf_counter() - t0 - t_probe
-    if (cfg.target_train_acc is None or not fitted) and final_train_eval:
-        train_acc, train_loss = evaluate(model, x, y, head=head)
-    test_acc = evaluate(model, x_test, y_test)[0] if x_test is not None else None
-    return TrainResult(step, step / spe, seconds, fitted, train_acc, test_acc, train_loss, curve)
+        self.step = step
+        return correct, loss_sum, seen, losses
 
 
 def _mask_pairs(model: nn.Module, masks):
@@ -349,7 +357,7 @@ def train_many(models: list[nn.Module], x: torch.Tensor, y: torch.Tensor, cfg: T
     x_per = per_model and tuple(x.shape[:2]) == tuple(y.shape[:2])
     n = y.shape[1] if per_model else y.shape[0]
     device = x.device
-    stack = _Stack(models)
+    stack = Stack(models)
     opt = make_optimizer(list(stack.params.values()), cfg)
     gens = [torch.Generator(device=device).manual_seed(s) for s in seeds]
     b = min(cfg.batch_size, n)
@@ -363,9 +371,9 @@ def train_many(models: list[nn.Module], x: torch.Tensor, y: torch.Tensor, cfg: T
             return t[ar, idx] if per else t[idx]
         return gather(x, x_per), gather(y, per_model), gather(yl, per_model)
 
-    fit = _Fit(k)
+    fit = Fit(k)
     until = progress.until(cfg.target_train_acc, f"{k} models")
-    step, epoch, bar = 0, 0, progress.phase("training run", max_steps, until)
+    step, epoch, first, bar = 0, 0, None, progress.phase("training run", max_steps, until)
     _sync(device)
     t0 = time.perf_counter()
     while step < max_steps and not fit.all_done():
@@ -373,11 +381,12 @@ def train_many(models: list[nn.Module], x: torch.Tensor, y: torch.Tensor, cfg: T
         step0 = step
         correct, step, losses = _one_epoch(stack, opt, perm, b, spe, step, max_steps, batch)
         epoch += 1
-        with torch.no_grad():  # one host sync per epoch, divergence check included
-            stats = torch.cat([(correct / (spe * b)).double(),
-                               _finite_check(losses, stack.params.values())]).tolist()
-        _raise_if_diverged(stats[-2], stats[-1], step0, step)
-        run_acc = stats[:-2]
+        first = losses[0] if first is None else first
+        with torch.no_grad():  # one host sync per epoch, the divergence checks included
+            stats = torch.cat([(correct / (spe * b)).double(), first.double()[None],
+                               health(losses, stack.params.values(), first)]).tolist()
+        raise_if_diverged(stats[-4:], stats[-5], step0, step)
+        run_acc = stats[:-5]
         full = None
         if cfg.target_train_acc is not None and max(run_acc) >= cfg.target_train_acc - 0.02:
             full = stack.accuracy(x, yl, x_per, per_model).tolist()
@@ -404,50 +413,7 @@ def train_many(models: list[nn.Module], x: torch.Tensor, y: torch.Tensor, cfg: T
     return out
 
 
-class _Stack:
-    """K models of one architecture as stacked parameters, called at once through ``vmap``."""
-
-    def __init__(self, models: list[nn.Module]):
-        self.k = len(models)
-        base = copy.deepcopy(models[0]).to("meta")
-        torch.func.replace_all_batch_norm_modules_(base)
-        self.params, self.buffers = stack_module_state(models)
-
-        def logits_one(p, bufs, xb):
-            return functional_call(base, (p, bufs), (xb,))
-
-        self.batched = vmap(logits_one, in_dims=(0, 0, 0))
-
-    def logits(self, xb: torch.Tensor) -> torch.Tensor:
-        """xb (K, B, ...) → logits (K, B, C)."""
-        return self.batched(self.params, self.buffers, xb)
-
-    def accuracy(self, xe, ye, xper: bool, yper: bool) -> torch.Tensor:
-        """Accuracy (K,) on ``xe``, ``ye``; xper/yper: one set per model (K, N, ...)."""
-        with torch.no_grad():
-            n_e = ye.shape[1] if yper else len(ye)
-            accs = []
-            for i in range(0, n_e, 4096):
-                xb = xe[:, i:i + 4096] if xper else xe[i:i + 4096].expand(self.k,
-                                                                        *xe[i:i + 4096].shape)
-                yb = ye[:, i:i + 4096] if yper else ye[i:i + 4096].expand(self.k, -1)
-                accs.append((self.logits(xb).argmax(-1) == yb).float().sum(1))
-            return torch.stack(accs).sum(0) / n_e
-
-    def snapshot(self, j: int) -> dict[str, torch.Tensor]:
-        return {name: p[j].detach().clone() for name, p in self.params.items()}
-
-    def restore(self, j: int, snap: dict[str, torch.Tensor]) -> None:
-        for name, p in self.params.items():
-            p[j].copy_(snap[name])
-
-    def write_back(self, models: list[nn.Module]) -> None:
-        for j, m in enumerate(models):
-            m.load_state_dict({name: p[j].detach().clone() for name, p in self.params.items()}
-                              | {name: bb[j].clone() for name, bb in self.buffers.items()})
-
-
-def _one_epoch(stack: _Stack, opt, perm: torch.Tensor, b: int, spe: int, step: int,
+def _one_epoch(stack: Stack, opt, perm: torch.Tensor, b: int, spe: int, step: int,
                max_steps: int, batch) -> tuple[torch.Tensor, int, list[torch.Tensor]]:
     """One pass, each model in its own order ``perm`` (K, N): (correct (K,), steps so far,
     each step's summed loss, still on the device, for the divergence check)."""
@@ -467,32 +433,3 @@ def _one_epoch(stack: _Stack, opt, perm: torch.Tensor, b: int, spe: int, step: i
         with torch.no_grad():
             correct += (logits.argmax(-1) == lb).sum(1)
     return correct, step, losses
-
-
-class _Fit:
-    """Per model: the curve, and the point (and weights) where it reached the target."""
-
-    def __init__(self, k: int):
-        self.done_at: list[dict | None] = [None] * k
-        self.snapshot: dict[int, dict[str, torch.Tensor]] = {}
-        self.curves: list[list[dict]] = [[] for _ in range(k)]
-
-    def all_done(self) -> bool:
-        return all(d is not None for d in self.done_at)
-
-    def record(self, stack: _Stack, epoch: int, step: int, now: float, run_acc: list[float],
-               full: list[float] | None, test: list[float] | None,
-               target: float | None) -> None:
-        """One epoch's point for every model still training; a model whose full training
-        accuracy ``full`` reached ``target`` is done, its weights kept from now."""
-        for j in range(len(self.done_at)):
-            if self.done_at[j] is not None:
-                continue
-            acc = full[j] if full is not None else run_acc[j]
-            point = {"epoch": epoch, "step": step, "seconds": now, "train_acc": acc}
-            if test is not None:
-                point["test_acc"] = test[j]
-            self.curves[j].append(point)
-            if full is not None and full[j] >= target:
-                self.done_at[j] = point
-                self.snapshot[j] = stack.snapshot(j)

@@ -55,14 +55,15 @@ def resume_command(out: str | Path) -> str:
 
 
 def invocation(suite, tasks, datasets, seeds, overrides, device, data_root, download,
-               executor, jobs=1, trust_data_root=False, model=None) -> dict[str, Any]:
+               executor, jobs=1, trust_data_root=False, model=None,
+               unit_budget_s=None) -> dict[str, Any]:
     """Everything that decides a run's units and where they run, JSON-normalised."""
     return json.loads(json.dumps({
         "suite": suite, "tasks": unique(tasks), "datasets": unique(datasets),
         "seeds": seeds, "overrides": overrides or {}, "device": device,
         "data_root": data_root, "download": bool(download),
         "trust_data_root": bool(trust_data_root), "executor": executor, "jobs": jobs,
-        "model": model}))
+        "model": model, "unit_budget_s": unit_budget_s}))
 
 
 # what decides the units

@@ -32,14 +32,17 @@ class Suite:
     description: str
     seeds: tuple[int, ...]
     budget_s: int  # wall-clock budget the suite is designed for, on its target machine
+    # the most one unit may take before it is stopped as a runaway (--unit-budget): several
+    # times the slowest unit seen, on a 2-core machine at load 10
+    unit_budget_s: int
 
 
 SUITES: dict[str, Suite] = {s.name: s for s in (
-    Suite("smoke", "tests and CI on a CPU: every phenomenon, tiny budgets", (0,), 20),
+    Suite("smoke", "tests and CI on a CPU: every phenomenon, tiny budgets", (0,), 20, 120),
     Suite("pr", "every pull request, CPU, base and head; 3 seeds for a noise estimate",
-          (0, 1, 2), 180),
-    Suite("quick", "a laptop CPU in about two minutes (default)", (0,), 120),
-    Suite("nightly", "a GPU runner: more seeds, longer budgets", (0, 1, 2, 3, 4), 900),
+          (0, 1, 2), 180, 600),
+    Suite("quick", "a laptop CPU in about two minutes (default)", (0,), 120, 1800),
+    Suite("nightly", "a GPU runner: more seeds, longer budgets", (0, 1, 2, 3, 4), 900, 3600),
 )}
 
 

@@ -40,6 +40,7 @@ from typing import Any
 
 import torch
 
+from ..engine.data import cuda_device_count
 from ..errors import UserError
 from ..tasks import get, load_all
 from .plan import Unit
@@ -71,22 +72,22 @@ def resolve_jobs(jobs: int | str | None, device: torch.device) -> int:
     per visible GPU on CUDA. On CUDA a number above the GPU count is refused (workers would
     share a GPU and the timings would mean nothing)."""
     if jobs is None or jobs == AUTO:
-        return torch.cuda.device_count() if device.type == "cuda" else physical_cores()
+        return cuda_device_count() if device.type == "cuda" else physical_cores()
     try:
         n = int(jobs)
     except (TypeError, ValueError):
         n = 0
     if n < 1 or isinstance(jobs, bool) or (isinstance(jobs, str) and not jobs.isdigit()):
         raise UserError(f"--jobs must be a whole number ≥ 1 or 'auto', got {jobs!r}")
-    if device.type == "cuda" and device.index is None and n > torch.cuda.device_count():
-        raise UserError(f"--jobs {n} needs {n} GPUs but {torch.cuda.device_count()} are "
-                        f"visible; valid: 1..{torch.cuda.device_count()} or auto")
+    if device.type == "cuda" and device.index is None and n > cuda_device_count():
+        raise UserError(f"--jobs {n} needs {n} GPUs but {cuda_device_count()} are "
+                        f"visible; valid: 1..{cuda_device_count()} or auto")
     return n
 
 
 def _worker_device(device: torch.device, wid: int) -> torch.device:
     if device.type == "cuda" and device.index is None:
-        return torch.device("cuda", wid % max(1, torch.cuda.device_count()))
+        return torch.device("cuda", wid % max(1, cuda_device_count()))
     return device
 
 

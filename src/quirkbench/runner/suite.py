@@ -69,7 +69,7 @@ def run_suite(suite: str = "quick", *, tasks: list[str] | None = None,
               download: bool = False, executor: str = "local", argv: list[str] | None = None,
               log: Callable[[str], None] = print, resume: bool = False,
               jobs: int | str = 1, trust_data_root: bool = False,
-              model: str | None = None) -> Path:
+              model: str | None = None, unit_budget_s: float | None = None) -> Path:
     """Run a suite and return the path of its results document.
 
     Units already done in an existing ``out`` document (same units and settings) are
@@ -79,18 +79,23 @@ def run_suite(suite: str = "quick", *, tasks: list[str] | None = None,
     ``failed`` then. Ctrl-C and SIGTERM leave ``interrupted`` and re-raise.
     ``jobs``: units run in that many worker processes at once (``auto``: one per physical
     core, or per GPU; see ``runner/pool.py``); 1 runs them one after another in this process.
+    ``unit_budget_s``: the wall-clock seconds one unit may take before it is stopped and
+    recorded as failed (``None``: the suite's ``unit_budget_s``; 0: no limit).
     """
     dev = data.resolve_device(device)
     n_jobs = pool.resolve_jobs(jobs, dev)
     units = plan(suite, tasks, datasets, parse_seeds(seeds), overrides, model=model)
-    options = RunOptions(dev, data_root, bool(download), bool(trust_data_root), log)
+    budget = unit_budget(suite, unit_budget_s)
+    options = RunOptions(dev, data_root, bool(download), bool(trust_data_root), log,
+                         unit_budget_s=budget)
     for u in units:
         check_models(u, dev, data_root, download, trust_data_root)
     # tasks and seeds as resolved: a resume runs the same units even if the suite's defaults
     # change in between
     inv = document.invocation(suite, list(dict.fromkeys(u.task.name for u in units)),
                               datasets, sorted({u.seed for u in units}), overrides, device,
-                              data_root, download, executor, jobs, trust_data_root, model)
+                              data_root, download, executor, jobs, trust_data_root, model,
+                              unit_budget_s)
     ex = make_executor(executor, options, n_jobs, len(units))
     out = Path(out) if out else document.default_out(suite)
     if out.is_dir():
@@ -134,7 +139,19 @@ def resume_from(path: str | Path, *, executor: str | None = None, jobs: int | st
                      overrides=inv.get("overrides"), data_root=inv.get("data_root"),
                      download=bool(inv.get("download")), executor=inv.get("executor") or "local",
                      argv=argv, log=log, resume=True, jobs=inv.get("jobs") or 1,
-                     trust_data_root=bool(inv.get("trust_data_root")), model=inv.get("model"))
+                     trust_data_root=bool(inv.get("trust_data_root")), model=inv.get("model"),
+                     unit_budget_s=inv.get("unit_budget_s"))
+
+
+def unit_budget(suite: str, seconds: float | None) -> float | None:
+    """The wall-clock budget of one unit: ``seconds`` (0: none), else the suite's."""
+    if seconds is None:
+        return float(SUITES[suite].unit_budget_s)
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) \
+            or not 0 <= seconds < float("inf"):
+        raise UserError(f"--unit-budget must be a number of seconds ≥ 0 (0: no limit), "
+                        f"got {seconds!r}")
+    return float(seconds) or None
 
 
 class _Run:

@@ -15,6 +15,8 @@ from slower code.
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -26,7 +28,7 @@ import torch
 
 from .. import progress
 from ..engine.timing import control_seconds
-from ..errors import UserError
+from ..errors import UnitBudgetExceeded, UserError
 from ..tasks import Context
 from ..tracking import results
 from .plan import Unit
@@ -40,7 +42,9 @@ class RunOptions:
     ``data_root``, ``download``, ``trust_data_root``: where data sets come from and whether
     files that are not the official ones are accepted; ``log``: progress lines for the user
     (replaced by a pipe in pool workers); ``threads``: torch intra-op threads while a unit
-    runs; ``executor``: what runs the units (``local``, ``pool``, ``ray``; recorded).
+    runs; ``executor``: what runs the units (``local``, ``pool``, ``ray``; recorded);
+    ``unit_budget_s``: the wall-clock seconds a unit may take before it is stopped and
+    recorded as failed (``None``: no limit).
     """
 
     device: torch.device
@@ -50,6 +54,7 @@ class RunOptions:
     log: Callable[[str], None] = print
     threads: int = 1  # UNIT_THREADS
     executor: str = "local"
+    unit_budget_s: float | None = None
 
     def for_unit(self, key: str) -> RunOptions:
         """The same options, progress lines prefixed with the unit's key."""
@@ -57,6 +62,29 @@ class RunOptions:
 
 
 UNIT_THREADS = 1  # one thread: the deterministic reference, and what --jobs workers use
+
+
+@contextmanager
+def wall_clock_budget(seconds: float | None) -> Iterator[None]:
+    """Within the block, ``UnitBudgetExceeded`` is raised once ``seconds`` have passed
+    (``SIGALRM``: it lands between two Python bytecodes, after the torch kernel running
+    then). Only the main thread can take signals; elsewhere, and without ``seconds``, no
+    limit."""
+    if not seconds or threading.current_thread() is not threading.main_thread() \
+            or not hasattr(signal, "setitimer"):
+        yield
+        return
+
+    def stop(signum, frame):
+        raise UnitBudgetExceeded(seconds)
+
+    old = signal.signal(signal.SIGALRM, stop)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
 
 
 @contextmanager
@@ -75,7 +103,7 @@ def execute(unit: Unit, options: RunOptions) -> dict[str, Any]:
     results document, with ``data`` (the digests of the data sets the unit read),
     ``threads``, ``executor`` and ``control`` (``{"before_s", "after_s"}``: seconds of the
     machine-speed control just before and just after the unit)."""
-    with torch_threads(options.threads):
+    with torch_threads(options.threads), wall_clock_budget(options.unit_budget_s):
         control_before = control_seconds()
         torch.manual_seed(unit.seed)
         ctx = Context(unit.dataset, unit.seed, options.device, options.data_root,
@@ -90,6 +118,8 @@ def execute(unit: Unit, options: RunOptions) -> dict[str, Any]:
                               started, seconds, out)
     rec.update(data=dict(ctx.sources), threads=options.threads, executor=options.executor,
                control={"before_s": control_before, "after_s": control_after})
+    if ctx.clamped:  # sizes asked for beyond the data set: what was used instead
+        rec["clamped"] = ctx.clamped
     return rec
 
 

@@ -24,7 +24,8 @@ from ..registry import Registry
 @dataclass
 class Context:
     """Where a task runs: one data set, one seed, one device. ``sources`` collects what each
-    data set the task loaded was read from (the runner records it with the unit)."""
+    data set the task loaded was read from, ``clamped`` the sizes asked for beyond what a
+    data set has (the runner records both with the unit)."""
 
     dataset: str
     seed: int
@@ -34,6 +35,7 @@ class Context:
     log: Callable[[str], None] = lambda msg: None  # progress lines for the user
     trust_data_root: bool = False  # accept files under data_root that are not the official ones
     sources: dict[str, dict] = field(default_factory=dict)  # data set → its Dataset.sources
+    clamped: dict[str, dict] = field(default_factory=dict)  # data set → its Dataset.clamped
 
     def load_data(self, name: str | None = None, **kw):
         """The context's data set (or ``name``) on the context's device, split by the seed."""
@@ -43,6 +45,10 @@ class Context:
                        data_root=self.data_root, download=self.download,
                        trust_data_root=self.trust_data_root, **kw)
         self.sources[ds.name] = dict(ds.sources or {})
+        if ds.clamped:
+            self.clamped[ds.name] = ds.clamped
+            self.log("; ".join(f"{k} {v['asked']} asked, {ds.name} has {v['used']}: using all "
+                               f"{v['used']}" for k, v in ds.clamped.items()))
         return ds
 
 
