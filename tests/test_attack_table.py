@@ -126,5 +126,6 @@ def test_references_are_names_in_one_scheme():
     """``name`` (every norm) and ``name-norm`` (one); anything else lists the valid ones."""
     assert A.resolve("pgd-l2") == (A.PGD, ("l2",))
     assert A.resolve("fgsm") == (A.FGSM, ("linf",))
-    with pytest.raises(UserError, match=r"unknown attack 'fgsm-l2'; valid: .*pgd-linf"):
+    with pytest.raises(UserError,
+                       match=r"unknown attack 'fgsm-l2' \(did you mean .*\); valid: .*pgd-linf"):
         A.resolve("fgsm-l2")

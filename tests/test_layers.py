@@ -1,7 +1,7 @@
 """Imports go one way: no module imports from a higher layer (function-level imports
 included). The layers, lowest first (docs/development/architecture.md draws them):
 
-    core      errors, config, metrics, registry, _compat, peers
+    core      errors, config, metrics, registry, _compat, peers, terminal, progress
     engine    engine/    data, models, training, timing, profiling
     methods   methods/   attacks, pruning, continual learning, geometry
     tasks     tasks/     one file per phenomenon
@@ -29,7 +29,7 @@ import quirkbench
 LAYERS = ("core", "engine", "methods", "tasks", "tracking", "runner", "report", "commands",
           "cli")
 TOP = {"errors": "core", "config": "core", "metrics": "core", "registry": "core",
-       "_compat": "core", "peers": "core",
+       "_compat": "core", "peers": "core", "terminal": "core", "progress": "core",
        "__version__": "core",  # set first thing in __init__, imports nothing
        "engine": "engine", "methods": "methods", "tasks": "tasks", "tracking": "tracking",
        "runner": "runner", "report": "report", "commands": "commands", "cli": "cli",
