@@ -51,7 +51,7 @@ def test_a_dead_network_aiming_for_a_target_did_not_train(digits):
     model = make_model("mlp-128", digits.input_shape, 10, seed=0)
     with pytest.raises(DidNotTrainError, match=r"^did not train: after \d+ steps \(20 epochs\) "
                                                r"the training accuracy .* is chance"):
-        train(model, digits.x_train, digits.y_train, _cfg(5))
+        train(model, digits.x_train, digits.y_train, _cfg(5), stall_check=True)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -61,13 +61,13 @@ def test_random_labels_learn_slowly_but_are_never_called_dead(digits, seed):
     g = torch.Generator().manual_seed(seed)
     y = torch.randint(0, 10, digits.y_train.shape, generator=g)
     model = make_model("mlp-128", digits.input_shape, 10, seed=seed)
-    r = train(model, digits.x_train, y, _cfg(0.1, epochs=25), seed=seed)
+    r = train(model, digits.x_train, y, _cfg(0.1, epochs=25), seed=seed, stall_check=True)
     assert r.train_acc > 0.15 and r.curve[-1]["train_loss"] < 2.2
 
 
 def test_a_sane_run_is_untouched(digits):
     model = make_model("mlp-128", digits.input_shape, 10, seed=0)
-    r = train(model, digits.x_train, digits.y_train, _cfg(0.1, epochs=40))
+    r = train(model, digits.x_train, digits.y_train, _cfg(0.1, epochs=40), stall_check=True)
     assert r.fitted or r.train_acc > 0.9
 
 

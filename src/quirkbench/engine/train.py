@@ -182,7 +182,8 @@ def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig, 
           penalty: Callable[[nn.Module], torch.Tensor] | None = None,
           masks: dict[str, torch.Tensor] | None = None,
           log: Callable[[str], None] | None = None,
-          final_train_eval: bool = True, head: Head | None = None) -> TrainResult:
+          final_train_eval: bool = True, head: Head | None = None,
+          stall_check: bool = False) -> TrainResult:
     """Train ``model`` in place on (x, y) resident on its device.
 
     x: (N, *input_shape); y: (N,) class indices or (N, C) soft targets.
@@ -196,7 +197,7 @@ def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig, 
     ``head(logits, labels)`` gives the logits the accuracy is read from, when that is not
     the model's output as it is: a task-incremental protocol masks other tasks' classes
     (its ``loss_fn`` does the same), so the target is the accuracy its tests measure.
-    Each epoch's one host sync also reads the checks of ``health`` (diverged, did not train).
+    Each epoch's host sync also reads ``health``: diverged; did not train (``stall_check``).
     """
     n = len(x)
     if n == 0:
@@ -214,8 +215,7 @@ def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig, 
     model.train()
     run = _Run(model, opt, x, y, yl, b, spe, max_steps, cfg, loss_fn, penalty, mask_list, head)
     curve: list[dict] = []
-    train_acc = train_loss = 0.0
-    epoch, first = 0, None
+    train_acc, train_loss, epoch, first = 0.0, 0.0, 0, None
     _sync(device)
     t0 = time.perf_counter()
     while run.step < max_steps and not run.fitted:
@@ -231,7 +231,7 @@ def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig, 
         raise_if_diverged(signs, f, step0, run.step)
         train_acc = run_acc = c / seen
         train_loss = ls / seen
-        if cfg.target_train_acc is not None:
+        if stall_check and cfg.target_train_acc is not None:
             raise_if_stalled(epoch, run.step, run_acc, train_loss, ch, f)
         if run.fitted or (cfg.target_train_acc is not None
                           and run_acc >= cfg.target_train_acc - 0.02):

@@ -148,7 +148,8 @@ def run(cfg: MemorizationConfig, ctx: Context) -> TaskOutput:
                                           ds.num_classes, seed)
             model = make_model(cfg.model, ds.input_shape, ds.num_classes, seed=seed)
             model = model.to(ctx.device)
-            r = train(model, x, y, cfg.train, seed=seed, x_test=xt, y_test=yt)
+            r = train(model, x, y, cfg.train, seed=seed, x_test=xt, y_test=yt,
+                      stall_check=True)  # a dead network would read as labels at chance
             runs.append(r)
         r = fits[cond] = runs[0] if len(runs) == 1 else mean_result(runs)
         curves += [{"condition": cond, **p} for p in runs[0].curve]
