@@ -145,8 +145,9 @@ PAGES: tuple[Page, ...] = (
          "page at its end"),
     Page("seed-swap", ("generated/seed-swap.md",),
          (*PY, "qbtools.gate.seed_swap", "results/calibration/calibration-pr", "--model",
-          "bench/noise/pr.json", "--unordered"),
-         "15-30 minutes on a busy 2-core box (190 comparisons of one seed against another)",
+          "bench/noise/pr.json", "--unordered", "--in-sample"),
+         "10-50 minutes on a busy 2-core box (2 × 190 comparisons of one seed against "
+         "another)",
          data=(RESULTS / "calibration" / "calibration-pr",),
          made_by="the pr calibration (`quirkbench calibrate --suite pr --seeds 100-119 --out "
          "results/calibration/calibration-pr --noise-model bench/noise/pr.json --jobs 2`)"),
