@@ -47,15 +47,20 @@ drawn, not the test digits) and its steps to fit 6-9% of their mean.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 
 from ..config import check, check_choices, model_setting
 from ..engine.models import make_model
-from ..engine.train import TrainConfig, TrainResult, train
+from ..engine.train import TrainConfig, TrainResult
+from ..engine.train import train as engine_train
 from ..errors import UserError, did_you_mean
 from ..metrics import HIGHER, LOWER, NONE, TIMING, Anchor, Metric
 from . import Context, Figure, Task, TaskOutput, register
+
+# with the did-not-train check: a dead network would read as random labels at chance
+train = partial(engine_train, stall_check=True)
 
 CORRUPTIONS = (0.2, 0.4, 0.5, 0.6, 0.8, 1.0)  # valid label-corruption fractions
 # Zhang et al. Fig. 1b: fit time vs corruption level; level 0 is the true-labels condition
@@ -148,8 +153,7 @@ def run(cfg: MemorizationConfig, ctx: Context) -> TaskOutput:
                                           ds.num_classes, seed)
             model = make_model(cfg.model, ds.input_shape, ds.num_classes, seed=seed)
             model = model.to(ctx.device)
-            r = train(model, x, y, cfg.train, seed=seed, x_test=xt, y_test=yt,
-                      stall_check=True)  # a dead network would read as labels at chance
+            r = train(model, x, y, cfg.train, seed=seed, x_test=xt, y_test=yt)
             runs.append(r)
         r = fits[cond] = runs[0] if len(runs) == 1 else mean_result(runs)
         curves += [{"condition": cond, **p} for p in runs[0].curve]
