@@ -266,3 +266,39 @@ def test_the_last_iterate_is_checked_only_when_found_is_read(trained):
     ref(m, x, y)
     flipped_last = predict(m, xa).argmax(1) != y  # xa is the last iterate where not found
     assert torch.equal(found, ref.found) and bool((flipped_last & ~found).sum() == 0)
+
+
+@pytest.mark.parametrize("norm,eps", [("linf", 0.2), ("l2", 2.0)])
+def test_steps_to_success_is_the_first_flipped_iterate(trained, norm, eps):
+    """PGD cut to k steps (the same step size) flips exactly the inputs whose first
+    misclassified iterate came within k steps; early stopping changes none of it; a halved
+    step needs more steps."""
+    m, x, y = trained
+    step = 2.5 * eps / 8
+    with torch_threads(UNIT_THREADS):
+        full = A.PGD(eps, norm, steps=8, step_size=step)
+        full(m, x, y)
+        at = full.steps_to_success
+        assert torch.equal((at >= 0), full.found) and int(at.max()) <= 8
+        assert int((at > 1).sum()) > 10  # not all flipped at the start
+        stop = A.PGD(eps, norm, steps=8, step_size=step, early_stop=True)
+        stop(m, x, y)
+        assert torch.equal(stop.steps_to_success, at)
+        for k in (1, 2, 3, 5):
+            short = A.PGD(eps, norm, steps=k, step_size=step)
+            short(m, x, y)
+            assert torch.equal(short.found, (at >= 0) & (at <= k)), k
+        half = A.PGD(eps, norm, steps=8, step_size=step / 2)
+        half(m, x, y)
+    ok = predict(m, x).argmax(1) == y
+    hit = ok & (at >= 0)
+    slow = half.steps_to_success[hit].double()
+    assert float(torch.where(slow < 0, 9.0, slow).mean()) > 1.3 * float(at[hit].double().mean())
+
+
+def test_steps_to_success_at_an_empty_ball(trained):
+    m, x, y = trained
+    atk = A.PGD(0.0, steps=5)
+    atk(m, x, y)
+    wrong = predict(m, x).argmax(1) != y
+    assert torch.equal(atk.steps_to_success, torch.where(wrong, 0, -1))

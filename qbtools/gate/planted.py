@@ -46,7 +46,8 @@ PLANTS = {
         "methods/attacks/pgd.py",
         "step = 2.5 * eps / self.steps if self.step_size is None else self.step_size",
         "step = 0.5 * (2.5 * eps / self.steps if self.step_size is None else self.step_size)",
-        "adversarial", r"success_rate|robust_accuracy|transfer_rate|min_distortion"),
+        "adversarial",
+        r"steps_to_success|success_rate|robust_accuracy|transfer_rate|min_distortion"),
     "compression-ft": (
         "methods/pruning.py",
         "r = train(self.model, self.ds.x_train, self.ds.y_train, self.finetune,",

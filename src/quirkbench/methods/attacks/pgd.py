@@ -74,13 +74,17 @@ class _Rows:
 
 class _FirstAdversarial:
     """Per input, the first iterate that is misclassified (the start included), else the
-    last iterate: ``best`` (N, ...), ``found`` (N,) bool. ``done`` says, per row still in
-    play, whether it was flipped (it is ``_found`` itself until the rows are gathered)."""
+    last iterate: ``best`` (N, ...), ``found`` (N,) bool, and ``at`` (N,) int64, the number
+    of steps taken before that iterate (0: the start; -1: never). ``done`` says, per row
+    still in play, whether it was flipped (it is ``_found`` itself until the rows are
+    gathered)."""
 
     def __init__(self, x_adv: torch.Tensor):
         self.best = x_adv.clone()
         self._found = torch.zeros(len(x_adv), dtype=torch.bool, device=x_adv.device)
+        self.at = torch.full((len(x_adv),), -1, dtype=torch.int64, device=x_adv.device)
         self.done = self._found
+        self.checks = 0  # iterates checked so far: the next one is after this many steps
         self._last = None  # the last iterates not yet checked (see finish)
 
     def record(self, rows: _Rows, flipped: torch.Tensor) -> None:
@@ -88,13 +92,18 @@ class _FirstAdversarial:
         self._copy(rows, new)
         self._mark(rows.idx, new)
         self.done |= flipped
+        self.checks += 1
 
     def _mark(self, idx: torch.Tensor | None, new: torch.Tensor) -> None:
-        """``found`` of the gathered rows ``new`` (before gathering, ``done`` is ``found``)."""
-        if idx is not None:
-            r = new.nonzero().squeeze(1)
-            if len(r):
-                self._found.index_fill_(0, idx[r], True)
+        """``found`` and ``at`` of the rows ``new`` (before gathering, ``done`` is
+        ``found``), flipped at the iterate after ``checks`` steps."""
+        if idx is None:
+            self.at.masked_fill_(new, self.checks)
+            return
+        r = new.nonzero().squeeze(1)
+        if len(r):
+            self._found.index_fill_(0, idx[r], True)
+            self.at.index_fill_(0, idx[r], self.checks)
 
     def left(self) -> int:
         return int((~self.done).sum())
@@ -228,7 +237,8 @@ class PGD(Attack):
         if not bool((eps > 0).any()):  # an empty ball: nothing to search, x is the answer
             self._first = _FirstAdversarial(x)
             with torch.no_grad():
-                self._first.done |= model(x).argmax(1) != y
+                self._first.record(_Rows(x, x, y, None, None, eps, 0.0, {}),
+                                   model(x).argmax(1) != y)
             return self._first.best
         x_adv = self.start(x, eps)
         lo = hi = None
@@ -266,6 +276,15 @@ class PGD(Attack):
         The last iterate is checked when this is first read (a forward pass that no
         returned example needs, so a call that does not read it skips it)."""
         return self._first.found
+
+    @property
+    def steps_to_success(self) -> torch.Tensor:
+        """(N,) int64: per input, the steps taken before its first misclassified iterate in
+        the last call (0: the random start already was; -1: none was). A weaker update
+        (a smaller step, a worse direction) needs more of them even where it still
+        succeeds in the end."""
+        _ = self._first.found  # the last iterate is checked first
+        return self._first.at
 
     def _project(self, rows: _Rows, diff: torch.Tensor | None) -> None:
         """The iterates back onto the ε-ball ∩ the bounds, in place: one clamp in L∞; in
