@@ -114,3 +114,32 @@ def test_compressed_robustness_distortion_ratio_tracks_the_attack(monkeypatch):
     monkeypatch.setattr(A.PGD, "found", property(lambda self: self.nothing))
     out = run_task("compressed_robustness", "mnist5k")
     assert all(m.value == 0 for m in values(out, "success_rate"))
+
+
+def test_paired_ratio_is_the_median_of_per_input_ratios():
+    from quirkbench.tasks.compressed_robustness import paired_ratio
+
+    inf = float("inf")
+    d_ref = torch.tensor([1.0, 2.0, 3.0, inf, 5.0, 0.0])
+    d = torch.tensor([3.0, 2.0, 6.0, 1.0, inf, 1.0])
+    # ratios 3, 1, 2 on the inputs both found (d_ref > 0): median 2; the ratio of the two
+    # medians over each side's found inputs would be 2.5 / 2.5 = 1
+    assert paired_ratio(d, d_ref) == 2.0
+    assert torch.isnan(torch.tensor(paired_ratio(d[3:5], d_ref[3:5])))
+
+
+def test_distortion_ratio_pairs_each_input_with_itself_on_dense(monkeypatch):
+    from quirkbench.tasks import compressed_robustness as T
+
+    seen = []
+
+    def spy(d, d_ref):
+        seen.append((d.clone(), d_ref.clone()))
+        return 7.0
+
+    monkeypatch.setattr(T, "paired_ratio", spy)
+    out = run_task("compressed_robustness")
+    assert [m.value for m in values(out, "distortion_ratio")] == [7.0] * 3
+    attacked = out.info["attacked"]
+    assert all(len(d) == len(ref) == attacked for d, ref in seen)
+    assert all(torch.equal(ref, seen[0][1]) for _, ref in seen)  # dense's, every time

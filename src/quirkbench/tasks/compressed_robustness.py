@@ -12,8 +12,12 @@ Each model is attacked on the same correctly-classified-by-dense test inputs wit
 registered attack (``attack``, PGD by default) in L∞ and L2 on the same ε grids (success =
 % of the inputs it classifies correctly that the attack flips), and its per-input minimal
 L2 distortion is found by bisection (median reported). The robustness cost of a
-compression is its success rate minus dense's (pp, > 0: less robust) and
-its median minimal distortion over dense's (×, < 1: less robust); ``clean_acc_matched`` (1
+compression is its success rate minus dense's (pp, > 0: less robust) and its
+``distortion_ratio`` (×, < 1: less robust): the median over the attacked inputs of each
+input's minimal distortion on the compressed model over its minimal distortion on dense (the
+inputs both found; a paired estimator: an input's own difficulty cancels, which the ratio of
+the two medians left in — on tuning seeds 0-9 at pr settings the pruned model's log-sd fell
+from 0.040 to 0.019 at no cost); ``clean_acc_matched`` (1
 or 0) says whether its clean accuracy is within ``delta_pp`` of dense, the only case where
 the cost is the compression's alone. It is a metric of its own, not a tag of the costs: a
 tag that depends on the outcome would give a metric another name on another seed.
@@ -151,6 +155,7 @@ def run(cfg: CompressedRobustnessConfig, ctx: Context) -> TaskOutput:
                 series.append({"model": name, "norm": norm, "eps": eps, "success": s})
         mp = A.make("minimal", None, "l2", settings)  # eps None: the whole input box
         mp(m, xa, ya)
+        r["l2"] = mp.distances  # (n,) per input, inf where none was found
         d = mp.distances[torch.isfinite(mp.distances)]
         r["median_l2"] = float(d.median()) if len(d) else math.inf
         rows[name] = r
@@ -180,7 +185,7 @@ def run(cfg: CompressedRobustnessConfig, ctx: Context) -> TaskOutput:
                     m.append(Metric("robustness_cost", r[(norm, eps)] - base[(norm, eps)], "pp",
                                     NONE, t, anchor=anchor))
         if name != "dense":
-            ratio_d = r["median_l2"] / base["median_l2"] if base["median_l2"] > 0 else math.nan
+            ratio_d = paired_ratio(r["l2"], base["l2"])
             anchor = Anchor(GUO, None, "", "moderately sparse nets need larger minimal "
                             "perturbations: ratio > 1") if name == "pruned" else None
             m.append(Metric("distortion_ratio", ratio_d, "×", NONE, mt, anchor=anchor,
@@ -192,6 +197,13 @@ def run(cfg: CompressedRobustnessConfig, ctx: Context) -> TaskOutput:
                             "attacked": int(len(ya)),
                             "int8_levels": max(int(w.unique().numel()) for n, w in
                                                q.named_parameters() if w.dim() >= 2)})
+
+
+def paired_ratio(d: torch.Tensor, d_ref: torch.Tensor) -> float:
+    """Median over inputs of d / d_ref, per-input distances (n,), over the inputs with both
+    finite and d_ref > 0 (nan when there is none)."""
+    both = torch.isfinite(d) & torch.isfinite(d_ref) & (d_ref > 0)
+    return float((d[both] / d_ref[both]).median()) if bool(both.any()) else math.nan
 
 
 _SMOKE = dict(n_train=300, n_attack=32, ratios=(2.0, 4.0), eps_linf=(0.1,), eps_l2=(1.0,),
