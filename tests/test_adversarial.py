@@ -54,6 +54,7 @@ def test_success_curve_series(smoke):
     ("adversarial.eps_linf=[0.1,1.5]", "exceeds the data range"),
     ("adversarial.eps_l2=[40.0]", "exceeds the data range"),
     ("adversarial.loss='hinge'", "unknown attack loss"),
+    ("adversarial.distortion_models=3", "1 (P1) or 2 (P1 and P2)"),
 ])
 def test_bad_input_is_one_line_exit_2(tmp_path, capsys, setting, words):
     rc = cli.main(["run", "--suite", "smoke", "--tasks", "adversarial", "--no-report", "-q",
@@ -161,3 +162,28 @@ def test_a_halved_pgd_step_shows_in_the_steps_not_the_success(monkeypatch):
     after = run()
     assert after["success_rate" + key] >= before["success_rate" + key] - 5
     assert after["steps_to_success" + key] > 1.5 * before["steps_to_success" + key]
+
+
+def test_the_l2_distortion_headline_averages_both_models_when_asked():
+    """distortion_models 2: the headline is the mean of P1's and P2's medians, P1's the
+    same number the one-model headline gives."""
+    import torch
+
+    from quirkbench.tasks import Context, get
+
+    task = get("adversarial")
+    small = {"norms": ("l2",), "eps_l2": (0.0, 1.0), "n_attack": 100, "min_search_steps": 3,
+             "attacks": ("pgd",)}
+
+    def run(models):
+        cfg = task.make_config("smoke", {**small, "distortion_models": models})
+        out = task.run(cfg, Context("mnist5k", 0, torch.device("cpu")))
+        return {m.key: m for m in out.metrics}
+
+    one, two = run(1), run(2)
+    head = two["median_min_distortion_l2"]
+    p1, p2 = two["median_min_distortion_l2[model=P1]"], two["median_min_distortion_l2[model=P2]"]
+    assert head.headline and not p1.headline and not p2.headline
+    assert p1.value == one["median_min_distortion_l2"].value and p2.value != p1.value
+    assert head.value == pytest.approx((p1.value + p2.value) / 2)
+    assert "median_min_distortion_l2[model=P1]" not in one

@@ -85,6 +85,9 @@ class AdversarialConfig:
     min_eps_max_linf: float = 0.5  # [pixel units] search range of the minimal L∞ distortion (pixel
     #   units)
     min_eps_max_l2: float = 8.0  # [L2 norm] search range of the minimal L2 distortion (raw L2 norm)
+    # [models] models whose median minimal L2 distortion the headline averages: 1 (P1) or 2 (P1 and
+    # P2, each on its correctly classified inputs; the seed-to-seed spread is the model drawn)
+    distortion_models: int = 1
     n_fool: int = 100  # [inputs] uniform-noise inputs for fooling images; targets cycle over the
     #   classes
     fool_steps: int = 100  # [steps] gradient-ascent budget (Nguyen: 50-200 generations)
@@ -109,6 +112,8 @@ class AdversarialConfig:
         at_least(self, 1, "pgd_steps", "min_steps", "min_search_steps", "n_fool", "fool_steps")
         check(self.n_attack is None or self.n_attack >= 10, "n_attack",
               "≥ 10 (or none: the whole test split)", self.n_attack)
+        check(self.distortion_models in (1, 2), "distortion_models", "1 (P1) or 2 (P1 and P2)",
+              self.distortion_models)
         check(0 < self.fool_confidence < 1, "fool_confidence", "a probability in (0, 1)",
               self.fool_confidence)
 
@@ -284,24 +289,36 @@ def noise_at(x: torch.Tensor, dist: torch.Tensor, norm: str, bounds, seed: int) 
     return A.RandomNoise(target, norm, bounds, seed, clipped_size=True).perturb(x)
 
 
+def _minimal(cfg, model, x, y, ok, norm: str, eps_max: float, bounds, seed: int):
+    """(the minimal-distortion attack after its call on ``model``, its examples, the
+    distances of the ``ok`` inputs (L2 in Szegedy's unit), their median: inf counted)."""
+    mp = A.make("minimal", eps_max, norm, A.AttackSettings(
+        steps=cfg.min_steps, search_steps=cfg.min_search_steps, loss=cfg.loss,
+        bounds=bounds, seed=seed))
+    xa = mp(model, x, y)
+    d = mp.distances[ok]
+    if norm == "l2":
+        d = d / math.sqrt(x[0].numel())  # Szegedy's unit √(Σ(x′−x)²/n)
+    return mp, xa, d, float(d.median()) if len(d) else math.nan  # a failure is "large"
+
+
 def minimal_distortion(cfg, p1, p2, x, y, ok1, ok2, bounds, seed,
                        l2_scale_: float = 1.0) -> list[Metric]:
-    """Median per-input smallest successful distortion on P1 (L2 in Szegedy's unit, L∞),
-    the transfer of the minimal-L2 examples to P2 (Szegedy's 5.9%), and the noise control
-    at each input's own minimal distortion (Szegedy: noise of that size rarely flips)."""
+    """Median per-input smallest successful distortion on P1 (L2 in Szegedy's unit, L∞;
+    the L2 headline: the mean of P1's and P2's medians with ``distortion_models`` 2), the
+    transfer of P1's minimal-L2 examples to P2 (Szegedy's 5.9%), and the noise control at
+    each input's own minimal distortion on P1 (Szegedy: noise of that size rarely flips)."""
     out: list[Metric] = []
     for norm in cfg.norms:
         eps_max = cfg.min_eps_max_linf if norm == "linf" else cfg.min_eps_max_l2 * l2_scale_
-        mp = A.make("minimal", eps_max, norm, A.AttackSettings(
-            steps=cfg.min_steps, search_steps=cfg.min_search_steps, loss=cfg.loss,
-            bounds=bounds, seed=seed))
-        xa = mp(p1, x, y)
-        d = mp.distances[ok1]
-        if norm == "l2":
-            d = d / math.sqrt(x[0].numel())  # Szegedy's unit √(Σ(x′−x)²/n)
+        mp, xa, d, med = _minimal(cfg, p1, x, y, ok1, norm, eps_max, bounds, seed)
         found = torch.isfinite(d)
-        med = float(d.median()) if len(d) else math.nan  # inf counted: a failure is "large"
         t = {"attack": "minimal", "norm": norm}
+        if norm == "l2" and cfg.distortion_models == 2:
+            med2 = _minimal(cfg, p2, x, y, ok2, norm, eps_max, bounds, seed + 1)[3]
+            out += [Metric("median_min_distortion_l2", v, "1", LOWER, {"model": name})
+                    for name, v in (("P1", med), ("P2", med2))]
+            med = (med + med2) / 2
         out.append(Metric(
             f"median_min_distortion_{norm}", med, "1", LOWER, headline=norm == "l2",
             anchor=Anchor(SZEGEDY, 0.058, "1", "FC100-100-10, √(Σ(x′−x)²/n)")
@@ -375,7 +392,9 @@ register(Task(
     cost={"smoke": 3.4, "pr": 2.3, "quick": 2.6},  # seconds a unit, one thread
     suites={
         "smoke": _SMOKE,
-        "pr": dict(n_attack=500, pgd_steps=20),
+        # the whole test split (1,000 digits) and the L2 distortion of both models: on tuning
+        # seeds 0-9 its CV fell from 3.4% (P1, 500 inputs) to 2.0%
+        "pr": dict(n_attack=1000, pgd_steps=20, distortion_models=2),
         "quick": {},
         "nightly": dict(n_attack=None, min_steps=20, min_search_steps=10, n_fool=500),
     },
