@@ -127,7 +127,10 @@ register(Task(
     suites={
         "smoke": dict(n_train=400, n_test=200, n_eval=400, n_points=11,
                       **{"train.max_epochs": 3}),
-        "pr": dict(pairs=4),
+        # 2,000 training digits, the loss measured on all of them: on tuning seeds 0-9 the
+        # accuracy barrier's seed-to-seed sd fell from 0.87 to 0.61 pp (pairs 4); more pairs
+        # alone could not get there (the seed's data draw is half of it)
+        "pr": dict(pairs=4, n_train=2000, n_eval=2000),
         "quick": {},
         "nightly": dict(model="mlp-512-512", n_train=None, n_test=None, n_eval=4000,
                         n_points=51, **{"train.max_epochs": 30}),
