@@ -117,6 +117,8 @@ def test_dimensionality_runs_from_the_cli(run_cli, tmp_path):
     "dimensionality.n_points=2",
     "sharpness.test_fraction=0",
     "sensitivity.test_fraction=1.5",
+    "sensitivity.folds=3",
+    "sensitivity.folds=2",  # smoke's test_fraction 0.2 and n_test 200: not halves
 ])
 def test_bad_settings_exit_2_with_one_line(run_cli, tmp_path, setting):
     task = setting.split(".")[0]
@@ -167,3 +169,37 @@ def test_test_fraction_holds_out_more_digits(one_thread, name):
     cfg = task.make_config("smoke", {"n_test": None, "test_fraction": 0.75})
     out = task.run(cfg, Context("mnist5k", 0, torch.device("cpu")))
     assert " / 3750 test" in out.info["dataset"]
+
+
+def test_sensitivity_folds_2_test_every_digit_on_the_other_half(one_thread, monkeypatch):
+    """folds 2: the two halves of the data, each trained on n_train of its own digits and
+    tested on all of the other's; every metric is the mean over the two folds."""
+    from quirkbench.tasks import sensitivity as S
+
+    task = get("sensitivity")
+    cfg = task.make_config("smoke", {"folds": 2, "test_fraction": 0.5, "n_test": None,
+                                     "n_train": 300})
+    ctx = Context("digits", 0, torch.device("cpu"))
+    a, b = S.halves(cfg, ctx)
+
+    def rows(x):
+        return [tuple(r) for r in x.flatten(1).tolist()]
+
+    assert len(a.y_train) == len(b.y_train) == 300
+    assert len(a.y_test) + len(b.y_test) == 1797  # every digit is tested once
+    assert set(rows(a.x_train)) <= set(rows(b.x_test))  # a trains on b's test half
+    assert set(rows(b.x_train)) <= set(rows(a.x_test))
+    tested = []
+    real = S.train_many
+
+    def spy(models, x, y, *args, **kw):
+        tested.append(len(kw["y_test"]))
+        return real(models, x, y, *args, **kw)
+
+    monkeypatch.setattr(S, "train_many", spy)
+    out = task.run(cfg, ctx)
+    assert sorted(tested) == sorted([len(a.y_test), len(b.y_test)])
+    by = {m.key: m.value for m in out.metrics}
+    acc = [r["test_acc"] for r in out.series["seed_accuracy"]]
+    assert by["bad_init_shortfall[scale=0.01]"] == pytest.approx(
+        sum(acc[:cfg.n_seeds]) / cfg.n_seeds - by["bad_init_test_acc[scale=0.01]"])

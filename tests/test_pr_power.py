@@ -17,3 +17,8 @@ def test_adversarial_attacks_the_whole_test_split_and_measures_both_models():
 def test_landscape_trains_on_2000_digits_and_measures_the_loss_on_all_of_them():
     cfg = pr("landscape")
     assert cfg.n_train == cfg.n_eval == 2000 and cfg.pairs == 4
+
+
+def test_sensitivity_tests_all_the_digits_in_two_folds():
+    cfg = pr("sensitivity")
+    assert cfg.folds == 2 and cfg.test_fraction == 0.5 and cfg.n_test is None
