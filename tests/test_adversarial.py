@@ -55,6 +55,7 @@ def test_success_curve_series(smoke):
     ("adversarial.eps_l2=[40.0]", "exceeds the data range"),
     ("adversarial.loss='hinge'", "unknown attack loss"),
     ("adversarial.distortion_models=3", "1 (P1) or 2 (P1 and P2)"),
+    ("adversarial.steps_models=0", "1 (P1) or 2 (P1 and P2)"),
 ])
 def test_bad_input_is_one_line_exit_2(tmp_path, capsys, setting, words):
     rc = cli.main(["run", "--suite", "smoke", "--tasks", "adversarial", "--no-report", "-q",
@@ -187,3 +188,27 @@ def test_the_l2_distortion_headline_averages_both_models_when_asked():
     assert p1.value == one["median_min_distortion_l2"].value and p2.value != p1.value
     assert head.value == pytest.approx((p1.value + p2.value) / 2)
     assert "median_min_distortion_l2[model=P1]" not in one
+
+
+def test_the_steps_headline_averages_both_models_when_asked():
+    import torch
+
+    from quirkbench.tasks import Context, get
+
+    task = get("adversarial")
+    small = {"norms": ("linf",), "eps_linf": (0.0, 0.3), "n_attack": 100, "min_search_steps": 2,
+             "attacks": ("pgd",)}
+    key = "steps_to_success[attack=pgd,eps=0.3,norm=linf]"
+
+    def run(models):
+        cfg = task.make_config("smoke", {**small, "steps_models": models})
+        out = task.run(cfg, Context("mnist5k", 0, torch.device("cpu")))
+        return {m.key: m for m in out.metrics}
+
+    one, two = run(1), run(2)
+    p1 = two["steps_to_success[attack=pgd,eps=0.3,model=P1,norm=linf]"]
+    p2 = two["steps_to_success[attack=pgd,eps=0.3,model=P2,norm=linf]"]
+    assert two[key].headline and not p1.headline and not p2.headline
+    assert p1.value == one[key].value and p2.value != p1.value
+    assert two[key].value == pytest.approx((p1.value + p2.value) / 2)
+    assert not any("model=" in k for k in one if k.startswith("steps_to_success"))

@@ -10,7 +10,7 @@ def pr(task):
 
 def test_adversarial_attacks_the_whole_test_split_and_measures_both_models():
     cfg = pr("adversarial")
-    assert cfg.n_attack == 1000 and cfg.distortion_models == 2
+    assert cfg.n_attack == 1000 and cfg.distortion_models == 2 and cfg.steps_models == 2
     assert get("adversarial").make_config("smoke", {}).distortion_models == 1
 
 
