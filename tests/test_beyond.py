@@ -118,6 +118,7 @@ def test_dimensionality_runs_from_the_cli(run_cli, tmp_path):
     "sharpness.test_fraction=0",
     "sensitivity.test_fraction=1.5",
     "sensitivity.folds=3",
+    "units.folds=0",
     "sensitivity.folds=2",  # smoke's test_fraction 0.2 and n_test 200: not halves
 ])
 def test_bad_settings_exit_2_with_one_line(run_cli, tmp_path, setting):
@@ -203,3 +204,33 @@ def test_sensitivity_folds_2_test_every_digit_on_the_other_half(one_thread, monk
     acc = [r["test_acc"] for r in out.series["seed_accuracy"]]
     assert by["bad_init_shortfall[scale=0.01]"] == pytest.approx(
         sum(acc[:cfg.n_seeds]) / cfg.n_seeds - by["bad_init_test_acc[scale=0.01]"])
+
+
+def test_units_folds_2_choose_each_folds_top_k_from_the_other_half(one_thread, monkeypatch):
+    """folds 2: ``models`` models per half, each fold's pool the other half's digits, and the
+    purities pooled over both folds' directions."""
+    from quirkbench.engine.data import halves_both_ways
+    from quirkbench.tasks import units as U
+
+    task = get("units")
+    cfg = task.make_config("smoke", {"folds": 2, "models": 2, "model": "mlp-32",
+                                     "n_train": 300})
+    ctx = Context("digits", 0, torch.device("cpu"))
+    folds = []
+    real = U._fold
+
+    def spy(cfg_, ds, ctx_):
+        out = real(cfg_, ds, ctx_)
+        folds.append((len(ds.y_train), len(ds.y_test), out))
+        return out
+
+    monkeypatch.setattr(U, "_fold", spy)
+    out = task.run(cfg, ctx)
+    a, b = halves_both_ways(ctx.load_data(test_fraction=0.5), 300, 0)
+    assert [(n, m) for n, m, _ in folds] == [(300, len(a.y_test)), (300, len(b.y_test))]
+    assert len(a.y_test) + len(b.y_test) == 1797
+    by = {m.key: m.value for m in out.metrics}
+    natural = torch.cat([p[0] for _, _, p in folds])
+    assert by["top_k_purity[basis=natural]"] == pytest.approx(100 * natural.mean().item())
+    assert out.info["models"] == 4
+    assert by["live_units"] == pytest.approx(sum(p[2] for _, _, p in folds) / 4)

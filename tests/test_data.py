@@ -130,3 +130,19 @@ def test_device_choice():
     if not torch.cuda.is_available():
         with pytest.raises(UserError, match="no CUDA"):
             data.resolve_device("cuda")
+
+
+def test_halves_both_ways_test_every_digit_once_and_train_on_the_other_half():
+    from quirkbench.engine.data import halves_both_ways
+
+    ds = data.load("digits", seed=3, test_fraction=0.5)
+    a, b = halves_both_ways(ds, 200, 3)
+    assert torch.equal(a.x_test, ds.x_test) and torch.equal(b.x_test, ds.x_train)
+    assert len(a.y_train) == len(b.y_train) == 200
+
+    def rows(x):
+        return {tuple(r) for r in x.flatten(1).tolist()}
+
+    assert rows(a.x_train) <= rows(ds.x_train) and rows(b.x_train) <= rows(ds.x_test)
+    # class-balanced subsets
+    assert torch.bincount(a.y_train, minlength=10).min() >= 18

@@ -22,3 +22,8 @@ def test_landscape_trains_on_2000_digits_and_measures_the_loss_on_all_of_them():
 def test_sensitivity_tests_all_the_digits_in_two_folds():
     cfg = pr("sensitivity")
     assert cfg.folds == 2 and cfg.test_fraction == 0.5 and cfg.n_test is None
+
+
+def test_units_chooses_top_k_inputs_from_the_other_half_in_two_folds():
+    cfg = pr("units")
+    assert cfg.folds == 2 and cfg.models == 4

@@ -32,7 +32,7 @@ import struct
 import tempfile
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -339,6 +339,19 @@ def _subsample(y: np.ndarray, n: int, seed: int) -> np.ndarray:
         key.append((np.arange(len(members)) + 0.5) / len(members))
     idx, key = np.concatenate(idx), np.concatenate(key)
     return np.sort(idx[np.argsort(key, kind="stable")[:n]])
+
+
+def halves_both_ways(ds: Dataset, n_train: int | None, seed: int) -> list[Dataset]:
+    """A split into halves (test_fraction 0.5) used both ways: fold 0 trains on ``n_train``
+    class-balanced digits of the train half and tests on the whole test half, fold 1 the
+    same with the halves swapped (its subset drawn from seed + 1): every digit is tested."""
+    out = []
+    for f, (x, y, xt, yt) in enumerate(((ds.x_train, ds.y_train, ds.x_test, ds.y_test),
+                                        (ds.x_test, ds.y_test, ds.x_train, ds.y_train))):
+        keep = torch.from_numpy(_subsample(y.cpu().numpy(), n_train or len(y), seed + f))
+        keep = keep.to(y.device)
+        out.append(replace(ds, x_train=x[keep], y_train=y[keep], x_test=xt, y_test=yt))
+    return out
 
 
 def load(name: str, *, seed: int = 0, device: str | torch.device = "cpu",

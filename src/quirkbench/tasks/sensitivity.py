@@ -19,11 +19,12 @@ first of ``bad_init_scales`` underperforms the default mean by at least ``fail_m
 from __future__ import annotations
 
 import statistics
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import torch
 
 from ..config import check, model_setting
+from ..engine.data import halves_both_ways
 from ..engine.models import make_model
 from ..engine.train import TrainConfig, train_many
 from ..metrics import HIGHER, NONE, Anchor, Metric
@@ -88,16 +89,7 @@ def halves(cfg: SensitivityConfig, ctx: Context) -> list:
     if cfg.folds == 1:
         return [ctx.load_data(n_train=cfg.n_train, n_test=cfg.n_test,
                               test_fraction=cfg.test_fraction)]
-    from ..engine.data import _subsample
-
-    ds = ctx.load_data(test_fraction=0.5)
-    out = []
-    for f, (x, y, xt, yt) in enumerate(((ds.x_train, ds.y_train, ds.x_test, ds.y_test),
-                                        (ds.x_test, ds.y_test, ds.x_train, ds.y_train))):
-        keep = torch.from_numpy(_subsample(y.cpu().numpy(), cfg.n_train or len(y),
-                                           ctx.seed + f)).to(y.device)
-        out.append(replace(ds, x_train=x[keep], y_train=y[keep], x_test=xt, y_test=yt))
-    return out
+    return halves_both_ways(ctx.load_data(test_fraction=0.5), cfg.n_train, ctx.seed)
 
 
 def spread_over(folds: list[list[float]]) -> tuple[float, float, float]:
