@@ -97,6 +97,52 @@ def test_ratios_are_taken_repeat_by_repeat():
         tp.paired_ratio([1.0], [1.0, 2.0])
 
 
+def test_median_log_se_of_repeats():
+    # ln of the per-repeat ratios 2.0, 2.2, 1.8: sd 0.1004; the median's error 1.2533·sd/√3
+    assert tp.paired_spread([2.0, 6.6, 3.6], [1.0, 3.0, 2.0]) == pytest.approx(
+        1.2533 * 0.100377 / 3 ** 0.5, rel=1e-4)
+    assert tp.median_log_se([1.0]) is None and tp.median_log_se([1.0, -1.0]) is None
+    assert tp.median_log_se([2.0, 2.0, 2.0]) == 0.0
+
+
+def test_every_ratio_carries_the_spread_of_its_own_repeats():
+    """matmul_share, the speed-ups over naive, engine and peers: each records the standard
+    error its interleaved repeats put on it (compare does not judge a change it explains);
+    raw timings do not (the run's control covers them)."""
+    from quirkbench.engine import train_speed as ts
+    from quirkbench.tasks import throughput as T
+
+    step = [1.0, 1.1, 0.95, 1.3, 1.0]
+    rows = [{"model": "mlp-32", "batch": 128, "variant": v, "samples_per_s": 128 / k,
+             "step_s": k, "repeats_s": [k * x for x in step[:4]] + [k * (1 + i)],
+             "flops": None, "matmul_gflops": None, "matmul_s": None,
+             "step_matmuls_s": [0.5, 0.6, 0.5, 0.5, 0.55]}
+            for i, (v, k) in enumerate((("engine", 1.0), ("naive", 2.0), ("bare", 0.8)))]
+    got = {(m.name, m.tags["variant"]): m for m in ts.training_metrics(T.ThroughputConfig(),
+                                                                        rows, None)}
+    eng, naive, bare = rows
+    assert got["matmul_share", "engine"].spread == tp.paired_spread(eng["step_matmuls_s"],
+                                                                     eng["repeats_s"])
+    assert got["speedup_vs_naive", "engine"].spread == tp.paired_spread(naive["repeats_s"],
+                                                                         eng["repeats_s"])
+    assert got["speedup_vs_engine", "bare"].spread == tp.paired_spread(eng["repeats_s"],
+                                                                        bare["repeats_s"])
+    assert got["samples_per_s", "engine"].spread is None
+    times = {"gemm": [1.0, 1.1, 0.9], "ours-full": [2.0, 2.4, 1.9], "floor": [1.5, 1.6, 1.4],
+             "ours": [1.8, 2.0, 1.7], "torchattacks": [3.0, 3.3, 3.5]}
+    base = {"model": "mlp-32", "batch": 16, "attack": "pgd-linf"}
+    cfg = T.ThroughputConfig()
+    shares = {m.name: m for m in T._share_metrics(
+        cfg, {"times": times, "flops": 1e6, "gemm_s": 0.1}, base)}
+    assert shares["matmul_share"].spread == tp.paired_spread(times["gemm"], times["ours-full"])
+    assert shares["floor_share"].spread == tp.paired_spread(times["gemm"], times["floor"])
+    peer = {(m.name, m.tags["variant"]): m for m in T._peer_metrics(
+        cfg, times, {"ours": 20, "ours-full": 32, "torchattacks": 32}, ["torchattacks"], base,
+        {}, "pgd-linf")}
+    assert peer["speedup_vs_fastest_peer", "ours"].spread == tp.paired_spread(
+        times["torchattacks"], times["ours"]) > 0
+
+
 def test_task_metrics_units_and_tags(output):
     by = {}
     for m in output.metrics:
@@ -139,6 +185,8 @@ def test_task_metrics_units_and_tags(output):
                if m.name != "matmul_gflops")
     assert all(0 <= m.value <= 100 for m in by["success_rate"])
     assert 2 <= sum(m.headline for m in output.metrics) <= 5
+    # one repeat (TINY): no spread to record
+    assert all(m.spread is None for m in output.metrics)
     sp = by["speedup_vs_naive"][0]
     eng = {m.tags["variant"]: m.value for m in by["steps_per_s"]}
     assert sp.value == pytest.approx(eng["engine"] / eng["naive"])

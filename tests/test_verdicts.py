@@ -170,6 +170,31 @@ def test_timings_not_judged_when_the_machine_speed_moved(tmp_path, model):
     assert r["verdict"] == "within noise" and r["note"].startswith("×1.1 (limit ×1.2)")
 
 
+def test_timing_ratio_not_judged_when_its_own_repeats_explain_the_change(tmp_path, model):
+    """A ratio of timings interleaved in one run, with the standard error its repeats put on
+    it (``spread``): the machine's control steady, yet beside busy processes its repeats
+    scatter: a ×0.77 that 3 standard errors of the change cover is not judged, never
+    regressed; on a quiet machine (repeats within ~2%) the same ×0.77 is a regression."""
+    def ratio(value, spread):
+        return [Metric("speedup_vs_fastest_peer", value, "×", HIGHER, kind=TIMING,
+                       headline=True, spread=spread)]
+
+    def side(name, value, spread):
+        return doc(tmp_path / f"{name}.json", {0: metrics(extra=ratio(value, spread))},
+                   control=(1.0, 1.02))
+
+    key = "speedup_vs_fastest_peer"
+    r = row(compare(side("b", 0.75, 0.07), side("h", 0.578, 0.07), noise_model=model), key)
+    assert r["verdict"] == "not judged" and not r["fails"]
+    assert r["note"].startswith("its repeats spread too widely to judge; ±35% ")
+    assert "explains ×0.771" in r["note"]
+    r = row(compare(side("qb", 0.75, 0.01), side("qh", 0.578, 0.01), noise_model=model), key)
+    assert r["verdict"] == "regressed beyond noise" and r["fails"]
+    # without a recorded spread (older documents): the factor rule alone, as before
+    r = row(compare(side("ob", 0.75, None), side("oh", 0.578, None), noise_model=model), key)
+    assert r["verdict"] == "regressed beyond noise"
+
+
 # --------------------------------------------------------------------------- the model
 
 def test_stale_model_refuses_to_judge_a_task_whose_settings_changed(tmp_path, model, capsys):

@@ -108,6 +108,9 @@ class Metric:
     kind: str = EXACT  # how compare treats it: exact, stochastic or timing (see the module)
     baseline: str | None = None  # timing ratios: key of the denominator metric in this unit
     not_shown: str = ""  # why the budget cannot show what the check tests (holds is None)
+    # timing made from repeats: the standard error of ln(value) over this run's own repeats
+    # (a ratio: over its per-repeat ratios), so a change its repeats explain is not judged
+    spread: float | None = None
 
     def __post_init__(self):
         if self.direction not in DIRECTIONS:
@@ -116,6 +119,11 @@ class Metric:
             raise ValueError(f"kind {self.kind!r} is not one of {KINDS}")
         object.__setattr__(self, "value", float(self.value))
         object.__setattr__(self, "tags", {str(k): str(v) for k, v in self.tags.items()})
+        if self.spread is not None:
+            object.__setattr__(self, "spread", float(self.spread))
+            if not self.spread >= 0 or not math.isfinite(self.spread):
+                raise ValueError(f"{self.name}: spread {self.spread!r} is not a finite number "
+                                 "≥ 0")
         if self.not_shown and self.holds is not None:
             raise ValueError(f"{self.name}: a check not shown at this budget has no verdict "
                              f"(holds {self.holds!r})")
@@ -133,6 +141,8 @@ class Metric:
         d = asdict(self)
         if not self.not_shown:  # written only where set: documents stay as they were
             del d["not_shown"]
+        if self.spread is None:
+            del d["spread"]
         if self.goal is not None and not self.goal.not_judged:
             del d["goal"]["not_judged"]
         if not math.isfinite(self.value):

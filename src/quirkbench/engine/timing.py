@@ -13,6 +13,7 @@ move during a run.
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
 from collections.abc import Callable
@@ -165,6 +166,23 @@ def paired_ratio(num: list[float], den: list[float]) -> float:
         raise ValueError(f"paired_ratio needs two equally long non-empty lists, got "
                          f"{len(num)} and {len(den)}")
     return statistics.median(a / b for a, b in zip(num, den, strict=True))
+
+
+def median_log_se(values: list[float]) -> float | None:
+    """The standard error of ln(median) of repeated positive timings (or per-repeat ratios):
+    1.2533 · sd(ln v) / √n, the median's large-sample error for a normal spread; None for
+    fewer than two repeats or a value that is not positive. How far the value's own repeats
+    say it could have landed elsewhere in the same run: on a quiet machine a few %, beside
+    other busy processes often more than the 20% a timing must move to count."""
+    if len(values) < 2 or not all(v > 0 for v in values):
+        return None
+    logs = [math.log(v) for v in values]
+    return 1.2533 * statistics.stdev(logs) / math.sqrt(len(logs))
+
+
+def paired_spread(num: list[float], den: list[float]) -> float | None:
+    """``median_log_se`` of the per-repeat ratios num[i] / den[i] (``paired_ratio``'s)."""
+    return median_log_se([a / b for a, b in zip(num, den, strict=True)])
 
 
 def with_one_thread(run: Callable[[int], float]) -> Callable[[int], float]:

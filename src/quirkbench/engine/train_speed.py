@@ -37,6 +37,7 @@ from .timing import (
     matmul_runner,
     naive_stepper,
     paired_ratio,
+    paired_spread,
     step_flops,
     step_matmuls_runner,
     with_bf16,
@@ -112,6 +113,11 @@ def _share(r: dict) -> float | None:
         if r.get("step_matmuls_s") else None
 
 
+def _spread(num: dict, den: dict, key: str = "repeats_s") -> dict:
+    """``spread=`` for a ratio of two rows' interleaved repeats (``paired_spread``)."""
+    return {"spread": paired_spread(num[key], den["repeats_s"])}
+
+
 def share_goal(r: dict, bare: dict | None) -> Goal:
     """The engine's ≥ 80% goal; where even the bare step stays below it, why not."""
     ceiling = _share(bare) if bare else None
@@ -162,7 +168,7 @@ def training_metrics(cfg, rows: list[dict], peaks) -> list[Metric]:
             metrics.append(Metric(
                 "matmul_share", share, "%", HIGHER, t, headline=head, kind=TIMING,
                 goal=share_goal(r, by.get((r["model"], r["batch"], "bare"))) if head
-                else None))
+                else None, **_spread(r, r, "step_matmuls_s")))
         if r["variant"] == "engine":
             naive = by.get((r["model"], r["batch"], "naive"))
             if naive:
@@ -171,14 +177,16 @@ def training_metrics(cfg, rows: list[dict], peaks) -> list[Metric]:
                     HIGHER, t, headline=head, kind=TIMING,
                     goal=naive_goal(naive, by.get((r["model"], r["batch"], "bare")))
                     if head else None,
-                    baseline=metric_key("samples_per_s", t | {"variant": "naive"})))
+                    baseline=metric_key("samples_per_s", t | {"variant": "naive"}),
+                    **_spread(naive, r)))
         else:
             engine = by[(r["model"], r["batch"], "engine")]
             metrics.append(Metric("speedup_vs_engine",
                                   paired_ratio(engine["repeats_s"], r["repeats_s"]), "×",
                                   HIGHER, t, kind=TIMING,
                                   baseline=metric_key("samples_per_s",
-                                                      t | {"variant": "engine"})))
+                                                      t | {"variant": "engine"}),
+                                  **_spread(engine, r)))
         if peaks and gflops is not None:
             peak = peaks[0] if r["variant"] in ("bf16",) else peaks[1]
             metrics += [Metric("achieved_tflops", gflops / 1e3, "TFLOP/s", HIGHER, t,

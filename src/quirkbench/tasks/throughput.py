@@ -64,6 +64,7 @@ from ..engine.timing import (
     interleaved_samples,
     many_stepper,
     paired_ratio,
+    paired_spread,
     peak_tflops,
     step_flops,
     timed,
@@ -149,9 +150,11 @@ class ThroughputConfig:
 
 # --------------------------------------------------------------------------- training
 
-def measure_many(cfg: ThroughputConfig, ctx: Context, k: int) -> tuple[float, float]:
-    """(speedup, samples/s) of ``train_many`` on K models over K sequential ``train`` runs,
-    both measured here, interleaved: K · (train s/step) / (train_many s/step)."""
+def measure_many(cfg: ThroughputConfig, ctx: Context,
+                 k: int) -> tuple[float, float, float | None]:
+    """(speedup, samples/s, the speed-up's ``paired_spread``) of ``train_many`` on K models
+    over K sequential ``train`` runs, both measured here, interleaved: K · (train s/step) /
+    (train_many s/step)."""
     shape = input_shape_for(cfg.many_model)
     b = cfg.many_batch
     x, y = random_data(shape, 4 * b, ctx.device, ctx.seed)
@@ -160,7 +163,8 @@ def measure_many(cfg: ThroughputConfig, ctx: Context, k: int) -> tuple[float, fl
     t = interleaved_samples({"one": engine_stepper(models[0], x, y, b),
                              "many": many_stepper(models, x, y, b)}, cfg.steps, cfg.repeats,
                             max(cfg.warmup_steps, 1), k * cfg.repeat_s)
-    return k * paired_ratio(t["one"], t["many"]), k * b / statistics.median(t["many"])
+    return (k * paired_ratio(t["one"], t["many"]), k * b / statistics.median(t["many"]),
+            paired_spread(t["one"], t["many"]))
 
 
 # --------------------------------------------------------------------------- attacks
@@ -256,14 +260,14 @@ def _many_metrics(cfg: ThroughputConfig, ctx: Context, rows: list[dict]) -> list
     """K models at once (``train_many``) vs K sequential runs; a row per K for the plot."""
     metrics = []
     for k in cfg.many_k:
-        sp, rate = measure_many(cfg, ctx, k)
+        sp, rate, spread = measure_many(cfg, ctx, k)
         ctx.log(f"train_many K={k}: {sp:.2f}× K sequential runs")
         t = {"model": cfg.many_model, "batch": cfg.many_batch, "variant": f"vmap-{k}"}
         # the denominator (K models one after another), so a moving baseline is visible
         metrics += [Metric("sequential_samples_per_s", rate / sp, "samples/s", HIGHER, t,
                            kind=TIMING),
                     Metric("speedup_vs_sequential", sp, "×", HIGHER, t,
-                           headline=k == max(cfg.many_k), kind=TIMING,
+                           headline=k == max(cfg.many_k), kind=TIMING, spread=spread,
                            baseline=metric_key("sequential_samples_per_s", t))]
         rows.append({**t, "samples_per_s": rate})
     return metrics
@@ -362,8 +366,10 @@ def _share_metrics(cfg: ThroughputConfig, r: dict, base: dict) -> list[Metric]:
                    **_timing()),
             Metric("matmul_share", 100 * paired_ratio(times["gemm"], times["ours-full"]), "%",
                    HIGHER, base | {"variant": "ours-full"}, goal=goal,
+                   spread=paired_spread(times["gemm"], times["ours-full"]),
                    **_timing(("matmul_gflops", gemm))),
             Metric("floor_share", floor, "%", NONE, base | {"variant": "floor"},
+                   spread=paired_spread(times["gemm"], times["floor"]),
                    **_timing(("matmul_gflops", gemm)))]
 
 
@@ -378,14 +384,17 @@ def _peer_metrics(cfg: ThroughputConfig, times: dict[str, list[float]], work: di
     out = []
     for who in ("ours", "ours-full"):
         sp = {p: paired_ratio(times[p], times[who]) * work[who] / work[p] for p in names}
+        # the work per call is fixed, so a speed-up spreads as its per-repeat time ratios do
+        spread = {p: paired_spread(times[p], times[who]) for p in names}
         for p in names:
             out.append(Metric("speedup_vs_peer", sp[p], "×", HIGHER,
-                              base | {"variant": who, "peer": p},
+                              base | {"variant": who, "peer": p}, spread=spread[p],
                               **_timing(("input_iterations_per_s", base | {"variant": p}))))
         fastest = min(sp, key=sp.get)
         out.append(Metric("speedup_vs_fastest_peer", sp[fastest], "×", HIGHER,
                           base | {"variant": who}, headline=who == "ours",
                           goal=_attack_goal(cfg, 1.0) if who == "ours-full" else None,
+                          spread=spread[fastest],
                           **_timing(("input_iterations_per_s", base | {"variant": fastest}))))
         info[f"{label}-{who}-fastest-peer"] = fastest
     return out

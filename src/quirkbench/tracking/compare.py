@@ -161,6 +161,20 @@ def _per_seed(g) -> dict | None:
     return out
 
 
+def repeats_se(gb, gh) -> float | None:
+    """The standard error of ln(head / base) that the runs' own repeats put on a timing:
+    each value's ``spread`` (the se of its ln over its repeats), a side's mean over its
+    seeds adding them as independent errors; None unless every value carries one."""
+    total = 0.0
+    for g in (gb, gh):
+        se = pd.to_numeric(g["spread"], errors="coerce").to_numpy(dtype=float) \
+            if "spread" in g else np.array([math.nan])
+        if not len(se) or not np.isfinite(se).all():
+            return None
+        total += float((se**2).sum()) / len(se) ** 2
+    return math.sqrt(total)
+
+
 def _holds_lost(gb, gh) -> bool:
     """The base held on every seed and the head failed on one."""
     if gb is None or gh is None or "holds" not in gb or "holds" not in gh:
@@ -371,7 +385,8 @@ def _judge(k: tuple, gb, gh, rules: _Rules) -> Row:
         return row
     if kind == TIMING:
         judge_timing(row, vb, vh, rules.time_threshold, rules.spread.get(f"{k[0]}/{k[2]}"),
-                     rules.pair.drift.get((k[0], k[1])), CONTROL_LIMIT)
+                     rules.pair.drift.get((k[0], k[1])), CONTROL_LIMIT,
+                     repeats_se(gb, gh))
         return row
     row.strict_change = bool(kind == EXACT and rules.pair.same_env and shared
                              and k[0] in rules.pair.same_cfg)

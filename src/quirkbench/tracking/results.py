@@ -285,6 +285,7 @@ def load_results(path: str | Path):
     else None), suite,
     device, started, task, dataset, seed, metric, key, value, unit, direction, kind,
     baseline, holds, not_shown (why the run's budget cannot show the check, else None),
+    spread (a timing's standard error of ln(value) over its repeats, else None),
     headline, goal (e.g. ``≥ 1.5``, None where none), goal_met, goal_not_judged, anchor,
     anchor_value, file (the document's path), machine (device name), config (the unit's
     settings as canonical JSON), plus one column per tag (e.g. condition, attack, eps).
@@ -314,7 +315,7 @@ def load_results(path: str | Path):
                     "goal": m.goal.describe() if m.goal else None,
                     "goal_met": m.goal.met if m.goal else None,
                     "goal_not_judged": m.goal.not_judged or None if m.goal else None,
-                    "not_shown": m.not_shown or None,
+                    "not_shown": m.not_shown or None, "spread": m.spread,
                     "anchor": m.anchor.describe() if m.anchor else None,
                     "anchor_value": m.anchor.value if m.anchor else None, **m.tags})
     return pd.DataFrame(rows)

@@ -84,7 +84,8 @@ def load_side(x, name: str) -> Side:
 
         df["kind"] = [legacy_kind(str(m), str(u)) for m, u in zip(df["metric"], df["unit"],
                                                                    strict=True)]
-    for col, default in (("headline", False), ("baseline", None), ("seed", None)):
+    for col, default in (("headline", False), ("baseline", None), ("seed", None),
+                         ("spread", None)):
         if col not in df.columns:
             df[col] = default
     df["headline"] = df["headline"].fillna(False).astype(bool)

@@ -162,9 +162,14 @@ def judge_t(row, vb, vh, threshold: float, alpha: float) -> None:
 
 
 def judge_timing(row, vb, vh, time_threshold: float, aa_sigma: float | None,
-                 drift: float | None, control_limit: float) -> None:
-    """The timing factor rule; not judged when the machine's speed moved during the run."""
-    from .stats import t_test_p, timing_limit
+                 drift: float | None, control_limit: float,
+                 repeats_se: float | None = None) -> None:
+    """The timing factor rule; not judged when the machine's speed moved during the run, or
+    when the change beats the factor but not ``TIMING_K`` × ``repeats_se`` (the standard
+    error of ln(head / base) that the runs' own repeats put on it: a ratio of timings
+    interleaved inside one run cancels the machine's overall speed, but beside other busy
+    processes its repeats still scatter, and then a ×0.8 says nothing)."""
+    from .stats import TIMING_K, t_test_p, timing_limit
 
     mb, mh = float(np.median(vb)), float(np.median(vh))
     if not (mb > 0 and mh > 0):
@@ -186,6 +191,13 @@ def judge_timing(row, vb, vh, time_threshold: float, aa_sigma: float | None,
             vh.min() > vb.max() or vh.max() < vb.min()):
         beyond = False  # the medians differ but the runs overlap: not a step
         row.note += ", the runs overlap"
+    band = TIMING_K * repeats_se if repeats_se is not None else 0.0
+    if beyond and abs(math.log(ratio)) <= band:
+        row.verdict, row.test = NOT_JUDGED, "none"
+        row.note = (f"its repeats spread too widely to judge; ±{math.expm1(band):.0%} "
+                    f"({TIMING_K:g} standard errors of the change, from the runs' own "
+                    f"repeats) explains ×{ratio:.3g}")
+        return
     row.beyond = beyond
     row.verdict = direction_verdict(row.direction, math.log(ratio), 0.0) if beyond else WITHIN
 
