@@ -104,6 +104,27 @@ def test_every_row_names_the_run_and_commit_it_came_from():
     assert "- commit: `" + "a" * 40 + "`" in one and "## Runs" not in one
 
 
+def test_a_task_recalibrated_into_the_folder_replaces_the_older_run_whatever_the_names(
+        tmp_path):
+    """Units found in two documents come from the newest run (its meta's start time), not the
+    last file name: results-pr-forgetting-... sorts before results-pr-s100-..."""
+    from quirkbench.tracking.results import SCHEMA
+
+    def write(name, started, value):
+        units = {f"t/d/{s}": {**_unit(s, [Metric("x", value, "%", headline=True)]),
+                              "config": {}} for s in (0, 1)}
+        meta = {"suite": "pr", "commit": "c" * 40, "status": "done", "started": started,
+                "seeds": [0, 1], "tasks": ["t"]}
+        (tmp_path / name).write_text(json.dumps({"schema": SCHEMA, "meta": meta,
+                                                 "units": units}))
+
+    write("results-pr-s0-1.json", "2026-12-05T12:04:04+00:00", 1.0)
+    write("results-pr-forgetting-s0-1.json", "2026-12-05T17:10:00+00:00", 2.0)
+    values = {m["value"] for u in C._units(tmp_path) for m in u["metrics"]}
+    assert values == {2.0}
+    assert C._meta(tmp_path)["started"].startswith("2026-12-05T17")
+
+
 def test_goal_is_not_a_holds_check():
     m = Metric("speedup_vs_naive", 1.2, "×", goal=Goal(1.5))
     assert m.holds is None and m.goal.met is False

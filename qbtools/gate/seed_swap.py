@@ -38,10 +38,13 @@ from qbtools import ROOT, require_checkout
 
 def split_by_seed(folder: Path, dest: Path) -> dict[int, Path]:
     """One results document per seed (``dest/seedN.json``) from every document in ``folder``
-    (its ``results-*.json``; a unit found twice: the last one that finished)."""
+    (its ``results-*.json``; a unit found twice: the newest run's that finished, as
+    ``quirkbench calibrate`` takes it)."""
+    from quirkbench.tracking.calibration import _docs
+
     units: dict[str, dict] = {}
     meta = None
-    for p in sorted(folder.glob("results-*.json")):
+    for p in _docs(folder):
         d = json.loads(p.read_text())
         meta = meta or d["meta"]
         for k, u in d["units"].items():

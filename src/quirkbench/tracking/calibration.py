@@ -30,7 +30,20 @@ def required_passes(n: int, rate: float = PASS_RATE) -> int:
 
 
 def _docs(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.glob("results-*.json") if not p.name.startswith("."))
+    """The folder's ``results-*.json``, oldest run first (by the start time in its meta, then
+    by name), so that where two documents hold one unit the newest run's wins: a task
+    recalibrated into the folder of an older whole-suite run replaces it whatever the file
+    names (``results-pr-forgetting-...`` sorts before ``results-pr-s100-...``)."""
+    import json
+
+    def started(p: Path) -> str:
+        try:
+            return str(json.loads(p.read_text(encoding="utf-8"))["meta"].get("started") or "")
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return ""  # a damaged document: reading it later says what is wrong
+
+    paths = [p for p in folder.glob("results-*.json") if not p.name.startswith(".")]
+    return sorted(paths, key=lambda p: (started(p), p.name))
 
 
 def _units(folder: Path) -> list[dict[str, Any]]:
@@ -296,7 +309,7 @@ def _runs_section(rows: list[dict[str, Any]], sources: list[dict[str, Any]]) -> 
     used = {f for r in rows for f in r.get("runs") or []}
     lines = ["", "## Runs", "",
              "A unit (task, data set, seed) found in several documents is taken from the "
-             "last one (by file name) in which it finished.", "",
+             "newest run (by its start time) in which it finished.", "",
              "| run | document | tasks | seeds | commit | status |",
              "| --- | --- | --- | --- | --- | --- |"]
     for i, src in enumerate(sources, 1):
