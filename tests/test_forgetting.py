@@ -227,6 +227,26 @@ def test_forgetting_is_measured_against_the_diagonal_when_every_task_is_learned(
     assert out.info["check_reasons"] == {}
 
 
+def test_learning_accuracy_is_the_headline_and_the_step_count_a_cost():
+    """Learning accuracy = the mean of R's diagonal (how well each task was learned before the
+    next), a headline on Permuted naive; the steps a sequence took (its budget plus the
+    learned criterion's extra steps: a point mass with a one-sided tail over seeds) are
+    reported, never a headline."""
+    from quirkbench.tasks.forgetting import ForgettingConfig, measure
+
+    cfg = ForgettingConfig(n_tasks=3, protocols=("permuted", "split-class"))
+    out = measure(cfg, {(p, s): _seq(R1.tolist(), classes=10 if p == "permuted" else 2)
+                        for p in cfg.protocols for s in cfg.strategies})
+    m = {(x.name, x.tags["protocol"], x.tags["strategy"]): x for x in out.metrics}
+    la = m["learning_accuracy", "permuted", "naive"]
+    assert la.value == pytest.approx((90 + 95 + 80) / 3) and la.unit == "%"
+    assert la.headline and la.direction == "higher"
+    assert not m["learning_accuracy", "split-class", "naive"].headline
+    assert not m["learning_accuracy", "permuted", "replay"].headline
+    steps = [x for x in out.metrics if x.name == "train_steps"]
+    assert len(steps) == 6 and not any(x.headline for x in steps)
+
+
 def test_learned_criterion_is_halfway_from_chance():
     assert C.learned_criterion(2) == 75.0 and C.learned_criterion(10) == 55.0
     assert C.unlearned_tasks(np.array([[80.0, 0], [0, 74.0]]), [2, 2]) == [1]
