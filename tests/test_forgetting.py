@@ -245,6 +245,9 @@ def test_learning_accuracy_is_the_headline_and_the_step_count_a_cost():
     assert not m["learning_accuracy", "permuted", "replay"].headline
     steps = [x for x in out.metrics if x.name == "train_steps"]
     assert len(steps) == 6 and not any(x.headline for x in steps)
+    budget = {x.tags["strategy"]: x for x in out.metrics if x.name == "budget_steps"
+              and x.tags["protocol"] == "permuted"}
+    assert budget["naive"].headline and not budget["replay"].headline
 
 
 def test_learned_criterion_is_halfway_from_chance():
@@ -262,6 +265,8 @@ def test_training_that_cannot_learn_reports_not_learned():
     assert np.isnan(m["forgetting_pct"].value) and m["average_accuracy"].holds is False
     assert "not learned" in out.info["check_reasons"][
         "average_accuracy[protocol=split-class,strategy=naive]"]
+    # the extra steps the learned criterion asked for count in train_steps, not the budget's
+    assert m["budget_steps"].value == cfg.n_tasks * cfg.train.max_steps < m["train_steps"].value
 
 
 def test_first_task_is_trained_once_per_protocol_and_the_results_are_the_same(monkeypatch):
@@ -307,6 +312,7 @@ def test_task_incremental_learned_criterion_reads_the_masked_accuracy():
     m = {x.name: x for x in out.metrics}
     assert m["min_learned_accuracy"].holds
     assert m["train_steps"].value == cfg.n_tasks * cfg.train.max_steps
+    assert m["budget_steps"].value == cfg.n_tasks * cfg.train.max_steps
 
 
 def test_test_fraction_tests_every_task_on_the_larger_split(monkeypatch):

@@ -265,6 +265,8 @@ class SequenceResult:
     seconds: float  # wall time of training (Fisher and memory included, evaluation excluded)
     steps: int  # optimizer steps over the whole sequence
     task_classes: tuple[int, ...] = ()  # classes per task (for the "learned" criterion)
+    budget_steps: int = 0  # of ``steps``, those of every task's own budget (before any extra
+    #   steps the learned criterion asks for): T × max_steps unless training stopped short
 
 
 def run_sequence(protocol: Protocol, strategy: str, model: nn.Module, cfg: TrainConfig, *,
@@ -299,7 +301,7 @@ def run_sequence(protocol: Protocol, strategy: str, model: nn.Module, cfg: Train
     penalty = EWCPenalty(ewc_lambda) if strategy == "ewc" else None
     mem_x: list[torch.Tensor] = []
     mem_y: list[torch.Tensor] = []
-    seconds, steps = 0.0, 0
+    seconds, steps, budget = 0.0, 0, 0
     for i, task in enumerate(protocol.tasks):
         x, y = task.x_train, task.y_train
         t0 = time.perf_counter()
@@ -310,14 +312,16 @@ def run_sequence(protocol: Protocol, strategy: str, model: nn.Module, cfg: Train
         if start is not None and first_task and _same(start, first_task["start"]):
             model.load_state_dict(first_task["state"])
             steps += first_task["steps"]
+            budget += first_task["budget"]
             t0 -= first_task["seconds"]  # its training time, as measured once
         else:
-            steps += _learn(model, x, y, cfg, seed * 1000 + i, protocol, pen,
-                            learn_fraction, extra_steps, len(task.classes))
+            done, own = _learn(model, x, y, cfg, seed * 1000 + i, protocol, pen,
+                               learn_fraction, extra_steps, len(task.classes))
+            steps, budget = steps + done, budget + own
             if start is not None and not first_task:
                 if x.device.type == "cuda":
                     torch.cuda.synchronize(x.device)
-                first_task.update(start=start, state=_state(model), steps=steps,
+                first_task.update(start=start, state=_state(model), steps=steps, budget=budget,
                                   seconds=time.perf_counter() - t0)
         if strategy == "ewc" and i < t_n - 1:
             fx, fy = memory_sample(task.x_train, task.y_train, fisher_samples, seed * 1000 + i)
@@ -333,7 +337,8 @@ def run_sequence(protocol: Protocol, strategy: str, model: nn.Module, cfg: Train
         if log is not None:
             log(f"{protocol.name}/{strategy} after task {i}: "
                 + " ".join(f"{a:5.1f}" for a in R[i]))
-    return SequenceResult(R, seconds, steps, tuple(len(t.classes) for t in protocol.tasks))
+    return SequenceResult(R, seconds, steps, tuple(len(t.classes) for t in protocol.tasks),
+                          budget)
 
 
 def _state(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -345,10 +350,12 @@ def _same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
 
 
 def _learn(model: nn.Module, x, y, cfg: TrainConfig, seed: int, protocol: Protocol, penalty,
-           learn_fraction: float | None, extra_steps: int, n_classes: int) -> int:
+           learn_fraction: float | None, extra_steps: int,
+           n_classes: int) -> tuple[int, int]:
     """One task of a sequence: its budget, then up to ``extra_steps`` more until it is learned
-    (``run_sequence``); the steps taken. The accuracy the learned criterion reads is the
-    protocol's (task-incremental: masked to the task's classes, as in its loss and tests)."""
+    (``run_sequence``); (the steps taken, those of the budget). The accuracy the learned
+    criterion reads is the protocol's (task-incremental: masked to the task's classes, as in
+    its loss and tests)."""
     loss_fn, head = protocol.loss, protocol.logits
     r = train(model, x, y, cfg, seed=seed, loss_fn=loss_fn, penalty=penalty, head=head)
     steps = r.steps
@@ -358,4 +365,4 @@ def _learn(model: nn.Module, x, y, cfg: TrainConfig, seed: int, protocol: Protoc
             more = replace(cfg, max_steps=extra_steps, max_epochs=10 ** 6, target_train_acc=goal)
             steps += train(model, x, y, more, seed=seed + 500, loss_fn=loss_fn,
                            penalty=penalty, head=head).steps
-    return steps
+    return steps, r.steps
