@@ -60,7 +60,8 @@ PLANTS = {
         "r = train(model, x, y, replace(cfg, max_steps=max(1, (cfg.max_steps or "
         "cfg.max_epochs * -(-len(x) // cfg.batch_size)) // 2)), seed=seed, loss_fn=loss_fn, "
         "penalty=penalty, head=head)",
-        "forgetting", r"forgetting_pct|average_accuracy|learning_accuracy|train_steps"),
+        "forgetting",
+        r"forgetting_pct|average_accuracy|learning_accuracy|budget_steps|train_steps"),
     "memorization": (
         "tasks/memorization.py",
         "return x, torch.randint(0, num_classes, (n,), generator=g).to(dev), x_test, y_test",
