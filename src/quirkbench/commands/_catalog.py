@@ -48,7 +48,8 @@ def build(builtin_only: bool = False) -> dict[str, Any]:
 
     keep = (lambda fn: _ours(fn)) if builtin_only else (lambda fn: True)
     tasks = []
-    for t in (t for t in load_all().values() if keep(t.run)):
+    # sorted by name: the registries fill in import order, which depends on who imported first
+    for t in sorted((t for t in load_all().values() if keep(t.run)), key=lambda t: t.name):
         settings = []
         for s in describe(t.config()):
             over = {}
@@ -65,12 +66,15 @@ def build(builtin_only: bool = False) -> dict[str, Any]:
     return {
         "tasks": tasks,
         "datasets": [{"name": d.name, "description": d.description, "embedded": d.embedded}
-                     for d in data.REGISTRY.values() if keep(d.loader)],
+                     for d in sorted(data.REGISTRY.values(), key=lambda d: d.name)
+                     if keep(d.loader)],
         "models": [{"name": m.name, "description": m.description,
                     "variant_syntax": m.variant_syntax if m.variants else ""}
-                   for m in models.REGISTRY.values() if keep(m.factory)],
+                   for m in sorted(models.REGISTRY.values(), key=lambda m: m.name)
+                   if keep(m.factory)],
         "attacks": [{"name": a.name, "norms": list(a.norms), "description": a.description}
-                    for a in attacks.REGISTRY.values() if keep(a)],
+                    for a in sorted(attacks.REGISTRY.values(), key=lambda a: a.name)
+                    if keep(a)],
         "suites": [{"name": s.name, "description": s.description, "seeds": list(s.seeds),
                     "budget_s": s.budget_s} for s in SUITES.values()],
     }
