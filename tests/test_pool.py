@@ -32,7 +32,13 @@ def _cli(*args: str, **kw) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": SRC}
     return subprocess.Popen([sys.executable, "-m", "quirkbench", *args], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True, **kw)
+                            start_new_session=True, preexec_fn=_default_sigint, **kw)
+
+
+def _default_sigint() -> None:
+    """A shell's background job (``pytest &``, ``nohup``) inherits SIGINT ignored, and Python
+    then keeps ignoring it: the run under test must get the terminal's Ctrl-C as a user's does."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _without_timings(doc: dict) -> dict:
