@@ -175,3 +175,20 @@ def test_head_decides_which_logits_the_accuracy_reads():
     # a target read through the head is met on the first epoch's confirmation pass
     r = train(m, x, y, TrainConfig(lr=1e-12, max_steps=50, target_train_acc=0.9), head=pair)
     assert r.fitted and r.steps == 256 // 128
+
+
+def test_the_parameter_check_finds_every_non_finite_value_and_passes_huge_finite_ones():
+    from quirkbench.engine.health import all_finite
+
+    g = torch.Generator().manual_seed(0)
+    for shape in [(1,), (7,), (16,), (17,), (33, 5), (512, 784)]:
+        n = torch.Size(shape).numel()
+        for pos in {0, n - 1, int(torch.randint(n, (1,), generator=g))}:
+            for bad in (float("nan"), float("inf"), -float("inf")):
+                p = torch.randn(shape, generator=g)
+                p.view(-1)[pos] = bad
+                assert not bool(all_finite([torch.randn(3, generator=g), p])), (shape, pos, bad)
+        assert bool(all_finite([torch.randn(shape, generator=g)]))
+    # finite values whose float32 sum overflows are finite all the same
+    assert bool(all_finite([torch.full((1000,), 3e38), torch.full((9,), -3e38)]))
+    assert bool(all_finite([torch.empty(0), torch.ones(2)]))
