@@ -206,6 +206,25 @@ def test_the_attack_part_compares_at_equal_work():
     assert "ours did 50% of the input-iterations" in text
 
 
+def test_an_updated_page_names_the_run_each_kept_part_came_from():
+    """A part kept by ``--update`` from a raw file that had itself kept it from an older run
+    is credited to that older run, not to the run that wrote the raw file."""
+    from qbtools.docs.performance import kept_origins, render
+
+    old = {"commit": "bbb", "when": "16:00", "machine": {"earlier": {
+        "commit": "aaa", "when": "13:00", "parts": ["attacks", "profile", "step"]}}}
+    groups = kept_origins(old, ["attacks", "gate", "profile", "quick"])
+    assert groups == [{"commit": "aaa", "when": "13:00", "parts": ["attacks", "profile"]},
+                      {"commit": "bbb", "when": "16:00", "parts": ["gate", "quick"]}]
+    m = {"cpu": "c", "physical_cores": 2, "logical_cpus": 2, "torch": "t", "python": "p",
+         "load_before": [1, 1, 1], "load_after": [1, 1, 1], "earlier": groups}
+    head = render(m, "ccc", {}, "17:00")
+    assert ("The attacks, profile part(s) come from the run of 13:00 UTC on commit `aaa`. "
+            "The gate, quick part(s) come from the run of 16:00 UTC on commit `bbb`.") in head
+    assert kept_origins({"commit": "bbb", "when": "16:00", "machine": {}}, ["gate"]) == [
+        {"commit": "bbb", "when": "16:00", "parts": ["gate"]}]
+
+
 def test_the_profile_part_lists_each_units_top_operators_with_their_share():
     from qbtools.docs.perf_quick import render_profile
 
