@@ -203,7 +203,15 @@ def test_the_attack_part_compares_at_equal_work():
     assert "| ours | 1,000 | 50.00% | 1.25× |" in text  # half the time for half the work
     assert "| ta | 800 | 50.00% | 1.00× |" in text and "Fastest peer: ta." in text
     assert "ours-full at **85%** of the matmul-bound limit, the floor at 89%" in text
-    assert "ours did 50% of the input-iterations" in text
+    assert "ours did 50% of the input-iterations. Goal ≥ 85% of the limit: met." in text
+    res["times"]["ours-full"] = [2.4, 2.4, 2.4]  # 71%, and the floor at 89% allows 85%
+    text = "\n".join(render_attacks(a))
+    assert "Goal ≥ 85% of the limit: not met." in text
+    res["times"]["floor"] = [2.3, 2.3, 2.3]  # the floor at 74%: no PGD meets 85% here
+    text = "\n".join(render_attacks(a))
+    assert ("Goal ≥ 85% of the limit: not met; it cannot be met on this machine: the floor, "
+            "which does nothing but the random start, the matmuls and the update's "
+            "elementwise passes, reaches only 74%.") in text
 
 
 def test_an_updated_page_names_the_run_each_kept_part_came_from():

@@ -270,8 +270,24 @@ def render_attacks(a: dict) -> list[str]:
                      + (f", the floor at {share['floor']:.0f}%" if "floor" in share else "")
                      if share else "")
                   + (f"; ours did {100 * work['ours'] / full:.0f}% of the input-iterations"
-                     if "ours" in work else "") + ".", ""]
+                     if "ours" in work else "") + "." + _share_goal(share), ""]
     return lines
+
+
+def _share_goal(share: dict) -> str:
+    """The verdict on the throughput task's goal for ours-full's share of the limit, with
+    the reason when the floor says no PGD with these elementwise passes can meet it here."""
+    from quirkbench.tasks.throughput import SHARE_GOAL as ATTACK_SHARE_GOAL
+
+    if "ours-full" not in share:
+        return ""
+    met = share["ours-full"] >= ATTACK_SHARE_GOAL
+    out = f" Goal ≥ {ATTACK_SHARE_GOAL:.0f}% of the limit: {'met' if met else 'not met'}"
+    if not met and share.get("floor", 100.0) < ATTACK_SHARE_GOAL:
+        out += (f"; it cannot be met on this machine: the floor, which does nothing but the "
+                f"random start, the matmuls and the update's elementwise passes, reaches only "
+                f"{share['floor']:.0f}%")
+    return out + "."
 
 
 def _earlier(e) -> list[dict]:
