@@ -67,6 +67,14 @@ def test_sharpness_large_batch_is_sharper(smoke):
     assert batch == {"small": 10, "large": 50}  # large = 10% of n_train=500
 
 
+def test_sensitivity_spreads_are_declared_on_the_log_scale(smoke):
+    """An sd or range of a few models' accuracies varies ×/÷ from seed to seed: the noise
+    model judges it on the log scale, as it does a × ratio."""
+    scales = {m.name: m.scale for m in smoke["sensitivity"].metrics}
+    assert scales["test_acc_std"] == scales["test_acc_range"] == "log"
+    assert scales["test_acc_mean"] == scales["bad_init_shortfall"] == "linear"
+
+
 def test_sensitivity_bad_init_fails_to_learn(smoke):
     short = {m.tags["scale"]: m for m in smoke["sensitivity"].metrics
              if m.name == "bad_init_shortfall"}

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from quirkbench.metrics import EXACT, HIGHER, KINDS, TIMING, Metric
+from quirkbench.metrics import EXACT, HIGHER, KINDS, LINEAR, LOG, NONE, TIMING, Metric
 from quirkbench.tracking import results
 
 
@@ -17,6 +17,16 @@ def test_kind_is_checked_and_round_trips():
                                                                    "timing"}
     with pytest.raises(ValueError, match="kind"):
         Metric("acc", 1.0, "%", kind="noisy")
+
+
+def test_scale_is_checked_round_trips_and_is_written_only_where_log():
+    sd = Metric("test_acc_std", 0.6, "pp", NONE, scale=LOG)
+    assert sd.to_dict()["scale"] == "log"
+    assert Metric.from_dict(json.loads(json.dumps(sd.to_dict()))) == sd
+    acc = Metric("acc", 1.0, "%")
+    assert acc.scale == LINEAR and "scale" not in acc.to_dict()  # documents stay as they were
+    with pytest.raises(ValueError, match="scale"):
+        Metric("acc", 1.0, "%", scale="cubic")
 
 
 def _old_doc():

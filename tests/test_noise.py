@@ -8,7 +8,7 @@ import math
 import pytest
 
 from quirkbench.errors import UserError
-from quirkbench.metrics import HIGHER, NONE, TIMING, Metric
+from quirkbench.metrics import HIGHER, LOG, NONE, TIMING, Metric
 from quirkbench.tracking import noise
 
 META = {"suite": "pr", "device": "cpu", "device_name": "x86_64", "torch": "2.13.0+cpu",
@@ -51,6 +51,22 @@ def test_build_write_read_round_trip(tmp_path):
     # a constant metric takes the resolution of the task's other metrics in its unit
     assert math.isclose(m.get("memorization", "mnist5k", "always").floor, 0.1, rel_tol=1e-6)
     assert m.get("memorization", "mnist5k", "always").spread() == pytest.approx(0.1)
+
+
+def test_a_spread_declared_on_the_log_scale_gets_its_log_sd():
+    """A standard deviation over a few models is right-skewed: declared ``scale=LOG`` where it
+    is made, the model keeps the sd of its log, as for a × ratio; the same values undeclared
+    stay linear; a zero among them (log undefined) falls back to linear."""
+    sds = [0.23, 0.45, 0.6, 0.7, 1.8]
+    us = [unit(s, [Metric("acc_std", v, "pp", NONE, scale=LOG),
+                   Metric("acc_std_plain", v, "pp", NONE),
+                   Metric("acc_range", 0.0 if s == 0 else v, "pp", NONE, scale=LOG)])
+          for s, v in enumerate(sds)]
+    model = noise.build(us, META, "cmd", "now")["metrics"]
+    declared = model["memorization/mnist5k/acc_std"]
+    assert declared["log_sd"] == pytest.approx(float(__import__("numpy").log(sds).std(ddof=1)))
+    assert model["memorization/mnist5k/acc_std_plain"]["log_sd"] is None
+    assert model["memorization/mnist5k/acc_range"]["log_sd"] is None
 
 
 def test_settings_digest_ignores_key_order_and_tuples():

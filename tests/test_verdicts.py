@@ -10,7 +10,7 @@ import math
 import pytest
 
 from quirkbench.cli import main
-from quirkbench.metrics import HIGHER, LOWER, NONE, TIMING, Metric
+from quirkbench.metrics import HIGHER, LOG, LOWER, NONE, TIMING, Metric
 from quirkbench.tracking import noise
 from quirkbench.tracking.compare import compare
 from quirkbench.tracking.results import SCHEMA
@@ -120,6 +120,27 @@ def test_direction_none_moves_beyond_noise_either_way_on_the_log_scale(tmp_path,
     up = row(compare(base, one(tmp_path, "u", ratio=6.0), noise_model=model), "slowdown")["z"]
     down = row(compare(base, one(tmp_path, "d", ratio=1.5), noise_model=model), "slowdown")["z"]
     assert up == pytest.approx(-down)
+
+
+def test_a_spread_declared_on_the_log_scale_is_judged_as_a_ratio(tmp_path):
+    """An sd over a few models (seed noise ×/÷, a long right tail): one seed's 1.35 against
+    another's 0.45 (×3) is within noise on the log scale, where the same values judged linearly
+    would fail; an sd collapsed to a tenth (models alike) fails there, linearly it passes."""
+    sds = [0.45 * math.exp(0.6 * math.sin(1.7 * s)) for s in range(20)]
+
+    def ms(v, scale):
+        return [Metric("acc_std", v, "pp", NONE, headline=True, scale=scale)]
+
+    for scale, tail in ((LOG, "within noise"), ("linear", "moved beyond noise")):
+        path = tmp_path / f"{scale}.json"
+        noise.write(noise.build([unit(s, ms(v, scale)) for s, v in enumerate(sds)],
+                                {**ENV, "suite": "pr", "commit": "m" * 40}, "cmd", "now"), path)
+        base = doc(tmp_path / f"b-{scale}.json", {0: ms(0.45, scale)})
+        for head, verdict in ((1.35, tail), (0.045, "moved beyond noise" if scale == LOG
+                                            else "within noise")):
+            h = doc(tmp_path / f"h-{scale}-{head}.json", {0: ms(head, scale)})
+            assert row(compare(base, h, noise_model=str(path)), "acc_std")["verdict"] == \
+                verdict, (scale, head)
 
 
 def test_phenomenon_lost_is_the_loudest_and_needs_the_value_to_move(tmp_path, model):

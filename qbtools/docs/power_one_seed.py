@@ -41,7 +41,7 @@ def power_rows(model, family: int | None = None) -> list[dict]:
         crit = critical(m.n, family, two_sided=m.direction not in (HIGHER, LOWER))
         s = m.spread()
         k50, k80 = crit * math.sqrt(2), (crit + Z80) * math.sqrt(2)
-        if m.log_scale:  # a ratio: the change as a share of the value
+        if m.log_scale:  # a ratio or a spread: the change as a share of the value
             fails, caught = math.expm1(k50 * s), math.expm1(k80 * s)
             goal, rel = GOAL_REL, True
             need = (k80 * s / math.log1p(GOAL_REL)) ** 2
@@ -84,9 +84,10 @@ def markdown(model, rows: list[dict], before: dict[str, dict] | None, command: s
            f"by the suite's calibration (`docs/generated/calibration-{st.get('suite')}.md` names "
            "its machine)",
            f"- the rule: one seed a side, z = (head − base) / (s·√2) with s the seed sd "
-           f"(of ln v for × ratios), beyond noise past the critical value: Student's t on "
-           f"n − 1 degrees of freedom at 1 − 0.05/{len(rows)} (the {len(rows)} headline "
-           "metrics), one-sided for a metric with a direction, two-sided for direction none",
+           f"(of ln v for × ratios and spreads over models), beyond noise past the critical "
+           f"value: Student's t on n − 1 degrees of freedom at 1 − 0.05/{len(rows)} (the "
+           f"{len(rows)} headline metrics), one-sided for a metric with a direction, two-sided "
+           "for direction none",
            "- *fails at*: the change that reaches the critical value (caught half the time); "
            "*caught at 80%*: the regression the gate catches four times in five, "
            "(critical + 0.84) · √2 · s",

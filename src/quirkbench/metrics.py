@@ -11,6 +11,12 @@ declared where the metric is made, never inferred from its unit:
 * ``timing``: wall clock or anything derived from it (seconds, samples/s, speedups, shares of
   the step time, idle fraction): machine-bound and noisy, compared by a factor rule.
 
+``scale`` says on which scale a metric's seed-to-seed noise is symmetric, so that the noise
+model and ``compare`` weigh a change there: ``log`` for a positive value whose noise is
+multiplicative, a standard deviation (or range) over models above all: the sample sd of k
+normal draws is σ·χ_{k−1}/√(k−1), right-skewed on the linear scale, while the sd of its log
+(about 1/√(2(k−1))) does not depend on σ. Ratios (unit ×) are always judged on the log scale.
+
 ``baseline`` names, for a ratio of two timings (``speedup_vs_naive``), the key of the metric
 in the same unit that is its denominator: when that baseline moves, the ratio moves without
 anything in the numerator changing, and ``compare`` labels the row so.
@@ -31,6 +37,10 @@ EXACT = "exact"  # deterministic for one seed, settings and environment
 STOCHASTIC = "stochastic"  # varies run to run even for one seed: compare against the spread
 TIMING = "timing"  # wall clock and everything derived from it
 KINDS = (EXACT, STOCHASTIC, TIMING)
+
+LINEAR = "linear"  # seed noise additive: accuracies, steps, percentages
+LOG = "log"  # seed noise multiplicative: spreads over models (ratios, unit ×, always are)
+SCALES = (LINEAR, LOG)
 
 
 @dataclass(frozen=True)
@@ -111,12 +121,15 @@ class Metric:
     # timing made from repeats: the standard error of ln(value) over this run's own repeats
     # (a ratio: over its per-repeat ratios), so a change its repeats explain is not judged
     spread: float | None = None
+    scale: str = LINEAR  # the scale its seed noise is symmetric on (see the module)
 
     def __post_init__(self):
         if self.direction not in DIRECTIONS:
             raise ValueError(f"direction {self.direction!r} is not one of {DIRECTIONS}")
         if self.kind not in KINDS:
             raise ValueError(f"kind {self.kind!r} is not one of {KINDS}")
+        if self.scale not in SCALES:
+            raise ValueError(f"scale {self.scale!r} is not one of {SCALES}")
         object.__setattr__(self, "value", float(self.value))
         object.__setattr__(self, "tags", {str(k): str(v) for k, v in self.tags.items()})
         if self.spread is not None:
@@ -143,6 +156,8 @@ class Metric:
             del d["not_shown"]
         if self.spread is None:
             del d["spread"]
+        if self.scale == LINEAR:  # written only where declared: documents stay as they were
+            del d["scale"]
         if self.goal is not None and not self.goal.not_judged:
             del d["goal"]["not_judged"]
         if not math.isfinite(self.value):

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
+from ..metrics import LINEAR
 
 PASS_RATE = 0.95  # 19 of 20 seeds
 
@@ -99,7 +100,7 @@ def by_task(units: list[dict[str, Any]]) -> dict[tuple[str, str], list[dict[str,
 
 
 def per_metric(us: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Metric key → {unit, direction, kind, headline, values, holds, reasons, goal, met}
+    """Metric key → {unit, direction, kind, scale, headline, values, holds, reasons, goal, met}
     over the finished units ``us`` of one task × data set; ``values``, ``holds``,
     ``reasons`` and ``met`` are keyed by seed."""
     per_key: dict[str, dict[str, Any]] = {}
@@ -109,6 +110,7 @@ def per_metric(us: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
             k = _metric_key(m)
             e = per_key.setdefault(k, {"unit": m.get("unit", ""), "headline": False,
                                        "direction": m.get("direction"), "kind": m.get("kind"),
+                                       "scale": m.get("scale") or LINEAR,
                                        "values": {}, "holds": {}, "goal": None,
                                        "met": {}, "reasons": {}})
             e["values"][u["seed"]] = _value(m.get("value"))

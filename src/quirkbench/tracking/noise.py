@@ -18,7 +18,8 @@ Layout (``FORMAT``; every number strict JSON, ``null`` where undefined)::
          "unit": "%", "direction": "none", "kind": "exact", "headline": true,
          "values": {"100": 10.3, ...},   # per seed; null where the unit failed
          "n": 20, "mean": 10.2, "sd": 0.61,
-         "log_sd": null,                 # sd of ln(value), for × ratios (all values > 0)
+         "log_sd": null,                 # sd of ln(value), for × ratios and metrics declared
+                                         # on the log scale (all values > 0; else null)
          "floor": 0.1,                   # least sd the gate assumes (see ``floor_of``)
          "holds": {"held": 20, "of": 20}  # a holds check: on how many seeds it held; or null
      }, ...}}
@@ -42,11 +43,12 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
-from ..metrics import TIMING
+from ..metrics import LOG, TIMING
 
 FORMAT = "quirkbench.noise/1"
 VERSIONS = ("torch", "python", "quirkbench")
-LOG_UNITS = frozenset({"×"})  # ratios: their spread is judged on the log scale
+LOG_UNITS = frozenset({"×"})  # ratios: their spread is judged on the log scale (as is a
+#   metric declared so where it is made: ``Metric.scale``)
 LAST_RESORT_FLOOR = 0.005  # × |mean|: a constant metric with no resolution known
 
 
@@ -94,7 +96,8 @@ class MetricNoise:
 
     @property
     def log_scale(self) -> bool:
-        """Judge this metric's changes as ratios (× metrics whose values are all > 0)."""
+        """Judge this metric's changes as ratios (× metrics and those declared on the log
+        scale, whose values are all > 0)."""
         return self.log_sd is not None
 
     def spread(self) -> float:
@@ -130,14 +133,14 @@ def resolution(values: list[float]) -> float | None:
     return min(gaps) if gaps else None
 
 
-def _stats(values: list[float], unit: str) -> tuple[float, float, float | None]:
+def _stats(values: list[float], log: bool) -> tuple[float, float, float | None]:
     import numpy as np
 
     v = np.array(values, dtype=float)
     mean = float(v.mean()) if len(v) else math.nan
     sd = float(v.std(ddof=1)) if len(v) > 1 else math.nan
     log_sd = None
-    if unit in LOG_UNITS and len(v) > 1 and (v > 0).all():
+    if log and len(v) > 1 and (v > 0).all():
         log_sd = float(np.log(v).std(ddof=1))
     return mean, sd, log_sd
 
@@ -164,7 +167,7 @@ def build(units: list[dict[str, Any]], meta: dict[str, Any], command: str,
         for k, e in recs.items():
             vals = [e["values"].get(s, math.nan) for s in seeds]
             finite = [v for v in vals if math.isfinite(v)]
-            mean, sd, log_sd = _stats(finite, e["unit"])
+            mean, sd, log_sd = _stats(finite, e["unit"] in LOG_UNITS or e.get("scale") == LOG)
             metrics[metric_id(task, dataset, k)] = {
                 "task": task, "dataset": dataset, "key": k, "unit": e["unit"],
                 "direction": e["direction"], "kind": e["kind"], "headline": e["headline"],

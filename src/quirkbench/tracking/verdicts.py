@@ -20,13 +20,14 @@ Loudest first (``SEVERITY``):
 
 The one-seed rule (``noise_z``): a change of behaviour on a fixed seed is at most as variable
 as a change of seed. With ``s`` the noise model's seed sd (at least its floor; on the log
-scale for × ratios), head − base is weighed against ``s · sqrt(1/n_base + 1/n_head)``
-(``s·√2`` one seed a side) and called beyond noise past ``critical``: Student's t quantile
-on the model's n − 1 degrees of freedom (the difference of two fresh seeds, standardised by
-an sd estimated from n seeds, is t-distributed), at a level Bonferroni-divided over the
-suite's headline metrics, one-sided for a metric with a direction (only its bad side
-fails) and two-sided for direction none. Pairs of different seeds then fail the gate on a
-value in at most ``FAMILY_ALPHA`` of comparisons, whatever the number of headline metrics.
+scale for × ratios and for spreads declared so, ``Metric.scale``), head − base is weighed
+against ``s · sqrt(1/n_base + 1/n_head)`` (``s·√2`` one seed a side) and called beyond
+noise past ``critical``: Student's t quantile on the model's n − 1 degrees of freedom (the
+difference of two fresh seeds, standardised by an sd estimated from n seeds, is
+t-distributed), at a level Bonferroni-divided over the suite's headline metrics, one-sided
+for a metric with a direction (only its bad side fails) and two-sided for direction none.
+Pairs of different seeds then fail the gate on a value in at most ``FAMILY_ALPHA`` of
+comparisons, whatever the number of headline metrics.
 """
 
 from __future__ import annotations
@@ -86,7 +87,8 @@ def direction_verdict(direction: str, z: float, crit: float) -> str:
 def noise_z(noise: MetricNoise, base: float, head: float, n_base: int, n_head: int,
             crit: float) -> tuple[float, float]:
     """(z of head − base against the noise model, the smallest change in the metric's unit
-    that passes ``crit``): on the log scale for × ratios (positive values), else linear."""
+    that passes ``crit``): on the log scale for × ratios and spreads (``Metric.scale``;
+    positive values), else linear."""
     k = math.sqrt(1 / n_base + 1 / n_head)
     if noise.log_scale and base > 0 and head > 0:
         s = noise.spread()
