@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -15,10 +16,26 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(shutil.which("git") is None, reason="needs git")]
+needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 
 
+def test_every_plant_applies_once_to_the_code_and_names_its_metric():
+    """Each breakage's line is in its file exactly once (else the matrix stops), and the
+    metrics the gate must name for it match its pattern: the slow-train plant's headline
+    timing rows (matmul_share and speedup_vs_naive at batch 128) included."""
+    from qbtools.gate.planted import PLANTS
+
+    for name, (rel, old, new, _task, _pattern) in PLANTS.items():
+        assert (ROOT / "src" / "quirkbench" / rel).read_text().count(old) == 1, name
+        assert new != old, name
+    pattern = PLANTS["slow-train"][4]
+    for key in ("matmul_share[batch=128,model=mlp-512,variant=engine]",
+                "speedup_vs_naive[batch=128,model=mlp-512,variant=engine]"):
+        assert re.search(pattern, key), key
+
+
+@pytest.mark.slow
+@needs_git
 def test_small_planted_matrix(tmp_path):
     md, js = tmp_path / "planted.md", tmp_path / "planted.json"
     r = subprocess.run(

@@ -15,7 +15,10 @@ The five breakages (text edits that must apply to the code, else the script stop
   forgetting      each continual-learning task's training budget halved (before any extra
                   steps its learned criterion asks for)
   memorization    the random-labels condition trains on the true labels
-  slow-train      the training loop does a ~25% extra forward pass per step (timing only)
+  slow-train      the training loop evaluates every batch twice more after its step (timing
+                  only; one extra forward costs only ×0.83 of the pr headline speed at batch
+                  128, inside the timing rule's ×1.2, so the gate passes it by design; two cost
+                  about ×0.6-0.7)
 Each must fail the gate (exit 1) naming a metric of its task as "regressed beyond noise" or
 "phenomenon lost" (or "moved beyond noise" for a direction-none headline); the A/A must pass.
 The sides are judged with the suite's noise model (bench/noise/SUITE.json, when there is one)
@@ -71,8 +74,9 @@ PLANTS = {
         "engine/train.py",
         "            opt.step()\n            if mask_list:",
         "            opt.step()\n            with torch.no_grad():\n"
-        "                model(xb)  # planted\n            if mask_list:",
-        "*", r"samples_per_s|steps_per_s|speedup_vs_naive|ms_per_step|gflops"),
+        "                for _ in range(2):\n                    model(xb)  # planted\n"
+        "            if mask_list:",
+        "*", r"samples_per_s|steps_per_s|speedup_vs_naive|matmul_share|ms_per_step|gflops"),
 }
 TASKS = ["adversarial", "compression", "forgetting", "memorization", "throughput"]
 
