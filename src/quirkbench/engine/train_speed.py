@@ -35,6 +35,7 @@ from .timing import (
     engine_stepper,
     interleaved_samples,
     matmul_runner,
+    median_log_se,
     naive_stepper,
     paired_ratio,
     paired_spread,
@@ -154,14 +155,20 @@ def training_metrics(cfg, rows: list[dict], peaks) -> list[Metric]:
     first_mlp = next((m for m in cfg.models if m.startswith(("mlp", "lenet-300"))), None)
     for r in rows:
         t = {"model": r["model"], "batch": r["batch"], "variant": r["variant"]}
+        # a rate is the median of its repeats: their spread goes with it, so a change they
+        # explain is not judged (the run's control catches a machine whose speed moved, not
+        # one busy from start to end)
+        own = {"spread": median_log_se(r["repeats_s"])}
         metrics += [Metric("samples_per_s", r["samples_per_s"], "samples/s", HIGHER, t,
-                           kind=TIMING),
-                    Metric("steps_per_s", 1 / r["step_s"], "steps/s", HIGHER, t, kind=TIMING)]
+                           kind=TIMING, **own),
+                    Metric("steps_per_s", 1 / r["step_s"], "steps/s", HIGHER, t, kind=TIMING,
+                           **own)]
         if r["variant"] == "naive":
             continue
         gflops = r["flops"] / r["step_s"] / 1e9 if r["flops"] else None
         if gflops is not None:
-            metrics.append(Metric("achieved_gflops", gflops, "GFLOP/s", HIGHER, t, kind=TIMING))
+            metrics.append(Metric("achieved_gflops", gflops, "GFLOP/s", HIGHER, t, kind=TIMING,
+                                  **own))
         head = r["model"] == first_mlp and r["batch"] == 128 and r["variant"] == "engine"
         share = _share(r)
         if share is not None and r["variant"] in ("engine", "bare"):
