@@ -178,6 +178,7 @@ def test_same_seed_same_metrics():
     ("forgetting.protocols=['split-domain']", "protocol"),
     ("forgetting.n_tasks=6", "n_tasks ≤ 5"),
     ("forgetting.test_fraction=1", "test_fraction"),
+    ("forgetting.folds=3", "folds"),
 ])
 def test_bad_input_exits_2_with_one_line(run_cli, tmp_path, setting, words):
     code, _, err = run_cli("run", "--suite", "smoke", "--tasks", "forgetting", "--no-report",
@@ -331,3 +332,52 @@ def test_test_fraction_tests_every_task_on_the_larger_split(monkeypatch):
                                      "n_test": None, "test_fraction": 0.5})
     task.run(cfg, Context("mnist5k", 0, torch.device("cpu")))
     assert seen == [(2500, 2500)]
+
+
+def test_folds_2_train_every_sequence_on_each_half_and_pool_the_matrices(monkeypatch):
+    """folds 2: each half trains the sequences (from its own seed) and tests on the other
+    half, so every digit is tested; R is the mean of the two folds' matrices."""
+    from quirkbench.tasks import forgetting as F
+
+    seen, folds = [], []
+    make, sequences = C.make_protocol, F._sequences
+
+    def spy(name, ds, n_tasks, seed, *a, **kw):
+        seen.append((ds, seed))
+        return make(name, ds, n_tasks, seed, *a, **kw)
+
+    def keep(*a, **kw):
+        folds.append(sequences(*a, **kw))
+        return folds[-1]
+
+    monkeypatch.setattr(C, "make_protocol", spy)
+    monkeypatch.setattr(F, "_sequences", keep)
+    task = get("forgetting")
+    cfg = task.make_config("smoke", {"protocols": ("split-class",), "strategies": ("naive",),
+                                     "n_tasks": 2, "train.max_steps": 3, "folds": 2})
+    out = task.run(cfg, Context("mnist5k", 3, torch.device("cpu")))
+    (a, seed_a), (b, seed_b) = seen
+    assert (seed_a, seed_b) == (3, 3 + F.FOLD_SEED)
+    assert len(a.y_test) + len(b.y_test) == 5000  # every digit tested once
+    assert torch.equal(a.x_train, b.x_test) and torch.equal(b.x_train, a.x_test)
+    R = (folds[0]["split-class", "naive"].R + folds[1]["split-class", "naive"].R) / 2
+    assert not np.array_equal(folds[0]["split-class", "naive"].R, R)
+    m = {x.name: x.value for x in out.metrics}
+    assert m["average_accuracy"] == pytest.approx(C.average_accuracy(R))
+    assert m["budget_steps"] == 2 * 3
+    assert [r["acc"] for r in out.series["accuracy_matrix"]] == pytest.approx(R.flatten())
+
+
+def test_a_task_not_learned_in_one_fold_is_not_learned():
+    """Pooled, the stuck fold's 50% and the other's 100% read 75%, the criterion: learned.
+    Each fold's own matrix decides, so the sequence reports the task not learned."""
+    from quirkbench.tasks.forgetting import ForgettingConfig, measure, pool
+
+    cfg = ForgettingConfig(n_tasks=2, protocols=("split-class",), strategies=("naive",))
+    stuck, fine = _seq([[99.0, 0], [60.0, 50.0]]), _seq([[99.0, 0], [60.0, 100.0]])
+    key = ("split-class", "naive")
+    pooled = {key: pool([stuck, fine])}
+    assert pooled[key].R[1, 1] == 75.0
+    assert {m.name: m for m in measure(cfg, pooled).metrics}["min_learned_accuracy"].holds
+    m = {x.name: x for x in measure(cfg, pooled, [{key: stuck}, {key: fine}]).metrics}
+    assert m["min_learned_accuracy"].holds is False and np.isnan(m["forgetting_pct"].value)

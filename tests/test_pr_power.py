@@ -27,3 +27,9 @@ def test_sensitivity_tests_all_the_digits_in_two_folds():
 def test_units_chooses_top_k_inputs_from_the_other_half_in_two_folds():
     cfg = pr("units")
     assert cfg.folds == 2 and cfg.models == 4
+
+
+def test_forgetting_trains_every_sequence_on_both_halves():
+    cfg = pr("forgetting")
+    assert cfg.folds == 2 and cfg.n_train is None
+    assert get("forgetting").make_config("quick", {}).folds == 1
