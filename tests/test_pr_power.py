@@ -29,7 +29,9 @@ def test_units_chooses_top_k_inputs_from_the_other_half_in_two_folds():
     assert cfg.folds == 2 and cfg.models == 4
 
 
-def test_forgetting_trains_every_sequence_on_both_halves():
+def test_forgetting_keeps_one_split_in_the_pr_suite():
+    # two folds halve some seed spreads but double the chance that a seed meets a sequence
+    # that leaves a task unlearned: the seed-swap null failed 18 of 190 pairs with them
     cfg = pr("forgetting")
-    assert cfg.folds == 2 and cfg.n_train is None
+    assert cfg.folds == 1 and cfg.test_fraction == 0.5
     assert get("forgetting").make_config("quick", {}).folds == 1

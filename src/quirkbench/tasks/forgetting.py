@@ -309,7 +309,7 @@ register(Task(
     run=run,
     blurb="Training on a new task erases old ones (McCloskey & Cohen 1989, Kirkpatrick 2017).",
     figures=(Figure("accuracy_matrix"),),
-    cost={"smoke": 1.8, "pr": 18, "quick": 17},  # seconds a unit, one thread
+    cost={"smoke": 1.8, "pr": 9, "quick": 17},  # seconds a unit, one thread
     suites={
         # smoke: 3 tasks of the whole split, 30 steps each, replay memory 200 (with 500
         # digits and 20 steps the class-incremental last task was learned too little to
@@ -319,11 +319,14 @@ register(Task(
         "smoke": {"model": "mlp-100", "n_tasks": 3, "fisher_samples": 50,
                   "memory_per_task": 200, "train.max_steps": 30, "permuted_checks": False},
         # 60 steps/task left a class-incremental last task stuck at 50% (seed 1): keep 100.
-        # Two folds: every sequence trained on each half and tested on the other (tuning seeds
-        # 0-9, against one split tested on 2,500 digits: seed sd of split-class replay's
-        # average accuracy 0.81 -> 0.58 pp, permuted EWC's forgetting 1.03 -> 0.65 pp, permuted
-        # naive's 5.3 -> 3.1 pp; twice the training)
-        "pr": {"fisher_samples": 200, "folds": 2},
+        # One split, tested on 2,500 digits. Two folds (every sequence on each half) made the
+        # seed sd smaller on tuning seeds 0-9 (split-class replay's average accuracy 0.81 ->
+        # 0.58 pp, permuted EWC's forgetting 1.03 -> 0.65 pp) but trains twice as many
+        # sequences, so a seed meets the rare sequence that leaves a task unlearned twice as
+        # often: on the validation seeds one did (a class-incremental last task stuck in one
+        # fold), and the seed-swap null of the one-seed gate went from 8 to 18 of 190 pairs
+        # failing (goal <= 5%). Power bought with false alarms is not kept.
+        "pr": {"fisher_samples": 200, "test_fraction": 0.5},
         "quick": {},
         "nightly": {"model": "mlp-400-400", "train.max_steps": 500},
     },
