@@ -88,3 +88,37 @@ def test_quoted_smoke_times_come_from_the_fresh_clone_replay():
         assert re.findall(r"<!-- time:smoke -->(.*?)<!-- /time -->", text) == \
             [f"{m.group(1)} s here, load {m.group(2)}"], path
         assert not re.search(r"about \d+ s\b", text), path  # no hand-typed run time
+
+
+# How a generated page or committed data file names the commit it came from.
+_PROVENANCE = re.compile(r"(?:commit:? `|at commit `?|quirkbench at `|\"commit\": \"|\(`)"
+                         r"([0-9a-f]{7,40})|\| `([0-9a-f]{40})` \|")
+
+
+def _named_commits() -> dict[str, set[str]]:
+    files = [*sorted((ROOT / "docs" / "generated").glob("*.md")),
+             *sorted((ROOT / "bench" / "noise").glob("*.json"))]
+    named: dict[str, set[str]] = {}
+    for f in files:
+        for short, full in _PROVENANCE.findall(f.read_text(encoding="utf-8")):
+            h = short or full
+            named.setdefault(h, set()).add(str(f.relative_to(ROOT)))
+    return named
+
+
+def test_every_commit_a_generated_page_names_is_in_this_history():
+    """A page says which commit its numbers came from; a rebase after generating it leaves it
+    naming a commit nobody can check out. Every such commit must be an ancestor of HEAD."""
+    git = shutil.which("git")
+    if git is None or not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout: the history to check against is missing")
+    shallow = subprocess.run([git, "rev-parse", "--is-shallow-repository"], cwd=ROOT,
+                             capture_output=True, text=True).stdout.strip()
+    if shallow == "true":
+        pytest.skip("a shallow clone: older commits are not in it")
+    named = _named_commits()
+    assert len(named) >= 10  # the pattern still finds the pages' provenance lines
+    missing = {h: sorted(fs) for h, fs in named.items()
+               if subprocess.run([git, "merge-base", "--is-ancestor", h, "HEAD"], cwd=ROOT,
+                                 capture_output=True).returncode != 0}
+    assert not missing, f"pages name commits outside this history (regenerate them): {missing}"
