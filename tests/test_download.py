@@ -246,6 +246,24 @@ def test_tar_members_outside_the_target_are_refused(tmp_path, members, link):
     assert not (tmp_path / "out" / "escaped").exists() and not list(target.iterdir())
 
 
+@pytest.mark.parametrize("has_filter", [True, False])
+def test_tar_unpacks_with_or_without_the_data_filter(tmp_path, monkeypatch, has_filter):
+    # requires-python allows 3.10/3.11 patch releases whose extractall has no filter=
+    if not has_filter:
+        monkeypatch.delattr(tarfile, "data_filter", raising=False)
+        real = tarfile.TarFile.extractall
+
+        def old_extractall(self, path=".", members=None, *, numeric_owner=False, **kw):
+            assert not kw, f"this Python's extractall takes no {sorted(kw)}"
+            return real(self, path, members, numeric_owner=numeric_owner)
+        monkeypatch.setattr(tarfile.TarFile, "extractall", old_extractall)
+    arc = _write(tmp_path / "a.tar.gz", _tar([("cifar-10-batches-py/data_batch_1", b"abc")]))
+    target = tmp_path / "out"
+    target.mkdir()
+    dl.extract_tar(arc, target)
+    assert (target / "cifar-10-batches-py" / "data_batch_1").read_bytes() == b"abc"
+
+
 # --------------------------------------------------------------------------- downloads
 
 def test_download_streams_verifies_and_retries_once(server, tmp_path):

@@ -303,7 +303,8 @@ def download(dataset: str, folder: Path, *, log: Callable[[str], None] | None = 
 
 def extract_tar(archive: Path, target: Path) -> None:
     """Unpack a tar archive into ``target``: only regular files and folders, every member
-    inside ``target`` (absolute names, ``..`` and links are refused), ``filter="data"``."""
+    inside ``target`` (absolute names, ``..`` and links are refused), ``filter="data"`` where
+    this Python has it (3.10.12+, 3.11.4+, 3.12+; before, the checks above are the guard)."""
     target = Path(target).resolve()
     with tarfile.open(archive) as t:
         for m in t.getmembers():
@@ -313,7 +314,10 @@ def extract_tar(archive: Path, target: Path) -> None:
                     or not (m.isfile() or m.isdir())):
                 raise UserError(f"{archive}: refusing member {m.name!r} (it would land outside "
                                 f"{target}, or is not a plain file or folder); archive not used")
-        t.extractall(target, filter="data")
+        if hasattr(tarfile, "data_filter"):
+            t.extractall(target, filter="data")
+        else:  # an older 3.10/3.11 patch release: the members checked above, as they are
+            t.extractall(target)
 
 
 # --------------------------------------------------------------------------- pickles
