@@ -90,8 +90,10 @@ def export_head(dest: Path) -> str:
     commit = sh("git", "-C", str(ROOT), "rev-parse", "HEAD")
     data = subprocess.run(["git", "-C", str(ROOT), "archive", "--format=tar", commit],
                           check=True, capture_output=True).stdout
+    # our own commit's archive; filter= where this Python has it (3.10.12+, 3.11.4+, 3.12+)
+    safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
     with tarfile.open(fileobj=BytesIO(data)) as tar:
-        tar.extractall(dest, filter="data")
+        tar.extractall(dest, **safe)
     return commit
 
 
