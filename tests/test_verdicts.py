@@ -216,6 +216,35 @@ def test_timing_ratio_not_judged_when_its_own_repeats_explain_the_change(tmp_pat
     assert r["verdict"] == "regressed beyond noise"
 
 
+def test_interleaved_ratio_judged_past_the_machine_move(tmp_path, model):
+    """The control moved ±31% between the runs: raw timings are not judged, but a ratio of
+    interleaved timings that moved past its repeats' band and the machine's move together
+    (a training step made ~40% slower) is still a regression; one the move could explain
+    (×0.8, within ±31% plus its band) is not judged, with both numbers in its reason."""
+    def side(name, value, control):
+        extra = [Metric("speedup_vs_naive", value, "×", HIGHER, kind=TIMING, headline=True,
+                        spread=0.01)]
+        return doc(tmp_path / f"{name}.json", {0: metrics(speed=value * 1000, extra=extra)},
+                   control=control)
+
+    base = side("b", 1.0, (1.0, 1.02))
+    df = compare(base, side("slow", 0.6, (1.3, 1.35)), noise_model=model)
+    r = row(df, "speedup_vs_naive")
+    assert r["verdict"] == "regressed beyond noise" and r["fails"]
+    assert "judged though the machine's speed moved ±31%" in r["note"]
+    raw = row(df, "samples_per_s")  # moved with the machine: not judged
+    assert raw["verdict"] == "not judged" and not raw["fails"]
+    r = row(compare(base, side("near", 0.8, (1.3, 1.35)), noise_model=model),
+            "speedup_vs_naive")
+    assert r["verdict"] == "not judged" and not r["fails"]
+    assert r["note"].startswith("the machine's speed moved ±31% during the run; with its "
+                                "repeats' ±4% (3 standard errors) that explains up to ±37%")
+    # the same ×0.8 on a steady machine: past the ×1.2 limit and its ±4% band, a regression
+    r = row(compare(base, side("steady", 0.8, (1.0, 1.01)), noise_model=model),
+            "speedup_vs_naive")
+    assert r["verdict"] == "regressed beyond noise"
+
+
 # --------------------------------------------------------------------------- the model
 
 def test_stale_model_refuses_to_judge_a_task_whose_settings_changed(tmp_path, model, capsys):

@@ -55,6 +55,9 @@ SEVERITY = (LOST, REGRESSED, MOVED, GONE, IMPROVED, WITHIN, IDENTICAL, EXPECTED,
 BEYOND = (REGRESSED, MOVED, IMPROVED)  # the value moved beyond noise
 FAMILY_ALPHA = 0.05  # seed-swap pairs that may fail on a value: at most this fraction
 N1_MARGIN = 2.0  # no noise model, one seed: the threshold widened this much (factor rule)
+# timings in these units that carry their repeats' spread are ratios of two timings
+# interleaved repeat by repeat in one run (speed-ups, shares of a step)
+PAIRED_UNITS = ("×", "%")
 
 # what each ``test`` value is, in the summary's words
 EVIDENCE = {"exact": "exact identity", "noise": "the noise model", "t": "the t-test",
@@ -166,11 +169,19 @@ def judge_t(row, vb, vh, threshold: float, alpha: float) -> None:
 def judge_timing(row, vb, vh, time_threshold: float, aa_sigma: float | None,
                  drift: float | None, control_limit: float,
                  repeats_se: float | None = None) -> None:
-    """The timing factor rule; not judged when the machine's speed moved during the run, or
-    when the change beats the factor but not ``TIMING_K`` × ``repeats_se`` (the standard
-    error of ln(head / base) that the runs' own repeats put on it: a ratio of timings
-    interleaved inside one run cancels the machine's overall speed, but beside other busy
-    processes its repeats still scatter, and then a ×0.8 says nothing)."""
+    """The timing factor rule; not judged when the change beats the factor but not
+    ``TIMING_K`` × ``repeats_se`` (the standard error of ln(head / base) that the runs' own
+    repeats put on it: a ratio of timings interleaved inside one run cancels the machine's
+    overall speed, but beside other busy processes its repeats still scatter, and then a
+    ×0.8 says nothing).
+
+    When the machine's speed moved past ``control_limit`` (``drift``, from the run's
+    control), a raw timing is not judged: it moved with the machine. A ratio of timings
+    interleaved repeat by repeat (``PAIRED_UNITS``, with its repeats' spread) is still
+    judged, but the machine's move is added to its band: ln(1 + drift) is the most the move
+    could shift the ratio had it hit only one side, so a change past both says something
+    the machine cannot (the control itself scatters ±10% over ~0.1 s on a quiet shared VM,
+    and a slower training step would otherwise go unjudged on most runs)."""
     from .stats import TIMING_K, t_test_p, timing_limit
 
     mb, mh = float(np.median(vb)), float(np.median(vh))
@@ -183,7 +194,9 @@ def judge_timing(row, vb, vh, time_threshold: float, aa_sigma: float | None,
     if len(vb) >= 2 and len(vh) >= 2 and (vb > 0).all() and (vh > 0).all():
         row.p_value = t_test_p(np.log(vb), np.log(vh))
     row.note = f"×{ratio:.3g} (limit ×{limit:.3g})"
-    if drift is not None and drift > control_limit:
+    moved = drift is not None and drift > control_limit
+    paired = repeats_se is not None and row.unit in PAIRED_UNITS
+    if moved and not paired:
         row.verdict = NOT_JUDGED
         row.note = f"the machine's speed moved ±{drift:.0%} during the run; {row.note}"
         return
@@ -194,12 +207,20 @@ def judge_timing(row, vb, vh, time_threshold: float, aa_sigma: float | None,
         beyond = False  # the medians differ but the runs overlap: not a step
         row.note += ", the runs overlap"
     band = TIMING_K * repeats_se if repeats_se is not None else 0.0
-    if beyond and abs(math.log(ratio)) <= band:
+    machine = math.log1p(drift) if moved else 0.0
+    if beyond and abs(math.log(ratio)) <= band + machine:
         row.verdict, row.test = NOT_JUDGED, "none"
         row.note = (f"its repeats spread too widely to judge; ±{math.expm1(band):.0%} "
                     f"({TIMING_K:g} standard errors of the change, from the runs' own "
-                    f"repeats) explains ×{ratio:.3g}")
+                    f"repeats) explains ×{ratio:.3g}") if not moved else (
+            f"the machine's speed moved ±{drift:.0%} during the run; with its repeats' "
+            f"±{math.expm1(band):.0%} ({TIMING_K:g} standard errors) that explains up to "
+            f"±{math.expm1(band + machine):.0%}, and the ratio moved ×{ratio:.3g}")
         return
+    if moved:
+        row.note += (f"; judged though the machine's speed moved ±{drift:.0%}: a ratio of "
+                     f"interleaved timings, past its repeats' ±{math.expm1(band):.0%} and "
+                     f"the machine's move together (±{math.expm1(band + machine):.0%})")
     row.beyond = beyond
     row.verdict = direction_verdict(row.direction, math.log(ratio), 0.0) if beyond else WITHIN
 
