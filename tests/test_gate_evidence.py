@@ -95,6 +95,43 @@ def test_power_at_one_seed_follows_the_gate_rule(tmp_path):
     assert ratio["caught"] == pytest.approx(math.expm1((two + Z80) * math.sqrt(2) * r.log_sd))
 
 
+def test_power_of_a_spread_in_pp_on_the_log_scale_is_the_rise_in_pp_from_its_typical_value(
+        tmp_path):
+    from qbtools.docs.power_one_seed import markdown
+    from quirkbench.metrics import LOG
+    from quirkbench.tracking.calibration import _meta, _units
+
+    folder = tmp_path / "cal"
+    folder.mkdir()
+    spreads = {s: 0.6 * math.exp(0.4 * math.sin(3 * s)) for s in range(100, 110)}
+    units = {}
+    for s, v in spreads.items():
+        m = Metric("test_acc_std", v, "pp", NONE, headline=True, scale=LOG)
+        units[f"sensitivity/mnist5k/{s}"] = {
+            "task": "sensitivity", "dataset": "mnist5k", "seed": s, "config": {}, "status": "done",
+            "metrics": [m.to_dict()], "series": {}, "info": {}, "started": None, "ended": None,
+            "seconds": 1.0, "error": None}
+    meta = {**ENV, "tasks": ["sensitivity"], "datasets": ["mnist5k"], "seeds": sorted(spreads)}
+    (folder / "results-pr.json").write_text(
+        json.dumps({"schema": SCHEMA, "meta": meta, "units": units}))
+    model = noise.NoiseModel("m", {}, {
+        k: noise._metric(k, m, "t")
+        for k, m in noise.build(_units(folder), _meta(folder), "c", "now")["metrics"].items()})
+    (row,) = power_rows(model)
+    m = model.get("sensitivity", "mnist5k", "test_acc_std")
+    logs = [math.log(v) for v in spreads.values()]
+    g = math.exp(sum(logs) / len(logs))  # the geometric mean, not the arithmetic one
+    two = critical(10, 1, two_sided=True)
+    assert row["typical"] == pytest.approx(g) and abs(g - m.mean) > 1e-3
+    # held to the pp goal, not 25% of the value: the rise in pp to g·exp(k·s)
+    assert not row["relative"] and row["goal"] == 5.0
+    assert row["fails"] == pytest.approx(g * math.expm1(two * math.sqrt(2) * m.log_sd))
+    assert row["caught"] == pytest.approx(g * math.expm1((two + Z80) * math.sqrt(2) * m.log_sd))
+    assert row["met"] == (row["caught"] <= 5.0)
+    line = next(x for x in markdown(model, [row], None, "c", "h") if "test_acc_std" in x)
+    assert f"{row['caught']:.2f} pp | 5.00 pp |" in line and f"around {g:.2f} pp" in line
+
+
 def test_planted_aa_alone_with_cpu_burners_beside_it_stops_them(tmp_path, monkeypatch):
     from qbtools.gate import planted
 

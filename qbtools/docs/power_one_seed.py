@@ -8,8 +8,11 @@ t on the model's seeds, Bonferroni over the suite's headline metrics, one-sided 
 with a direction), the smallest change that fails the gate (``crit · √2 · s``, caught half
 the time), the regression it catches with 80% power (``(crit + z₀.₈) · √2 · s``) and the
 goal: at most 5 pp for a % or pp metric, at most 25% of the value for a ratio (×) or any
-other unit. A metric that misses it says how many independent runs averaged into it (each
-as noisy as today's) would meet it. ``--before`` adds the 80%-power column of another model
+other unit. A % or pp metric judged on the log scale (a spread over a few models) is still
+held to the pp goal: its changes are the rise from its typical value g (the geometric mean
+of its seed values) to ``g · exp(k · s)``, in pp, with ``s`` its log-scale sd. A metric
+that misses it says how many independent runs averaged into it (each as noisy as today's)
+would meet it. ``--before`` adds the 80%-power column of another model
 (the settings before the metric was made quieter).
 """
 
@@ -41,7 +44,15 @@ def power_rows(model, family: int | None = None) -> list[dict]:
         crit = critical(m.n, family, two_sided=m.direction not in (HIGHER, LOWER))
         s = m.spread()
         k50, k80 = crit * math.sqrt(2), (crit + Z80) * math.sqrt(2)
-        if m.log_scale:  # a ratio or a spread: the change as a share of the value
+        typical = None
+        if m.log_scale and m.unit in ("%", "pp"):  # a spread in points, judged as a ratio:
+            # the rise from its typical value g to g·exp(k·s) in pp (the upward side, the
+            # larger of the two), against the pp goal
+            typical = typical_value(m)
+            fails, caught = typical * math.expm1(k50 * s), typical * math.expm1(k80 * s)
+            goal, rel = GOAL_PP, False
+            need = (k80 * s / math.log1p(GOAL_PP / typical)) ** 2
+        elif m.log_scale:  # a ratio: the change as a share of the value
             fails, caught = math.expm1(k50 * s), math.expm1(k80 * s)
             goal, rel = GOAL_REL, True
             need = (k80 * s / math.log1p(GOAL_REL)) ** 2
@@ -54,10 +65,18 @@ def power_rows(model, family: int | None = None) -> list[dict]:
             need = (caught / GOAL_REL) ** 2
         rows.append({"id": f"{m.task}/{m.dataset}/{m.key}", "task": m.task, "key": m.key,
                      "unit": m.unit, "direction": m.direction, "n": m.n, "mean": m.mean,
-                     "sd": s, "log": m.log_scale, "critical": crit, "fails": fails,
+                     "sd": s, "log": m.log_scale, "typical": typical, "critical": crit,
+                     "fails": fails,
                      "caught": caught, "goal": goal, "relative": rel,
                      "met": caught <= goal + 1e-12, "need": max(1, math.ceil(need - 1e-9))})
     return rows
+
+
+def typical_value(m) -> float:
+    """The typical value of a metric judged on the log scale: the geometric mean of its
+    seed values (the centre its log-scale sd is measured around)."""
+    logs = [math.log(v) for v in m.values.values() if v is not None and v > 0]
+    return math.exp(sum(logs) / len(logs)) if logs else abs(m.mean)
 
 
 def _change(v: float, rel: bool) -> str:
@@ -66,7 +85,8 @@ def _change(v: float, rel: bool) -> str:
 
 def _spread(r: dict) -> str:
     if r["log"]:
-        return f"×{math.exp(r['sd']):.3f}"
+        around = f" around {r['typical']:.2f} pp" if r.get("typical") is not None else ""
+        return f"×{math.exp(r['sd']):.3f}{around}"
     unit = "pp" if r["unit"] == "%" else r["unit"]
     return f"{r['sd']:.3g} {unit}".strip()
 
@@ -91,6 +111,11 @@ def markdown(model, rows: list[dict], before: dict[str, dict] | None, command: s
            "- *fails at*: the change that reaches the critical value (caught half the time); "
            "*caught at 80%*: the regression the gate catches four times in five, "
            "(critical + 0.84) · √2 · s",
+           "- a % or pp metric judged on the log scale (a spread over models, its seed sd shown "
+           "as ×exp(s) around its typical value g, the geometric mean of its seed values): both "
+           "columns give the rise in pp from g to g · exp(k · s), k = critical · √2 or "
+           "(critical + 0.84) · √2 (the upward side, larger than the fall to g · exp(−k · s)), "
+           "judged against the pp goal",
            f"- goals: ≤ {GOAL_PP:g} pp for % and pp metrics, ≤ {100 * GOAL_REL:.0f}% of the "
            "value for ratios (×) and other units; *runs needed*: how many independent runs, "
            "each as noisy as one today, a unit would have to average to meet the goal",
