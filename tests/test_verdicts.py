@@ -43,6 +43,8 @@ def unit(seed, ms, config=None, control=None):
          "started": None, "ended": None, "seconds": 1.0, "error": None}
     if control:
         u["control"] = {"before_s": control[0], "after_s": control[1]}
+        if len(control) > 2:
+            u["control"]["cpu_share"] = control[2]
     return u
 
 
@@ -241,6 +243,19 @@ def test_interleaved_ratio_judged_past_the_machine_move(tmp_path, model):
                                 "repeats' ±4% (3 standard errors) that explains up to ±37%")
     # the same ×0.8 on a steady machine: past the ×1.2 limit and its ±4% band, a regression
     r = row(compare(base, side("steady", 0.8, (1.0, 1.01)), noise_model=model),
+            "speedup_vs_naive")
+    assert r["verdict"] == "regressed beyond noise"
+    # the control steady, but the head's unit had 60% of its core (two busy neighbours): its
+    # interleaved repeats are preempted unevenly, and ×0.8 is not judged (±67% + its band)
+    df = compare(base, side("shared", 0.8, (1.0, 1.01, 0.6)), noise_model=model)
+    r = row(df, "speedup_vs_naive")
+    assert r["verdict"] == "not judged" and not r["fails"]
+    assert r["note"].startswith("the machine's speed moved ±67% during the run")
+    raw = row(df, "samples_per_s")
+    assert raw["verdict"] == "not judged" and raw["note"].startswith(
+        "the machine's speed moved ±67% during the run")
+    # a full core (a share a little over 1 counts as 1): judged as on the steady machine
+    r = row(compare(base, side("full", 0.8, (1.0, 1.01, 1.02)), noise_model=model),
             "speedup_vs_naive")
     assert r["verdict"] == "regressed beyond noise"
 

@@ -9,8 +9,9 @@ adds in another order than one thread does, and moved 14 of 244 exact smoke metr
 
 Each record says what decided its numbers (``threads``, ``executor``) and carries the
 machine-speed ``control``: a fixed small workload timed just before and just after the
-unit (``engine.timing.control_seconds``), which the gate reads to tell a slower machine
-from slower code.
+unit (``engine.timing.control_seconds``), and the share of CPU time the unit got while it
+ran, which the gate reads to tell a slower or busier machine from slower code (a 1 ms
+control sees the machine's speed, not the other processes that take turns on its cores).
 """
 
 from __future__ import annotations
@@ -101,23 +102,29 @@ def torch_threads(n: int) -> Iterator[None]:
 def execute(unit: Unit, options: RunOptions) -> dict[str, Any]:
     """Run one unit with ``options.threads`` torch threads; the returned record goes into the
     results document, with ``data`` (the digests of the data sets the unit read),
-    ``threads``, ``executor`` and ``control`` (``{"before_s", "after_s"}``: seconds of the
-    machine-speed control just before and just after the unit)."""
+    ``threads``, ``executor`` and ``control`` (``{"before_s", "after_s", "cpu_share"}``:
+    seconds of the machine-speed control just before and just after the unit, and the CPU
+    time the unit's process got over its wall time × its threads: about 1 when nothing
+    else wanted its cores, 0.67 beside two busy processes on two cores)."""
     with torch_threads(options.threads), wall_clock_budget(options.unit_budget_s):
         control_before = control_seconds()
         torch.manual_seed(unit.seed)
         ctx = Context(unit.dataset, unit.seed, options.device, options.data_root,
                       options.download, options.log, trust_data_root=options.trust_data_root)
         started = results.now()
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         with progress.reporting(options.log):  # a line every 10 s inside a long unit
             out = unit.task.run(unit.config, ctx)
         seconds = time.perf_counter() - t0
+        # on a GPU the process waits for the device by design: no share to read there
+        cpu_share = (time.process_time() - cpu0) / (seconds * options.threads) \
+            if seconds > 0 and torch.device(ctx.device).type == "cpu" else None
         control_after = control_seconds()
     rec = results.unit_record(unit.task.name, unit.dataset, unit.seed, unit.record_config(),
                               started, seconds, out)
     rec.update(data=dict(ctx.sources), threads=options.threads, executor=options.executor,
-               control={"before_s": control_before, "after_s": control_after})
+               control={"before_s": control_before, "after_s": control_after,
+                        "cpu_share": cpu_share})
     if ctx.clamped:  # sizes asked for beyond the data set: what was used instead
         rec["clamped"] = ctx.clamped
     return rec

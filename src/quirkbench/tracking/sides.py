@@ -273,12 +273,22 @@ def _control(u: dict) -> tuple[float, float] | None:
     return (float(b), float(a)) if ok else None
 
 
+def _cpu_share(u: dict) -> float | None:
+    c = u.get("control")
+    v = c.get("cpu_share") if isinstance(c, dict) else None
+    ok = isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v
+    return float(v) if ok else None
+
+
 def machine_drift(b: Side, h: Side) -> dict[tuple[str, str], float]:
     """(task, data set) → how far the machine's speed moved while its units ran, as a
     fraction (0.14: ±14%), from the control workload the runner times before and after
     each unit (``unit["control"]``: ``before_s``, ``after_s``): the largest of the drift
-    within a unit and the change of the control's mean between base and head. Units
-    without a control are left out; a task with none on a side is not in the result."""
+    within a unit and the change of the control's mean between base and head; and from the
+    CPU share a unit got (``cpu_share``): a unit that had 67% of its core ran 1 / 0.67 − 1
+    = ±49% slower than the machine can, which the 1 ms control, timed between other
+    processes' turns, does not see. Units without a control are left out; a task with none
+    on a side is not in the result."""
     import numpy as np
 
     def per_task(side: Side) -> dict[tuple[str, str], list[tuple[float, float]]]:
@@ -289,11 +299,22 @@ def machine_drift(b: Side, h: Side) -> dict[tuple[str, str], float]:
                 out.setdefault((u.get("task"), u.get("dataset")), []).append(c)
         return out
 
+    def least_share(side: Side) -> dict[tuple[str, str], float]:
+        out: dict[tuple[str, str], float] = {}
+        for u in side.units.values():
+            s = _cpu_share(u)
+            if s is not None and u.get("status") == "done":
+                k = (u.get("task"), u.get("dataset"))
+                out[k] = min(out.get(k, 1.0), s)
+        return out
+
     cb, ch = per_task(b), per_task(h)
+    sb, sh = least_share(b), least_share(h)
     drift = {}
     for k in set(cb) & set(ch):
         within = max(max(a / b_, b_ / a) - 1 for b_, a in cb[k] + ch[k])
         mb = float(np.mean([x for c in cb[k] for x in c]))
         mh = float(np.mean([x for c in ch[k] for x in c]))
-        drift[k] = max(within, max(mh / mb, mb / mh) - 1)
+        busy = 1 / min(sb.get(k, 1.0), sh.get(k, 1.0), 1.0) - 1
+        drift[k] = max(within, max(mh / mb, mb / mh) - 1, busy)
     return drift
