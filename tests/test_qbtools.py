@@ -244,3 +244,21 @@ def test_the_profile_part_lists_each_units_top_operators_with_their_share():
     assert "**memorization**: 22.0 CPU s; torch operators in the recorded windows 16.0 s." in text
     assert "| `aten::addmm` | 30,000 | 6.00 s | 38% |" in text
     assert text.index("aten::addmm") < text.index("aten::mm`")
+
+
+def test_the_aa_tally_reads_the_line_pr_check_prints():
+    """The A/A tally of the PR gate finds each pair's run line in pr_check.sh's log: the
+    line as the script prints it now (rendered from its own echo) and as older logs had it."""
+    from qbtools.gate.aa import ran_line
+
+    echo = next(line for line in (ROOT / "scripts" / "pr_check.sh").read_text().splitlines()
+                if line.strip().startswith('echo "== ran '))
+    printed = (echo.strip()[len('echo "'):-1].replace("$seeds", "0,1")
+               .replace("$((SECONDS - start))", "75").replace("${base_sha:0:10}", "e586171831")
+               .replace("${head_sha:0:10}", "e586171831"))
+    assert "$" not in printed, printed  # every variable of the line rendered
+    m = ran_line(f"== base: ran base e586171831 beside the head\n{printed}\n")
+    assert m is not None and m.groups() == ("0,1", "75", "e586171831")
+    old = "== ran both sides (seeds 0) in 143 s; comparing base 939bdf1aaa → head 939bdf1aaa"
+    assert ran_line(old).groups() == ("0", "143", "939bdf1aaa")
+    assert ran_line("== base seed 0: quirkbench run --suite pr\n") is None

@@ -219,15 +219,18 @@ def pr_check_tally(a) -> int:
         if not d.is_dir() or not (d / "base").is_dir() or not log.is_file():
             continue
         text = log.read_text()
-        ran = re.search(r"== ran both sides \(seeds ([\d,]+)\) in (\d+) s; comparing base "
-                        r"(\w+)", text)
+        ran = ran_line(text)
         if not ran:
-            print(f"{d.name} skipped: its log has no '== ran both sides' line (cut short)")
+            print(f"{d.name} skipped: its log has no '== ran (seeds ...)' line (cut short)")
             continue
+        model = ROOT / "bench" / "noise" / f"{a.suite}.json"  # what pr_check.sh reads
         df = compare(d / "base", d / "head", allow_incomplete=False,
-                     timing_spread=_spread_used(text))
-        flagged = df[~df["verdict"].isin(("identical", "within noise"))]
-        rows.append({"pair": d.name[4:], "df": df, "spread": _spread_used(text),
+                     timing_spread=_spread_used(text),
+                     noise_model=str(model) if model.is_file() else None)
+        nj = df["verdict"] == "not judged"
+        flagged = df[~df["verdict"].isin(("identical", "within noise")) & ~nj]
+        rows.append({"not_judged": int((nj & (df["kind"] == "timing")).sum()),
+                     "pair": d.name[4:], "df": df, "spread": _spread_used(text),
                      "seeds": ran[1], "seconds": int(ran[2]),
                      "commit": ran[3], "fails": bool(len(failing(df))), "rows": len(df),
                      "exact": int((df["test"] == "exact").sum()),
@@ -259,23 +262,36 @@ def pr_check_tally(a) -> int:
            f"{len(rows)} pairs on {platform.machine()} ({os.cpu_count()} CPUs), Python "
            f"{platform.python_version()}",
            f"- **{sum(r['fails'] for r in rows)} of {len(rows)} pairs failed the gate**; "
-           f"{sum(bool(r['timing']) for r in rows)} pair(s) with a flagged timing row, "
-           f"{sum(bool(r['other']) for r in rows)} with a non-timing change; both sides "
+           f"{sum(bool(r['timing']) for r in rows)} pair(s) with a timing beyond noise, "
+           f"{sum(bool(r['other']) for r in rows)} with a non-timing change; timings not "
+           f"judged (reasons in the gate's output): {min(r['not_judged'] for r in rows)}–"
+           f"{max(r['not_judged'] for r in rows)} a pair; both sides "
            f"took {secs[0]}–{secs[-1]} s (median {secs[len(secs) // 2]} s)", "",
            "- timing limits: a pair run with an A/A spread file (`bench/timing-spread/`, "
            "measured on earlier pairs) says so; the others used the runs' own seeds only",
            "",
            "| pair | commit | seeds | A/A spread | gate | metrics | exact (value by value) | "
-           "both sides | flagged rows |", "|---|---|---|---|---|---|---|---|---|"]
+           "both sides | timings not judged | rows beyond noise |",
+           "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         cell = _cell(r["timing"] + r["other"], 3)
         used = f"`{Path(r['spread']).name}`" if r["spread"] else "none"
         sec.append(f"| {r['pair']} | `{r['commit'][:7]}` | {r['seeds']} | {used} | "
                    f"{'**fails**' if r['fails'] else 'passes'} "
-                   f"| {r['rows']} | {r['exact']} | {r['seconds']} s | {cell} |")
+                   f"| {r['rows']} | {r['exact']} | {r['seconds']} s | {r['not_judged']} "
+                   f"| {cell} |")
     _write_section(Path(a.md), a.suite, "\n".join(sec))
     print("\n".join(sec))
     return 0
+
+
+def ran_line(log: str):
+    """The match of pr_check.sh's "== ran (seeds S) in N s; comparing base SHA" line (older
+    logs: "== ran both sides (seeds S) ..."): seeds, seconds, base commit; None if absent."""
+    import re
+
+    return re.search(r"^== ran (?:both sides )?\(seeds ([\d,]+)\) in (\d+) s; comparing "
+                     r"base (\w+)", log, re.M)
 
 
 def _spread_used(log: str) -> str | None:
