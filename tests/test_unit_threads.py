@@ -57,5 +57,7 @@ def test_every_unit_records_the_machine_speed_control(tmp_path, threads_task):
         assert set(control) == {"before_s", "after_s", "cpu_share"}
         # a few ms each on an idle core; generous for a loaded test machine
         assert all(0 < control[k] < 0.2 for k in ("before_s", "after_s")), control
-        # the CPU time the unit got over its wall time: below 1 when others shared its core
-        assert control["cpu_share"] is None or 0 < control["cpu_share"] < 3, control
+        # the CPU time the unit got over its wall time (below 1 when others shared its core):
+        # recorded; over this task's microseconds its value is noise (another thread of the
+        # process can outweigh it), so only its kind is checked here, the rule in test_verdicts
+        assert control["cpu_share"] is None or control["cpu_share"] >= 0, control
