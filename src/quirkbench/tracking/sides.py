@@ -264,20 +264,17 @@ def side_facts(df: pd.DataFrame) -> dict[str, str]:
             "runs": str(df["run"].nunique()) if "run" in df.columns else "?"}
 
 
-def _control(u: dict) -> tuple[float, float] | None:
+def _positive(u: dict, field: str) -> float | None:
+    """``unit["control"][field]`` when it is a positive number, else None."""
     c = u.get("control")
-    if not isinstance(c, dict):
-        return None
-    b, a = c.get("before_s"), c.get("after_s")
-    ok = all(isinstance(x, (int, float)) and not isinstance(x, bool) and x > 0 for x in (b, a))
-    return (float(b), float(a)) if ok else None
-
-
-def _cpu_share(u: dict) -> float | None:
-    c = u.get("control")
-    v = c.get("cpu_share") if isinstance(c, dict) else None
-    ok = isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v
+    v = c.get(field) if isinstance(c, dict) else None
+    ok = isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
     return float(v) if ok else None
+
+
+def _control(u: dict) -> tuple[float, float] | None:
+    b, a = _positive(u, "before_s"), _positive(u, "after_s")
+    return (b, a) if b is not None and a is not None else None
 
 
 def machine_drift(b: Side, h: Side) -> dict[tuple[str, str], float]:
@@ -302,7 +299,7 @@ def machine_drift(b: Side, h: Side) -> dict[tuple[str, str], float]:
     def least_share(side: Side) -> dict[tuple[str, str], float]:
         out: dict[tuple[str, str], float] = {}
         for u in side.units.values():
-            s = _cpu_share(u)
+            s = _positive(u, "cpu_share")
             if s is not None and u.get("status") == "done":
                 k = (u.get("task"), u.get("dataset"))
                 out[k] = min(out.get(k, 1.0), s)
