@@ -165,10 +165,22 @@ def test_landscape_barriers_are_means_over_the_pairs(one_thread):
                    Context("mnist5k", 0, torch.device("cpu")))
     m = {x.name: x.value for x in out.metrics}
     pairs = out.info["pairs"]
-    assert len(pairs) == 2 and pairs[0] != pairs[1]  # two independent pairs of solutions
+    assert [p["models"] for p in pairs] == [[0, 1], [2, 3]]  # two independent pairs
+    assert pairs[0]["barrier_height"] != pairs[1]["barrier_height"]
     assert m["barrier_height"] == pytest.approx(sum(p["barrier_height"] for p in pairs) / 2)
     assert m["accuracy_barrier"] == pytest.approx(sum(p["accuracy_barrier"] for p in pairs) / 2)
     assert len(out.info["seeds"]) == 4
+
+    # all_pairs: the same four solutions, the barrier between every two of them (6 lines)
+    out_all = task.run(task.make_config("smoke", {"pairs": 2, "all_pairs": True}),
+                       Context("mnist5k", 0, torch.device("cpu")))
+    m_all = {x.name: x.value for x in out_all.metrics}
+    every = out_all.info["pairs"]
+    assert [p["models"] for p in every] == [[0, 1], [0, 2], [0, 3], [1, 2], [1, 3], [2, 3]]
+    assert every[0] == pairs[0] and every[5] == pairs[1]  # the disjoint pairs among them
+    for key in ("barrier_height", "accuracy_barrier"):
+        assert m_all[key] == pytest.approx(sum(p[key] for p in every) / 6)
+    assert m_all["max_relative_loss_rise"] == m["max_relative_loss_rise"]  # init lines: as before
 
 
 @pytest.mark.parametrize("name", ["sharpness", "sensitivity"])
