@@ -179,6 +179,9 @@ def test_same_seed_same_metrics():
     ("forgetting.n_tasks=6", "n_tasks ≤ 5"),
     ("forgetting.test_fraction=1", "test_fraction"),
     ("forgetting.folds=3", "folds"),
+    ("forgetting.repeats=['permuted/ewc']", "repeats"),
+    ("forgetting.repeats=['permuted/lwf:2']", "repeats"),
+    ("forgetting.repeats=['permuted/ewc:0']", "repeats"),
 ])
 def test_bad_input_exits_2_with_one_line(run_cli, tmp_path, setting, words):
     code, _, err = run_cli("run", "--suite", "smoke", "--tasks", "forgetting", "--no-report",
@@ -381,3 +384,46 @@ def test_a_task_not_learned_in_one_fold_is_not_learned():
     assert {m.name: m for m in measure(cfg, pooled).metrics}["min_learned_accuracy"].holds
     m = {x.name: x for x in measure(cfg, pooled, [{key: stuck}, {key: fine}]).metrics}
     assert m["min_learned_accuracy"].holds is False and np.isnan(m["forgetting_pct"].value)
+
+
+def test_repeats_train_a_sequence_again_from_its_own_seed_and_pool_the_matrices(monkeypatch):
+    """repeats permuted/ewc:3 on one split: permuted EWC trained three times (the seed, then
+    seed + r × REPEAT_SEED, each with its own permutations), naive once; EWC's R is the mean
+    of its three matrices, and a task not learned in any run is not learned."""
+    from quirkbench.tasks import forgetting as F
+
+    seen, runs = [], []
+    make, sequences = C.make_protocol, F._sequences
+
+    def spy(name, ds, n_tasks, seed, *a, **kw):
+        seen.append(seed)
+        return make(name, ds, n_tasks, seed, *a, **kw)
+
+    def keep(*a, **kw):
+        runs.append(sequences(*a, **kw))
+        return runs[-1]
+
+    monkeypatch.setattr(C, "make_protocol", spy)
+    monkeypatch.setattr(F, "_sequences", keep)
+    task = get("forgetting")
+    cfg = task.make_config("smoke", {"protocols": ("permuted",), "strategies": ("naive", "ewc"),
+                                     "n_tasks": 2, "train.max_steps": 3,
+                                     "repeats": ("permuted/ewc:3",)})
+    out = task.run(cfg, Context("mnist5k", 3, torch.device("cpu")))
+    assert seen == [3, 3 + F.REPEAT_SEED, 3 + 2 * F.REPEAT_SEED]
+    assert [sorted(r) for r in runs] == [[("permuted", "ewc"), ("permuted", "naive")],
+                                         [("permuted", "ewc")], [("permuted", "ewc")]]
+    ewc = [r["permuted", "ewc"].R for r in runs]
+    assert not np.array_equal(ewc[0], ewc[1])  # another init, order and permutation
+    R = sum(ewc) / 3
+    m = {(x.name, x.tags["strategy"]): x.value for x in out.metrics if "strategy" in x.tags}
+    assert m["forgetting_pct", "ewc"] == pytest.approx(C.forgetting_pct(R))
+    assert m["forgetting_pct", "naive"] == pytest.approx(C.forgetting_pct(runs[0]["permuted",
+                                                                                "naive"].R))
+
+    key = ("split-class", "replay")
+    stuck, fine = _seq([[99.0, 0], [60.0, 50.0]]), _seq([[99.0, 0], [60.0, 100.0]])
+    cfg = F.ForgettingConfig(n_tasks=2, protocols=("split-class",), strategies=("replay",))
+    m = {x.name: x for x in F.measure(cfg, {key: F.pool([fine, stuck])},
+                                      [{key: fine}, {key: stuck}]).metrics}
+    assert m["min_learned_accuracy"].holds is False

@@ -54,3 +54,9 @@ def test_forgetting_keeps_one_split_in_the_pr_suite():
     cfg = pr("forgetting")
     assert cfg.folds == 1 and cfg.test_fraction == 0.5
     assert get("forgetting").make_config("quick", {}).folds == 1
+
+
+def test_forgetting_repeats_the_two_sequences_the_gate_saw_too_coarsely():
+    # permuted EWC's forgetting and split-class replay's accuracy, each a mean over runs
+    # (naive, whose class-incremental last task can stay unlearned, runs once)
+    assert set(pr("forgetting").repeats) == {"permuted/ewc:3", "split-class/replay:2"}
