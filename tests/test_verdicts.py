@@ -260,6 +260,25 @@ def test_interleaved_ratio_judged_past_the_machine_move(tmp_path, model):
     assert r["verdict"] == "regressed beyond noise"
 
 
+def test_another_cpu_is_another_environment(tmp_path):
+    """The same torch on an Intel and an AMD x86_64 rounds differently: the CPU's model and
+    vector instructions are in the fingerprint, so --strict does not fail such rounding as a
+    change in the same environment, and the identity line says across what."""
+    intel = {"cpu": "Intel(R) Xeon(R) Platinum", "cpu_capability": "AVX512"}
+    base = doc(tmp_path / "b.json", {0: metrics()}, env=intel)
+    head = doc(tmp_path / "h.json", {0: metrics(acc=88.001)},
+               env={"cpu": "AMD EPYC", "cpu_capability": "AVX2"})
+    df = compare(base, head, strict=True)
+    assert [w for w in df.attrs["warnings"]
+            if "cpu Intel(R) Xeon(R) Platinum → AMD EPYC" in w and "cpu_capability AVX512 → AVX2"
+            in w]
+    assert not row(df, "test_acc")["fails"]
+    assert "across cpu Intel(R) Xeon(R) Platinum → AMD EPYC; cpu_capability AVX512 → AVX2" in \
+        df.attrs["identity"]
+    same = doc(tmp_path / "s.json", {0: metrics(acc=88.001)}, env=intel)
+    assert row(compare(base, same, strict=True), "test_acc")["fails"]  # one CPU: a change
+
+
 # --------------------------------------------------------------------------- the model
 
 def test_stale_model_refuses_to_judge_a_task_whose_settings_changed(tmp_path, model, capsys):

@@ -349,8 +349,8 @@ def _identity_line(df: pd.DataFrame, pair: _Pair) -> str:
     n_same = int((exact["verdict"] == IDENTICAL).sum())
     fb, fh = pair.sb.fingerprint or {}, pair.sh.fingerprint or {}
     diff = [f"{k} {fb.get(k)} → {fh.get(k)}" for k in ("torch", "python", "quirkbench",
-                                                         "device_name", "cpu_threads",
-                                                         "unit_threads")
+                                                         "device_name", "cpu", "cpu_capability",
+                                                         "cpu_threads", "unit_threads")
             if fb and fh and fb.get(k) != fh.get(k)]
     where = f" across {'; '.join(diff)}" if diff else ""
     return f"{n_same} of {len(exact)} exact metrics identical{where}"

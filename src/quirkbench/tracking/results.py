@@ -107,6 +107,28 @@ def run_dirty(meta: dict[str, Any]) -> bool | None:
     return project.get("dirty") if project.get("commit") else meta.get("dirty")
 
 
+def cpu_model() -> str:
+    """The CPU's model name (``AMD EPYC``, ``Intel(R) Xeon(R) ...``) where the system says it,
+    else the machine type: with the same torch, two x86_64 CPUs can round differently."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def cpu_capability() -> str | None:
+    """The vector instructions torch's CPU kernels dispatch to (``AVX512``, ``AVX2``,
+    ``DEFAULT``): they decide the rounding of CPU results."""
+    import torch
+
+    get = getattr(getattr(torch.backends, "cpu", None), "get_cpu_capability", None)
+    return str(get()) if get else None
+
+
 def environment(device) -> dict[str, Any]:
     import torch
 
@@ -119,6 +141,9 @@ def environment(device) -> dict[str, Any]:
             "python": platform.python_version(),
             "platform": platform.platform(), "device": dev, "device_name": name,
             "cpu_threads": torch.get_num_threads(),
+            # what else decides the numbers on the CPU: the same torch on an Intel and an AMD
+            # x86_64 gave different exact metrics on a quarter of a pr calibration's values
+            "cpu": cpu_model(), "cpu_capability": cpu_capability(),
             # exact metrics repeat bit for bit only where the kernels are deterministic
             "deterministic": not dev.startswith("cuda")
             or torch.are_deterministic_algorithms_enabled()}

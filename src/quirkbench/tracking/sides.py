@@ -20,8 +20,8 @@ from ..errors import UserError
 REQUIRED = {"task", "dataset", "key", "metric", "value", "unit", "direction"}
 # the fingerprint fields that must agree for exact metrics to be compared value by value
 # (the job count and the executor are not in it: they do not decide the numbers)
-FINGERPRINT = ("quirkbench", "torch", "python", "device", "device_name", "cpu_threads",
-               "unit_threads", "deterministic", "data")
+FINGERPRINT = ("quirkbench", "torch", "python", "device", "device_name", "cpu", "cpu_capability",
+               "cpu_threads", "unit_threads", "deterministic", "data")
 CONTROL_LIMIT = 0.10  # the machine-speed control may move ±10% before timings are not judged
 
 @dataclass
