@@ -128,6 +128,7 @@ def test_dimensionality_runs_from_the_cli(run_cli, tmp_path):
     "sensitivity.folds=3",
     "units.folds=0",
     "sensitivity.folds=2",  # smoke's test_fraction 0.2 and n_test 200: not halves
+    "landscape.split_seed=-1",
 ])
 def test_bad_settings_exit_2_with_one_line(run_cli, tmp_path, setting):
     task = setting.split(".")[0]
@@ -181,6 +182,32 @@ def test_landscape_barriers_are_means_over_the_pairs(one_thread):
     for key in ("barrier_height", "accuracy_barrier"):
         assert m_all[key] == pytest.approx(sum(p[key] for p in every) / 6)
     assert m_all["max_relative_loss_rise"] == m["max_relative_loss_rise"]  # init lines: as before
+
+
+def test_landscape_split_seed_trains_every_seed_on_one_split(one_thread, monkeypatch):
+    """split_seed: the data split and subsets come from that seed whatever the run's seed,
+    so seeds differ only in the models (their seeds still follow the run's)."""
+    import quirkbench.engine.data as data
+
+    task, loaded, real = get("landscape"), [], data.load
+
+    def spy(*a, **kw):
+        loaded.append(kw["seed"])
+        return real(*a, **kw)
+
+    monkeypatch.setattr(data, "load", spy)
+
+    def run(seed, **kw):
+        out = task.run(task.make_config("smoke", kw), Context("mnist5k", seed,
+                                                               torch.device("cpu")))
+        return {m.name: m.value for m in out.metrics}, out.info["seeds"]
+
+    plain, seeds = run(3)
+    same, seeds_same = run(3, split_seed=3)
+    assert same == plain and seeds_same == seeds  # its own seed's split: the same run
+    fixed, seeds_fixed = run(3, split_seed=0)
+    assert seeds_fixed == seeds and fixed != plain  # the same models, seed 0's data
+    assert loaded == [3, 3, 0]
 
 
 @pytest.mark.parametrize("name", ["sharpness", "sensitivity"])

@@ -37,11 +37,13 @@ class Context:
     sources: dict[str, dict] = field(default_factory=dict)  # data set → its Dataset.sources
     clamped: dict[str, dict] = field(default_factory=dict)  # data set → its Dataset.clamped
 
-    def load_data(self, name: str | None = None, **kw):
-        """The context's data set (or ``name``) on the context's device, split by the seed."""
+    def load_data(self, name: str | None = None, split_seed: int | None = None, **kw):
+        """The context's data set (or ``name``) on the context's device, split by the seed
+        (by ``split_seed`` instead when given: the same data for every seed of a run)."""
         from ..engine import data
 
-        ds = data.load(name or self.dataset, seed=self.seed, device=self.device,
+        seed = self.seed if split_seed is None else split_seed
+        ds = data.load(name or self.dataset, seed=seed, device=self.device,
                        data_root=self.data_root, download=self.download,
                        trust_data_root=self.trust_data_root, **kw)
         self.sources[ds.name] = dict(ds.sources or {})
