@@ -205,3 +205,28 @@ def test_repeats_average_runs_with_their_own_labels(monkeypatch):
         50 * (r1.test_acc + r2.test_acc))
     assert m["slowdown[condition=random-labels]"] == pytest.approx(
         (r1.steps + r2.steps) / (seen[0][1].steps + seen[1][1].steps))
+
+
+def test_split_seed_trains_every_seed_on_one_split(monkeypatch):
+    """split_seed: the digits come from that seed's split whatever the run's seed; the labels
+    drawn and the inits still follow the run's seed."""
+    import quirkbench.tasks.memorization as M
+
+    seen = []
+
+    def spy(model, x, y, cfg, **kw):
+        seen.append((x.clone(), y.clone()))
+        return train(model, x, y, cfg, **kw)
+
+    train = M.train
+    monkeypatch.setattr(M, "train", spy)
+    task = get("memorization")
+    cfg = task.make_config("smoke", {"conditions": ["true-labels", "random-labels"],
+                                     "n_train": 200, "split_seed": 7})
+    for seed in (1, 2):
+        task.run(cfg, Context("mnist5k", seed, torch.device("cpu")))
+    (x1, y1), (_, r1), (x2, y2), (_, r2) = seen
+    assert torch.equal(x1, x2) and torch.equal(y1, y2)  # the same digits and true labels
+    assert not torch.equal(r1, r2)  # random labels drawn from the run's seed
+    own = data.load("mnist5k", seed=7, n_train=200, test_fraction=cfg.test_fraction)
+    assert torch.equal(x1, own.x_train)

@@ -63,3 +63,9 @@ def test_forgetting_repeats_the_two_sequences_the_gate_saw_too_coarsely():
     # permuted EWC's forgetting and split-class replay's accuracy, each a mean over runs
     # (naive, whose class-incremental last task can stay unlearned, runs once)
     assert set(pr("forgetting").repeats) == {"permuted/ewc:3", "split-class/replay:2"}
+
+
+def test_memorization_trains_every_seed_on_one_split():
+    # which digits are drawn decides how long the true labels take to fit: with one split the
+    # random-label slowdown's log sd fell from 0.102 to 0.037 on tuning seeds 0-9
+    assert pr("memorization").split_seed == 0

@@ -89,6 +89,9 @@ class MemorizationConfig:
     # n_train 1,000, 0.75 tests on 3,750 digits instead of 1,000 (1.9× less noisy)
     test_fraction: float = 0.2
     repeats: int = 1  # [runs] runs of every condition (own labels and init); metrics: means
+    # [seed] the data split and subsets drawn from this seed for every run (None: the run's
+    # seed): the seeds then differ only in labels drawn, inits and data orders
+    split_seed: int | None = None
     chance_margin_pp: float = 5.0  # [pp] random-label test accuracy must be within this of chance
     ladder_min_rho: float = LADDER_MIN_RHO  # [1] holds: rank correlation of the ladder ≥ this
     ladder_min_slowdown: float = LADDER_MIN_SLOWDOWN  # [×] holds: top level / level 0 ≥ this (×)
@@ -103,6 +106,8 @@ class MemorizationConfig:
         check(0 < self.test_fraction < 1, "test_fraction", "a fraction in (0, 1)",
               self.test_fraction)
         check(self.repeats >= 1, "repeats", "≥ 1", self.repeats)
+        check(self.split_seed is None or (type(self.split_seed) is int and self.split_seed >= 0),
+              "split_seed", "an integer ≥ 0, or none: the run's seed", self.split_seed)
 
 
 def make_condition(cond: str, x, y, x_test, y_test, num_classes: int, seed: int):
@@ -142,7 +147,8 @@ def make_condition(cond: str, x, y, x_test, y_test, num_classes: int, seed: int)
 
 
 def run(cfg: MemorizationConfig, ctx: Context) -> TaskOutput:
-    ds = ctx.load_data(n_train=cfg.n_train, n_test=cfg.n_test, test_fraction=cfg.test_fraction)
+    ds = ctx.load_data(n_train=cfg.n_train, n_test=cfg.n_test, test_fraction=cfg.test_fraction,
+                       split_seed=cfg.split_seed)
     chance = 100.0 / ds.num_classes
     fits, curves = {}, []
     for cond in cfg.conditions:
@@ -293,8 +299,12 @@ register(Task(
     cost={"smoke": 0.4, "pr": 9.8, "quick": 21},  # seconds a unit, one thread
     suites={
         "smoke": _SMOKE,
+        # one split for every seed (split_seed 0): which 1,000 digits are drawn decides how
+        # long the true labels take to fit (the last hard digits), so on tuning seeds 0-9
+        # the random-label slowdown's log sd fell from 0.102 to 0.037 and true-label test
+        # accuracy's sd from 0.47 to 0.15 pp; every check held on 10 of 10 both ways
         "pr": dict(conditions=("true-labels", "corrupt-0.5", "random-labels", "shuffled-pixels"),
-                   n_train=1000, test_fraction=0.75, repeats=4),
+                   n_train=1000, test_fraction=0.75, repeats=4, split_seed=0),
         "quick": {},
         "nightly": {},
     },
