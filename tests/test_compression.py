@@ -220,6 +220,31 @@ def test_folds_two_swap_the_halves_with_their_own_seed(monkeypatch):
         T.make_folds(cfg, ctx)
 
 
+def test_split_seed_gives_every_seed_the_same_splits(monkeypatch):
+    """split_seed: split p comes from split_seed + 2p × FOLD_SEED whatever the run's seed; the
+    folds' models still draw their inits from the run's seed."""
+    from quirkbench.tasks import compression as T
+
+    monkeypatch.setattr(T, "train", lambda *a, **kw: None)
+    monkeypatch.setattr(T, "evaluate", lambda model, x, y: (0.5, 0.0))
+    seeds = []
+    real_make = T.make_model
+    monkeypatch.setattr(T, "make_model", lambda name, shape, n, seed: seeds.append(seed)
+                        or real_make("mlp-32-16", shape, n, seed=0))
+    cfg = get("compression").make_config("quick", {"split_seed": 3})
+    a = T.make_folds(cfg, Context("mnist5k", 7, torch.device("cpu")))
+    b = T.make_folds(cfg, Context("mnist5k", 8, torch.device("cpu")))
+    assert len(a) == len(b) == 4
+    for fa, fb in zip(a, b, strict=True):
+        assert torch.equal(fa.ds.x_train, fb.ds.x_train) and torch.equal(fa.ds.y_test,
+                                                                         fb.ds.y_test)
+    assert not torch.equal(a[0].ds.x_train, a[2].ds.x_train)  # two splits, not one twice
+    own = T.make_folds(get("compression").make_config("quick"),
+                       Context("mnist5k", 3, torch.device("cpu")))
+    assert torch.equal(a[2].ds.x_train, own[2].ds.x_train)  # seed 3's second split
+    assert seeds[:4] == [7 + T.FOLD_SEED * f for f in range(4)] and seeds[4] == 8
+
+
 # --------------------------------------------------------------------------- int8 and bits
 
 def test_int8_keeps_zeros_and_is_close(tiny):
@@ -311,7 +336,8 @@ def test_task_is_deterministic(smoke_output):
 
 
 @pytest.mark.parametrize("setting", ["compression.delta_pp=-1", "compression.methods=['lottery']",
-                                     "compression.ratios=[1.0,4.0]", "compression.ratios=[0.5]"])
+                                     "compression.ratios=[1.0,4.0]", "compression.ratios=[0.5]",
+                                     "compression.split_seed=-2"])
 def test_bad_input_exits_2_with_one_line(setting, capsys, tmp_path):
     rc = main(["run", "--suite", "smoke", "--tasks", "compression", "--set", setting,
                "--out", str(tmp_path / "r.json"), "--no-report"])
