@@ -474,7 +474,7 @@ register(Task(
     # the iso-accuracy line sits at dense accuracy − the tolerance the unit ran with
     figures=(Figure("accuracy_vs_ratio",
                     options=lambda cfg: {"delta_pp": float(cfg.get("delta_pp", 1.0))}),),
-    cost={"smoke": 0.7, "pr": 8.9, "quick": 14},  # seconds a unit, one thread
+    cost={"smoke": 0.7, "pr": 10.5, "quick": 14},  # seconds a unit, one thread
     suites={
         "smoke": _SMOKE,
         # pr: up to 64×, one fine-tune epoch per cut; quick's 4 folds and interpolated
