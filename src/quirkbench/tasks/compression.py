@@ -479,10 +479,8 @@ register(Task(
         "smoke": _SMOKE,
         # pr: up to 64×, one fine-tune epoch per cut; quick's 4 folds and interpolated
         # crossing (with one split and two bisections the iso ratio's CV was 46% and
-        # min_iso_ratio held on 19 of 20 validation seeds), distillation on every fold; the
-        # same two splits for every seed (split_seed 0): on tuning seeds 0-9 the iso ratio's
-        # log sd fell from 0.102 to 0.039 and dense test_acc's sd from 0.22 to 0.10 pp, every
-        # check holding 10/10 both ways (distillation_gain 0.52 -> 0.63 pp)
+        # min_iso_ratio held on 19 of 20 validation seeds), distillation on every fold; split 0
+        # for every seed: on tuning seeds 0-9 the iso ratio's log sd 0.102 -> 0.039
         "pr": dict(ratios=(2.0, 4.0, 8.0, 16.0, 32.0, 64.0), search_steps=0, folds=4,
                    split_seed=0, test_fraction=0.5, interpolate=True, distill_all_folds=True,
                    finetune=TrainConfig(lr=0.02, max_epochs=1, target_train_acc=None,
