@@ -192,10 +192,9 @@ def test_a_fold_mean_that_misses_delta_is_a_miss_even_if_one_fold_meets_it(monke
     assert iso["iso_ratio"] == 2.0 and iso["bracket"][1][0] == 4.0
 
 
-def test_folds_two_swap_the_halves_with_their_own_seed(monkeypatch):
-    """Fold 1 trains on fold 0's test digits and is tested on its training digits, from a
-    seed of its own; every digit of the data set is a test digit once."""
-    from quirkbench.errors import UserError
+def untrained_folds(monkeypatch) -> list[int]:
+    """make_folds without training: a tiny model per fold, every evaluation 50%; the list the
+    folds' model seeds are appended to."""
     from quirkbench.tasks import compression as T
 
     monkeypatch.setattr(T, "train", lambda *a, **kw: None)
@@ -204,6 +203,16 @@ def test_folds_two_swap_the_halves_with_their_own_seed(monkeypatch):
     real_make = T.make_model
     monkeypatch.setattr(T, "make_model", lambda name, shape, n, seed: seeds.append(seed)
                         or real_make("mlp-32-16", shape, n, seed=0))
+    return seeds
+
+
+def test_folds_two_swap_the_halves_with_their_own_seed(monkeypatch):
+    """Fold 1 trains on fold 0's test digits and is tested on its training digits, from a
+    seed of its own; every digit of the data set is a test digit once."""
+    from quirkbench.errors import UserError
+    from quirkbench.tasks import compression as T
+
+    seeds = untrained_folds(monkeypatch)
     cfg = get("compression").make_config("quick", {"folds": 2})
     folds = T.make_folds(cfg, Context("mnist5k", 7, torch.device("cpu")))
     a, b = folds[0].ds, folds[1].ds
@@ -225,12 +234,7 @@ def test_split_seed_gives_every_seed_the_same_splits(monkeypatch):
     folds' models still draw their inits from the run's seed."""
     from quirkbench.tasks import compression as T
 
-    monkeypatch.setattr(T, "train", lambda *a, **kw: None)
-    monkeypatch.setattr(T, "evaluate", lambda model, x, y: (0.5, 0.0))
-    seeds = []
-    real_make = T.make_model
-    monkeypatch.setattr(T, "make_model", lambda name, shape, n, seed: seeds.append(seed)
-                        or real_make("mlp-32-16", shape, n, seed=0))
+    seeds = untrained_folds(monkeypatch)
     cfg = get("compression").make_config("quick", {"split_seed": 3})
     a = T.make_folds(cfg, Context("mnist5k", 7, torch.device("cpu")))
     b = T.make_folds(cfg, Context("mnist5k", 8, torch.device("cpu")))

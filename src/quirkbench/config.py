@@ -54,6 +54,13 @@ def at_least(cfg, lo: float, *keys: str, unit: str = "") -> None:
         check(v >= lo, key, f"≥ {lo:g}{unit}", v)
 
 
+def optional_seed(cfg, key: str) -> None:
+    """Field ``key`` of ``cfg`` is none or an integer seed ≥ 0."""
+    v = getattr(cfg, key)
+    check(v is None or (type(v) is int and v >= 0), key, "an integer ≥ 0, or none: the run's seed",
+          v)
+
+
 def check_each(values: Iterable, key: str, ok: Callable[[Any], bool], valid: str) -> None:
     """``values`` is a non-empty list whose every element passes ``ok``."""
     values = list(values)

@@ -72,7 +72,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ..config import at_least, check, check_choices, check_each, model_setting
+from ..config import at_least, check, check_choices, check_each, model_setting, optional_seed
 from ..engine.models import count_params, make_model
 from ..engine.train import TrainConfig, evaluate, train
 from ..errors import UserError
@@ -151,8 +151,7 @@ class CompressionConfig:
               self.distill_fraction)
         check(0 < self.test_fraction < 1, "test_fraction", "a fraction in (0, 1)",
               self.test_fraction)
-        check(self.split_seed is None or (type(self.split_seed) is int and self.split_seed >= 0),
-              "split_seed", "an integer ≥ 0, or none: the run's seed", self.split_seed)
+        optional_seed(self, "split_seed")
         check(self.folds == 1 or (self.folds >= 2 and self.folds % 2 == 0), "folds",
               "1 or an even number (each split into halves used both ways)", self.folds)
         if self.folds > 1:  # the halves swap: both must be a whole half of the data

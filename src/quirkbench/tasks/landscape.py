@@ -37,7 +37,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
-from ..config import at_least, check, model_setting
+from ..config import at_least, check, model_setting, optional_seed
 from ..engine.models import make_model
 from ..engine.train import TrainConfig, train_many
 from ..methods.geometry import barrier_height, interpolation_path, max_relative_rise, params_vector
@@ -69,9 +69,7 @@ class LandscapeConfig:
         check(self.n_points >= 3, "n_points", "≥ 3 (the ends and a middle)", self.n_points)
         at_least(self, 10, "n_eval", unit=" examples")
         at_least(self, 1, "pairs")
-        check(self.split_seed is None or (type(self.split_seed) is int
-                                          and self.split_seed >= 0),
-              "split_seed", "an integer ≥ 0, or none: the run's seed", self.split_seed)
+        optional_seed(self, "split_seed")
         check(self.monotone_tolerance >= 0, "monotone_tolerance", "a fraction ≥ 0",
               self.monotone_tolerance)
 

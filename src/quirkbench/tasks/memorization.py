@@ -51,7 +51,7 @@ from functools import partial
 
 import torch
 
-from ..config import check, check_choices, model_setting
+from ..config import check, check_choices, model_setting, optional_seed
 from ..engine.models import make_model
 from ..engine.train import TrainConfig, TrainResult
 from ..engine.train import train as engine_train
@@ -106,8 +106,7 @@ class MemorizationConfig:
         check(0 < self.test_fraction < 1, "test_fraction", "a fraction in (0, 1)",
               self.test_fraction)
         check(self.repeats >= 1, "repeats", "≥ 1", self.repeats)
-        check(self.split_seed is None or (type(self.split_seed) is int and self.split_seed >= 0),
-              "split_seed", "an integer ≥ 0, or none: the run's seed", self.split_seed)
+        optional_seed(self, "split_seed")
 
 
 def make_condition(cond: str, x, y, x_test, y_test, num_classes: int, seed: int):
