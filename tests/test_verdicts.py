@@ -277,6 +277,11 @@ def test_another_cpu_is_another_environment(tmp_path):
         df.attrs["identity"]
     same = doc(tmp_path / "s.json", {0: metrics(acc=88.001)}, env=intel)
     assert row(compare(base, same, strict=True), "test_acc")["fails"]  # one CPU: a change
+    # a base from before the CPU was recorded: the field reads unrecorded, not None
+    old = doc(tmp_path / "o.json", {0: metrics()}, env={"cpu": None, "cpu_capability": None})
+    df = compare(old, same)
+    assert [w for w in df.attrs["warnings"] if "cpu unrecorded → Intel(R) Xeon(R) Platinum" in w
+            and "None" not in w]
 
 
 # --------------------------------------------------------------------------- the model

@@ -50,6 +50,7 @@ from .sides import (
     data_warnings,
     datasets,
     environment_warnings,
+    fingerprint_diff,
     load_side,
     machine_drift,
     settings_warnings,
@@ -348,10 +349,9 @@ def _identity_line(df: pd.DataFrame, pair: _Pair) -> str:
         return ""
     n_same = int((exact["verdict"] == IDENTICAL).sum())
     fb, fh = pair.sb.fingerprint or {}, pair.sh.fingerprint or {}
-    diff = [f"{k} {fb.get(k)} → {fh.get(k)}" for k in ("torch", "python", "quirkbench",
-                                                         "device_name", "cpu", "cpu_capability",
-                                                         "cpu_threads", "unit_threads")
-            if fb and fh and fb.get(k) != fh.get(k)]
+    diff = fingerprint_diff(fb, fh, ("torch", "python", "quirkbench", "device_name", "cpu",
+                                     "cpu_capability", "cpu_threads", "unit_threads")) \
+        if fb and fh else []
     where = f" across {'; '.join(diff)}" if diff else ""
     return f"{n_same} of {len(exact)} exact metrics identical{where}"
 

@@ -140,7 +140,7 @@ def environment_warnings(b: Side, h: Side) -> tuple[bool, list[str]]:
         return False, lines
     if fb is None or fh is None:
         return False, lines  # frames: no fingerprint, statistics only
-    diff = [f"{k} {fb.get(k)} → {fh.get(k)}" for k in FINGERPRINT if fb.get(k) != fh.get(k)]
+    diff = fingerprint_diff(fb, fh)
     if diff:
         lines.append(f"note: environments differ ({'; '.join(diff)}): exact metrics are "
                      "judged by identity and against the seed noise")
@@ -149,6 +149,14 @@ def environment_warnings(b: Side, h: Side) -> tuple[bool, list[str]]:
                      "algorithms): exact metrics are judged against the seed noise")
         return False, lines
     return not diff, lines
+
+
+def fingerprint_diff(fb: dict, fh: dict, keys: tuple[str, ...] = FINGERPRINT) -> list[str]:
+    """["torch 2.13.0 → 2.14.1", ...] for the fields of ``keys`` that differ; a field a side
+    does not record (a document from before quirkbench recorded it) reads "unrecorded"."""
+    shown = lambda v: "unrecorded" if v is None else v  # noqa: E731
+    return [f"{k} {shown(fb.get(k))} → {shown(fh.get(k))}" for k in keys
+            if fb.get(k) != fh.get(k)]
 
 
 def suites(df: pd.DataFrame) -> set[str]:
