@@ -295,7 +295,7 @@ register(Task(
     blurb="Networks fit random labels and scrambled inputs to 100% training accuracy, only "
           "a constant factor slower; test accuracy falls to chance (Zhang et al. 2017).",
     figures=(Figure("train_curve"),),
-    cost={"smoke": 0.4, "pr": 12, "quick": 21},  # seconds a unit, one thread
+    cost={"smoke": 0.4, "pr": 15, "quick": 21},  # seconds a unit, one thread
     suites={
         "smoke": _SMOKE,
         # one split for every seed (split_seed 0): which 1,000 digits are drawn decides how
