@@ -182,6 +182,7 @@ def test_same_seed_same_metrics():
     ("forgetting.repeats=['permuted/ewc']", "repeats"),
     ("forgetting.repeats=['permuted/lwf:2']", "repeats"),
     ("forgetting.repeats=['permuted/ewc:0']", "repeats"),
+    ("forgetting.split_seed=-1", "split_seed"),
 ])
 def test_bad_input_exits_2_with_one_line(run_cli, tmp_path, setting, words):
     code, _, err = run_cli("run", "--suite", "smoke", "--tasks", "forgetting", "--no-report",
@@ -427,3 +428,37 @@ def test_repeats_train_a_sequence_again_from_its_own_seed_and_pool_the_matrices(
     m = {x.name: x for x in F.measure(cfg, {key: F.pool([fine, stuck])},
                                       [{key: fine}, {key: stuck}]).metrics}
     assert m["min_learned_accuracy"].holds is False
+
+
+@pytest.mark.parametrize("folds", [1, 2])
+def test_split_seed_trains_every_seed_on_one_split(monkeypatch, folds):
+    """split_seed: every seed trains and tests on the digits of that seed's split (with two
+    folds, its halves and their subsets); without it each seed draws its own."""
+    import quirkbench.tasks.forgetting as F
+    from quirkbench.engine import data
+
+    class Seen(Exception):
+        pass
+
+    seen = []
+
+    def spy(cfg, ds, ctx, seed, only=None):
+        seen.append((ds.x_train.clone(), ds.x_test.clone()))
+        raise Seen
+
+    monkeypatch.setattr(F, "_sequences", spy)
+    task = get("forgetting")
+
+    def digits(seed, **over):
+        cfg = task.make_config("smoke", {"n_train": 200, "folds": folds, **over})
+        with pytest.raises(Seen):
+            task.run(cfg, Context("mnist5k", seed, torch.device("cpu")))
+        return seen[-1], cfg
+
+    (a, cfg), (b, _) = digits(1, split_seed=7), digits(2, split_seed=7)
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    if folds == 1:
+        own = data.load("mnist5k", seed=7, n_train=200, test_fraction=cfg.test_fraction)
+        assert torch.equal(a[0], own.x_train)
+    (c, _), (d, _) = digits(1), digits(2)
+    assert not torch.equal(c[0], d[0])  # the seed's own split

@@ -55,7 +55,7 @@ def test_forgetting_keeps_one_split_in_the_pr_suite():
     # two folds halve some seed spreads but double the chance that a seed meets a sequence
     # that leaves a task unlearned: the seed-swap null failed 18 of 190 pairs with them
     cfg = pr("forgetting")
-    assert cfg.folds == 1 and cfg.test_fraction == 0.5
+    assert cfg.folds == 1 and cfg.test_fraction == 0.5 and cfg.split_seed == 0
     assert get("forgetting").make_config("quick", {}).folds == 1
 
 
