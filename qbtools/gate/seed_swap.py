@@ -122,7 +122,12 @@ def section(title: str, what: str, pairs: list[dict]) -> list[str]:
     out = [f"## {title}", "", what, "",
            f"- **{fails} of {n} pairs fail the gate ({100 * fails / n:.1f}%)**; "
            f"{values} fail on a non-timing value ({100 * values / n:.1f}%)",
-           f"- rows within noise: {within / n:.0f} per pair on average", ""]
+           f"- rows within noise: {within / n:.0f} per pair on average"]
+    seeds = collections.Counter(s for p in pairs if p["fails"] for s in (p["base"], p["head"]))
+    if seeds:  # one seed in many failing pairs: a tail of that seed, not of every pair
+        out.append("- seeds in the failing pairs (a pair counts for both of its seeds): "
+                   + ", ".join(f"{s} in {c}" for s, c in seeds.most_common(6)))
+    out.append("")
     if per:
         out += ["| failing row | pairs |", "|---|---|"]
         out += [f"| {k} | {c} |" for k, c in per.most_common(15)]
