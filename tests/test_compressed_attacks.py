@@ -143,3 +143,40 @@ def test_distortion_ratio_pairs_each_input_with_itself_on_dense(monkeypatch):
     attacked = out.info["attacked"]
     assert all(len(d) == len(ref) == attacked for d, ref in seen)
     assert all(torch.equal(ref, seen[0][1]) for _, ref in seen)  # dense's, every time
+
+
+def test_repeats_average_draws_each_trained_from_its_own_seed():
+    from quirkbench.tasks import compressed_robustness as T
+
+    task = get("compressed_robustness")
+    cfg = task.make_config("smoke", {"repeats": 2})
+    ctx = Context("digits", 0, torch.device("cpu"))
+    both = task.run(cfg, ctx)
+    ds = ctx.load_data(n_train=cfg.n_train)  # the unit's data: the draws share it
+    draws = [T._attack_four(cfg, ds, ctx, s) for s in (0, T.REPEAT_SEED)]
+    for model in T.MODELS:
+        a = [d["rows"][model]["clean_acc"] for d in draws]
+        assert a[0] != a[1] or model == "int8"  # two draws, two models
+        (acc,) = values(both, "clean_acc", model=model)
+        assert acc.value == pytest.approx((a[0] + a[1]) / 2)
+        for m in values(both, "robustness_cost", model=model):
+            key = (m.tags["norm"], float(m.tags["eps"]))
+            c = [d["rows"][model][key] - d["rows"]["dense"][key] for d in draws]
+            assert m.value == pytest.approx((c[0] + c[1]) / 2)
+        if model == "dense":
+            continue
+        r = [d["ratios"][model] for d in draws]
+        (ratio,) = values(both, "distortion_ratio", model=model)
+        assert ratio.value == pytest.approx((r[0] * r[1]) ** 0.5)  # geometric mean
+        (matched,) = values(both, "clean_acc_matched", model=model)
+        assert matched.value == sum(abs(d["rows"][model]["clean_acc"] -
+                                        d["rows"]["dense"]["clean_acc"]) <= cfg.delta_pp
+                                    for d in draws) / 2
+    assert both.info["repeats"] == 2
+
+
+def test_repeats_below_one_is_refused():
+    from quirkbench.config import ConfigError
+
+    with pytest.raises(ConfigError, match="repeats"):
+        get("compressed_robustness").make_config("smoke", {"repeats": 0})

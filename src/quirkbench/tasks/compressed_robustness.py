@@ -51,6 +51,7 @@ from . import Context, Task, TaskOutput, register
 GUO = "Guo et al. 2018"
 YE = "Ye et al. 2019"
 MODELS = ("dense", "pruned", "int8", "distilled")
+REPEAT_SEED = 5_000_011  # draw k > 0 trains its four models from seed + k × this
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,10 @@ class CompressedRobustnessConfig:
     attack: str = "pgd"  # the registered attack run on the ε grids
     pgd_steps: int = 20  # [iterations] its iterations (and those of each minimal-distortion probe)
     search_steps: int = 8  # [halvings] bisection halvings of the minimal L2 distortion
+    # [draws] the four models trained and attacked this many times, draw k > 0 from seed +
+    # k × REPEAT_SEED; metrics: the means over the draws (distortion ratios: the geometric
+    # mean of each draw's paired ratio; clean_acc_matched: the fraction of draws matched)
+    repeats: int = 1
     train: TrainConfig = TrainConfig(lr=0.05, max_epochs=10, target_train_acc=None,
                                      eval_test=False)
     finetune: TrainConfig = TrainConfig(lr=0.02, max_epochs=2, target_train_acc=None,
@@ -77,7 +82,7 @@ class CompressedRobustnessConfig:
 
     def __post_init__(self):
         at_least(self, 10, "n_attack")
-        at_least(self, 1, "pgd_steps", "search_steps")
+        at_least(self, 1, "pgd_steps", "search_steps", "repeats")
         at_least(self, 0, "delta_pp", unit=" percentage points")
         check_each(self.ratios, "ratios", lambda r: r > 1, "ratios > 1 (dense/remaining)")
         check(list(self.ratios) == sorted(set(self.ratios)), "ratios", "strictly increasing",
@@ -96,33 +101,36 @@ def _success(model, x, y, attack) -> float:
     return 100.0 * float((predict(model, x_adv).argmax(1) != y[ok]).float().mean())
 
 
-def four_models(cfg: CompressedRobustnessConfig, ds, ctx: Context) -> tuple[dict, float, float]:
-    """({dense, pruned, int8, distilled}: model, dense test accuracy %, pruned ratio ×)."""
+def four_models(cfg: CompressedRobustnessConfig, ds, ctx: Context,
+                seed: int | None = None) -> tuple[dict, float, float]:
+    """({dense, pruned, int8, distilled}: model, dense test accuracy %, pruned ratio ×), trained
+    from ``seed`` (the unit's seed by default)."""
+    seed = ctx.seed if seed is None else seed
     x, y, xt, yt = ds.x_train, ds.y_train, ds.x_test, ds.y_test
-    dense = make_model(cfg.model, ds.input_shape, ds.num_classes, seed=ctx.seed).to(ctx.device)
-    train(dense, x, y, cfg.train, seed=ctx.seed, final_train_eval=False)
+    dense = make_model(cfg.model, ds.input_shape, ds.num_classes, seed=seed).to(ctx.device)
+    train(dense, x, y, cfg.train, seed=seed, final_train_eval=False)
     dense_state = state_copy(dense)
     dense_acc = 100 * evaluate(dense, xt, yt)[0]
     models = {"dense": dense}
 
-    pruned = make_model(cfg.model, ds.input_shape, ds.num_classes, seed=ctx.seed).to(ctx.device)
+    pruned = make_model(cfg.model, ds.input_shape, ds.num_classes, seed=seed).to(ctx.device)
     pruned.load_state_dict(dense_state)
     pruner = Pruner("magnitude-iterative", pruned, dense_state, ds, cfg.ratios, cfg.finetune,
-                    ctx.seed)
+                    seed)
     points = [{"ratio": 1.0, "test_acc": dense_acc, "state": dense_state}] + pruner.curve()
     i = iso_accuracy_index([p["ratio"] for p in points], [p["test_acc"] for p in points],
                            dense_acc, cfg.delta_pp)
     pruned.load_state_dict(points[i]["state"])
     models["pruned"] = pruned
 
-    q = make_model(cfg.model, ds.input_shape, ds.num_classes, seed=ctx.seed).to(ctx.device)
+    q = make_model(cfg.model, ds.input_shape, ds.num_classes, seed=seed).to(ctx.device)
     q.load_state_dict(dense_state)
     quantize_int8_(q)
     models["int8"] = q
 
     student = make_model(cfg.student, ds.input_shape, ds.num_classes,
-                         seed=ctx.seed + 1).to(ctx.device)
-    train(student, x, soft_targets(predict(dense, x), cfg.temperature), cfg.train, seed=ctx.seed,
+                         seed=seed + 1).to(ctx.device)
+    train(student, x, soft_targets(predict(dense, x), cfg.temperature), cfg.train, seed=seed,
           loss_fn=distillation_loss(cfg.temperature), final_train_eval=False)
     models["distilled"] = student
     return models, dense_acc, points[i]["ratio"]
@@ -132,19 +140,68 @@ def run(cfg: CompressedRobustnessConfig, ctx: Context) -> TaskOutput:
     ds = ctx.load_data(n_train=cfg.n_train)
     if ds.bounds is None:
         raise UserError(f"compressed_robustness needs bounded inputs; {ds.name} is unbounded")
+    draws = [_attack_four(cfg, ds, ctx, ctx.seed + REPEAT_SEED * k) for k in range(cfg.repeats)]
+    rows = {name: _mean_row([d["rows"][name] for d in draws]) for name in MODELS}
+    # distortion ratios: each draw's paired ratio against its own dense, then their geometric
+    # mean (the ratio's spread is multiplicative)
+    ratios = {name: _geomean([d["ratios"][name] for d in draws])
+              for name in MODELS if name != "dense"}
+    dense_acc = rows["dense"]["clean_acc"]
+    matched = {name: sum(abs(d["rows"][name]["clean_acc"] - d["rows"]["dense"]["clean_acc"])
+                         <= cfg.delta_pp for d in draws) / len(draws)
+               for name in MODELS if name != "dense"}
+
+    # ---- metrics
+    m: list[Metric] = []
+    base = rows["dense"]
+    for name, r in rows.items():
+        mt = {"model": name}
+        m += [Metric("clean_acc", r["clean_acc"], "%", HIGHER, mt),
+              *([Metric("clean_acc_matched", matched[name], "1", NONE, mt)]
+                if name != "dense" else []),
+              Metric("median_min_l2", r["median_l2"], "", NONE, mt),
+              Metric("remaining_params", r["params"], "params", NONE, mt)]
+        for norm, grid in (("linf", cfg.eps_linf), ("l2", cfg.eps_l2)):
+            for eps in grid:
+                t = {**mt, "norm": norm, "eps": f"{eps:g}"}
+                m.append(Metric("success_rate", r[(norm, eps)], "%", NONE, t))
+                if name != "dense":
+                    anchor = Anchor(YE, None, "", "pruning a naturally trained model costs "
+                                    "robustness: cost > 0") if name == "pruned" else None
+                    m.append(Metric("robustness_cost", r[(norm, eps)] - base[(norm, eps)], "pp",
+                                    NONE, t, anchor=anchor))
+        if name != "dense":
+            anchor = Anchor(GUO, None, "", "moderately sparse nets need larger minimal "
+                            "perturbations: ratio > 1") if name == "pruned" else None
+            m.append(Metric("distortion_ratio", ratios[name], "×", NONE, mt, anchor=anchor,
+                            headline=name == "pruned"))
+    pruned_ratio = sum(d["pruned_ratio"] for d in draws) / len(draws)
+    m.append(Metric("pruned_ratio", pruned_ratio, "×", NONE, {"model": "pruned"}))
+    first = draws[0]
+    return TaskOutput(m, series={"compressed_robustness": first["series"]},
+                      info={"dataset": ds.describe(), "model": cfg.model, "student": cfg.student,
+                            "dense_acc_pct": dense_acc, "pruned_ratio": pruned_ratio,
+                            "repeats": cfg.repeats, "attacked": first["attacked"],
+                            "int8_levels": first["int8_levels"]})
+
+
+def _attack_four(cfg: CompressedRobustnessConfig, ds, ctx: Context, seed: int) -> dict:
+    """One draw: the four models trained from ``seed``, each attacked on the same test inputs
+    (those its dense model classifies correctly): {rows: {model: row}, ratios: {model:
+    distortion ratio against dense}, pruned_ratio, series, attacked, int8_levels}."""
     xt, yt = ds.x_test, ds.y_test
-    models, dense_acc, ratio = four_models(cfg, ds, ctx)
+    models, dense_acc, ratio = four_models(cfg, ds, ctx, seed)
     dense, q = models["dense"], models["int8"]
 
     # ---- the same inputs for all: test inputs dense classifies correctly
-    g = torch.Generator().manual_seed(ctx.seed)
+    g = torch.Generator().manual_seed(seed)
     pick = torch.randperm(len(yt), generator=g)[:cfg.n_attack * 2].to(ctx.device)
     ok = predict(dense, xt[pick]).argmax(1) == yt[pick]
     xa, ya = xt[pick][ok][:cfg.n_attack], yt[pick][ok][:cfg.n_attack]
 
     rows, series = {}, []
     settings = A.AttackSettings(steps=cfg.pgd_steps, search_steps=cfg.search_steps,
-                                bounds=ds.bounds, seed=ctx.seed)
+                                bounds=ds.bounds, seed=seed)
     for name, m in models.items():
         acc = dense_acc if name == "dense" else 100 * evaluate(m, xt, yt)[0]
         r = {"clean_acc": acc, "params": count_params(m, nonzero=True)}
@@ -163,40 +220,32 @@ def run(cfg: CompressedRobustnessConfig, ctx: Context) -> TaskOutput:
             f"{n}@{e:g} {r[(n, e)]:.0f}%" for n, g2 in (("linf", cfg.eps_linf),
                                                        ("l2", cfg.eps_l2)) for e in g2)
             + f"  median min L2 {r['median_l2']:.3f}")
+    ratios = {name: paired_ratio(rows[name]["l2"], rows["dense"]["l2"])
+              for name in MODELS if name != "dense"}
+    return {"rows": rows, "ratios": ratios, "pruned_ratio": ratio, "series": series,
+            "attacked": int(len(ya)),
+            "int8_levels": max(int(w.unique().numel()) for n, w in q.named_parameters()
+                               if w.dim() >= 2)}
 
-    # ---- metrics
-    m: list[Metric] = []
-    base = rows["dense"]
-    for name, r in rows.items():
-        mt = {"model": name}
-        matched = abs(r["clean_acc"] - dense_acc) <= cfg.delta_pp
-        m += [Metric("clean_acc", r["clean_acc"], "%", HIGHER, mt),
-              *([Metric("clean_acc_matched", float(matched), "1", NONE, mt)]
-                if name != "dense" else []),
-              Metric("median_min_l2", r["median_l2"], "", NONE, mt),
-              Metric("remaining_params", r["params"], "params", NONE, mt)]
-        for norm, grid in (("linf", cfg.eps_linf), ("l2", cfg.eps_l2)):
-            for eps in grid:
-                t = {**mt, "norm": norm, "eps": f"{eps:g}"}
-                m.append(Metric("success_rate", r[(norm, eps)], "%", NONE, t))
-                if name != "dense":
-                    anchor = Anchor(YE, None, "", "pruning a naturally trained model costs "
-                                    "robustness: cost > 0") if name == "pruned" else None
-                    m.append(Metric("robustness_cost", r[(norm, eps)] - base[(norm, eps)], "pp",
-                                    NONE, t, anchor=anchor))
-        if name != "dense":
-            ratio_d = paired_ratio(r["l2"], base["l2"])
-            anchor = Anchor(GUO, None, "", "moderately sparse nets need larger minimal "
-                            "perturbations: ratio > 1") if name == "pruned" else None
-            m.append(Metric("distortion_ratio", ratio_d, "×", NONE, mt, anchor=anchor,
-                            headline=name == "pruned"))
-    m.append(Metric("pruned_ratio", ratio, "×", NONE, {"model": "pruned"}))
-    return TaskOutput(m, series={"compressed_robustness": series},
-                      info={"dataset": ds.describe(), "model": cfg.model, "student": cfg.student,
-                            "dense_acc_pct": dense_acc, "pruned_ratio": ratio,
-                            "attacked": int(len(ya)),
-                            "int8_levels": max(int(w.unique().numel()) for n, w in
-                                               q.named_parameters() if w.dim() >= 2)})
+
+def _geomean(values: list[float]) -> float:
+    """The geometric mean (of one value: itself, bit for bit; nan if any is nan, 0 if any is
+    0)."""
+    if len(values) == 1:
+        return values[0]
+    if any(math.isnan(v) for v in values):
+        return math.nan
+    if any(v <= 0 for v in values):
+        return 0.0
+    return math.exp(sum(map(math.log, values)) / len(values))
+
+
+def _mean_row(rows: list[dict]) -> dict:
+    """One model's rows from several draws as one: the mean of every number (the per-input
+    distances are dropped; of one row: the row)."""
+    if len(rows) == 1:
+        return rows[0]
+    return {k: sum(r[k] for r in rows) / len(rows) for k in rows[0] if k != "l2"}
 
 
 def paired_ratio(d: torch.Tensor, d_ref: torch.Tensor) -> float:
