@@ -131,7 +131,39 @@ def test_power_of_a_spread_in_pp_on_the_log_scale_is_the_rise_in_pp_from_its_typ
     assert row["caught"] == pytest.approx(g * math.expm1((two + Z80) * math.sqrt(2) * m.log_sd))
     assert row["met"] == (row["caught"] <= 5.0)
     line = next(x for x in markdown(model, [row], None, "c", "h") if "test_acc_std" in x)
-    assert f"{row['caught']:.2f} pp | 5.00 pp |" in line and f"around {g:.2f} pp" in line
+    assert f"{row['caught']:.2f} pp | {row['caught_escalated']:.2f} pp | 5.00 pp |" in line
+    assert f"around {g:.2f} pp" in line
+
+
+def _noise(mean, sd, unit="%", direction=HIGHER):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(mean=mean, unit=unit, direction=direction, log_scale=False,
+                           values={}, spread=lambda: sd)
+
+
+@pytest.mark.parametrize("direction", [HIGHER, NONE])
+def test_escalation_power_without_extra_seeds_is_the_one_seed_rule(direction):
+    from qbtools.docs.power_one_seed import escalated_k
+
+    crit = critical(20, 41, two_sided=direction == NONE)
+    k = escalated_k(_noise(40.0, 3.0, direction=direction), crit, extra=0)
+    assert k == pytest.approx((crit + Z80) * math.sqrt(2), rel=0.02)
+
+
+def test_escalation_catches_less_only_where_compares_threshold_allows():
+    from qbtools.docs.power_one_seed import escalated_k
+
+    crit = critical(20, 41, two_sided=False)
+    one = (crit + Z80) * math.sqrt(2)
+    # a noisy 40% metric: 4 seeds a side catch a far smaller regression (compare's practical
+    # threshold is 5% of 40, 2 pp: below it)
+    noisy = escalated_k(_noise(40.0, 3.0), crit)
+    assert noisy < 0.75 * one
+    # an 87% metric with a 0.4 pp seed sd: the one-seed gate already catches 2.4 pp, below
+    # the 4.35 pp (5% of 87) the t-test also asks for, so escalation adds nothing
+    quiet = escalated_k(_noise(87.0, 0.4), crit)
+    assert quiet == pytest.approx(one, rel=0.02)
 
 
 def test_planted_aa_alone_with_cpu_burners_beside_it_stops_them(tmp_path, monkeypatch):

@@ -14,6 +14,15 @@ of its seed values) to ``g · exp(k · s)``, in pp, with ``s`` its log-scale sd.
 that misses it says how many independent runs averaged into it (each as noisy as today's)
 would meet it. ``--before`` adds the 80%-power column of another model
 (the settings before the metric was made quieter).
+
+Beside it, the regression the PR workflow catches with 80% power when it escalates
+(``scripts/pr_check.sh``: a headline row within noise but past half its critical value on
+its bad side runs ``ESCALATE_EXTRA`` more seeds on both sides, and the t-test over all of
+them decides, with compare's practical threshold). No closed form covers the two stages
+together, so it is simulated (``escalated_k``): seed values drawn from the model's spread,
+base and head independent (a change as variable as a change of seed: the conservative
+case; the same seeds on both sides only make it easier), one escalated row (with several,
+Benjamini-Hochberg asks each for a smaller p).
 """
 
 from __future__ import annotations
@@ -28,6 +37,8 @@ from qbtools import ROOT, require_checkout
 GOAL_PP = 5.0  # % and pp metrics: a regression of this many points is caught
 GOAL_REL = 0.25  # ratios and other units: a regression of this share of the value is caught
 Z80 = 0.8416212335729143  # the normal quantile at 80%: power
+ESCALATE_EXTRA = 3  # scripts/pr_check.sh's QB_ESCALATE_SEEDS default: 4 seeds a side
+SIMS = 20_000  # simulated gates per change tried (the 80% point to about ±0.6% in power)
 
 
 def power_rows(model, family: int | None = None) -> list[dict]:
@@ -59,17 +70,77 @@ def power_rows(model, family: int | None = None) -> list[dict]:
         elif m.unit in ("%", "pp"):
             fails, caught, goal, rel = k50 * s, k80 * s, GOAL_PP, False
             need = (caught / GOAL_PP) ** 2
+            scale = 1.0
         else:
             scale = abs(m.mean) if m.mean else math.inf
             fails, caught, goal, rel = k50 * s / scale, k80 * s / scale, GOAL_REL, True
             need = (caught / GOAL_REL) ** 2
+        esc = escalated_k(m, crit)
+        if m.log_scale:
+            caught_esc = (typical * math.expm1(esc * s) if typical is not None
+                          else math.expm1(esc * s))
+        else:
+            caught_esc = esc * s / (1 if not rel else scale)
         rows.append({"id": f"{m.task}/{m.dataset}/{m.key}", "task": m.task, "key": m.key,
                      "unit": m.unit, "direction": m.direction, "n": m.n, "mean": m.mean,
                      "sd": s, "log": m.log_scale, "typical": typical, "critical": crit,
                      "fails": fails,
                      "caught": caught, "goal": goal, "relative": rel,
+                     "caught_escalated": caught_esc, "met_escalated": caught_esc <= goal + 1e-12,
                      "met": caught <= goal + 1e-12, "need": max(1, math.ceil(need - 1e-9))})
     return rows
+
+
+def escalated_k(m, crit: float, extra: int = ESCALATE_EXTRA, sims: int = SIMS,
+                power: float = 0.8) -> float:
+    """The regression, in seed sds of the metric's judged scale (ln v for a log-scale
+    metric), that the PR workflow catches with ``power``: it fails at one seed (z past
+    ``crit`` on the bad side) or, ambiguous there (past ``AMBIGUOUS`` × ``crit``), fails the
+    t-test over ``1 + extra`` seeds a side (p ≤ compare's FDR level, a change past its
+    threshold of the base mean, on the bad side). Simulated from a fixed random seed (the
+    page regenerates identically); ``extra`` 0: the one-seed gate alone."""
+    import numpy as np
+    from scipy.stats import t as student
+
+    from quirkbench.metrics import HIGHER, LOWER
+    from quirkbench.tracking.escalation import AMBIGUOUS
+    from quirkbench.tracking.stats import PERCENT_FLOOR
+
+    threshold = fdr = 0.05  # compare's defaults, as scripts/pr_check.sh runs it
+    sign = -1.0 if m.direction == HIGHER else 1.0
+    directed = m.direction in (HIGHER, LOWER)
+    s = m.spread()
+    n = 1 + extra
+    rng = np.random.default_rng(20261207)
+    zb, zh = rng.standard_normal((2, sims, n))
+    centre = typical_value(m) if m.log_scale else m.mean
+    floor = PERCENT_FLOOR.get(m.unit, 0.0)
+
+    def caught(k: float) -> float:
+        lb, lh = zb, zh + sign * k  # in seed sds
+        z1 = (lh[:, 0] - lb[:, 0]) / math.sqrt(2)
+        bad = sign * z1 if directed else np.abs(z1)
+        fails = bad > crit
+        if extra == 0:
+            return float(fails.mean())
+        ambiguous = ~fails & (bad > AMBIGUOUS * crit)
+        if m.log_scale:
+            vb, vh = centre * np.exp(s * lb), centre * np.exp(s * lh)
+        else:
+            vb, vh = centre + s * lb, centre + s * lh
+        d = vh.mean(1) - vb.mean(1)
+        pooled = np.sqrt((vb.var(1, ddof=1) + vh.var(1, ddof=1)) / 2)
+        t = d / (pooled * math.sqrt(2 / n))
+        p = 2 * student.sf(np.abs(t), 2 * n - 2)
+        want = threshold * np.maximum(np.abs(vb.mean(1)), floor)
+        worse = (sign * d > 0) if directed else np.ones(sims, dtype=bool)
+        return float((fails | (ambiguous & (p <= fdr) & (np.abs(d) > want) & worse)).mean())
+
+    lo, hi = 0.0, 4 * (crit + 1)
+    for _ in range(40):
+        mid = (lo + hi) / 2
+        lo, hi = (lo, mid) if caught(mid) >= power else (mid, hi)
+    return hi  # in seed sds: the one-seed column's is (crit + 0.84)·√2
 
 
 def typical_value(m) -> float:
@@ -94,6 +165,8 @@ def _spread(r: dict) -> str:
 def markdown(model, rows: list[dict], before: dict[str, dict] | None, command: str,
              here: str) -> list[str]:
     st = model.stamp
+    from quirkbench.tracking.escalation import AMBIGUOUS
+
     met = sum(r["met"] for r in rows)
     out = ["# Power at one seed: the smallest regression the gate catches", "",
            f"Generated by `{command}` (quirkbench at `{here}`) — do not edit by hand.", "",
@@ -111,6 +184,15 @@ def markdown(model, rows: list[dict], before: dict[str, dict] | None, command: s
            "- *fails at*: the change that reaches the critical value (caught half the time); "
            "*caught at 80%*: the regression the gate catches four times in five, "
            "(critical + 0.84) · √2 · s",
+           f"- *escalating*: the regression caught four times in five by the PR workflow "
+           f"(`scripts/pr_check.sh`), which runs {ESCALATE_EXTRA} more seeds a side when the "
+           f"one-seed z is past {AMBIGUOUS:g} × the critical value on the bad side but not past "
+           f"it, then decides by the t-test over {ESCALATE_EXTRA + 1} seeds a side (p ≤ 0.05 "
+           "and a change past 5% of the base mean, 20 at least for %, on the bad side); simulated, "
+           f"{SIMS:,} gates per change from a fixed random seed, base and head seeds "
+           "independent (the conservative case), one escalated row (with several, "
+           "Benjamini-Hochberg is stricter); the goals are for one seed, this column is what "
+           "the workflow adds",
            "- a % or pp metric judged on the log scale (a spread over models, its seed sd shown "
            "as ×exp(s) around its typical value g, the geometric mean of its seed values): both "
            "columns give the rise in pp from g to g · exp(k · s), k = critical · √2 or "
@@ -119,9 +201,11 @@ def markdown(model, rows: list[dict], before: dict[str, dict] | None, command: s
            f"- goals: ≤ {GOAL_PP:g} pp for % and pp metrics, ≤ {100 * GOAL_REL:.0f}% of the "
            "value for ratios (×) and other units; *runs needed*: how many independent runs, "
            "each as noisy as one today, a unit would have to average to meet the goal",
-           f"- **{met} of {len(rows)} headline metrics meet the goal**", ""]
+           f"- **{met} of {len(rows)} headline metrics meet the goal**; escalating, the PR "
+           f"workflow catches {sum(r['met_escalated'] for r in rows)} of {len(rows)} within it",
+           ""]
     head = ("| metric | unit | direction | seeds | seed sd | critical | fails at | "
-            "caught at 80% |" + (" before |" if before is not None else "")
+            "caught at 80% | escalating |" + (" before |" if before is not None else "")
             + " goal | met | runs needed |")
     out += [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
@@ -132,7 +216,8 @@ def markdown(model, rows: list[dict], before: dict[str, dict] | None, command: s
         out.append(f"| {r['task']}/{r['key']} | {r['unit'] or '—'} | {r['direction']} | "
                    f"{r['n']} | {_spread(r)} | {r['critical']:.2f} | "
                    f"{_change(r['fails'], r['relative'])} | "
-                   f"{_change(r['caught'], r['relative'])} |{b} "
+                   f"{_change(r['caught'], r['relative'])} | "
+                   f"{_change(r['caught_escalated'], r['relative'])} |{b} "
                    f"{_change(r['goal'], r['relative'])} | {'yes' if r['met'] else '**no**'} | "
                    f"{'' if r['met'] else r['need']} |")
     return out + [""]
