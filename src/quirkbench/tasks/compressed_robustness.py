@@ -72,7 +72,7 @@ class CompressedRobustnessConfig:
     pgd_steps: int = 20  # [iterations] its iterations (and those of each minimal-distortion probe)
     search_steps: int = 8  # [halvings] bisection halvings of the minimal L2 distortion
     # [draws] the four models trained and attacked this many times, draw k > 0 from seed +
-    # k × REPEAT_SEED; metrics: the means over the draws (distortion ratios: the geometric
+    # k × 5,000,011; metrics: the means over the draws (distortion ratios: the geometric
     # mean of each draw's paired ratio; clean_acc_matched: the fraction of draws matched)
     repeats: int = 1
     train: TrainConfig = TrainConfig(lr=0.05, max_epochs=10, target_train_acc=None,
