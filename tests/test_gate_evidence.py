@@ -201,3 +201,13 @@ def test_unordered_pairs_take_every_pair_once_with_the_sides_alternating():
     bases = collections.Counter(a for a, _ in pairs)
     assert max(bases.values()) - min(bases.values()) <= 2  # no seed is always the base
     assert len(seed_swap.pairs_of(seeds)) == 380
+
+
+def test_escalation_power_assumes_the_pr_scripts_default_budget():
+    import re
+
+    from qbtools.docs.power_one_seed import ESCALATE_EXTRA
+
+    script = (ROOT / "scripts" / "pr_check.sh").read_text()
+    (default,) = re.findall(r"escalate_seeds=\$\{QB_ESCALATE_SEEDS:-(\d+)\}", script)
+    assert int(default) == ESCALATE_EXTRA

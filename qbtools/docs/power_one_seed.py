@@ -99,14 +99,18 @@ def escalated_k(m, crit: float, extra: int = ESCALATE_EXTRA, sims: int = SIMS,
     t-test over ``1 + extra`` seeds a side (p ≤ compare's FDR level, a change past its
     threshold of the base mean, on the bad side). Simulated from a fixed random seed (the
     page regenerates identically); ``extra`` 0: the one-seed gate alone."""
+    import inspect
+
     import numpy as np
     from scipy.stats import t as student
 
     from quirkbench.metrics import HIGHER, LOWER
+    from quirkbench.tracking.compare import compare
     from quirkbench.tracking.escalation import AMBIGUOUS
     from quirkbench.tracking.stats import PERCENT_FLOOR
 
-    threshold = fdr = 0.05  # compare's defaults, as scripts/pr_check.sh runs it
+    defaults = inspect.signature(compare).parameters  # as scripts/pr_check.sh runs it
+    threshold, fdr = defaults["threshold"].default, defaults["fdr"].default
     sign = -1.0 if m.direction == HIGHER else 1.0
     directed = m.direction in (HIGHER, LOWER)
     s = m.spread()
