@@ -37,6 +37,49 @@ def test_interpolation_path_ends_at_the_two_models():
         assert point["acc"] == pytest.approx(100 * (logits.argmax(1) == y).float().mean().item())
 
 
+def _path_weight_by_weight(model, ta, tb, x, y, n_points):
+    """The definition: the whole model evaluated at every point's blended weights."""
+    from torch.func import functional_call
+
+    out = []
+    for alpha in torch.linspace(0, 1, n_points).tolist():
+        logits = functional_call(model, G.unflatten(model, torch.lerp(ta, tb, alpha)), (x,))
+        out.append((torch.nn.functional.cross_entropy(logits, y).item(),
+                    100 * (logits.argmax(1) == y).float().mean().item()))
+    return out
+
+
+@pytest.mark.parametrize("name", ["mlp-32", "mlp-16-8"])
+def test_an_mlp_path_blends_its_first_layer_and_agrees_with_the_definition(name, monkeypatch):
+    x, y = torch.rand(300, 1, 8, 8), torch.randint(0, 4, (300,))
+    a, b = (make_model(name, (1, 8, 8), 4, seed=s) for s in (0, 1))
+    ta, tb = G.params_vector(a), G.params_vector(b)
+    linear, first = torch.nn.functional.linear, []
+
+    def spy(inp, weight, bias=None):
+        if weight.shape[1] == 64:  # the first layer (8 × 8 inputs)
+            first.append(weight)
+        return linear(inp, weight, bias)
+
+    monkeypatch.setattr(torch.nn.functional, "linear", spy)
+    path = G.interpolation_path(a, ta, tb, x, y, n_points=9)
+    assert len(first) == 2  # the first layer: once at each end, not once a point
+    monkeypatch.undo()
+    want = _path_weight_by_weight(a, ta, tb, x, y, 9)
+    for p, (loss, acc) in zip(path, want, strict=True):
+        assert p["loss"] == pytest.approx(loss, rel=1e-5)
+        assert p["acc"] == pytest.approx(acc, abs=1 / 3)  # one input at most, at a tie
+    assert (path[0]["loss"], path[-1]["loss"]) == (want[0][0], want[-1][0])  # the ends exactly
+
+
+def test_other_models_are_evaluated_weight_by_weight():
+    x, y = torch.rand(20, 1, 12, 12), torch.randint(0, 3, (20,))
+    a, b = (make_model("lenet5", (1, 12, 12), 3, seed=s) for s in (0, 1))
+    ta, tb = G.params_vector(a), G.params_vector(b)
+    path = G.interpolation_path(a, ta, tb, x, y, n_points=4)
+    assert [(p["loss"], p["acc"]) for p in path] == _path_weight_by_weight(a, ta, tb, x, y, 4)
+
+
 def test_flat_loss_round_trips_the_parameters():
     m = make_model("mlp-8", (1, 4, 4), 3, seed=0)
     theta = G.params_vector(m)

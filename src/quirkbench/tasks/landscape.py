@@ -143,7 +143,7 @@ register(Task(
     blurb="Loss along straight lines from initialization to solution and between solutions "
           "(Goodfellow et al. 2015).",
     figures=(Figure("interpolation"),),
-    cost={"smoke": 0.1, "pr": 13, "quick": 0.6},  # seconds a unit, one thread
+    cost={"smoke": 0.1, "pr": 5, "quick": 0.6},  # seconds a unit, one thread
     suites={
         "smoke": dict(n_train=400, n_test=200, n_eval=400, n_points=11,
                       **{"train.max_epochs": 3}),
