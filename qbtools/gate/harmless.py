@@ -58,7 +58,7 @@ CHANGES = {
     "linear-matmul": (
         "engine/models.py",
         "        return self.net(x)",
-        "        for m in self.net:  # harmless rewrite: a linear layer as a matmul, then its bias\n"
+        "        for m in self.net:  # harmless rewrite: a matmul, then the bias\n"
         "            x = x @ m.weight.T + m.bias if isinstance(m, nn.Linear) else m(x)\n"
         "        return x",
         "the MLP's linear layers as a matmul plus the bias instead of `F.linear` (another "
