@@ -102,10 +102,9 @@ def _success(model, x, y, attack) -> float:
 
 
 def four_models(cfg: CompressedRobustnessConfig, ds, ctx: Context,
-                seed: int | None = None) -> tuple[dict, float, float]:
+                seed: int) -> tuple[dict, float, float]:
     """({dense, pruned, int8, distilled}: model, dense test accuracy %, pruned ratio ×), trained
-    from ``seed`` (the unit's seed by default)."""
-    seed = ctx.seed if seed is None else seed
+    from ``seed``."""
     x, y, xt, yt = ds.x_train, ds.y_train, ds.x_test, ds.y_test
     dense = make_model(cfg.model, ds.input_shape, ds.num_classes, seed=seed).to(ctx.device)
     train(dense, x, y, cfg.train, seed=seed, final_train_eval=False)
