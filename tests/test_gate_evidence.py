@@ -12,7 +12,7 @@ import math
 import pytest
 
 from qbtools import ROOT
-from qbtools.docs.power_one_seed import Z80, power_rows
+from qbtools.docs.power_one_seed import Z80, cost_to_meet, power_rows
 from qbtools.gate import seed_swap
 from qbtools.gate.harmless import CHANGES
 from qbtools.gate.planted import PLANTS
@@ -211,3 +211,15 @@ def test_escalation_power_assumes_the_pr_scripts_default_budget():
     script = (ROOT / "scripts" / "pr_check.sh").read_text()
     (default,) = re.findall(r"escalate_seeds=\$\{QB_ESCALATE_SEEDS:-(\d+)\}", script)
     assert int(default) == ESCALATE_EXTRA
+
+
+def test_the_cost_of_meeting_the_goal_repeats_each_task_for_its_worst_miss():
+    """A task's unit is repeated as often as its noisiest missed metric needs (not once per
+    miss); met rows cost nothing; without a cost entry there is no total."""
+    rows = [{"task": "a", "met": False, "need": 3, "cost": 10.0},
+            {"task": "a", "met": False, "need": 5, "cost": 10.0},
+            {"task": "b", "met": False, "need": 2, "cost": 4.0},
+            {"task": "c", "met": True, "need": 1, "cost": 100.0}]
+    assert cost_to_meet(rows) == (14.0, 58.0)
+    assert cost_to_meet(rows[3:]) is None
+    assert cost_to_meet([*rows, {"task": "d", "met": False, "need": 2, "cost": None}]) is None

@@ -12,7 +12,8 @@ other unit. A % or pp metric judged on the log scale (a spread over a few models
 held to the pp goal: its changes are the rise from its typical value g (the geometric mean
 of its seed values) to ``g · exp(k · s)``, in pp, with ``s`` its log-scale sd. A metric
 that misses it says how many independent runs averaged into it (each as noisy as today's)
-would meet it. ``--before`` adds the 80%-power column of another model
+would meet it, and what its unit would then cost (that many times the task's cost entry,
+``Task.cost``: seconds a unit, one thread). ``--before`` adds the 80%-power column of another model
 (the settings before the metric was made quieter).
 
 Beside it, the regression the PR workflow catches with 80% power when it escalates
@@ -44,8 +45,10 @@ SIMS = 20_000  # simulated gates per change tried (the 80% point to about ±0.6%
 def power_rows(model, family: int | None = None) -> list[dict]:
     """One row per headline metric of ``model`` (a ``NoiseModel``): its spread, critical
     value, the change that fails the gate, the regression caught at 80% power, the goal and
-    whether it is met; ``need``: independent runs averaged per unit that would meet it."""
+    whether it is met; ``need``: independent runs averaged per unit that would meet it;
+    ``cost``: the task's cost entry for the model's suite (seconds a unit, one thread)."""
     from quirkbench.metrics import HIGHER, LOWER
+    from quirkbench.tasks import get
     from quirkbench.tracking.verdicts import critical
 
     heads = [m for m in model.metrics.values() if m.headline]
@@ -80,8 +83,24 @@ def power_rows(model, family: int | None = None) -> list[dict]:
                      "fails": fails,
                      "caught": caught, "goal": goal, "relative": rel,
                      "caught_escalated": caught_esc, "met_escalated": caught_esc <= goal + 1e-12,
-                     "met": caught <= goal + 1e-12, "need": max(1, math.ceil(need - 1e-9))})
+                     "met": caught <= goal + 1e-12, "need": max(1, math.ceil(need - 1e-9)),
+                     "cost": get(m.task).cost.get(model.stamp.get("suite"))})
     return rows
+
+
+def cost_to_meet(rows: list[dict]) -> tuple[float, float] | None:
+    """(the seconds a side of the tasks with a miss cost today, and what they would cost
+    with each unit averaging the runs its worst miss needs), one thread, from the tasks'
+    cost entries; None when every goal is met or a task has no entry."""
+    worst: dict[str, tuple[int, float]] = {}
+    for r in rows:
+        if not r["met"]:
+            if r["cost"] is None:
+                return None
+            worst[r["task"]] = (max(r["need"], worst.get(r["task"], (0, 0))[0]), r["cost"])
+    if not worst:
+        return None
+    return (sum(c for _, c in worst.values()), sum(n * c for n, c in worst.values()))
 
 
 def shift(k: float, s: float, log: bool, g: float = 1.0, scale: float = 1.0) -> float:
@@ -206,11 +225,18 @@ def markdown(model, rows: list[dict], before: dict[str, dict] | None, command: s
            "value for ratios (×) and other units; *runs needed*: how many independent runs, "
            "each as noisy as one today, a unit would have to average to meet the goal",
            f"- **{met} of {len(rows)} headline metrics meet the goal**; escalating, the PR "
-           f"workflow catches {sum(r['met_escalated'] for r in rows)} of {len(rows)} within it",
-           ""]
+           f"workflow catches {sum(r['met_escalated'] for r in rows)} of {len(rows)} within it"]
+    cost = cost_to_meet(rows)
+    if cost is not None:
+        out.append(f"- *unit then*: what the metric's unit would cost averaging that many runs, "
+                   f"at most (runs needed × its task's cost entry, seconds a unit on one thread: "
+                   f"the whole unit repeated; repeating only the part behind the metric costs "
+                   f"less); the tasks with a miss cost about {cost[0]:.0f} s a side today, and "
+                   f"{cost[1]:,.0f} s with each unit repeated as often as its worst miss needs")
+    out.append("")
     head = ("| metric | unit | direction | seeds | seed sd | critical | fails at | "
             "caught at 80% | escalating |" + (" before |" if before is not None else "")
-            + " goal | met | runs needed |")
+            + " goal | met | runs needed | unit then |")
     out += [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
         b = ""
@@ -223,8 +249,14 @@ def markdown(model, rows: list[dict], before: dict[str, dict] | None, command: s
                    f"{_change(r['caught'], r['relative'])} | "
                    f"{_change(r['caught_escalated'], r['relative'])} |{b} "
                    f"{_change(r['goal'], r['relative'])} | {'yes' if r['met'] else '**no**'} | "
-                   f"{'' if r['met'] else r['need']} |")
+                   f"{'' if r['met'] else r['need']} | {_then(r)} |")
     return out + [""]
+
+
+def _then(r: dict) -> str:
+    if r["met"] or r["cost"] is None:
+        return ""
+    return f"{r['need'] * r['cost']:,.0f} s"
 
 
 def _seeds(seeds: list[int]) -> str:
