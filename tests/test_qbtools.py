@@ -182,6 +182,26 @@ def test_the_gate_part_times_the_gate_with_a_stored_base():
     assert "(goal ≤ 60 s: not met)" in "\n".join(render_gate(g))
 
 
+def test_a_gate_run_says_its_verdict_and_the_rows_it_failed_on(tmp_path, monkeypatch):
+    """The gate part names why a gate failed: compare's first line and each failing row,
+    from the rows pr_check.sh wrote to QB_OUT (a failed A/A pair is otherwise a bare 1)."""
+    import subprocess
+
+    from qbtools.docs import performance
+
+    rows = [{"task": "throughput", "key": "matmul_share[batch=128]", "verdict": "regressed",
+             "fails": True},
+            {"task": "units", "key": "top_k_purity", "verdict": "within noise", "fails": False}]
+    (tmp_path / "rows.json").write_text(json.dumps(
+        {"gate": "GATE FAIL: 1 regression beyond noise", "fails": True, "rows": rows}))
+    done = subprocess.CompletedProcess([], 1, "== base: ran base x beside the head\n", "")
+    monkeypatch.setattr(performance.subprocess, "run", lambda *a, **k: done)
+    r = performance._gate_run(["HEAD", "HEAD"], {"QB_OUT": str(tmp_path)})
+    assert r["rc"] == 1 and r["said"] == [
+        "base: ran base x beside the head", "GATE FAIL: 1 regression beyond noise",
+        "failed on throughput/matmul_share[batch=128] (regressed)"]
+
+
 def test_the_attack_part_compares_at_equal_work():
     """Speed-ups over the fastest peer are per input-iteration done (ours, stopping early,
     did half the work: twice as fast per call is 1.0×), the fastest peer is the one that

@@ -149,8 +149,9 @@ def bench_attacks(tiny: bool) -> dict:
 
 
 def _gate_run(args: list[str], env: dict) -> dict:
-    """One ``scripts/pr_check.sh`` call: wall time, exit status, load before/after, and the
-    lines where it says what it did with the base side."""
+    """One ``scripts/pr_check.sh`` call: wall time, exit status, load before/after, the
+    lines where it says what it did with the base side, its verdict line and the rows it
+    failed on (from the rows it wrote to ``QB_OUT``)."""
     load0 = os.getloadavg()
     t0 = time.perf_counter()
     p = subprocess.run(["bash", str(ROOT / "scripts" / "pr_check.sh"), *args], cwd=ROOT,
@@ -160,6 +161,11 @@ def _gate_run(args: list[str], env: dict) -> dict:
     said = [(line.replace(store, "DIR") if store else line).lstrip("= ")
             for line in p.stdout.splitlines()
             if line.startswith(("== base:", "== ran", "== stored", "== commit", "== escalation"))]
+    rows = Path(env.get("QB_OUT", "")) / "rows.json"
+    if "QB_OUT" in env and rows.is_file():  # compare's --rows-json: its first line, its rows
+        gate = json.loads(rows.read_text())
+        said += [gate["gate"]] + [f"failed on {r['task']}/{r['key']} ({r['verdict']})"
+                                  for r in gate["rows"] if r.get("fails")]
     return {"cmd": "scripts/pr_check.sh " + " ".join(args), "wall_s": wall, "rc": p.returncode,
             "load_before": load0, "load_after": os.getloadavg(), "said": said,
             "tail": p.stdout[-1500:] + p.stderr[-500:]}
