@@ -223,3 +223,14 @@ def test_the_cost_of_meeting_the_goal_repeats_each_task_for_its_worst_miss():
     assert cost_to_meet(rows) == (14.0, 58.0)
     assert cost_to_meet(rows[3:]) is None
     assert cost_to_meet([*rows, {"task": "d", "met": False, "need": 2, "cost": None}]) is None
+
+
+def test_the_power_page_refuses_a_missing_model_in_one_line(tmp_path, capsys):
+    """A noise model that is not there: one line naming it, exit 2, the page not written."""
+    from qbtools.docs.power_one_seed import main
+
+    md = tmp_path / "power.md"
+    assert main([str(tmp_path / "nope.json"), "--md", str(md)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "nope.json does not exist" in err
+    assert not md.exists()

@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import math
 import subprocess
+import sys
 from pathlib import Path
 
 from qbtools import ROOT, require_checkout
@@ -273,13 +274,17 @@ def main(argv=None) -> int:
     ap.add_argument("--before", help="another noise model: its 80%%-power column beside")
     ap.add_argument("--md", default=str(ROOT / "docs" / "generated" / "power-one-seed.md"))
     a = ap.parse_args(argv)
+    from quirkbench.errors import UserError
     from quirkbench.tracking.noise import read
 
-    model = read(a.model)
+    try:  # a missing or unreadable model: one line, exit 2, the page left as it was
+        model, old = read(a.model), read(a.before) if a.before else None
+    except UserError as e:
+        print(f"power_one_seed: {e}", file=sys.stderr)
+        return 2
     rows = power_rows(model)
     before = None
-    if a.before:
-        old = read(a.before)
+    if old is not None:
         before = {r["id"]: r for r in power_rows(old, family=len(rows))}
     here = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
                           capture_output=True, text=True).stdout.strip()

@@ -435,7 +435,7 @@ register(Task(
         "smoke": _SMOKE,
         # what the PR gate judges: its headline ratios (mlp-512 at batch 128, K = 8 at once,
         # PGD against the fastest peer). The unit runs alone, so each further point is gate
-        # time: batch 1024, lenet5 and K = 4 (6.6 of its 15 s here, rows that cannot fail
+        # time: batch 1024, lenet5 and K = 4 (about 8 of its 17 s here, rows that cannot fail
         # the gate) are left to the quick and nightly suites and asv's benchmarks
         "pr": dict(models=("mlp-512",), batches=(128,), many_k=(8,)),
         "quick": dict(models=("mlp-512", "lenet-300-100", "lenet5", "convnet"),
