@@ -183,6 +183,7 @@ def test_same_seed_same_metrics():
     ("forgetting.repeats=['permuted/lwf:2']", "repeats"),
     ("forgetting.repeats=['permuted/ewc:0']", "repeats"),
     ("forgetting.split_seed=-1", "split_seed"),
+    ("forgetting.permutation_seed=1.5", "permutation_seed"),
 ])
 def test_bad_input_exits_2_with_one_line(run_cli, tmp_path, setting, words):
     code, _, err = run_cli("run", "--suite", "smoke", "--tasks", "forgetting", "--no-report",
@@ -462,3 +463,37 @@ def test_split_seed_trains_every_seed_on_one_split(monkeypatch, folds):
         assert torch.equal(a[0], own.x_train)
     (c, _), (d, _) = digits(1), digits(2)
     assert not torch.equal(c[0], d[0])  # the seed's own split
+
+
+def test_permutation_seed_gives_every_run_one_sequence_of_permutations(monkeypatch):
+    """permutation_seed: every seed, and every repeat of a seed, trains on the permutations
+    drawn from that seed, while its init stays its own; without it each run draws its own."""
+    import quirkbench.tasks.forgetting as F
+    from quirkbench.methods import continual
+
+    drawn, inits = [], []
+    real = continual.make_protocol
+
+    def spy_protocol(name, ds, n_tasks, seed, classes_per_task=2):
+        drawn.append(seed)
+        return real(name, ds, n_tasks, seed, classes_per_task)
+
+    def spy_run(protocol, strategy, model, *a, seed, **kw):
+        inits.append(seed)
+        return _seq([[90.0, 0.0], [70.0, 90.0]])
+
+    monkeypatch.setattr(continual, "make_protocol", spy_protocol)
+    monkeypatch.setattr(F, "run_sequence", spy_run)
+    task = get("forgetting")
+
+    def seeds(seed, **over):
+        drawn.clear(), inits.clear()
+        cfg = task.make_config("smoke", {"n_train": 200, "protocols": ("permuted",),
+                                         "strategies": ("naive",), "n_tasks": 2,
+                                         "repeats": ("permuted/naive:2",), **over})
+        task.run(cfg, Context("mnist5k", seed, torch.device("cpu")))
+        return list(drawn), list(inits)
+
+    assert seeds(1, permutation_seed=7) == ([7, 7], [1, 1 + F.REPEAT_SEED])
+    assert seeds(2, permutation_seed=7)[0] == [7, 7]
+    assert seeds(2) == ([2, 2 + F.REPEAT_SEED], [2, 2 + F.REPEAT_SEED])
