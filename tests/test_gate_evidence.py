@@ -95,6 +95,12 @@ def test_power_at_one_seed_follows_the_gate_rule(tmp_path):
     two = critical(8, 2, two_sided=True)
     assert ratio["relative"] and ratio["critical"] == pytest.approx(two)
     assert ratio["caught"] == pytest.approx(math.expm1((two + Z80) * math.sqrt(2) * r.log_sd))
+    # if the sd is larger: the same catch with the sd at its upper 95% bound from 8 seeds
+    # (chi-square on 7 degrees of freedom, 2.167 at 5%: the sd times 1.797)
+    assert acc["caught_hi"] == pytest.approx(acc["caught"] * math.sqrt(7 / 2.16735), rel=1e-4)
+    assert ratio["caught_hi"] == pytest.approx(
+        math.expm1((two + Z80) * math.sqrt(2) * r.log_sd * math.sqrt(7 / 2.16735)), rel=1e-4)
+    assert all(r["met"] or not r["met_hi"] for r in rows.values())
 
 
 def test_power_of_a_spread_in_pp_on_the_log_scale_is_the_rise_in_pp_from_its_typical_value(
@@ -131,7 +137,8 @@ def test_power_of_a_spread_in_pp_on_the_log_scale_is_the_rise_in_pp_from_its_typ
     assert row["caught"] == pytest.approx(g * math.expm1((two + Z80) * math.sqrt(2) * m.log_sd))
     assert row["met"] == (row["caught"] <= 5.0)
     line = next(x for x in markdown(model, [row], None, "c", "h") if "test_acc_std" in x)
-    assert f"{row['caught']:.2f} pp | {row['caught_escalated']:.2f} pp | 5.00 pp |" in line
+    assert (f"{row['caught']:.2f} pp | {row['caught_hi']:.2f} pp | "
+            f"{row['caught_escalated']:.2f} pp | 5.00 pp |") in line
     assert f"around {g:.2f} pp" in line
 
 
