@@ -112,9 +112,10 @@ class ForgettingConfig:
     # a benchmark's, and the seeds differ only in inits and orders
     permutation_seed: int | None = None
     # [runs] "protocol/strategy:N": that sequence trained N times on the same data, run r > 0
-    # from its own init, order and permutations (seed + r × REPEAT_SEED); its R is the mean of
-    # the N matrices (a task not learned in any run is not learned). Entries for sequences
-    # the run does not train are ignored
+    # from its own init, order and permutations (seed + r × REPEAT_SEED; the permutations
+    # permutation_seed's when it is set); its R is the mean of the N matrices (a task not
+    # learned in any run is not learned). Entries for sequences the run does not train are
+    # ignored
     repeats: tuple[str, ...] = ()
     ewc_lambda: float = 100.0  # [1] EWC penalty weight λ on the empirical Fisher (mean over
     #   examples); 1000 froze later permuted tasks (task 5 at 63%), 100 keeps them learnable
