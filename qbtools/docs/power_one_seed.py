@@ -85,11 +85,16 @@ def power_rows(model, family: int | None = None) -> list[dict]:
                      "sd": s, "log": m.log_scale, "typical": typical, "critical": crit,
                      "fails": fails,
                      "caught": caught, "goal": goal, "relative": rel,
-                     "caught_hi": caught_hi, "met_hi": caught_hi <= goal + 1e-12,
-                     "caught_escalated": caught_esc, "met_escalated": caught_esc <= goal + 1e-12,
-                     "met": caught <= goal + 1e-12, "need": max(1, math.ceil(need - 1e-9)),
+                     "caught_hi": caught_hi, "met_hi": within(caught_hi, goal),
+                     "caught_escalated": caught_esc, "met_escalated": within(caught_esc, goal),
+                     "met": within(caught, goal), "need": max(1, math.ceil(need - 1e-9)),
                      "cost": get(m.task).cost.get(model.stamp.get("suite"))})
     return rows
+
+
+def within(caught: float, goal: float) -> bool:
+    """A catch meets its goal (up to float rounding in the arithmetic that made it)."""
+    return caught <= goal + 1e-12
 
 
 def sd_upper(n: int, confidence: float = SD_CONFIDENCE) -> float:
