@@ -77,6 +77,8 @@ def test_change_vs_baseline(page):
     assert 'href="#fig-throughput"' in rows[0] and 'id="fig-throughput"' in page
     assert "✖ gone" in rows[1] and "old_metric" in rows[1]
     assert 'class="vbox vbox-bad"' in verdict  # a failing gate in a red box
+    # the two sides named alike, as compare's terminal and Markdown name them
+    assert re.findall(r'<th scope="row">(\w+)</th><td><code>', verdict) == ["base", "head"]
     assert '<p class="gate bad"><strong>GATE FAIL: 1 regression beyond noise, 1 headline ' \
         'metric gone</strong> <span class="evidence muted">judged ' in verdict
     counts = re.sub(r"<[^>]+>", " ", re.search(r'<p class="counts">(.*?)</p>', verdict,

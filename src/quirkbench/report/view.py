@@ -147,7 +147,7 @@ def comparison(baseline: list[Path], heads: list[Path], sections: dict[str, str]
                        for k, n in counts.items()],
             "failed": not passed(table), "gate": gate_line(table),
             "evidence": evidence_line(table), "rows": rows, "changes": changes,
-            "notes": notes, "sides": [(name.upper() if name == "base" else name, f,
+            "notes": notes, "sides": [(name, f,
                                        ", ".join(map(str, baseline)) if name == "base"
                                        else ", ".join(map(str, heads)))
                                       for name, f in sides.items()]}
