@@ -122,3 +122,18 @@ def test_every_commit_a_generated_page_names_is_in_this_history():
                if subprocess.run([git, "merge-base", "--is-ancestor", h, "HEAD"], cwd=ROOT,
                                  capture_output=True).returncode != 0}
     assert not missing, f"pages name commits outside this history (regenerate them): {missing}"
+
+
+def test_every_compare_sample_in_the_docs_shows_the_verdict_first():
+    """A sample of `quirkbench compare` in the docs shows what a user sees today: the GATE
+    line straight after the command. A sample from before the verdict moved to the top (its
+    FAIL line last of hundreds) would teach readers to scroll for it; regenerate it."""
+    samples = 0
+    for page in sorted((ROOT / "docs" / "generated").glob("*.md")):
+        lines = page.read_text(encoding="utf-8").splitlines()
+        for i, line in enumerate(lines[:-1]):
+            if line.startswith("$ quirkbench compare "):
+                samples += 1
+                assert lines[i + 1].startswith(("GATE PASS: ", "GATE FAIL: ")), \
+                    f"{page.relative_to(ROOT)}: `{line}` is followed by {lines[i + 1]!r}"
+    assert samples >= 2  # the compare samples (the A/A smoke pair, the planted report)
