@@ -104,6 +104,23 @@ def test_first_screen_counts_phenomena_and_goals(page):
     assert "≥ 1.5" in page and "✓ met" in page and "✗ missed" in page  # the goal column
 
 
+def test_first_screen_says_when_no_goal_could_be_judged(tmp_path):
+    """A run whose budget judges none of its goals reads "no goal judged · N goals not
+    judged", never "no goals" beside a count of goals."""
+    doc_path = write_doc(tmp_path / "run.json", speed=1.0, extra=True)
+    doc = results.read(doc_path)
+    for unit in doc["units"].values():
+        for m in unit["metrics"]:
+            if m.get("goal"):
+                m["goal"].update(met=None, not_judged="too short to time here")
+    results.write_atomic(doc_path, doc)
+    page = render_report([doc_path], out=tmp_path / "run.html").read_text()
+    tally = page[page.index('<p class="tally"'):]
+    tally = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", tally[:tally.index("</p>")]))
+    assert "· no goal judged · 2 goals not judged" in tally, tally
+    assert "no goals" not in tally
+
+
 def test_failed_units_shown(page):
     assert "✗ 1 unit(s) failed" in page and "RuntimeError: &lt;boom&gt;" in page
 
