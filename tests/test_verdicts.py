@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 
@@ -316,6 +317,23 @@ def test_missing_model_is_one_line_and_the_default_looks_in_bench_noise(tmp_path
     main(["compare", base, head])
     assert capsys.readouterr().out.splitlines()[0] == \
         "GATE PASS: 2 changes within seed noise, 2 identical"  # test_acc and train_acc
+
+
+def test_the_default_model_is_found_from_any_folder_inside_the_checkout(tmp_path,
+                                                                       monkeypatch):
+    from quirkbench.tracking.noise import default_path
+
+    monkeypatch.delenv("QB_NOISE_DIR", raising=False)
+    model = tmp_path / "repo" / "bench" / "noise" / "pr.json"
+    model.parent.mkdir(parents=True)
+    model.write_text("{}")
+    (tmp_path / "repo" / "docs" / "tasks").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "repo" / "docs" / "tasks")
+    assert default_path("pr") == model
+    monkeypatch.chdir(tmp_path)  # outside the checkout: the path the message names
+    assert default_path("pr") == Path("bench/noise/pr.json")
+    monkeypatch.setenv("QB_NOISE_DIR", str(tmp_path / "elsewhere"))
+    assert default_path("pr") == tmp_path / "elsewhere" / "pr.json"
 
 
 def test_critical_value_controls_the_family_wise_rate():

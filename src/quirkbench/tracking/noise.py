@@ -329,10 +329,18 @@ class ModelUse:
 
 def default_path(suite: str) -> Path:
     """Where a suite's committed model lives: ``$QB_NOISE_DIR/SUITE.json``, by default
-    ``bench/noise/SUITE.json`` under the working folder (the repository's root)."""
+    ``bench/noise/SUITE.json`` in the working folder or the nearest folder above it that
+    has one (the repository's root, from any folder inside the checkout); when none has,
+    the path under the working folder, for the message that says it is missing."""
     import os
 
-    return Path(os.environ.get("QB_NOISE_DIR") or "bench/noise") / f"{suite}.json"
+    if os.environ.get("QB_NOISE_DIR"):
+        return Path(os.environ["QB_NOISE_DIR"]) / f"{suite}.json"
+    here = Path.cwd()
+    for folder in (here, *here.parents):
+        if (folder / "bench" / "noise" / f"{suite}.json").is_file():
+            return folder / "bench" / "noise" / f"{suite}.json"
+    return Path("bench/noise") / f"{suite}.json"
 
 
 def use_model(spec, suite: str | None, metas: list[dict[str, Any]],
