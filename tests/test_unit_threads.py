@@ -1,6 +1,7 @@
 """A unit's numbers do not depend on where it ran: every unit computes with one torch thread
-(whatever the caller, ``OMP_NUM_THREADS`` or the executor set), the caller's setting is given
-back, and the record says what ran it and how fast the machine was just before and after."""
+(whatever the caller, ``OMP_NUM_THREADS`` or the executor set) and with autograd on, the
+caller's settings are given back, and the record says what ran it and how fast the machine
+was just before and after."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from dataclasses import dataclass
 import pytest
 import torch
 
+from quirkbench.errors import UnitBudgetExceeded
 from quirkbench.metrics import Metric
 from quirkbench.runner import suite
 from quirkbench.runner.unit import UNIT_THREADS
@@ -61,3 +63,35 @@ def test_every_unit_records_the_machine_speed_control(tmp_path, threads_task):
         # recorded; over this task's microseconds its value is noise (another thread of the
         # process can outweigh it), so only its kind is checked here, the rule in test_verdicts
         assert control["cpu_share"] is None or control["cpu_share"] >= 0, control
+
+
+def _stopped_inside_no_grad(cfg: ThreadsConfig, ctx) -> TaskOutput:
+    """What a unit budget's alarm does when it lands inside ``torch.no_grad()``'s enter:
+    grad is off and the block that would turn it back on never started."""
+    torch.set_grad_enabled(False)
+    raise UnitBudgetExceeded(0.05)
+
+
+def _trains(cfg: ThreadsConfig, ctx) -> TaskOutput:
+    w = torch.ones(3, requires_grad=True)
+    (w * 2).sum().backward()
+    return TaskOutput([Metric("grad", float(w.grad.sum()), "1")])
+
+
+def test_a_unit_stopped_with_grad_off_leaves_the_next_unit_and_the_caller_training(tmp_path):
+    tasks = [register(Task(name, "tests", ThreadsConfig, fn, {"smoke": {}},
+                           default_dataset="digits"))
+             for name, fn in (("a_stopped", _stopped_inside_no_grad), ("b_trains", _trains))]
+    try:
+        out = suite.run_suite("smoke", tasks=["a_stopped", "b_trains"], device="cpu",
+                              out=tmp_path / "r.json", log=lambda m: None)
+    finally:
+        for t in tasks:
+            REGISTRY.unregister(t.name)
+        stayed_on = torch.is_grad_enabled()
+        torch.set_grad_enabled(True)
+    units = results.read(out)["units"]
+    assert units["a_stopped/digits/0"]["status"] == "failed"
+    assert units["b_trains/digits/0"]["status"] == "done", units["b_trains/digits/0"]
+    assert units["b_trains/digits/0"]["metrics"][0]["value"] == 6.0
+    assert stayed_on

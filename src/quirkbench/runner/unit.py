@@ -89,6 +89,21 @@ def wall_clock_budget(seconds: float | None) -> Iterator[None]:
 
 
 @contextmanager
+def grad_mode_restored() -> Iterator[None]:
+    """The block starts with autograd on and the caller's grad mode comes back after it,
+    however it ended. ``UnitBudgetExceeded`` lands between any two bytecodes, so it can
+    land inside ``torch.no_grad()``'s own enter or exit, after grad was turned off and
+    before the block that turns it back on is entered: left there, every later unit of
+    the process would fail with "element 0 of tensors does not require grad"."""
+    before = torch.is_grad_enabled()
+    torch.set_grad_enabled(True)
+    try:
+        yield
+    finally:
+        torch.set_grad_enabled(before)
+
+
+@contextmanager
 def torch_threads(n: int) -> Iterator[None]:
     """torch's intra-op thread count set to ``n`` within the block, the caller's after."""
     before = torch.get_num_threads()
@@ -106,7 +121,8 @@ def execute(unit: Unit, options: RunOptions) -> dict[str, Any]:
     seconds of the machine-speed control just before and just after the unit, and the CPU
     time the unit's process got over its wall time × its threads: about 1 when nothing
     else wanted its cores, 0.67 beside two busy processes on two cores)."""
-    with torch_threads(options.threads), wall_clock_budget(options.unit_budget_s):
+    with torch_threads(options.threads), grad_mode_restored(), \
+            wall_clock_budget(options.unit_budget_s):
         control_before = control_seconds()
         torch.manual_seed(unit.seed)
         ctx = Context(unit.dataset, unit.seed, options.device, options.data_root,
