@@ -5,6 +5,8 @@ was just before and after."""
 
 from __future__ import annotations
 
+import os
+import time
 from dataclasses import dataclass
 
 import pytest
@@ -95,3 +97,72 @@ def test_a_unit_stopped_with_grad_off_leaves_the_next_unit_and_the_caller_traini
     assert units["b_trains/digits/0"]["status"] == "done", units["b_trains/digits/0"]
     assert units["b_trains/digits/0"]["metrics"][0]["value"] == 6.0
     assert stayed_on
+
+
+def test_the_budget_stops_a_unit_only_outside_torchs_own_python_code():
+    import sys
+
+    from quirkbench.runner.unit import torch_caller
+
+    here = sys._getframe()
+    assert torch_caller(here) == (False, None)  # a test's own frames
+    seen = []
+
+    def f(v):  # called from torch.func's frames, which this frame called
+        seen.append(torch_caller(sys._getframe()))
+        return (v ** 2).sum()
+
+    torch.func.grad(f)(torch.ones(2))
+    assert seen == [(True, here)]
+
+
+def test_a_budget_that_runs_out_inside_torch_lands_in_the_code_that_called_torch():
+    from quirkbench.errors import UnitBudgetExceeded
+    from quirkbench.runner.unit import wall_clock_budget
+
+    x, f = torch.randn(4, 3), lambda v: (v ** 2).sum()
+    for _ in range(5):  # nearly all of this loop's time is functorch's own Python code
+        with pytest.raises(UnitBudgetExceeded) as stopped:
+            with wall_clock_budget(0.02):
+                while True:
+                    torch.func.vmap(torch.func.grad(f))(x)
+        frames, tb = [], stopped.tb  # where it landed: the last frame before the handler's
+        while tb is not None:
+            frames.append(tb.tb_frame.f_code.co_filename)
+            tb = tb.tb_next
+        landed = [name for name in frames if not name.endswith(os.path.join("runner", "unit.py"))]
+        assert landed[-1] == __file__, landed  # this loop, not torch's frames
+    assert torch.allclose(torch.func.vmap(torch.func.grad(f))(x), 2 * x)
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    seconds: float = 1.0
+
+
+def _vmap_until_stopped(cfg: LoopConfig, ctx) -> TaskOutput:
+    """A unit that spends its time in functorch's transforms, as train_many does."""
+    x, f = torch.randn(4, 3), lambda v: (v ** 2).sum()
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < cfg.seconds:
+        torch.func.vmap(torch.func.grad(f))(x)
+    return TaskOutput([Metric("done", 1.0, "1")])
+
+
+def test_units_stopped_by_their_budget_inside_vmap_fail_with_the_budget_and_leave_vmap_working(
+        tmp_path):
+    """Stopped at a random bytecode, a unit in vmap could leave functorch's stack of
+    transforms a level off: the unit failed with "INTERNAL ASSERT FAILED" instead of its
+    budget, and so did every later vmap of the process."""
+    task = register(Task("vmap_loop", "tests", LoopConfig, _vmap_until_stopped, {"smoke": {}},
+                         default_dataset="digits"))
+    try:
+        out = suite.run_suite("smoke", tasks=["vmap_loop"], seeds="0-11", device="cpu",
+                              out=tmp_path / "r.json", unit_budget_s=0.03, log=lambda m: None)
+    finally:
+        REGISTRY.unregister(task.name)
+    errors = {u["error"] for u in results.read(out)["units"].values()}
+    assert errors == {"UnitBudgetExceeded: ran past its wall-clock budget of 0.03 s "
+                      "(--unit-budget)"}, errors
+    x = torch.randn(4, 3)
+    assert torch.allclose(torch.func.vmap(torch.func.grad(lambda v: (v ** 2).sum()))(x), 2 * x)

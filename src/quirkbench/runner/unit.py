@@ -16,13 +16,17 @@ control sees the machine's speed, not the other processes that take turns on its
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
+import sys
 import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from types import FrameType
 from typing import Any
 
 import torch
@@ -65,19 +69,59 @@ class RunOptions:
 UNIT_THREADS = 1  # one thread: the deterministic reference, and what --jobs workers use
 
 
+# a budget that runs out inside torch's own Python code while something else traces the
+# process (a debugger, coverage) tries again this much later
+BUDGET_RETRY_S = 0.005
+_TORCH_CODE = os.path.dirname(torch.__file__) + os.sep
+_CONTEXTLIB = contextlib.__file__
+
+
+def torch_caller(frame: FrameType | None) -> tuple[bool, FrameType | None]:
+    """(whether ``frame`` or a frame that called it runs torch's own Python code or a
+    context manager's enter or exit, the frame that called the outermost of those). That
+    code keeps global state consistent only when it runs to its end: an exception raised
+    in it by a signal can leave ``torch.no_grad()`` having turned grad off without the
+    block that turns it back on, or functorch's stack of transforms a level off, so that
+    every later ``vmap`` of the process fails an internal assert."""
+    inside, caller = False, None
+    while frame is not None:
+        name = frame.f_code.co_filename
+        if name.startswith(_TORCH_CODE) or name == _CONTEXTLIB:
+            inside, caller = True, frame.f_back
+        frame = frame.f_back
+    return inside, caller
+
+
 @contextmanager
 def wall_clock_budget(seconds: float | None) -> Iterator[None]:
     """Within the block, ``UnitBudgetExceeded`` is raised once ``seconds`` have passed
     (``SIGALRM``: it lands between two Python bytecodes, after the torch kernel running
-    then). Only the main thread can take signals; elsewhere, and without ``seconds``, no
-    limit."""
+    then), and only where the unit's own code runs: when the time is up inside torch's
+    Python code (``torch_caller``) it is raised at the next line of the frame that called
+    into torch, once torch has returned (a training loop stops between two steps). Only
+    the main thread can take signals; elsewhere, and without ``seconds``, no limit."""
     if not seconds or threading.current_thread() is not threading.main_thread() \
             or not hasattr(signal, "setitimer"):
         yield
         return
+    tracing = False
+
+    def stop_here(frame, event, arg):
+        nonlocal tracing
+        sys.settrace(None)
+        frame.f_trace, tracing = None, False
+        raise UnitBudgetExceeded(seconds)
 
     def stop(signum, frame):
-        raise UnitBudgetExceeded(seconds)
+        nonlocal tracing
+        inside, caller = torch_caller(frame)
+        if not inside:
+            raise UnitBudgetExceeded(seconds)
+        if caller is None or sys.gettrace() is not None:  # nowhere of ours, or traced already
+            signal.setitimer(signal.ITIMER_REAL, BUDGET_RETRY_S)
+            return
+        caller.f_trace, tracing = stop_here, True
+        sys.settrace(lambda *a: None)  # line events for caller only: new frames untraced
 
     old = signal.signal(signal.SIGALRM, stop)
     signal.setitimer(signal.ITIMER_REAL, seconds)
@@ -86,15 +130,17 @@ def wall_clock_budget(seconds: float | None) -> Iterator[None]:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
+        if tracing:  # the unit ended before reaching its caller's next line
+            sys.settrace(None)
 
 
 @contextmanager
 def grad_mode_restored() -> Iterator[None]:
     """The block starts with autograd on and the caller's grad mode comes back after it,
-    however it ended. ``UnitBudgetExceeded`` lands between any two bytecodes, so it can
-    land inside ``torch.no_grad()``'s own enter or exit, after grad was turned off and
-    before the block that turns it back on is entered: left there, every later unit of
-    the process would fail with "element 0 of tensors does not require grad"."""
+    however it ended: a unit that ends with grad off (an exception between
+    ``torch.set_grad_enabled(False)`` and the block that turns it back on) must not leave
+    every later unit of the process failing with "element 0 of tensors does not require
+    grad"."""
     before = torch.is_grad_enabled()
     torch.set_grad_enabled(True)
     try:
