@@ -151,6 +151,25 @@ PAGES: tuple[Page, ...] = (
          data=(RESULTS / "calibration" / "calibration-pr",),
          made_by="the pr calibration (`quirkbench calibrate --suite pr --seeds 100-119 --out "
          "results/calibration/calibration-pr --noise-model bench/noise/pr.json --jobs 2`)"),
+    Page("seed-swap-smoke", ("generated/seed-swap-smoke.md",),
+         (*PY, "qbtools.gate.seed_swap", "results/calibration/calibration-smoke", "--model",
+          "bench/noise/smoke.json", "--unordered", "--in-sample", "--md",
+          "docs/generated/seed-swap-smoke.md"),
+         "about 6 minutes on a busy 2-core box (2 × 190 comparisons of one seed against "
+         "another)",
+         data=(RESULTS / "calibration" / "calibration-smoke",),
+         made_by="the smoke calibration (`quirkbench calibrate --suite smoke --seeds 100-119 "
+         "--out results/calibration/calibration-smoke --noise-model bench/noise/smoke.json "
+         "--jobs 2`, 3 minutes)"),
+    Page("seed-swap-quick", ("generated/seed-swap-quick.md",),
+         (*PY, "qbtools.gate.seed_swap", "results/calibration/calibration-quick", "--model",
+          "bench/noise/quick.json", "--unordered", "--in-sample", "--md",
+          "docs/generated/seed-swap-quick.md"),
+         "about 12 minutes on a 2-core box (2 × 190 comparisons of one seed against another)",
+         data=(RESULTS / "calibration" / "calibration-quick",),
+         made_by="the quick calibration (`quirkbench calibrate --suite quick --seeds 100-119 "
+         "--out results/calibration/calibration-quick --noise-model bench/noise/quick.json "
+         "--jobs 2`, about 17 minutes)"),
     Page("power-one-seed", ("generated/power-one-seed.md",),
          (*PY, "qbtools.docs.power_one_seed", "bench/noise/pr.json"),
          "seconds (from the committed noise model)"),
