@@ -104,23 +104,23 @@ def wall_clock_budget(seconds: float | None) -> Iterator[None]:
             or not hasattr(signal, "setitimer"):
         yield
         return
-    tracing = False
+    traced: FrameType | None = None  # the frame that stops at its next line
 
     def stop_here(frame, event, arg):
-        nonlocal tracing
+        nonlocal traced
         sys.settrace(None)
-        frame.f_trace, tracing = None, False
+        frame.f_trace, traced = None, None
         raise UnitBudgetExceeded(seconds)
 
     def stop(signum, frame):
-        nonlocal tracing
+        nonlocal traced
         inside, caller = torch_caller(frame)
         if not inside:
             raise UnitBudgetExceeded(seconds)
         if caller is None or sys.gettrace() is not None:  # nowhere of ours, or traced already
             signal.setitimer(signal.ITIMER_REAL, BUDGET_RETRY_S)
             return
-        caller.f_trace, tracing = stop_here, True
+        caller.f_trace, traced = stop_here, caller
         sys.settrace(lambda *a: None)  # line events for caller only: new frames untraced
 
     old = signal.signal(signal.SIGALRM, stop)
@@ -130,8 +130,9 @@ def wall_clock_budget(seconds: float | None) -> Iterator[None]:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
-        if tracing:  # the unit ended before reaching its caller's next line
+        if traced is not None:  # the unit ended before reaching its caller's next line
             sys.settrace(None)
+            traced.f_trace = None
 
 
 @contextmanager
