@@ -71,6 +71,22 @@ def _calibration(stem: str, suite: str, seeds: str, tasks: tuple[str, ...] = ())
                 f"{'these tasks' if tasks else 'every task'} over the seeds)")
 
 
+def _seed_swap(suite: str, cost: str, calibration_cost: str = "") -> Page:
+    """The seed-swap null of a suite's noise model, from that suite's calibration run (pr's
+    page is the generator's default ``--md``)."""
+    page = "seed-swap" if suite == "pr" else f"seed-swap-{suite}"
+    run = f"results/calibration/calibration-{suite}"
+    md = () if suite == "pr" else ("--md", f"docs/generated/{page}.md")
+    return Page(page, (f"generated/{page}.md",),
+                (*PY, "qbtools.gate.seed_swap", run, "--model", f"bench/noise/{suite}.json",
+                 "--unordered", "--in-sample", *md),
+                f"{cost} (2 × 190 comparisons of one seed against another)",
+                data=(ROOT / run,),
+                made_by=f"the {suite} calibration (`quirkbench calibrate --suite {suite} --seeds "
+                f"100-119 --out {run} --noise-model bench/noise/{suite}.json --jobs 2`"
+                f"{calibration_cost})")
+
+
 def _nightly_sim(name: str, plan: str, sim: Path, made_by: str) -> Page:
     def needs() -> str | None:
         found = json.loads((sim / "sim.json").read_text()).get("plan")
@@ -143,33 +159,9 @@ PAGES: tuple[Page, ...] = (
          made_by="`python -m qbtools.gate.harmless --suite pr --seed 0` (seven pr runs of "
          "one seed, one of them under another torch; about 15 minutes), which writes the "
          "page at its end"),
-    Page("seed-swap", ("generated/seed-swap.md",),
-         (*PY, "qbtools.gate.seed_swap", "results/calibration/calibration-pr", "--model",
-          "bench/noise/pr.json", "--unordered", "--in-sample"),
-         "10-50 minutes on a busy 2-core box (2 × 190 comparisons of one seed against "
-         "another)",
-         data=(RESULTS / "calibration" / "calibration-pr",),
-         made_by="the pr calibration (`quirkbench calibrate --suite pr --seeds 100-119 --out "
-         "results/calibration/calibration-pr --noise-model bench/noise/pr.json --jobs 2`)"),
-    Page("seed-swap-smoke", ("generated/seed-swap-smoke.md",),
-         (*PY, "qbtools.gate.seed_swap", "results/calibration/calibration-smoke", "--model",
-          "bench/noise/smoke.json", "--unordered", "--in-sample", "--md",
-          "docs/generated/seed-swap-smoke.md"),
-         "about 6 minutes on a busy 2-core box (2 × 190 comparisons of one seed against "
-         "another)",
-         data=(RESULTS / "calibration" / "calibration-smoke",),
-         made_by="the smoke calibration (`quirkbench calibrate --suite smoke --seeds 100-119 "
-         "--out results/calibration/calibration-smoke --noise-model bench/noise/smoke.json "
-         "--jobs 2`, 3 minutes)"),
-    Page("seed-swap-quick", ("generated/seed-swap-quick.md",),
-         (*PY, "qbtools.gate.seed_swap", "results/calibration/calibration-quick", "--model",
-          "bench/noise/quick.json", "--unordered", "--in-sample", "--md",
-          "docs/generated/seed-swap-quick.md"),
-         "about 12 minutes on a 2-core box (2 × 190 comparisons of one seed against another)",
-         data=(RESULTS / "calibration" / "calibration-quick",),
-         made_by="the quick calibration (`quirkbench calibrate --suite quick --seeds 100-119 "
-         "--out results/calibration/calibration-quick --noise-model bench/noise/quick.json "
-         "--jobs 2`, about 17 minutes)"),
+    _seed_swap("pr", "10-50 minutes on a busy 2-core box"),
+    _seed_swap("smoke", "about 6 minutes on a busy 2-core box", ", 3 minutes"),
+    _seed_swap("quick", "about 12 minutes on a 2-core box", ", about 17 minutes"),
     Page("power-one-seed", ("generated/power-one-seed.md",),
          (*PY, "qbtools.docs.power_one_seed", "bench/noise/pr.json"),
          "seconds (from the committed noise model)"),
